@@ -1,0 +1,1 @@
+"""The daemon's core: config, secrets, providers, tools, approvals, sessions, agent loop."""

@@ -1,0 +1,112 @@
+"""The provider contract every model backend implements.
+
+A provider turns a :class:`CompletionRequest` into an async stream of
+:class:`ProviderEvent`. Providers assemble tool-call deltas themselves and emit a
+:class:`ToolCallReady` once a call is complete, so the agent loop never sees
+vendor-specific delta shapes. ``arguments`` stays the model's raw JSON text: the
+agent loop, not the provider, decides what to do with malformed JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import msgspec
+
+from ...wire.messages import Message, ToolCall, Usage
+
+__all__ = [
+    "CompletionRequest",
+    "ProviderCredentials",
+    "ModelInfo",
+    "Provider",
+    "ProviderEvent",
+    "StreamDone",
+    "TextDelta",
+    "ThinkingDelta",
+    "ToolCallReady",
+    "ToolSpec",
+    "UsageReport",
+]
+
+
+class ProviderCredentials(msgspec.Struct, frozen=True):
+    """What Vault (or, when allowed, the environment) holds for one provider:
+    the fields of ``secret/codetether/providers/<provider>``. Never logged."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    organization: str | None = None
+    headers: dict[str, str] = {}
+    # Bedrock: AWS credentials and region in the same secret.
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    region: str | None = None
+
+    def __repr__(self) -> str:  # keep keys out of logs and tracebacks
+        return f"ProviderCredentials(base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
+
+
+class ToolSpec(msgspec.Struct, frozen=True):
+    """A tool as offered to the model: name, description, JSON Schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class CompletionRequest(msgspec.Struct):
+    model: str
+    messages: list[Message]
+    tools: list[ToolSpec] = []
+    system: str = ""
+    max_tokens: int = 4096
+    temperature: float | None = None
+
+
+class ModelInfo(msgspec.Struct, frozen=True):
+    provider: str
+    id: str
+    context_window: int = 8192
+    supports_tools: bool = True
+
+
+class TextDelta(msgspec.Struct, frozen=True):
+    text: str
+
+
+class ThinkingDelta(msgspec.Struct, frozen=True):
+    text: str
+
+
+class ToolCallReady(msgspec.Struct, frozen=True):
+    call: ToolCall
+
+
+class UsageReport(msgspec.Struct, frozen=True):
+    usage: Usage
+
+
+class StreamDone(msgspec.Struct, frozen=True):
+    stop_reason: str = "end_turn"  # "end_turn" | "tool_use" | "max_tokens" | vendor value
+
+
+ProviderEvent = TextDelta | ThinkingDelta | ToolCallReady | UsageReport | StreamDone
+
+
+class Provider(Protocol):
+    """A model backend. ``name`` is the config/CLI prefix: ``<name>/<model>``."""
+
+    name: str
+
+    def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
+        """Stream one model turn. Raise ProviderError / ProviderAuthError on failure."""
+        ...
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Models this provider offers (static table where the vendor has no listing)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,116 @@
+"""Session events, streamed to clients as ``session/event`` notifications.
+
+Each is a tagged Struct (``{"type": "text", ...}``) so every client decodes the
+same union.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "ApprovalRequested",
+    "ApprovalResolved",
+    "Compaction",
+    "Done",
+    "ErrorEvent",
+    "FileChanged",
+    "QuestionAsked",
+    "SessionEvent",
+    "TextChunk",
+    "Thinking",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "UsageEvent",
+]
+
+
+class _Event(msgspec.Struct, tag_field="type", omit_defaults=True):
+    pass
+
+
+class TextChunk(_Event, tag="text"):
+    text: str
+
+
+class Thinking(_Event, tag="thinking"):
+    text: str
+
+
+class ToolCallStart(_Event, tag="tool_call_start"):
+    call_id: str
+    name: str
+    arguments: str
+
+
+class ToolCallEnd(_Event, tag="tool_call_end"):
+    call_id: str
+    name: str
+    output: str
+    is_error: bool = False
+    duration_ms: float = 0.0
+
+
+class ApprovalRequested(_Event, tag="approval_request"):
+    approval_id: str
+    tool: str
+    subject: str
+    arguments: str
+    reason: str = ""
+
+
+class ApprovalResolved(_Event, tag="approval_resolved"):
+    approval_id: str
+    decision: str  # "allow" | "deny"
+    by: str = ""
+
+
+class QuestionAsked(_Event, tag="question"):
+    question_id: str
+    question: str
+    options: list[str] = []
+
+
+class UsageEvent(_Event, tag="usage"):
+    input_tokens: int
+    output_tokens: int
+    model: str = ""
+
+
+class Compaction(_Event, tag="compaction"):
+    summarized_messages: int
+    summary_chars: int
+
+
+class FileChanged(_Event, tag="file_changed"):
+    path: str
+
+
+class Done(_Event, tag="done"):
+    stop_reason: str  # "end_turn" | "max_steps" | "cancelled" | "error"
+    steps: int
+    text: str = ""
+
+
+class ErrorEvent(_Event, tag="error"):
+    code: int
+    message: str
+    data: Any = None
+
+
+SessionEvent = (
+    TextChunk
+    | Thinking
+    | ToolCallStart
+    | ToolCallEnd
+    | ApprovalRequested
+    | ApprovalResolved
+    | QuestionAsked
+    | UsageEvent
+    | Compaction
+    | FileChanged
+    | Done
+    | ErrorEvent
+)
