@@ -1,0 +1,7 @@
+"""``python -m codetether.daemon``: run the daemon in the foreground."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())

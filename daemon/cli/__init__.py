@@ -1,0 +1,17 @@
+"""The ``codetether`` command line: a thin client of the daemon.
+
+Exit codes: 0 success · 1 error · 2 usage or invalid params · 3 daemon unavailable ·
+4 not found · 5 config error · 6 missing key / auth · 7 denied · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .main import run
+
+    return run(sys.argv[1:] if argv is None else argv)

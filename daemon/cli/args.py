@@ -1,0 +1,77 @@
+"""Argument parsing for the CLI (argparse: stdlib, fast to import)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["build_parser"]
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codetether", description="An AI coding agent that lives beside your editor.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run an agent task and stream the answer")
+    run.add_argument("prompt", nargs="+")
+    run.add_argument("--model", "-m", help="provider/model, e.g. anthropic/claude-sonnet-4-20250514")
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--continue", "-c", dest="cont", action="store_true",
+                       help="continue the latest session in this workspace")
+    group.add_argument("--session", "-s", help="continue the session with this id")
+    run.add_argument("--yes", "-y", action="store_true", help="approve every tool call (auto mode)")
+    run.add_argument("--approval-mode", choices=["ask", "auto", "plan"])
+    run.add_argument("--workspace", "-w", help="workspace root (default: current directory)")
+    _json_flag(run)
+
+    sessions = sub.add_parser("sessions", help="list, show, resume, delete or fork sessions")
+    ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    lst = ssub.add_parser("list")
+    lst.add_argument("--all", action="store_true", help="every workspace, not just this one")
+    lst.add_argument("--limit", type=int, default=50)
+    _json_flag(lst)
+    for name in ("show", "delete"):
+        p = ssub.add_parser(name)
+        p.add_argument("id")
+        _json_flag(p)
+    resume = ssub.add_parser("resume", help="resume pending work, or continue with a prompt")
+    resume.add_argument("id")
+    resume.add_argument("prompt", nargs="*")
+    resume.add_argument("--yes", "-y", action="store_true")
+    _json_flag(resume)
+    fork = ssub.add_parser("fork")
+    fork.add_argument("id")
+    fork.add_argument("--at", type=int, help="keep only the first N messages")
+    _json_flag(fork)
+
+    for name, help_text in (("models", "list models"), ("tools", "list tools")):
+        _json_flag(sub.add_parser(name, help=help_text))
+
+    config = sub.add_parser("config", help="show or change the configuration")
+    cgroup = config.add_mutually_exclusive_group(required=True)
+    cgroup.add_argument("--show", action="store_true")
+    cgroup.add_argument("--set", metavar="KEY=VALUE")
+    _json_flag(config)
+
+    approvals = sub.add_parser("approvals", help="list or decide pending approvals")
+    asub = approvals.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _json_flag(asub.add_parser("list"))
+    for name in ("allow", "deny"):
+        p = asub.add_parser(name)
+        p.add_argument("id")
+        p.add_argument("--reason", default="")
+        _json_flag(p)
+
+    daemon = sub.add_parser("daemon", help="manage the daemon")
+    dsub = daemon.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name in ("start", "stop", "status"):
+        _json_flag(dsub.add_parser(name))
+    logs = dsub.add_parser("logs")
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    _json_flag(logs)
+    return parser

@@ -1,0 +1,137 @@
+"""A small blocking JSON-RPC client for the daemon's Unix socket.
+
+Stdlib only (plus our error table): the CLI imports this on every invocation and
+must start nearly as fast as the interpreter. It auto-starts the daemon when the
+socket is absent and waits for the daemon's readiness handshake on a pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import CodetetherError, Unavailable, from_wire
+
+__all__ = ["Client", "DaemonUnavailable", "start_daemon"]
+
+START_TIMEOUT = 30.0
+
+
+class DaemonUnavailable(Unavailable):
+    pass
+
+
+def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
+    """Start the daemon detached and wait until it says it is listening."""
+    import subprocess  # only when starting: keeps every other CLI call light
+
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, CODETETHER_READY_FD=str(write_fd))
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(paths.data_dir / "daemon.stdout.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "codetether.daemon"], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,), start_new_session=True,
+            close_fds=True)
+    finally:
+        os.close(write_fd)
+        log.close()
+    try:
+        ready, _, _ = select.select([read_fd], [], [], timeout)
+        data = os.read(read_fd, 64) if ready else b""
+    finally:
+        os.close(read_fd)
+    if not data.startswith(b"ready"):
+        raise DaemonUnavailable(
+            f"the daemon did not start within {timeout:.0f}s; see {paths.log_file} "
+            f"and {paths.data_dir / 'daemon.stdout.log'}")
+
+
+class Client:
+    """One connection. ``call`` sends a request and reads frames until its response,
+    handing notifications to ``on_notification`` meanwhile."""
+
+    def __init__(self, paths: Any, *, autostart: bool = True) -> None:
+        self.paths = paths
+        self._sock = self._connect(autostart)
+        self._buf = b""
+        self._next_id = 0
+
+    def _connect(self, autostart: bool) -> socket.socket:
+        path = str(self.paths.socket)
+        for attempt in range(3):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                sock.close()
+                if not autostart:
+                    raise DaemonUnavailable(f"the daemon is not running (no socket at {path})") from exc
+                if attempt == 0:
+                    start_daemon(self.paths)
+                else:
+                    time.sleep(0.05 * attempt)  # lost a start race; the winner is coming up
+        raise DaemonUnavailable(f"cannot connect to the daemon at {path}")
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, method: str, params: Any = None, *, notify: bool = False) -> int | None:
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            msg["params"] = params
+        req_id = None
+        if not notify:
+            self._next_id += 1
+            req_id = msg["id"] = self._next_id
+        self._sock.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        return req_id
+
+    def read_frame(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            chunk = self._sock.recv(1 << 16)
+            if not chunk:
+                raise DaemonUnavailable("the daemon closed the connection")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def wait(self, req_id: int, on_notification: Callable[[dict[str, Any]], None] | None = None,
+             on_other: Callable[[dict[str, Any]], None] | None = None) -> Any:
+        while True:
+            frame = self.read_frame()
+            if "method" in frame:
+                if on_notification is not None:
+                    on_notification(frame)
+                continue
+            if frame.get("id") != req_id:
+                if on_other is not None:
+                    on_other(frame)
+                continue
+            if "error" in frame:
+                raise from_wire(frame["error"])
+            return frame.get("result")
+
+    def call(self, method: str, params: Any = None,
+             on_notification: Callable[[dict[str, Any]], None] | None = None) -> Any:
+        req_id = self.send(method, params)
+        assert req_id is not None
+        return self.wait(req_id, on_notification)
+
+
+def error_message(exc: CodetetherError) -> str:
+    return exc.message

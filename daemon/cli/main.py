@@ -1,0 +1,292 @@
+"""CLI commands. Each one is a few daemon calls; no business logic lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from .. import __version__
+from ..errors import (
+    ApprovalDenied,
+    CodetetherError,
+    ConfigError,
+    InvalidParams,
+    InvalidRequest,
+    NotFound,
+    ProviderAuthError,
+    RequestCancelled,
+    SecretError,
+)
+from ..paths import get_paths
+from .client import Client, DaemonUnavailable
+
+__all__ = ["run"]
+
+
+def _exit_code(exc: CodetetherError) -> int:
+    for cls, code in ((DaemonUnavailable, 3), (NotFound, 4), (ConfigError, 5), (SecretError, 6),
+                      (ProviderAuthError, 6), (ApprovalDenied, 7), (RequestCancelled, 130),
+                      (InvalidParams, 2), (InvalidRequest, 2)):
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def _print(data: Any, as_json: bool, human: str) -> None:
+    print(json.dumps(data, indent=2) if as_json else human)
+
+
+def run(argv: list[str]) -> int:
+    from .args import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(f"codetether {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    paths = get_paths()
+    try:
+        return _COMMANDS[args.command](args, paths)
+    except CodetetherError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": exc.to_wire()}))
+        else:
+            print(f"codetether: {exc.message}", file=sys.stderr)
+        return _exit_code(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- run / resume -----------------------------------------------------------------------
+
+
+def _cmd_run(args: Any, paths: Any) -> int:
+    workspace = os.path.abspath(args.workspace or os.getcwd())
+    mode = "auto" if args.yes else args.approval_mode
+    with Client(paths) as client:
+        session_id = args.session
+        if args.cont:
+            found = client.call("session/list", {"workspace": workspace, "limit": 1})
+            session_id = found[0]["id"] if found else None
+        if session_id is None:
+            session_id = client.call("session/create", {"workspace": workspace, "model": args.model,
+                                                        "approval_mode": mode})["id"]
+        params = {"session_id": session_id, "text": " ".join(args.prompt)}
+        if args.model:
+            params["model"] = args.model
+        if mode:
+            params["approval_mode"] = mode
+        return _stream(client, "session/prompt", params, as_json=args.json)
+
+
+def _stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool) -> int:
+    from .render import EventPrinter
+
+    printer = EventPrinter(as_json=as_json)
+    req_id = client.send(method, params)
+    assert req_id is not None
+    interactive = sys.stdin.isatty()
+
+    def on_event(frame: dict[str, Any]) -> None:
+        p = frame.get("params") or {}
+        if frame.get("method") != "session/event":
+            return
+        event = p["event"]
+        printer.event(p["session_id"], p["seq"], event)
+        if event.get("type") == "approval_request":
+            _decide(client, event, interactive)
+        elif event.get("type") == "question":
+            _answer(client, event, interactive)
+
+    try:
+        result = client.wait(req_id, on_event)
+    except KeyboardInterrupt:
+        client.send("$/cancelRequest", {"id": req_id}, notify=True)
+        try:
+            client.wait(req_id, on_event)
+        except (CodetetherError, KeyboardInterrupt):
+            pass
+        print("\ncancelled", file=sys.stderr)
+        return 130
+    printer.result(result)
+    return 0 if result.get("stop_reason") in ("end_turn", "max_steps") else 1
+
+
+def _decide(client: Client, event: dict[str, Any], interactive: bool) -> None:
+    subject = event.get("subject") or event.get("arguments", "")
+    if interactive:
+        answer = _ask(f"Allow {event['tool']} {subject}? [y/N] ")
+        decision = "allow" if answer.strip().lower() in ("y", "yes") else "deny"
+        reason = "" if decision == "allow" else "declined at the CLI prompt"
+    else:
+        decision, reason = "deny", "non-interactive CLI: rerun with --yes or --approval-mode auto"
+        print(f"denied {event['tool']} {subject}: {reason}", file=sys.stderr)
+    client.send("approval/decide", {"approval_id": event["approval_id"], "decision": decision,
+                                    "reason": reason})
+
+
+def _answer(client: Client, event: dict[str, Any], interactive: bool) -> None:
+    options = event.get("options") or []
+    prompt = event["question"] + (f" [{' / '.join(options)}]" if options else "") + "\n> "
+    answer = _ask(prompt) if interactive else "(no answer: the CLI is not interactive)"
+    client.send("question/answer", {"question_id": event["question_id"], "answer": answer})
+
+
+def _ask(prompt: str) -> str:
+    try:
+        with open("/dev/tty") as tty:
+            sys.stderr.write(prompt)
+            sys.stderr.flush()
+            return tty.readline()
+    except OSError:
+        return ""
+
+
+# -- sessions ---------------------------------------------------------------------------
+
+
+def _cmd_sessions(args: Any, paths: Any) -> int:
+    with Client(paths) as client:
+        if args.action == "list":
+            params: dict[str, Any] = {"limit": args.limit}
+            if not args.all:
+                params["workspace"] = os.getcwd()
+            rows = client.call("session/list", params)
+            human = "\n".join(f"{r['id']}  {r['message_count']:>4} msgs  {r['model']:<28} {r['title']}"
+                              for r in rows) or "no sessions (use --all for every workspace)"
+            _print(rows, args.json, human)
+        elif args.action == "show":
+            detail = client.call("session/get", {"session_id": args.id})
+            _print(detail, args.json, _render_transcript(detail))
+        elif args.action == "delete":
+            _print(client.call("session/delete", {"session_id": args.id}), args.json,
+                   f"deleted {args.id}")
+        elif args.action == "fork":
+            info = client.call("session/fork", {"session_id": args.id, "at_message": args.at})
+            _print(info, args.json, f"forked {args.id} -> {info['id']}")
+        elif args.action == "resume":
+            if args.prompt:
+                params = {"session_id": args.id, "text": " ".join(args.prompt)}
+                if args.yes:
+                    params["approval_mode"] = "auto"
+                return _stream(client, "session/prompt", params, as_json=args.json)
+            return _stream(client, "session/resume", {"session_id": args.id}, as_json=args.json)
+    return 0
+
+
+def _render_transcript(detail: dict[str, Any]) -> str:
+    info = detail["info"]
+    lines = [f"session {info['id']}  model {info['model']}  workspace {info['workspace']}", ""]
+    for m in detail["messages"]:
+        if m["role"] == "tool":
+            lines.append(f"  [{m.get('name')}] {(m.get('content') or '')[:200]}")
+        else:
+            calls = " ".join(f"<{c['name']}>" for c in m.get("tool_calls", []))
+            lines.append(f"{m['role']}: {m.get('content', '')} {calls}".rstrip())
+    return "\n".join(lines)
+
+
+# -- catalogue, config, approvals -------------------------------------------------------
+
+
+def _cmd_models(args: Any, paths: Any) -> int:
+    with Client(paths) as client:
+        rows = client.call("models/list")
+    human = "\n".join(f"{'*' if r['default'] else ' '} {r['id']:<48} {r['context_window']:>8} ctx"
+                      f"{'' if r['configured'] else '  (needs a key)'}" for r in rows)
+    _print(rows, args.json, human)
+    return 0
+
+
+def _cmd_tools(args: Any, paths: Any) -> int:
+    with Client(paths) as client:
+        rows = client.call("tools/list")
+    human = "\n".join(f"{r['name']:<12} {'ro' if r['read_only'] else 'rw'}  "
+                      f"{r['description'].splitlines()[0]}" for r in rows)
+    _print(rows, args.json, human)
+    return 0
+
+
+def _cmd_config(args: Any, paths: Any) -> int:
+    with Client(paths) as client:
+        if args.set:
+            key, sep, value = args.set.partition("=")
+            if not sep or not key.strip():
+                raise InvalidParams("--set needs KEY=VALUE, e.g. session.max_steps=30")
+            data = client.call("config/set", {"key": key.strip(), "value": value.strip()})
+        else:
+            data = client.call("config/get")
+    human = json.dumps(data["config"], indent=2)
+    for warning in data.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    _print(data, args.json, f"# {data['path']}\n{human}")
+    return 0
+
+
+def _cmd_approvals(args: Any, paths: Any) -> int:
+    with Client(paths) as client:
+        if args.action == "list":
+            rows = client.call("approval/list", {})
+            human = "\n".join(f"{r['id']}  {r['tool']:<12} {r['subject']}  (session {r['session_id']})"
+                              for r in rows) or "no pending approvals"
+            _print(rows, args.json, human)
+        else:
+            rec = client.call("approval/decide", {"approval_id": args.id, "decision": args.action,
+                                                  "reason": args.reason})
+            _print(rec, args.json, f"{rec['id']}: {rec['status']}")
+    return 0
+
+
+# -- daemon -----------------------------------------------------------------------------
+
+
+def _cmd_daemon(args: Any, paths: Any) -> int:
+    if args.action == "logs":
+        try:
+            lines = paths.log_file.read_text(errors="replace").splitlines()[-args.lines:]
+        except FileNotFoundError:
+            lines = []
+        _print(lines, args.json, "\n".join(lines))
+        return 0
+    if args.action == "start":
+        with Client(paths) as client:
+            status = client.call("daemon/status")
+        _print(status, args.json, f"daemon running, pid {status['pid']}")
+        return 0
+    try:
+        client = Client(paths, autostart=False)
+    except DaemonUnavailable as exc:
+        if args.action == "stop":
+            _print({"running": False}, args.json, "daemon not running")
+            return 0
+        if args.json:
+            print(json.dumps({"running": False, "error": exc.message}))
+        else:
+            print(exc.message, file=sys.stderr)
+        return 3
+    with client:
+        if args.action == "status":
+            status = client.call("daemon/status")
+            _print({"running": True, **status}, args.json,
+                   f"daemon running, pid {status['pid']}, up {status['uptime_s']:.0f}s, "
+                   f"default model {status['default_model']}, socket {status['socket']}")
+            return 0
+        client.call("daemon/shutdown")
+        try:  # the daemon closes our connection once it has stopped accepting
+            while True:
+                client.read_frame()
+        except (DaemonUnavailable, OSError):
+            pass
+    _print({"stopped": True}, args.json, "daemon stopped")
+    return 0
+
+
+_COMMANDS = {
+    "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
+    "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
+}

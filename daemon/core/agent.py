@@ -1,0 +1,276 @@
+"""The agent loop: stream a model turn, run its tool calls, feed results back.
+
+One :class:`Agent` drives one run of one session. It is cancellable at any await;
+on cancellation it closes open tool calls with a "cancelled" result so the
+transcript stays well-formed, reports ``done: cancelled`` and re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CodetetherError, InvalidParams, ToolFailure
+from ..wire.api import PromptResult
+from ..wire.events import Done, ErrorEvent, TextChunk, Thinking, ToolCallEnd, ToolCallStart, UsageEvent
+from ..wire.messages import Message, ToolCall, Usage
+from .approvals import ApprovalStore
+from .compaction import build_context, maybe_compact
+from .gate import Gate
+from .providers.base import (
+    CompletionRequest,
+    Provider,
+    StreamDone,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallReady,
+    ToolSpec,
+    UsageReport,
+)
+from .runtime import SessionRuntime
+from .tools.base import Tool, ToolContext, ToolRegistry, ToolResult, Workspace
+
+__all__ = ["Agent", "AgentSettings", "truncate_output"]
+
+log = logging.getLogger("codetether.agent")
+
+SYSTEM_PROMPT = """You are codetether, a coding agent working in the workspace {workspace}.
+Use the tools to read, search and change files and to run commands; paths are relative to the
+workspace. Read a file before editing it. When the task is done, answer briefly and stop."""
+
+
+@dataclass(slots=True)
+class AgentSettings:
+    model: str  # model id as the provider knows it
+    model_label: str  # "provider/model" for events
+    context_window: int = 8192
+    max_steps: int = 25
+    tool_output_budget: int = 16000
+    compact_threshold: float = 0.8
+    mode: str = "ask"
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)
+    max_tokens: int = 4096
+    tool_state: dict[str, Any] = field(default_factory=dict)  # e.g. websearch_url
+
+
+def truncate_output(text: str, budget: int) -> str:
+    if len(text) <= budget:
+        return text
+    head = int(budget * 0.7)
+    tail = budget - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[... {cut} characters truncated ...]\n{text[-tail:]}"
+
+
+class Agent:
+    def __init__(self, runtime: SessionRuntime, provider: Provider, registry: ToolRegistry,
+                 approvals: ApprovalStore, settings: AgentSettings) -> None:
+        self.rt = runtime
+        self.provider = provider
+        self.registry = registry
+        self.settings = settings
+        self.gate = Gate(runtime, approvals, settings.mode, settings.rules)
+        self.workspace = Workspace(runtime.meta.workspace)
+        self.usage = Usage()
+        self._tool_specs = [ToolSpec(t.name, t.description, t.schema()) for t in registry]
+
+    async def run(self, prompt: str | None,
+                  preserve_on_cancel: Callable[[], bool] = lambda: False) -> PromptResult:
+        """Run until the model stops calling tools, the step cap, or cancellation.
+        ``preserve_on_cancel()`` true (daemon shutdown) leaves unanswered tool calls
+        open, so their durable approvals carry over to a resume after restart."""
+        steps = 0
+        text = ""
+        try:
+            if prompt is not None:
+                self.rt.append(Message(role="user", content=prompt))
+            await self._finish_dangling_calls()
+            while steps < self.settings.max_steps:
+                steps += 1
+                note = self.rt.take_notes()
+                if note:
+                    self.rt.append(Message(role="user", content=note))
+                text, calls = await self._model_turn()
+                if not calls:
+                    await self.rt.emit(Done(stop_reason="end_turn", steps=steps, text=text))
+                    return self._result("end_turn", text, steps)
+                await self._run_calls(calls)
+            await self.rt.emit(Done(stop_reason="max_steps", steps=steps, text=text))
+            return self._result("max_steps", text, steps)
+        except asyncio.CancelledError:
+            if not preserve_on_cancel():
+                self._close_dangling("cancelled by the user")
+            await asyncio.shield(self.rt.emit(Done(stop_reason="cancelled", steps=steps, text=text)))
+            raise
+        except CodetetherError as exc:
+            self._close_dangling(f"run stopped: {exc.message}")
+            await self.rt.emit(ErrorEvent(code=exc.codes.jsonrpc, message=exc.message))
+            await self.rt.emit(Done(stop_reason="error", steps=steps, text=text))
+            raise
+        finally:
+            self.rt.save_meta()
+
+    def _result(self, reason: str, text: str, steps: int) -> PromptResult:
+        return PromptResult(session_id=self.rt.id, stop_reason=reason, text=text, steps=steps,
+                            usage=self.usage)
+
+    # -- one model turn ---------------------------------------------------------------
+
+    async def _model_turn(self) -> tuple[str, list[ToolCall]]:
+        system = SYSTEM_PROMPT.format(workspace=self.rt.meta.workspace)
+        await maybe_compact(self.rt, self.provider, self.settings, system, self._tool_specs)
+        request = CompletionRequest(
+            model=self.settings.model, messages=build_context(self.rt.transcript),
+            tools=self._tool_specs, system=system, max_tokens=self.settings.max_tokens)
+        chunks: list[str] = []
+        thinking: list[str] = []
+        calls: list[ToolCall] = []
+        async for event in self.provider.stream(request):
+            if isinstance(event, TextDelta):
+                chunks.append(event.text)
+                await self.rt.emit(TextChunk(text=event.text))
+            elif isinstance(event, ThinkingDelta):
+                thinking.append(event.text)
+                await self.rt.emit(Thinking(text=event.text))
+            elif isinstance(event, ToolCallReady):
+                calls.append(event.call)
+            elif isinstance(event, UsageReport):
+                self.usage = self.usage + event.usage
+                await self.rt.emit(UsageEvent(input_tokens=event.usage.input_tokens,
+                                              output_tokens=event.usage.output_tokens,
+                                              model=self.settings.model_label))
+            elif isinstance(event, StreamDone):
+                pass
+        text = "".join(chunks)
+        calls = _unique_ids(calls)
+        self.rt.append(Message(role="assistant", content=text, tool_calls=calls,
+                               thinking="".join(thinking) or None))
+        return text, calls
+
+    # -- tool calls -----------------------------------------------------------------------
+
+    async def _finish_dangling_calls(self) -> None:
+        """After a restart the last assistant turn may have calls with no results
+        (e.g. waiting on a durable approval): run them now."""
+        pending = self._dangling()
+        if pending:
+            await self._run_calls(pending)
+
+    def _dangling(self) -> list[ToolCall]:
+        msgs = self.rt.messages
+        for i in range(len(msgs) - 1, -1, -1):
+            if msgs[i].role == "assistant":
+                answered = {m.tool_call_id for m in msgs[i + 1:] if m.role == "tool"}
+                return [c for c in msgs[i].tool_calls if c.id not in answered]
+            if msgs[i].role == "user":
+                return []
+        return []
+
+    def _close_dangling(self, reason: str) -> None:
+        calls = self._dangling()
+        if calls:
+            self.rt.append(*(Message(role="tool", tool_call_id=c.id, name=c.name, content=reason,
+                                     is_error=True) for c in calls))
+
+    async def _run_calls(self, calls: list[ToolCall]) -> None:
+        # Approvals are asked in order; then consecutive read-only calls run in
+        # parallel and everything else runs one at a time, in order.
+        prepared: list[tuple[ToolCall, Tool | None, Any, ToolResult | None]] = []
+        for call in calls:
+            prepared.append(await self._prepare(call))
+        i = 0
+        while i < len(prepared):
+            j = i
+            while j < len(prepared) and _parallel_safe(prepared[j]):
+                j += 1
+            group = prepared[i:j] if j > i else prepared[i:i + 1]
+            results = await asyncio.gather(*(self._execute(*item) for item in group))
+            self.rt.append(*results)
+            i += len(group)
+
+    async def _prepare(self, call: ToolCall) -> tuple[ToolCall, Tool | None, Any, ToolResult | None]:
+        tool = self.registry.get(call.name)
+        if tool is None:
+            return call, None, None, ToolResult(
+                f"Unknown tool {call.name!r}. Available tools: {', '.join(self.registry.names())}.",
+                is_error=True)
+        try:
+            args = tool.parse(call.arguments)
+        except InvalidParams as exc:
+            return call, tool, None, ToolResult(
+                f"Invalid arguments for {call.name}: {exc.message}. Send valid JSON matching the "
+                f"tool's schema.", is_error=True)
+        if self.rt.meta.state.get("plan_mode") and not tool.read_only:
+            return call, tool, args, ToolResult(
+                f"{call.name} is not available in plan mode (read-only). Call plan_exit first.",
+                is_error=True)
+        subject = self._subject(tool, args)
+        allowed, why = await self.gate.check(call, tool, subject)
+        if not allowed:
+            return call, tool, args, ToolResult(f"Permission denied for {call.name}: {why}",
+                                                is_error=True)
+        return call, tool, args, None
+
+    def _subject(self, tool: Tool, args: Any) -> str:
+        subject = tool.approval_subject(args)
+        if subject and getattr(args, "command", None) != subject:
+            # Path subjects match workspace-relative, e.g. "src/**".
+            try:
+                subject = self.workspace.relative(self.workspace.resolve(subject))
+            except CodetetherError:
+                pass
+        return subject
+
+    async def _execute(self, call: ToolCall, tool: Tool | None, args: Any,
+                       early: ToolResult | None) -> Message:
+        started = time.monotonic()
+        await self.rt.emit(ToolCallStart(call_id=call.id, name=call.name, arguments=call.arguments))
+        result = early
+        if result is None:
+            assert tool is not None
+            ctx = ToolContext(workspace=self.workspace, session_id=self.rt.id, call_id=call.id,
+                              ask_user=self.rt.ask, state=self.rt.meta.state,
+                              on_file_read=self.rt.remember_file, registry=self.registry)
+            ctx.state.update(self.settings.tool_state)
+            try:
+                result = await tool.run(args, ctx)
+            except ToolFailure as exc:
+                result = ToolResult(exc.message, is_error=True)
+            except CodetetherError as exc:
+                result = ToolResult(f"{call.name} failed: {exc.message}", is_error=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken tool must not end the run
+                log.exception("tool %s crashed", call.name)
+                result = ToolResult(f"{call.name} crashed: {exc!r}", is_error=True)
+            for rel in result.metadata.get("files_affected", []) or []:
+                path = self.workspace.root / rel
+                if str(path) in self.rt.meta.read_files:
+                    self.rt.remember_file(path)  # our own write is not an outside change
+        output = truncate_output(result.output, self.settings.tool_output_budget)
+        await self.rt.emit(ToolCallEnd(call_id=call.id, name=call.name, output=output,
+                                       is_error=result.is_error,
+                                       duration_ms=(time.monotonic() - started) * 1000))
+        return Message(role="tool", tool_call_id=call.id, name=call.name, content=output,
+                       is_error=result.is_error)
+
+
+def _parallel_safe(item: tuple[ToolCall, Tool | None, Any, ToolResult | None]) -> bool:
+    _call, tool, _args, early = item
+    return early is not None or (tool is not None and tool.read_only)
+
+
+def _unique_ids(calls: list[ToolCall]) -> list[ToolCall]:
+    seen: set[str] = set()
+    out = []
+    for n, call in enumerate(calls):
+        if not call.id or call.id in seen:
+            call = ToolCall(id=f"call_{n}_{int(time.time() * 1000) % 100000}", name=call.name,
+                            arguments=call.arguments)
+        seen.add(call.id)
+        out.append(call)
+    return out

@@ -1,0 +1,157 @@
+"""Approval policy and the durable approval store.
+
+Policy: per tool, a table of glob patterns to actions, evaluated deny > ask >
+allow over every rule that matches (the tool's own rules and the ``"*"`` rules).
+With no matching rule, read-only tools are allowed and the rest ask. The mode
+then adjusts: ``auto`` turns ask into allow, ``plan`` denies anything that is not
+read-only. Deny always stays deny.
+
+Store: an append-only JSON Lines file of approval records; a decision appends the
+updated record, so the file is both the durable pending list (it survives a
+daemon restart) and the receipt log of every decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from ..errors import Conflict, NotFound
+from ..wire.api import ApprovalRecord
+
+__all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policy"]
+
+Action = Literal["allow", "ask", "deny"]
+_RANK = {"allow": 0, "ask": 1, "deny": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    action: Action
+    rule: str  # which rule decided, for the receipt ("default", "bash:git push*", "mode:plan")
+
+
+def evaluate_policy(tool: str, subject: str, *, read_only: bool, mode: str,
+                    rules: dict[str, dict[str, str]]) -> PolicyDecision:
+    best: PolicyDecision | None = None
+    for table_name in (tool, "*"):
+        for pattern, action in (rules.get(table_name) or {}).items():
+            if fnmatch.fnmatchcase(subject, pattern):
+                if best is None or _RANK[action] > _RANK[best.action]:
+                    best = PolicyDecision(action, f"{table_name}:{pattern}")  # type: ignore[arg-type]
+    if best is None:
+        best = PolicyDecision("allow" if read_only else "ask", "default")
+    if best.action == "deny":
+        return best
+    if mode == "plan" and not read_only:
+        return PolicyDecision("deny", "mode:plan")
+    if mode == "auto" and best.action == "ask":
+        return PolicyDecision("allow", f"mode:auto ({best.rule})")
+    return best
+
+
+class ApprovalStore:
+    """Durable approvals. ``_records`` is the folded state of the log; ``_waiters``
+    maps an approval id to the futures awaiting its decision. Both are touched only
+    from the event loop thread."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "approvals.jsonl"
+        self._records: dict[str, ApprovalRecord] = {}
+        self._waiters: dict[str, list[asyncio.Future[ApprovalRecord]]] = {}
+        self._encoder = msgspec.json.Encoder()
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        decoder = msgspec.json.Decoder(ApprovalRecord)
+        with self.path.open("rb") as fh:
+            for line in fh:
+                try:
+                    record = decoder.decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue  # a torn last line after a crash
+                self._records[record.id] = record
+
+    def _append(self, record: ApprovalRecord) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as fh:
+            fh.write(self._encoder.encode(record) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._records[record.id] = record
+
+    def create(self, *, session_id: str, call_id: str, tool: str, subject: str,
+               arguments: str) -> ApprovalRecord:
+        record = ApprovalRecord(
+            id=uuid.uuid4().hex[:12], session_id=session_id, call_id=call_id, tool=tool,
+            subject=subject, arguments=arguments, created_at=time.time())
+        self._append(record)
+        return record
+
+    def record_policy(self, *, session_id: str, call_id: str, tool: str, subject: str,
+                      arguments: str, decision: PolicyDecision) -> ApprovalRecord:
+        """A receipt for a decision the policy made without asking anyone."""
+        now = time.time()
+        record = ApprovalRecord(
+            id=uuid.uuid4().hex[:12], session_id=session_id, call_id=call_id, tool=tool,
+            subject=subject, arguments=arguments, created_at=now,
+            status="allow" if decision.action == "allow" else "deny", decided_at=now,
+            decided_by="policy", reason=decision.rule)
+        self._append(record)
+        return record
+
+    def get(self, approval_id: str) -> ApprovalRecord:
+        try:
+            return self._records[approval_id]
+        except KeyError:
+            raise NotFound(f"no approval {approval_id!r}") from None
+
+    def find_for_call(self, session_id: str, call_id: str) -> ApprovalRecord | None:
+        for record in self._records.values():
+            if record.session_id == session_id and record.call_id == call_id \
+                    and record.decided_by != "policy":
+                return record
+        return None
+
+    def list(self, session_id: str | None = None, *, include_decided: bool = False) -> list[ApprovalRecord]:
+        return sorted(
+            (r for r in self._records.values()
+             if (session_id is None or r.session_id == session_id)
+             and (include_decided or r.status == "pending")),
+            key=lambda r: r.created_at)
+
+    def decide(self, approval_id: str, decision: Literal["allow", "deny"], *, by: str,
+               reason: str = "") -> ApprovalRecord:
+        record = self.get(approval_id)
+        if record.status != "pending":
+            raise Conflict(f"approval {approval_id} was already decided: {record.status}")
+        decided = msgspec.structs.replace(record, status=decision, decided_at=time.time(),
+                                          decided_by=by, reason=reason)
+        self._append(decided)
+        for fut in self._waiters.pop(approval_id, []):
+            if not fut.done():
+                fut.set_result(decided)
+        return decided
+
+    async def wait(self, approval_id: str) -> ApprovalRecord:
+        record = self.get(approval_id)
+        if record.status != "pending":
+            return record
+        fut: asyncio.Future[ApprovalRecord] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(approval_id, []).append(fut)
+        try:
+            return await fut
+        finally:
+            waiters = self._waiters.get(approval_id)
+            if waiters and fut in waiters:
+                waiters.remove(fut)

@@ -1,0 +1,111 @@
+"""Context building and compaction.
+
+The transcript on disk keeps every message. What the model sees is the latest
+summary (if any) followed by the messages after it. When that context nears the
+model's window, the older part is summarized by the model itself (falling back to
+an extractive digest if the model fails) and a summary record is appended.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..errors import CodetetherError
+from ..wire.events import Compaction
+from ..wire.messages import Message
+from .providers.base import CompletionRequest, Provider, TextDelta, ToolSpec
+from .sessions import Transcript
+
+if TYPE_CHECKING:
+    from .agent import AgentSettings
+    from .runtime import SessionRuntime
+
+__all__ = ["build_context", "estimate_tokens", "maybe_compact"]
+
+log = logging.getLogger("codetether.compaction")
+
+_SUMMARY_PROMPT = (
+    "Summarize the conversation below so the work can continue without it: the user's goals, "
+    "decisions made, files read or changed, commands run and their outcome, and what remains "
+    "to do. Be concise and concrete.")
+
+
+def build_context(transcript: Transcript) -> list[Message]:
+    summary = transcript.latest_summary
+    if summary is None:
+        return list(transcript.messages)
+    head = Message(role="user", content=f"[Summary of the earlier conversation]\n{summary.text}")
+    return [head, *transcript.messages[summary.covers:]]
+
+
+def estimate_tokens(messages: list[Message], system: str, tools: list[ToolSpec]) -> int:
+    # ~4 characters per token is close enough to decide when to compact.
+    chars = len(system) + sum(len(t.description) + len(str(t.parameters)) for t in tools)
+    for m in messages:
+        chars += len(m.content) + sum(len(c.arguments) + len(c.name) for c in m.tool_calls) + 8
+    return chars // 4
+
+
+def _boundary(transcript: Transcript, keep_tokens: int) -> int:
+    """Index of the first message to keep: a user or assistant message (never a tool
+    result, which must follow its call), leaving about ``keep_tokens`` after it."""
+    msgs = transcript.messages
+    start = transcript.latest_summary.covers if transcript.latest_summary else 0
+    kept = 0
+    best = 0
+    for i in range(len(msgs) - 1, start, -1):
+        kept += estimate_tokens([msgs[i]], "", [])
+        if msgs[i].role != "tool" and i < len(msgs) - 1:
+            best = i
+        if kept >= keep_tokens and best:
+            break
+    return best
+
+
+async def maybe_compact(rt: SessionRuntime, provider: Provider, settings: AgentSettings,
+                        system: str, tools: list[ToolSpec]) -> bool:
+    limit = int(settings.context_window * settings.compact_threshold)
+    if estimate_tokens(build_context(rt.transcript), system, tools) <= limit:
+        return False
+    covers = _boundary(rt.transcript, keep_tokens=limit // 3)
+    previous = rt.transcript.latest_summary
+    start = previous.covers if previous else 0
+    if covers <= start:
+        return False  # nothing older to fold in; the provider reports an over-long context
+    old = rt.transcript.messages[start:covers]
+    text = await _summarize(provider, settings, previous.text if previous else "", old)
+    rt.add_summary(covers, text)
+    await rt.emit(Compaction(summarized_messages=covers, summary_chars=len(text)))
+    return True
+
+
+def _render(messages: list[Message], budget: int) -> str:
+    lines = []
+    for m in messages:
+        body = m.content
+        if m.tool_calls:
+            body += " " + " ".join(f"[call {c.name} {c.arguments[:200]}]" for c in m.tool_calls)
+        lines.append(f"{m.role}: {body[:2000]}")
+    text = "\n".join(lines)
+    return text[-budget:]
+
+
+async def _summarize(provider: Provider, settings: AgentSettings, previous: str,
+                     messages: list[Message]) -> str:
+    budget = max(2000, settings.context_window * 2)  # characters, ~half the window
+    transcript = _render(messages, budget)
+    if previous:
+        transcript = f"Earlier summary:\n{previous}\n\n{transcript}"
+    request = CompletionRequest(model=settings.model, system=_SUMMARY_PROMPT,
+                                messages=[Message(role="user", content=transcript)],
+                                max_tokens=min(1024, settings.max_tokens))
+    try:
+        parts = [e.text async for e in provider.stream(request) if isinstance(e, TextDelta)]
+        text = "".join(parts).strip()
+        if text:
+            return text
+    except CodetetherError as exc:
+        log.warning("model summary failed (%s); using an extractive digest", exc.message)
+    digest = _render(messages, 4000)
+    return (previous + "\n" if previous else "") + digest

@@ -1,0 +1,62 @@
+"""The approval gate between a tool call and its execution.
+
+Policy decides allow / ask / deny; "ask" creates a durable pending approval,
+announces it on the session's event stream and waits for a decision made through
+the API (any client: the CLI's y/n prompt, an editor, a script). Every decision,
+the policy's included, leaves a receipt in the approval store.
+"""
+
+from __future__ import annotations
+
+from ..wire.events import ApprovalRequested, ApprovalResolved
+from ..wire.messages import ToolCall
+from .approvals import ApprovalStore, evaluate_policy
+from .runtime import SessionRuntime
+from .tools.base import Tool
+
+__all__ = ["Gate"]
+
+
+class Gate:
+    def __init__(self, runtime: SessionRuntime, approvals: ApprovalStore, mode: str,
+                 rules: dict[str, dict[str, str]]) -> None:
+        self.rt = runtime
+        self.approvals = approvals
+        self.mode = mode
+        self.rules = rules
+
+    async def check(self, call: ToolCall, tool: Tool, subject: str) -> tuple[bool, str]:
+        existing = self.approvals.find_for_call(self.rt.id, call.id)
+        if existing is not None:  # a run resumed after restart
+            if existing.status == "pending":
+                return await self._ask_and_wait(existing.id, call, subject)
+            return existing.status == "allow", _why(existing.status, existing.decided_by,
+                                                    existing.reason)
+        decision = evaluate_policy(tool.name, subject, read_only=tool.read_only, mode=self.mode,
+                                   rules=self.rules)
+        if decision.action != "ask":
+            if decision.action == "deny" or not tool.read_only:
+                # Receipts for every decision that lets a change through or stops one;
+                # routine reads are not worth a record each.
+                self.approvals.record_policy(session_id=self.rt.id, call_id=call.id,
+                                             tool=tool.name, subject=subject,
+                                             arguments=call.arguments, decision=decision)
+            return decision.action == "allow", f"denied by policy ({decision.rule})"
+        record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
+                                       subject=subject, arguments=call.arguments)
+        return await self._ask_and_wait(record.id, call, subject)
+
+    async def _ask_and_wait(self, approval_id: str, call: ToolCall, subject: str) -> tuple[bool, str]:
+        await self.rt.emit(ApprovalRequested(approval_id=approval_id, tool=call.name,
+                                             subject=subject, arguments=call.arguments))
+        decided = await self.approvals.wait(approval_id)
+        await self.rt.emit(ApprovalResolved(approval_id=approval_id, decision=decided.status,
+                                            by=decided.decided_by or ""))
+        return decided.status == "allow", _why(decided.status, decided.decided_by, decided.reason)
+
+
+def _why(status: str, by: str | None, reason: str) -> str:
+    if status == "allow":
+        return ""
+    text = f"denied by {by or 'user'}"
+    return f"{text}: {reason}" if reason else text

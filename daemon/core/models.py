@@ -1,0 +1,145 @@
+"""Resolve ``provider/model`` names to provider instances, with credentials.
+
+Provider instances are cached per provider name; the cache is dropped when the
+config changes. Keys come from the secret store and are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..errors import ConfigError
+from ..wire.api import ModelEntry
+from .providers.base import ProviderCredentials
+from .providers.registry import KNOWN_PROVIDERS, create_provider, needs_credentials
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .providers.base import Provider
+    from .secrets import SecretStore
+
+__all__ = ["ModelResolver", "ResolvedModel", "split_model"]
+
+log = logging.getLogger("codetether.models")
+
+
+class ResolvedModel(msgspec.Struct, frozen=True):
+    provider_name: str
+    model: str
+    context_window: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider_name}/{self.model}"
+
+
+def split_model(name: str | None, config: Config) -> tuple[str, str]:
+    if not name:
+        return config.default.provider, config.default.model
+    if "/" in name:
+        provider, model = name.split("/", 1)
+        if not provider or not model:
+            raise ConfigError(f"model {name!r} must look like provider/model")
+        return provider, model
+    return config.default.provider, name
+
+
+class ModelResolver:
+    """``_providers`` caches live provider instances by provider name; ``_lock``
+    keeps two concurrent first uses from building two instances."""
+
+    def __init__(self, config: Config, secrets: SecretStore) -> None:
+        self.config = config
+        self.secrets = secrets
+        self._providers: dict[str, Provider] = {}
+        self._lock = asyncio.Lock()
+
+    async def reconfigure(self, config: Config, secrets: SecretStore) -> None:
+        old = list(self._providers.values())
+        self.config, self.secrets, self._providers = config, secrets, {}
+        for provider in old:
+            await _close(provider)
+
+    def _settings(self, provider_name: str) -> dict[str, Any]:
+        section = self.config.providers.get(provider_name)
+        if section is None:
+            return {}
+        return {k: v for k, v in msgspec.structs.asdict(section).items() if v not in (None, [], {})}
+
+    def resolve(self, name: str | None) -> ResolvedModel:
+        provider_name, model = split_model(name, self.config)
+        settings = self._settings(provider_name)
+        known = KNOWN_PROVIDERS.get(provider_name)
+        if known is None and "base_url" not in settings and provider_name != "scripted":
+            raise ConfigError(
+                f"unknown provider {provider_name!r}: known are {', '.join(sorted(KNOWN_PROVIDERS))}, "
+                f"or add [providers.{provider_name}] base_url = ... to the config")
+        window = settings.get("context_window") or _known_window(known, model)
+        return ResolvedModel(provider_name, model, int(window or 8192))
+
+    async def provider(self, resolved: ResolvedModel) -> Provider:
+        async with self._lock:
+            provider = self._providers.get(resolved.provider_name)
+            if provider is None:
+                name = resolved.provider_name
+                creds = (await self.secrets.get(name)) if needs_credentials(name) \
+                    else ProviderCredentials()
+                provider = create_provider(name, creds, settings=self._settings(name))
+                self._providers[name] = provider
+            return provider
+
+    def list_models(self) -> list[ModelEntry]:
+        default = f"{self.config.default.provider}/{self.config.default.model}"
+        entries: dict[str, ModelEntry] = {}
+        for pname, known in KNOWN_PROVIDERS.items():
+            for model, window in _known_models(known):
+                label = f"{pname}/{model}"
+                entries[label] = ModelEntry(id=label, provider=pname, context_window=window,
+                                            default=label == default,
+                                            configured=not needs_credentials(pname)
+                                            or pname in self.config.providers)
+        for pname, section in self.config.providers.items():
+            for model in [section.model, *section.models]:
+                if model:
+                    label = f"{pname}/{model}"
+                    entries[label] = ModelEntry(id=label, provider=pname,
+                                                context_window=section.context_window or 8192,
+                                                default=label == default)
+        if default not in entries:
+            entries[default] = ModelEntry(id=default, provider=self.config.default.provider,
+                                          context_window=8192, default=True)
+        return sorted(entries.values(), key=lambda e: (not e.default, e.id))
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await _close(provider)
+        self._providers.clear()
+
+
+def _known_models(known: Any) -> list[tuple[str, int]]:
+    models = getattr(known, "models", None) or {}
+    if isinstance(models, dict):
+        return [(m, int(w)) for m, w in models.items()]
+    default = getattr(known, "default_model", None)
+    window = getattr(known, "context_window", 8192)
+    return [(default, int(window))] if default else []
+
+
+def _known_window(known: Any, model: str) -> int | None:
+    if known is None:
+        return None
+    for name, window in _known_models(known):
+        if name == model:
+            return window
+    return getattr(known, "context_window", None)
+
+
+async def _close(provider: Provider) -> None:
+    try:
+        await provider.aclose()
+    except Exception:  # noqa: BLE001 - closing must not stop the others
+        log.exception("closing provider %s failed", getattr(provider, "name", "?"))

@@ -1,0 +1,133 @@
+"""A live session: its metadata, transcript, event hub and the one run it may have.
+
+``lock`` guards the transcript: one run at a time per session (a second prompt
+while busy is a Conflict). ``_questions`` maps a question id to the future the
+``question`` tool awaits; ``notes`` collects file-change notices for the next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+from ..errors import NotFound
+from ..wire.events import FileChanged, QuestionAsked, SessionEvent
+from ..wire.messages import Message
+from .hub import EventHub
+from .sessions import MessageRecord, SessionMeta, SessionStore, SummaryRecord, Transcript
+
+__all__ = ["SessionRuntime"]
+
+
+class SessionRuntime:
+    def __init__(self, meta: SessionMeta, store: SessionStore) -> None:
+        self.meta = meta
+        self.store = store
+        self.transcript: Transcript = store.load(meta.id)
+        self.hub = EventHub()
+        self.lock = asyncio.Lock()
+        self.run_task: asyncio.Task[object] | None = None
+        self.notes: list[str] = []
+        self._questions: dict[str, asyncio.Future[str]] = {}
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    @property
+    def busy(self) -> bool:
+        return self.lock.locked()
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.transcript.messages
+
+    def append(self, *messages: Message) -> None:
+        start = len(self.transcript.messages)
+        now = time.time()
+        self.transcript.messages.extend(messages)
+        self.store.append(self.id, [MessageRecord(start + i, now, m) for i, m in enumerate(messages)])
+        self.meta.message_count = len(self.transcript.messages)
+        self.meta.updated_at = now
+        if not self.meta.title:
+            first_user = next((m.content for m in messages if m.role == "user"), "")
+            self.meta.title = first_user.strip().splitlines()[0][:80] if first_user.strip() else ""
+        self.store.save_meta(self.meta)
+
+    def add_summary(self, covers: int, text: str) -> SummaryRecord:
+        record = SummaryRecord(covers=covers, ts=time.time(), text=text)
+        self.transcript.summaries.append(record)
+        self.store.append(self.id, [record])
+        return record
+
+    def save_meta(self) -> None:
+        self.meta.updated_at = time.time()
+        self.store.save_meta(self.meta)
+
+    async def emit(self, event: SessionEvent) -> int:
+        return await self.hub.publish(event)
+
+    # -- files the agent has read -------------------------------------------------
+
+    def remember_file(self, path: Path) -> None:
+        try:
+            self.meta.read_files[str(path)] = path.stat().st_mtime_ns
+        except OSError:
+            self.meta.read_files.pop(str(path), None)
+
+    async def file_changed(self, path: Path) -> bool:
+        """Called by the watcher; returns True if this is news to the agent."""
+        key = str(path)
+        if key not in self.meta.read_files:
+            return False
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            mtime = -1
+        if mtime == self.meta.read_files[key]:
+            return False  # our own write, already recorded
+        self.meta.read_files[key] = mtime
+        rel = _relative(path, self.meta.workspace)
+        note = f"{rel} was deleted" if mtime < 0 else f"{rel} changed on disk"
+        if note not in self.notes:
+            self.notes.append(note)
+        await self.emit(FileChanged(path=rel))
+        return True
+
+    def take_notes(self) -> str | None:
+        if not self.notes:
+            return None
+        text = ("[codetether] Since you last read them: " + "; ".join(self.notes)
+                + ". Re-read before editing them.")
+        self.notes.clear()
+        return text
+
+    # -- questions to the user -----------------------------------------------------
+
+    async def ask(self, question: str, options: list[str]) -> str:
+        qid = uuid.uuid4().hex[:12]
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._questions[qid] = fut
+        try:
+            await self.emit(QuestionAsked(question_id=qid, question=question, options=options))
+            return await fut
+        finally:
+            self._questions.pop(qid, None)
+
+    def answer(self, question_id: str, answer: str) -> None:
+        fut = self._questions.get(question_id)
+        if fut is None or fut.done():
+            raise NotFound(f"no open question {question_id!r} in session {self.id}")
+        fut.set_result(answer)
+
+    def has_question(self, question_id: str) -> bool:
+        return question_id in self._questions
+
+
+def _relative(path: Path, workspace: str) -> str:
+    try:
+        return str(path.relative_to(workspace))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,287 @@
+"""The daemon's one request handler: ``on_<method>(params, ctx)`` for every API method.
+
+Transports call these through the JSON-RPC dispatcher and nothing else; any
+business logic a transport would need belongs here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .. import __version__
+from ..errors import Conflict, InvalidParams, NotFound
+from ..paths import Paths
+from ..rpc import CallContext, Dispatcher
+from ..wire import api
+from .agent import Agent, AgentSettings
+from .approvals import ApprovalStore
+from .config import LoadedConfig, config_as_dict, set_config_value
+from .models import ModelResolver
+from .runtime import SessionRuntime
+from .sessions import SessionMeta, SessionStore
+from .tools import default_registry
+from .watcher import FileWatcher
+
+__all__ = ["Service"]
+
+log = logging.getLogger("codetether.service")
+
+_enc = msgspec.json.Encoder()
+
+
+class Service:
+    """Owns the long-lived state. ``runtimes`` caches live sessions by id (loaded on
+    first use); ``stopping`` tells runs cancelled by shutdown to leave their pending
+    tool calls for a resume instead of closing them."""
+
+    def __init__(self, paths: Paths, loaded: LoadedConfig, models: ModelResolver) -> None:
+        self.paths = paths
+        self.loaded = loaded
+        self.models = models
+        self.sessions = SessionStore(paths.sessions_dir)
+        self.approvals = ApprovalStore(paths.approvals_dir)
+        self.tools = default_registry()
+        self.runtimes: dict[str, SessionRuntime] = {}
+        self.watcher = FileWatcher(self)
+        self.started = time.time()
+        self.stopping = False
+        self.shutdown_requested: asyncio.Event = asyncio.Event()
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return self.loaded.config
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        table: list[tuple[str, Any, type | None]] = [
+            ("daemon/status", self.on_daemon_status, api.Empty),
+            ("daemon/shutdown", self.on_daemon_shutdown, api.Empty),
+            ("session/create", self.on_session_create, api.SessionCreateParams),
+            ("session/list", self.on_session_list, api.SessionListParams),
+            ("session/get", self.on_session_get, api.SessionIdParams),
+            ("session/delete", self.on_session_delete, api.SessionIdParams),
+            ("session/fork", self.on_session_fork, api.SessionForkParams),
+            ("session/prompt", self.on_session_prompt, api.PromptParams),
+            ("session/resume", self.on_session_resume, api.SessionIdParams),
+            ("session/cancel", self.on_session_cancel, api.SessionIdParams),
+            ("session/subscribe", self.on_session_subscribe, api.SessionIdParams),
+            ("approval/list", self.on_approval_list, api.ApprovalListParams),
+            ("approval/decide", self.on_approval_decide, api.ApprovalDecideParams),
+            ("question/answer", self.on_question_answer, api.QuestionAnswerParams),
+            ("models/list", self.on_models_list, api.Empty),
+            ("tools/list", self.on_tools_list, api.Empty),
+            ("config/get", self.on_config_get, api.Empty),
+            ("config/set", self.on_config_set, api.ConfigSetParams),
+        ]
+        for name, handler, params in table:
+            dispatcher.add(name, handler, params)
+
+    # -- daemon -------------------------------------------------------------------------
+
+    async def on_daemon_status(self, _p: api.Empty, _ctx: CallContext) -> api.DaemonStatus:
+        c = self.config
+        return api.DaemonStatus(
+            version=__version__, pid=os.getpid(), uptime_s=time.time() - self.started,
+            socket=str(self.paths.socket), data_dir=str(self.paths.data_dir),
+            config_file=str(self.paths.config_file),
+            default_model=f"{c.default.provider}/{c.default.model}",
+            sessions_loaded=len(self.runtimes),
+            runs_active=sum(1 for r in self.runtimes.values() if r.busy),
+            config_warnings=list(self.loaded.warnings))
+
+    async def on_daemon_shutdown(self, _p: api.Empty, _ctx: CallContext) -> dict[str, bool]:
+        self.shutdown_requested.set()
+        return {"ok": True}
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def _info(self, meta: SessionMeta) -> api.SessionInfo:
+        rt = self.runtimes.get(meta.id)
+        return api.SessionInfo(
+            id=meta.id, title=meta.title, workspace=meta.workspace, model=meta.model,
+            approval_mode=meta.approval_mode, created_at=meta.created_at,  # type: ignore[arg-type]
+            updated_at=meta.updated_at, message_count=meta.message_count,
+            parent_id=meta.parent_id, busy=bool(rt and rt.busy))
+
+    def runtime(self, session_id: str) -> SessionRuntime:
+        rt = self.runtimes.get(session_id)
+        if rt is None:
+            rt = SessionRuntime(self.sessions.get(session_id), self.sessions)
+            self.runtimes[session_id] = rt
+            self.watcher.track(rt)
+        return rt
+
+    async def on_session_create(self, p: api.SessionCreateParams, _ctx: CallContext) -> api.SessionInfo:
+        workspace = Path(p.workspace).expanduser()
+        if not workspace.is_absolute() or not workspace.is_dir():
+            raise InvalidParams(f"workspace must be an existing absolute directory: {p.workspace!r}")
+        resolved = self.models.resolve(p.model)
+        meta = self.sessions.create(workspace=str(workspace.resolve()), model=resolved.label,
+                                    approval_mode=p.approval_mode or self.config.permissions.mode,
+                                    title=p.title or "")
+        return self._info(meta)
+
+    async def on_session_list(self, p: api.SessionListParams, _ctx: CallContext) -> list[api.SessionInfo]:
+        metas = self.sessions.list()
+        if p.workspace:
+            ws = str(Path(p.workspace).expanduser().resolve())
+            metas = [m for m in metas if m.workspace == ws]
+        return [self._info(self.runtimes[m.id].meta if m.id in self.runtimes else m)
+                for m in metas[: max(0, p.limit)]]
+
+    async def on_session_get(self, p: api.SessionIdParams, _ctx: CallContext) -> api.SessionDetail:
+        rt = self.runtime(p.session_id)
+        return api.SessionDetail(info=self._info(rt.meta), messages=rt.messages,
+                                 summaries=len(rt.transcript.summaries),
+                                 todos=list(rt.meta.state.get("todos", [])),
+                                 plan_mode=bool(rt.meta.state.get("plan_mode")))
+
+    async def on_session_delete(self, p: api.SessionIdParams, _ctx: CallContext) -> dict[str, bool]:
+        rt = self.runtimes.get(p.session_id)
+        if rt is not None and rt.busy:
+            raise Conflict(f"session {p.session_id} is running; cancel it first")
+        self.sessions.delete(p.session_id)
+        if rt is not None:
+            self.watcher.untrack(rt)
+            del self.runtimes[p.session_id]
+        return {"deleted": True}
+
+    async def on_session_fork(self, p: api.SessionForkParams, _ctx: CallContext) -> api.SessionInfo:
+        if p.session_id in self.runtimes:
+            self.runtimes[p.session_id].save_meta()
+        return self._info(self.sessions.fork(p.session_id, p.at_message))
+
+    async def on_session_prompt(self, p: api.PromptParams, ctx: CallContext) -> api.PromptResult:
+        if not p.text.strip():
+            raise InvalidParams("session/prompt: text must not be empty")
+        rt = self.runtime(p.session_id)
+        if p.model:
+            rt.meta.model = self.models.resolve(p.model).label
+        if p.approval_mode:
+            rt.meta.approval_mode = p.approval_mode
+        return await self._run(rt, p.text, ctx)
+
+    async def on_session_resume(self, p: api.SessionIdParams, ctx: CallContext) -> api.PromptResult:
+        return await self._run(self.runtime(p.session_id), None, ctx)
+
+    async def _run(self, rt: SessionRuntime, text: str | None, ctx: CallContext) -> api.PromptResult:
+        if rt.busy:
+            raise Conflict(f"session {rt.id} is already running")
+        async with rt.lock:
+            resolved = self.models.resolve(rt.meta.model)
+            provider = await self.models.provider(resolved)
+            s, t = self.config.session, self.config.tools
+            settings = AgentSettings(
+                model=resolved.model, model_label=resolved.label,
+                context_window=resolved.context_window, max_steps=s.max_steps,
+                tool_output_budget=s.tool_output_budget, compact_threshold=s.compact_threshold,
+                mode=rt.meta.approval_mode, rules=self.config.permissions.rules,
+                tool_state={k: v for k, v in (("websearch_url", t.websearch_url),
+                                              ("bash_timeout", t.bash_timeout),
+                                              ("bash_max_output", t.bash_max_output)) if v})
+            agent = Agent(rt, provider, self.tools, self.approvals, settings)
+            sub = rt.hub.subscribe("block", maxsize=256)
+            pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"pump:{rt.id}:{ctx.connection.name}")
+            rt.run_task = asyncio.current_task()
+            try:
+                result = await agent.run(text, preserve_on_cancel=lambda: self.stopping)
+                await _drained(sub, ctx)
+                return result
+            finally:
+                rt.run_task = None
+                rt.hub.unsubscribe(sub)
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+
+    async def on_session_cancel(self, p: api.SessionIdParams, _ctx: CallContext) -> dict[str, bool]:
+        rt = self.runtimes.get(p.session_id)
+        if rt is None or rt.run_task is None:
+            return {"cancelled": False}
+        rt.run_task.cancel()
+        return {"cancelled": True}
+
+    async def on_session_subscribe(self, p: api.SessionIdParams, ctx: CallContext) -> dict[str, int]:
+        """Watch a session's events on this connection until it closes (drop policy)."""
+        rt = self.runtime(p.session_id)
+        sub = rt.hub.subscribe("drop")
+        pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"watch:{rt.id}:{ctx.connection.name}")
+
+        def stop() -> None:
+            rt.hub.unsubscribe(sub)
+            pump.cancel()
+
+        ctx.connection.on_close.append(stop)
+        return {"seq": rt.hub.seq}
+
+    # -- approvals and questions -------------------------------------------------------
+
+    async def on_approval_list(self, p: api.ApprovalListParams, _ctx: CallContext) -> list[api.ApprovalRecord]:
+        return self.approvals.list(p.session_id, include_decided=p.include_decided)
+
+    async def on_approval_decide(self, p: api.ApprovalDecideParams, ctx: CallContext) -> api.ApprovalRecord:
+        by = f"uid:{ctx.peer['uid']}" if "uid" in ctx.peer else "client"
+        return self.approvals.decide(p.approval_id, p.decision, by=by, reason=p.reason)
+
+    async def on_question_answer(self, p: api.QuestionAnswerParams, _ctx: CallContext) -> dict[str, bool]:
+        for rt in self.runtimes.values():
+            if rt.has_question(p.question_id):
+                rt.answer(p.question_id, p.answer)
+                return {"answered": True}
+        raise NotFound(f"no open question {p.question_id!r}")
+
+    # -- catalogue and config ----------------------------------------------------------
+
+    async def on_models_list(self, _p: api.Empty, _ctx: CallContext) -> list[api.ModelEntry]:
+        return self.models.list_models()
+
+    async def on_tools_list(self, _p: api.Empty, _ctx: CallContext) -> list[api.ToolEntry]:
+        return [api.ToolEntry(name=t.name, description=t.description, read_only=t.read_only,
+                              parameters=t.schema()) for t in self.tools]
+
+    async def on_config_get(self, _p: api.Empty, _ctx: CallContext) -> dict[str, Any]:
+        return {"path": str(self.paths.config_file), "config": config_as_dict(self.config),
+                "warnings": list(self.loaded.warnings)}
+
+    async def on_config_set(self, p: api.ConfigSetParams, ctx: CallContext) -> dict[str, Any]:
+        await self.apply_config(set_config_value(self.paths.config_file, p.key, p.value))
+        return await self.on_config_get(api.Empty(), ctx)
+
+    async def apply_config(self, loaded: LoadedConfig) -> None:
+        from .secrets import SecretStore  # deferred with hvac behind it
+
+        self.loaded = loaded
+        await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+
+    async def aclose(self) -> None:
+        await self.watcher.aclose()
+        for rt in self.runtimes.values():
+            rt.save_meta()
+        await self.models.aclose()
+
+
+async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext) -> None:
+    while True:
+        seq, event = await sub.queue.get()
+        try:
+            await ctx.notify("session/event", {"session_id": rt.id, "seq": seq, "event": event})
+        finally:
+            sub.queue.task_done()
+
+
+async def _drained(sub: Any, ctx: CallContext) -> None:
+    """Every event of the run reaches the client before the run's response does."""
+    join = asyncio.ensure_future(sub.queue.join())
+    closed = asyncio.ensure_future(ctx.connection.closed.wait())
+    try:
+        await asyncio.wait([join, closed], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        join.cancel()
+        closed.cancel()

@@ -1,0 +1,169 @@
+"""Session persistence: metadata plus an append-only transcript per session.
+
+Layout under ``<data>/sessions/<id>/``:
+
+* ``meta.json``: small, rewritten atomically (temp file + rename) on change;
+* ``transcript.jsonl``: one record per line, only ever appended. Compaction
+  appends a ``summary`` record that covers the messages before it; history is
+  never rewritten or deleted. A torn last line (crash mid-write) is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ..errors import NotFound
+from ..wire.messages import Message
+
+__all__ = ["MessageRecord", "SessionMeta", "SessionStore", "SummaryRecord", "Transcript"]
+
+
+class SessionMeta(msgspec.Struct):
+    id: str
+    workspace: str
+    model: str
+    approval_mode: str
+    created_at: float
+    updated_at: float
+    title: str = ""
+    parent_id: str | None = None
+    message_count: int = 0
+    # Tool-owned state (todos, plan_mode) and files the agent has read (path -> mtime_ns).
+    state: dict[str, Any] = {}
+    read_files: dict[str, int] = {}
+
+
+class MessageRecord(msgspec.Struct, tag="message", tag_field="type"):
+    index: int
+    ts: float
+    message: Message
+
+
+class SummaryRecord(msgspec.Struct, tag="summary", tag_field="type"):
+    #: The summary replaces messages[0:covers] in the context sent to the model.
+    covers: int
+    ts: float
+    text: str
+
+
+Record = MessageRecord | SummaryRecord
+
+
+class Transcript(msgspec.Struct):
+    messages: list[Message] = []
+    summaries: list[SummaryRecord] = []
+
+    @property
+    def latest_summary(self) -> SummaryRecord | None:
+        return self.summaries[-1] if self.summaries else None
+
+
+class SessionStore:
+    """File-backed store. Methods are synchronous and cheap; callers run them on the
+    event loop (appends are small) — one writer per session is the caller's rule."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._enc = msgspec.json.Encoder()
+        self._meta_dec = msgspec.json.Decoder(SessionMeta)
+        self._rec_dec = msgspec.json.Decoder(Record)
+
+    def _dir(self, session_id: str) -> Path:
+        if not session_id or "/" in session_id or session_id.startswith("."):
+            raise NotFound(f"no session {session_id!r}")
+        return self.root / session_id
+
+    def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
+               parent_id: str | None = None) -> SessionMeta:
+        now = time.time()
+        meta = SessionMeta(
+            id=time.strftime("%Y%m%d-%H%M%S-", time.gmtime(now)) + uuid.uuid4().hex[:6],
+            workspace=workspace, model=model, approval_mode=approval_mode,
+            created_at=now, updated_at=now, title=title, parent_id=parent_id)
+        self._dir(meta.id).mkdir(parents=True)
+        self.save_meta(meta)
+        return meta
+
+    def save_meta(self, meta: SessionMeta) -> None:
+        path = self._dir(meta.id) / "meta.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(self._enc.encode(meta))
+        os.replace(tmp, path)
+
+    def get(self, session_id: str) -> SessionMeta:
+        path = self._dir(session_id) / "meta.json"
+        try:
+            return self._meta_dec.decode(path.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"no session {session_id!r}") from None
+
+    def exists(self, session_id: str) -> bool:
+        try:
+            return (self._dir(session_id) / "meta.json").exists()
+        except NotFound:
+            return False
+
+    def list(self) -> list[SessionMeta]:
+        metas = []
+        for child in self.root.iterdir():
+            meta_path = child / "meta.json"
+            if meta_path.exists():
+                try:
+                    metas.append(self._meta_dec.decode(meta_path.read_bytes()))
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+        return sorted(metas, key=lambda m: m.updated_at, reverse=True)
+
+    def delete(self, session_id: str) -> None:
+        directory = self._dir(session_id)
+        if not directory.exists():
+            raise NotFound(f"no session {session_id!r}")
+        shutil.rmtree(directory)
+
+    def append(self, session_id: str, records: list[Record]) -> None:
+        path = self._dir(session_id) / "transcript.jsonl"
+        data = b"".join(self._enc.encode(r) + b"\n" for r in records)
+        with path.open("ab") as fh:
+            fh.write(data)
+
+    def load(self, session_id: str) -> Transcript:
+        path = self._dir(session_id) / "transcript.jsonl"
+        transcript = Transcript(messages=[], summaries=[])
+        if not path.exists():
+            return transcript
+        with path.open("rb") as fh:
+            for line in fh:
+                try:
+                    record = self._rec_dec.decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue  # torn last line after a crash; later lines stay readable
+                if isinstance(record, MessageRecord):
+                    transcript.messages.append(record.message)
+                else:
+                    transcript.summaries.append(record)
+        return transcript
+
+    def fork(self, session_id: str, at_message: int | None = None) -> SessionMeta:
+        source = self.get(session_id)
+        transcript = self.load(session_id)
+        keep = transcript.messages if at_message is None else transcript.messages[:max(0, at_message)]
+        meta = self.create(workspace=source.workspace, model=source.model,
+                           approval_mode=source.approval_mode,
+                           title=f"{source.title} (fork)".strip(), parent_id=source.id)
+        now = time.time()
+        records: list[Record] = [MessageRecord(i, now, m) for i, m in enumerate(keep)]
+        records += [s for s in transcript.summaries if s.covers <= len(keep)]
+        if records:
+            self.append(meta.id, records)
+        meta.message_count = len(keep)
+        meta.state = dict(source.state)
+        self.save_meta(meta)
+        return meta

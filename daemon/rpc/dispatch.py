@@ -1,0 +1,264 @@
+"""JSON-RPC 2.0 dispatch, shared by every transport.
+
+A transport hands complete frames to :meth:`Connection.feed` and supplies a
+``send`` coroutine; everything else — decoding, the method table, params
+validation, concurrency, ``$/cancelRequest`` and the error table — lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..errors import (
+    CodetetherError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RequestCancelled,
+)
+
+__all__ = ["CallContext", "Connection", "Dispatcher", "Handler"]
+
+log = logging.getLogger("codetether.rpc")
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Who is calling, on which connection. Handlers use ``notify`` to stream."""
+
+    connection: Connection
+    request_id: Any = None
+    method: str = ""
+
+    @property
+    def peer(self) -> dict[str, Any]:
+        return self.connection.peer
+
+    async def notify(self, method: str, params: Any) -> None:
+        await self.connection.notify(method, params)
+
+
+Handler = Callable[[Any, CallContext], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class _Method:
+    handler: Handler
+    params: type | None
+
+
+class Dispatcher:
+    """The method table. ``params`` is a msgspec Struct type the raw params are
+    converted into; a mismatch is -32602 with msgspec's precise message."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, _Method] = {}
+
+    def add(self, name: str, handler: Handler, params: type | None = None) -> None:
+        if name in self._methods:
+            raise ValueError(f"method {name!r} registered twice")
+        self._methods[name] = _Method(handler, params)
+
+    def methods(self) -> list[str]:
+        return sorted(self._methods)
+
+    async def call(self, method: str, raw_params: Any, ctx: CallContext) -> Any:
+        entry = self._methods.get(method)
+        if entry is None:
+            raise MethodNotFound(f"unknown method {method!r}", data={"method": method})
+        params: Any = raw_params
+        if entry.params is not None:
+            if raw_params is None:
+                raw_params = {}
+            if not isinstance(raw_params, dict):
+                raise InvalidParams(f"{method}: params must be an object")
+            try:
+                params = msgspec.convert(raw_params, entry.params)
+            except msgspec.ValidationError as exc:
+                raise InvalidParams(f"{method}: {exc}") from exc
+        return await entry.handler(params, ctx)
+
+
+def _error_frame(req_id: Any, err: CodetetherError) -> bytes:
+    return _encoder.encode({"jsonrpc": "2.0", "id": req_id, "error": err.to_wire()})
+
+
+class Connection:
+    """One client connection: its in-flight requests and its outgoing frames.
+
+    ``_inflight`` maps request id -> task, so ``$/cancelRequest`` can find it;
+    ``_answered`` marks cancelled requests that already replied; ``_send_lock`` keeps
+    frames whole and in order on the stream.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, send: Send, *, peer: dict[str, Any] | None = None,
+                 name: str = "conn") -> None:
+        self.dispatcher = dispatcher
+        self.peer = peer or {}
+        self.name = name
+        self._send = send
+        self._send_lock = asyncio.Lock()
+        self._inflight: dict[Any, asyncio.Task[None]] = {}
+        self._answered: set[Any] = set()  # cancelled requests that already sent -32800
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = asyncio.Event()
+        self.on_close: list[Callable[[], None]] = []
+
+    async def write(self, frame: bytes) -> None:
+        if self.closed.is_set():
+            return
+        async with self._send_lock:
+            try:
+                await self._send(frame)
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("%s: write failed: %s", self.name, exc)
+                self.closed.set()
+
+    async def notify(self, method: str, params: Any) -> None:
+        await self.write(_encoder.encode({"jsonrpc": "2.0", "method": method, "params": params}))
+
+    async def send_error(self, req_id: Any, err: CodetetherError) -> None:
+        await self.write(_error_frame(req_id, err))
+
+    def feed(self, frame: bytes) -> None:
+        """Handle one complete frame; requests run as named tasks owned here."""
+        try:
+            message = _decoder.decode(frame)
+        except msgspec.DecodeError as exc:
+            self._spawn(self.send_error(None, ParseError(f"invalid JSON: {exc}")), "rpc:parse-error")
+            return
+        if isinstance(message, list):
+            if not message:
+                self._spawn(self.send_error(None, InvalidRequest("empty batch")), "rpc:batch")
+            else:
+                self._spawn(self._batch(message), "rpc:batch")
+            return
+        self._start(message)
+
+    def _start(self, message: Any) -> None:
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" \
+                or not isinstance(message.get("method"), str):
+            if isinstance(message, dict) and ("result" in message or "error" in message):
+                return  # a response to nothing we asked: ignore
+            req_id = message.get("id") if isinstance(message, dict) else None
+            self._spawn(self.send_error(req_id, InvalidRequest(
+                "not a JSON-RPC 2.0 request (need jsonrpc='2.0' and a string method)")), "rpc:invalid")
+            return
+        method: str = message["method"]
+        params = message.get("params")
+        if method == "$/cancelRequest":
+            target = params.get("id") if isinstance(params, dict) else None
+            task = self._inflight.get(target)
+            if task is not None:
+                task.cancel()
+            return
+        if "id" not in message:
+            self._spawn(self._run_notification(method, params), f"rpc:{method}")
+            return
+        req_id = message["id"]
+        if req_id in self._inflight:
+            self._spawn(self.send_error(req_id, InvalidRequest(f"duplicate request id {req_id!r}")),
+                        "rpc:dup")
+            return
+        task = self._spawn(self._run_request(req_id, method, params), f"rpc:{method}:{req_id}")
+        self._inflight[req_id] = task
+        task.add_done_callback(lambda t, rid=req_id: self._request_done(rid, t))
+
+    def _request_done(self, req_id: Any, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(req_id, None)
+        if req_id in self._answered:
+            self._answered.discard(req_id)
+        elif task.cancelled() and not self.closed.is_set():
+            # Cancelled before it ever ran: it still owes the client an answer.
+            self._spawn(self.send_error(req_id, RequestCancelled("request cancelled")), "rpc:cancelled")
+
+    async def _batch(self, messages: list[Any]) -> None:
+        # Batches answer in one array; each member is dispatched as usual but its
+        # frame is collected instead of written.
+        frames: list[bytes] = []
+        sub = Connection(self.dispatcher, _collect(frames), peer=self.peer, name=self.name)
+        for item in messages:
+            sub._start(item)
+        await sub.drain()
+        if frames:
+            await self.write(b"[" + b",".join(frames) + b"]")
+
+    async def _run_notification(self, method: str, params: Any) -> None:
+        try:
+            await self.dispatcher.call(method, params, CallContext(self, None, method))
+        except CodetetherError as exc:
+            log.info("%s: notification %s failed: %s", self.name, method, exc.message)
+        except Exception:  # noqa: BLE001 - a notification has nobody to answer
+            log.exception("%s: notification %s crashed", self.name, method)
+
+    async def _run_request(self, req_id: Any, method: str, params: Any) -> None:
+        ctx = CallContext(self, req_id, method)
+        try:
+            result = await self.dispatcher.call(method, params, ctx)
+        except asyncio.CancelledError:
+            # Answer the client, then let the cancellation propagate to the owner.
+            self._answered.add(req_id)
+            if not self.closed.is_set():
+                await asyncio.shield(self.send_error(req_id, RequestCancelled("request cancelled")))
+            raise
+        except CodetetherError as exc:
+            await self.send_error(req_id, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the daemon keeps serving
+            log.exception("%s: %s crashed", self.name, method)
+            await self.send_error(req_id, CodetetherError(f"internal error in {method}: {exc!r}"))
+            return
+        try:
+            frame = _encoder.encode({"jsonrpc": "2.0", "id": req_id, "result": result})
+        except (TypeError, msgspec.EncodeError) as exc:
+            log.exception("%s: %s returned an unencodable result", self.name, method)
+            frame = _error_frame(req_id, CodetetherError(f"internal error encoding result: {exc}"))
+        await self.write(frame)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.name}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def drain(self) -> None:
+        """Wait for every task this connection started (used by batches and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel in-flight work and wait for it; idempotent."""
+        if not self.closed.is_set():
+            self.closed.set()
+            for callback in self.on_close:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001
+                    log.exception("%s: on_close callback failed", self.name)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _collect(frames: list[bytes]) -> Send:
+    async def send(frame: bytes) -> None:
+        frames.append(frame)
+
+    return send

@@ -1,0 +1,161 @@
+"""Assemble the daemon; ordered start-up and shutdown.
+
+Start-up: single-instance lock → logging → config → service → listener → ready.
+Shutdown (SIGTERM, SIGINT or ``daemon/shutdown``): stop accepting → cancel runs
+(their pending tool calls and approvals stay on disk for a resume) → drain
+in-flight requests → stop the config watcher → close the service, collecting
+every failure instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import logging.handlers
+import os
+import signal
+from pathlib import Path
+from typing import IO
+
+from .errors import ConfigError
+from .paths import Paths, get_paths
+
+__all__ = ["AlreadyRunning", "main", "serve"]
+
+log = logging.getLogger("codetether.daemon")
+
+DRAIN_SECONDS = 5.0
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def _acquire_lock(paths: Paths) -> IO[str]:
+    paths.runtime_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(paths.runtime_dir, 0o700)
+    fh = open(paths.lock_file, "a+")  # noqa: SIM115 - held for the daemon's life
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise AlreadyRunning(f"another daemon holds {paths.lock_file}") from None
+    paths.pid_file.write_text(f"{os.getpid()}\n")
+    return fh
+
+
+def _setup_logging(paths: Paths, level: str) -> None:
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=5 << 20, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
+    from .core.config import ConfigWatcher, load_config
+    from .core.models import ModelResolver
+    from .core.secrets import SecretStore
+    from .core.service import Service
+    from .rpc import Dispatcher
+    from .transports.unix import UnixListener
+    from .wire.api import Empty
+
+    lock = _acquire_lock(paths)
+    try:
+        config_error: ConfigError | None = None
+        try:
+            loaded = load_config(paths.config_file)
+        except ConfigError as exc:
+            # Serve with defaults and say why, rather than refuse to start.
+            config_error = exc
+            loaded = load_config(Path(os.devnull))
+            loaded.warnings.insert(0, f"config not loaded, using defaults: {exc.message}")
+        _setup_logging(paths, loaded.config.daemon.log_level)
+        if config_error is not None:
+            log.error("%s", config_error.message)
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+
+        service = Service(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+        dispatcher = Dispatcher()
+        service.register(dispatcher)
+        listener = UnixListener(paths.socket, dispatcher,
+                                max_message_bytes=loaded.config.daemon.max_message_bytes)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+        async def on_config(new) -> None:  # type: ignore[no-untyped-def]
+            await service.apply_config(new)
+            log.info("config reloaded")
+
+        def on_config_error(exc: ConfigError) -> None:
+            log.error("config reload refused, keeping the previous config: %s", exc.message)
+
+        await listener.start()
+        log.info("daemon %s listening on %s", os.getpid(), paths.socket)
+        async with ConfigWatcher(paths.config_file, on_config, on_config_error):
+            _signal_ready(ready_fd)
+            shutdown = asyncio.create_task(service.shutdown_requested.wait(), name="shutdown-request")
+            stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+            await asyncio.wait([shutdown, stopper], return_when=asyncio.FIRST_COMPLETED)
+            shutdown.cancel()
+            stopper.cancel()
+            log.info("shutting down")
+            failures = await _shutdown(service, listener)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for failure in failures:
+            log.error("shutdown step failed: %r", failure)
+        log.info("stopped")
+        return 0
+    finally:
+        with contextlib.suppress(OSError):
+            paths.pid_file.unlink()
+        lock.close()
+
+
+async def _shutdown(service, listener) -> list[BaseException]:  # type: ignore[no-untyped-def]
+    failures: list[BaseException] = []
+
+    async def step(coro) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await coro
+        except Exception as exc:  # noqa: BLE001 - keep going, report all
+            failures.append(exc)
+
+    await step(listener.stop_accepting())
+    service.stopping = True
+    for rt in list(service.runtimes.values()):
+        if rt.run_task is not None:
+            rt.run_task.cancel()
+    await step(listener.drain(DRAIN_SECONDS))
+    await step(service.aclose())
+    return failures
+
+
+def _signal_ready(fd: int | None) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, b"ready\n")
+        os.close(fd)
+
+
+def main() -> int:
+    paths = get_paths()
+    fd_text = os.environ.pop("CODETETHER_READY_FD", "")
+    ready_fd = int(fd_text) if fd_text.isdigit() else None
+    try:
+        return asyncio.run(serve(paths, ready_fd=ready_fd))
+    except AlreadyRunning as exc:
+        if ready_fd is not None:
+            # Someone else won the race to start: they are the daemon, and ready.
+            _signal_ready(ready_fd)
+        print(f"codetether daemon: {exc}", flush=True)
+        return 3

@@ -1,0 +1,157 @@
+"""Params and results of every daemon API method (JSON-RPC on the Unix socket)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from .messages import Message, Usage
+
+__all__ = [
+    "ApprovalDecideParams",
+    "ApprovalListParams",
+    "ApprovalRecord",
+    "ApprovalMode",
+    "ConfigSetParams",
+    "DaemonStatus",
+    "Empty",
+    "ModelEntry",
+    "PromptParams",
+    "PromptResult",
+    "QuestionAnswerParams",
+    "SessionCreateParams",
+    "SessionDetail",
+    "SessionForkParams",
+    "SessionIdParams",
+    "SessionInfo",
+    "SessionListParams",
+    "ToolEntry",
+]
+
+ApprovalMode = Literal["ask", "auto", "plan"]
+
+
+class Empty(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class DaemonStatus(msgspec.Struct):
+    version: str
+    pid: int
+    uptime_s: float
+    socket: str
+    data_dir: str
+    config_file: str
+    default_model: str
+    sessions_loaded: int
+    runs_active: int
+    config_warnings: list[str] = []
+
+
+class SessionCreateParams(msgspec.Struct, forbid_unknown_fields=True):
+    workspace: str
+    model: str | None = None
+    approval_mode: ApprovalMode | None = None
+    title: str | None = None
+
+
+class SessionIdParams(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str
+
+
+class SessionListParams(msgspec.Struct, forbid_unknown_fields=True):
+    workspace: str | None = None
+    limit: int = 100
+
+
+class SessionForkParams(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str
+    #: Keep only the first N messages; None keeps them all.
+    at_message: int | None = None
+
+
+class SessionInfo(msgspec.Struct):
+    id: str
+    title: str
+    workspace: str
+    model: str
+    approval_mode: ApprovalMode
+    created_at: float
+    updated_at: float
+    message_count: int
+    parent_id: str | None = None
+    busy: bool = False
+
+
+class SessionDetail(msgspec.Struct):
+    info: SessionInfo
+    messages: list[Message]
+    summaries: int
+    todos: list[dict[str, Any]] = []
+    plan_mode: bool = False
+
+
+class PromptParams(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str
+    text: str
+    model: str | None = None
+    approval_mode: ApprovalMode | None = None
+
+
+class PromptResult(msgspec.Struct):
+    session_id: str
+    stop_reason: str
+    text: str
+    steps: int
+    usage: Usage
+
+
+class ApprovalListParams(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str | None = None
+    include_decided: bool = False
+
+
+class ApprovalDecideParams(msgspec.Struct, forbid_unknown_fields=True):
+    approval_id: str
+    decision: Literal["allow", "deny"]
+    reason: str = ""
+
+
+class ApprovalRecord(msgspec.Struct, omit_defaults=True):
+    id: str
+    session_id: str
+    call_id: str
+    tool: str
+    subject: str
+    arguments: str
+    created_at: float
+    status: Literal["pending", "allow", "deny"] = "pending"
+    decided_at: float | None = None
+    decided_by: str | None = None
+    reason: str = ""
+
+
+class QuestionAnswerParams(msgspec.Struct, forbid_unknown_fields=True):
+    question_id: str
+    answer: str
+
+
+class ConfigSetParams(msgspec.Struct, forbid_unknown_fields=True):
+    key: str
+    value: str
+
+
+class ModelEntry(msgspec.Struct):
+    id: str  # "provider/model"
+    provider: str
+    context_window: int
+    default: bool = False
+    configured: bool = True
+
+
+class ToolEntry(msgspec.Struct):
+    name: str
+    description: str
+    read_only: bool
+    parameters: dict[str, Any]

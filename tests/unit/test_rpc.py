@@ -1,0 +1,126 @@
+"""The JSON-RPC dispatcher over a real Unix socket: every bad frame gets a clear
+error, and the listener keeps serving afterwards."""
+
+import asyncio
+import json
+
+import msgspec
+import pytest
+
+from codetether.daemon.rpc import Dispatcher
+from codetether.daemon.transports.unix import UnixListener
+
+
+class Params(msgspec.Struct, forbid_unknown_fields=True):
+    n: int
+
+
+async def _double(p: Params, ctx):
+    return {"twice": p.n * 2}
+
+
+async def _forever(p, ctx):
+    await asyncio.Event().wait()
+
+
+async def _crash(p, ctx):
+    raise RuntimeError("kaput")
+
+
+@pytest.fixture
+async def server(short_dir):
+    d = Dispatcher()
+    d.add("double", _double, Params)
+    d.add("forever", _forever)
+    d.add("crash", _crash)
+    listener = UnixListener(short_dir / "s.sock", d, max_message_bytes=1024)
+    await listener.start()
+    yield listener
+    await listener.stop_accepting()
+    await listener.drain(1.0)
+
+
+class Conn:
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+    async def send(self, raw: bytes):
+        self.writer.write(raw + b"\n")
+        await self.writer.drain()
+
+    async def recv(self):
+        return json.loads(await asyncio.wait_for(self.reader.readline(), 10))
+
+    async def call(self, req_id, method, params=None):
+        msg = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        await self.send(json.dumps(msg).encode())
+        return await self.recv()
+
+
+@pytest.fixture
+async def conn(server):
+    reader, writer = await asyncio.open_unix_connection(str(server.path))
+    yield Conn(reader, writer)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_socket_is_private(server):
+    assert server.path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_call_and_bad_input_then_still_serving(conn):
+    assert (await conn.call(1, "double", {"n": 21}))["result"] == {"twice": 42}
+
+    await conn.send(b"{not json")
+    assert (await conn.recv())["error"]["code"] == -32700
+
+    await conn.send(b'{"jsonrpc":"1.0","id":2,"method":"double"}')
+    reply = await conn.recv()
+    assert reply["error"]["code"] == -32600 and reply["id"] == 2
+
+    reply = await conn.call(3, "nope")
+    assert reply["error"]["code"] == -32601 and "nope" in reply["error"]["message"]
+
+    reply = await conn.call(4, "double", {"n": "x"})
+    assert reply["error"]["code"] == -32602 and "$.n" in reply["error"]["message"]
+    reply = await conn.call(5, "double", {"n": 1, "extra": 1})
+    assert reply["error"]["code"] == -32602
+    reply = await conn.call(6, "double", [1])
+    assert reply["error"]["code"] == -32602
+
+    await conn.send(b'{"jsonrpc":"2.0","id":7,"method":"double","params":{"n":"' + b"x" * 5000 + b'"}}')
+    reply = await conn.recv()
+    assert reply["error"]["code"] == -32600 and "exceeds 1024 bytes" in reply["error"]["message"]
+
+    reply = await conn.call(8, "crash")
+    assert reply["error"]["code"] == -32603 and "kaput" in reply["error"]["message"]
+
+    assert (await conn.call(9, "double", {"n": 2}))["result"] == {"twice": 4}
+
+
+async def test_batch(conn):
+    await conn.send(json.dumps([
+        {"jsonrpc": "2.0", "id": 1, "method": "double", "params": {"n": 1}},
+        {"jsonrpc": "2.0", "method": "double", "params": {"n": 5}},
+        {"jsonrpc": "2.0", "id": 2, "method": "nope"},
+    ]).encode())
+    replies = {r["id"]: r for r in await conn.recv()}
+    assert replies[1]["result"] == {"twice": 2}
+    assert replies[2]["error"]["code"] == -32601
+
+
+async def test_cancel_request_answers_32800(conn):
+    await conn.send(b'{"jsonrpc":"2.0","id":"long","method":"forever"}')
+    await conn.send(b'{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":"long"}}')
+    reply = await conn.recv()
+    assert reply == {"jsonrpc": "2.0", "id": "long",
+                     "error": {"code": -32800, "message": "request cancelled"}}
+    assert (await conn.call(2, "double", {"n": 3}))["result"] == {"twice": 6}
+
+
+async def test_requests_on_one_connection_run_concurrently(conn):
+    await conn.send(b'{"jsonrpc":"2.0","id":1,"method":"forever"}')
+    assert (await conn.call(2, "double", {"n": 4}))["result"] == {"twice": 8}
