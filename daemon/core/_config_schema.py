@@ -1,0 +1,224 @@
+"""The configuration schema: one fully-defaulted, frozen msgspec Struct tree.
+
+Every field has a default, so an empty (or missing) ``config.toml`` is a valid
+configuration. Unknown keys are ignored by msgspec and reported as warnings by the
+loader (a newer file must not break an older daemon). Range limits live in
+``Meta`` annotations so msgspec reports them with the offending key;
+:mod:`.config` adds the line number.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "Config",
+    "DaemonSection",
+    "Decision",
+    "DefaultSection",
+    "KeyPath",
+    "LogLevel",
+    "PermissionMode",
+    "PermissionsSection",
+    "ProviderApi",
+    "ProviderSection",
+    "SecretsSection",
+    "SessionSection",
+    "ToolsSection",
+    "is_known_key",
+    "unknown_keys",
+]
+
+#: A key in the TOML document: table/key names, and list indices as ints.
+KeyPath = tuple[str | int, ...]
+
+Decision = Literal["allow", "ask", "deny"]
+PermissionMode = Literal["ask", "auto", "plan"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class DefaultSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[default]``: what ``codetether run`` uses when nothing else is chosen."""
+
+    provider: str = "embedded"
+    model: str = "smollm2-135m"
+
+
+class SessionSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[session]``: agent-loop limits."""
+
+    auto_save: bool = True
+    max_steps: Annotated[int, msgspec.Meta(ge=1)] = 25
+    #: Characters of one tool result kept in the transcript.
+    tool_output_budget: Annotated[int, msgspec.Meta(ge=256)] = 16000
+    #: Fraction of the context window at which the transcript is compacted.
+    compact_threshold: Annotated[float, msgspec.Meta(ge=0.1, le=0.99)] = 0.8
+    watch_files: bool = True
+
+
+class PermissionsSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[permissions]``: the approval mode, and per-tool pattern rules.
+
+    ``rules`` maps a tool name (``"*"`` for every tool) to ``{pattern: decision}``,
+    e.g. ``bash = { "git push*" = "ask" }``.
+    """
+
+    mode: PermissionMode = "ask"
+    rules: dict[str, dict[str, Decision]] = {}
+
+
+class SecretsSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[secrets]``: where provider keys live (Vault / OpenBao KV v2).
+
+    ``VAULT_ADDR``, ``VAULT_MOUNT`` and ``VAULT_SECRETS_PATH`` override these.
+    """
+
+    vault_addr: str | None = None
+    vault_mount: str = "secret"
+    vault_path: str = "codetether/providers"
+    #: Fall back to ``OPENAI_API_KEY`` and friends when Vault has no entry.
+    allow_env: bool = False
+    #: Seconds a key read from Vault is reused; 0 disables the cache.
+    cache_ttl: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+
+
+ProviderApi = Literal["openai", "anthropic", "gemini", "bedrock", "copilot", "embedded", "scripted"]
+
+
+class ProviderSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[providers.<name>]``: per-provider overrides; every field is optional.
+
+    The first group is common to all providers; the rest are knobs individual
+    provider modules read (unset means the provider's own default).
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    models: list[str] = []
+    context_window: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    headers: dict[str, str] = {}
+    region: str | None = None
+    #: Embedded provider: a GGUF file instead of the packaged model.
+    model_path: str | None = None
+    n_ctx: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: Scripted provider: the script it replays.
+    script: str | None = None
+
+    #: Wire protocol of a custom provider (default: OpenAI-compatible when base_url is set).
+    api: ProviderApi | None = None
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    retry_base_delay: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    retry_max_delay: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    read_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    #: Anthropic: extended-thinking token budget (0 or unset: off).
+    thinking_budget: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    #: GitHub Copilot: API base and integration id.
+    github_api: str | None = None
+    integration_id: str | None = None
+    #: Embedded: CPU threads and sampling.
+    n_threads: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    repeat_penalty: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class ToolsSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[tools]``: limits of the built-in tools."""
+
+    bash_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    bash_max_output: Annotated[int, msgspec.Meta(ge=1)] = 30000
+    websearch_url: str | None = None
+
+
+class DaemonSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[daemon]``: transport limits and logging."""
+
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+    log_level: LogLevel = "info"
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole configuration; ``Config()`` is the all-defaults configuration."""
+
+    default: DefaultSection = msgspec.field(default_factory=DefaultSection)
+    session: SessionSection = msgspec.field(default_factory=SessionSection)
+    permissions: PermissionsSection = msgspec.field(default_factory=PermissionsSection)
+    secrets: SecretsSection = msgspec.field(default_factory=SecretsSection)
+    providers: dict[str, ProviderSection] = {}
+    tools: ToolsSection = msgspec.field(default_factory=ToolsSection)
+    daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
+
+
+# --- schema walking: which keys exist ------------------------------------------------
+
+
+def _strip(tp: Any) -> Any:
+    """``Annotated[X, ...]`` -> X; ``X | None`` -> X."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+            continue
+        args = typing.get_args(tp)
+        if args and type(None) in args and origin is not dict:
+            rest = [a for a in args if a is not type(None)]
+            if len(rest) == 1:
+                tp = rest[0]
+                continue
+        return tp
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _fields(tp: type[msgspec.Struct]) -> dict[str, Any]:
+    return {f.encode_name: f.type for f in msgspec.structs.fields(tp)}
+
+
+def _child_type(tp: Any, part: str | int) -> Any | None:
+    """The schema type one key below ``tp``, or None when ``tp`` has no such key."""
+    tp = _strip(tp)
+    if _is_struct(tp):
+        return _fields(tp).get(part) if isinstance(part, str) else None
+    if typing.get_origin(tp) is dict and isinstance(part, str):
+        return typing.get_args(tp)[1]
+    if typing.get_origin(tp) in (list, tuple) and isinstance(part, int):
+        return typing.get_args(tp)[0]
+    return None
+
+
+def is_known_key(path: KeyPath, root: Any = Config) -> bool:
+    """Whether ``path`` names a key the schema has (map entries count as known)."""
+    tp: Any = root
+    for part in path:
+        tp = _child_type(tp, part)
+        if tp is None:
+            return False
+    return True
+
+
+def unknown_keys(raw: Any, tp: Any = Config, prefix: KeyPath = ()) -> Iterator[KeyPath]:
+    """Yield the path of every key in ``raw`` that the schema does not know.
+
+    Only struct fields can be unknown; map entries (provider names, tool names,
+    patterns, headers) are the user's to choose. Type mismatches are left to msgspec.
+    """
+    tp = _strip(tp)
+    if not isinstance(raw, dict):
+        return
+    if _is_struct(tp):
+        fields = _fields(tp)
+        for key, value in raw.items():
+            if key not in fields:
+                yield (*prefix, key)
+            else:
+                yield from unknown_keys(value, fields[key], (*prefix, key))
+    elif typing.get_origin(tp) is dict:
+        value_tp = typing.get_args(tp)[1]
+        for key, value in raw.items():
+            yield from unknown_keys(value, value_tp, (*prefix, key))

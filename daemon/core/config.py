@@ -1,0 +1,62 @@
+"""codetether's configuration: ``config.toml`` loaded into a frozen, fully-defaulted Struct.
+
+::
+
+    [default]      provider, model
+    [session]      auto_save, max_steps, tool_output_budget, compact_threshold, watch_files
+    [permissions]  mode = "ask" | "auto" | "plan"; [permissions.rules] tool -> {pattern -> decision}
+    [secrets]      vault_addr, vault_mount, vault_path, allow_env, cache_ttl
+    [providers.<name>]  base_url, model, models, context_window, headers, region, model_path, n_ctx,
+                   script; api, retry/timeout knobs, thinking_budget, n_threads, ... (see ProviderSection)
+    [tools]        bash_timeout, bash_max_output, websearch_url
+    [daemon]       max_message_bytes, log_level
+
+A missing file is the default configuration. An unknown key is a warning (so a
+newer file does not break an older daemon); a bad value or invalid TOML is a
+:class:`ConfigError` whose message names the file, the line and the dotted key::
+
+    config.toml:3: session.max_steps: Expected `int`, got `str`
+
+:func:`set_config_value` edits one key with tomlkit, keeping comments and layout,
+and writes only a file that validates. :class:`ConfigWatcher` reloads on change.
+"""
+
+from __future__ import annotations
+
+from ._config_load import LoadedConfig, config_as_dict, load_config, parse_config, set_config_value
+from ._config_schema import (
+    Config,
+    DaemonSection,
+    Decision,
+    DefaultSection,
+    LogLevel,
+    PermissionMode,
+    PermissionsSection,
+    ProviderApi,
+    ProviderSection,
+    SecretsSection,
+    SessionSection,
+    ToolsSection,
+)
+from ._config_watch import ConfigWatcher
+
+__all__ = [
+    "Config",
+    "ConfigWatcher",
+    "DaemonSection",
+    "Decision",
+    "DefaultSection",
+    "LoadedConfig",
+    "LogLevel",
+    "PermissionMode",
+    "PermissionsSection",
+    "ProviderApi",
+    "ProviderSection",
+    "SecretsSection",
+    "SessionSection",
+    "ToolsSection",
+    "config_as_dict",
+    "load_config",
+    "parse_config",
+    "set_config_value",
+]
