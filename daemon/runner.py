@@ -53,6 +53,7 @@ def _setup_logging(paths: Paths, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "N changes detected" per event
 
 
 async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:

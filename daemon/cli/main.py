@@ -276,14 +276,26 @@ def _cmd_daemon(args: Any, paths: Any) -> int:
                    f"daemon running, pid {status['pid']}, up {status['uptime_s']:.0f}s, "
                    f"default model {status['default_model']}, socket {status['socket']}")
             return 0
+        pid = client.call("daemon/status")["pid"]
         client.call("daemon/shutdown")
-        try:  # the daemon closes our connection once it has stopped accepting
-            while True:
-                client.read_frame()
-        except (DaemonUnavailable, OSError):
-            pass
-    _print({"stopped": True}, args.json, "daemon stopped")
-    return 0
+    stopped = _wait_for_exit(pid, timeout=30.0)
+    _print({"stopped": stopped, "pid": pid}, args.json,
+           "daemon stopped" if stopped else f"daemon {pid} is still shutting down")
+    return 0 if stopped else 1
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait for the daemon process to exit (a pidfd becomes readable): no polling."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
 
 
 _COMMANDS = {

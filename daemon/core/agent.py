@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CodetetherError, InvalidParams, ToolFailure
+import msgspec
+
+from ..errors import ApprovalDenied, CodetetherError, InvalidParams, ToolFailure
 from ..wire.api import PromptResult
 from ..wire.events import Done, ErrorEvent, TextChunk, Thinking, ToolCallEnd, ToolCallStart, UsageEvent
 from ..wire.messages import Message, ToolCall, Usage
@@ -215,6 +217,23 @@ class Agent:
                                                 is_error=True)
         return call, tool, args, None
 
+    def _authorizer(self, parent: ToolCall) -> Callable[[Tool, Any], Awaitable[None]]:
+        """The gate for sub-calls a tool makes (``batch``): same policy, same receipts."""
+        counter = 0
+
+        async def authorize(tool: Tool, args: Any) -> None:
+            nonlocal counter
+            counter += 1
+            if self.rt.meta.state.get("plan_mode") and not tool.read_only:
+                raise ApprovalDenied(f"{tool.name} is not available in plan mode")
+            call = ToolCall(id=f"{parent.id}.{counter}", name=tool.name,
+                            arguments=msgspec.json.encode(args).decode())
+            allowed, why = await self.gate.check(call, tool, self._subject(tool, args))
+            if not allowed:
+                raise ApprovalDenied(f"Permission denied for {tool.name}: {why}")
+
+        return authorize
+
     def _subject(self, tool: Tool, args: Any) -> str:
         subject = tool.approval_subject(args)
         if subject and getattr(args, "command", None) != subject:
@@ -234,7 +253,8 @@ class Agent:
             assert tool is not None
             ctx = ToolContext(workspace=self.workspace, session_id=self.rt.id, call_id=call.id,
                               ask_user=self.rt.ask, state=self.rt.meta.state,
-                              on_file_read=self.rt.remember_file, registry=self.registry)
+                              on_file_read=self.rt.remember_file, registry=self.registry,
+                              authorize=self._authorizer(call))
             ctx.state.update(self.settings.tool_state)
             try:
                 result = await tool.run(args, ctx)

@@ -176,6 +176,11 @@ class Connection:
         self._inflight[req_id] = task
         task.add_done_callback(lambda t, rid=req_id: self._request_done(rid, t))
 
+    async def idle(self) -> None:
+        """Return once no request is in flight (or the connection closed)."""
+        while self._inflight and not self.closed.is_set():
+            await asyncio.wait(list(self._inflight.values()))
+
     def _request_done(self, req_id: Any, task: asyncio.Task[None]) -> None:
         self._inflight.pop(req_id, None)
         if req_id in self._answered:

@@ -80,6 +80,8 @@ class UnixListener:
                                timeout=timeout)
         for conn in list(self._connections):
             await conn.close()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=timeout)
 
     @property
     def connections(self) -> int:
@@ -108,6 +110,7 @@ class UnixListener:
             await writer.drain()
 
         conn = Connection(self.dispatcher, send, peer=peer, name=f"unix#{self._counter}")
+        conn.on_close.append(writer.close)  # ends the read loop below with EOF
         self._connections.add(conn)
         if self.on_connect is not None:
             self.on_connect(conn)
@@ -159,5 +162,4 @@ class UnixListener:
 
 
 async def _wait_idle(conn: Connection) -> None:
-    while conn.inflight and not conn.closed.is_set():
-        await asyncio.sleep(0.01)
+    await conn.idle()

