@@ -1,0 +1,195 @@
+"""The agent loop in-process, on the scripted provider."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from codetether.daemon.core.agent import Agent, AgentSettings, truncate_output
+from codetether.daemon.core.approvals import ApprovalStore
+from codetether.daemon.core.runtime import SessionRuntime
+from codetether.daemon.core.sessions import SessionStore
+from codetether.daemon.core.tools import default_registry
+from codetether.daemon.core.watcher import FileWatcher
+from codetether.daemon.testing.scripted import ScriptedProvider, Turn
+from codetether.daemon.wire import events as ev
+from codetether.daemon.wire.messages import ToolCall
+
+
+class Rig:
+    def __init__(self, tmp_path, turns, **settings):
+        self.workspace = tmp_path / "ws"
+        self.workspace.mkdir()
+        self.store = SessionStore(tmp_path / "sessions")
+        meta = self.store.create(workspace=str(self.workspace), model="scripted/scripted",
+                                 approval_mode=settings.pop("mode", "auto"))
+        self.rt = SessionRuntime(meta, self.store)
+        self.approvals = ApprovalStore(tmp_path / "approvals")
+        self.provider = ScriptedProvider(turns)
+        self.sub = self.rt.hub.subscribe("drop", maxsize=10_000)
+        self.settings = AgentSettings(model="scripted", model_label="scripted/scripted",
+                                      mode=self.rt.meta.approval_mode, **settings)
+
+    def agent(self):
+        return Agent(self.rt, self.provider, default_registry(), self.approvals, self.settings)
+
+    async def run(self, prompt="go"):
+        return await self.agent().run(prompt)
+
+    def events(self):
+        out = []
+        while not self.sub.queue.empty():
+            out.append(self.sub.queue.get_nowait()[1])
+        return out
+
+
+async def test_text_turn(tmp_path):
+    rig = Rig(tmp_path, [Turn.text("hello")])
+    result = await rig.run()
+    assert (result.stop_reason, result.text, result.steps) == ("end_turn", "hello", 1)
+    kinds = [type(e) for e in rig.events()]
+    assert ev.TextChunk in kinds and kinds[-1] is ev.Done
+    assert [m.role for m in rig.store.load(rig.rt.id).messages] == ["user", "assistant"]
+    assert rig.provider.requests[0].tools  # tools were offered
+
+
+async def test_read_only_calls_run_in_parallel_and_results_keep_order(tmp_path):
+    # grep awaits a ripgrep subprocess, so two of them overlap when run in parallel.
+    rig = Rig(tmp_path, [Turn.tools(ToolCall("a", "grep", '{"pattern": "alpha"}'),
+                                    ToolCall("b", "grep", '{"pattern": "beta"}')),
+                         Turn.text("read both")])
+    (rig.workspace / "a.txt").write_text("alpha\n")
+    (rig.workspace / "b.txt").write_text("beta\n")
+    result = await rig.run()
+    assert result.text == "read both"
+    tool_msgs = [m for m in rig.rt.messages if m.role == "tool"]
+    assert [m.tool_call_id for m in tool_msgs] == ["a", "b"]
+    assert "alpha" in tool_msgs[0].content and "beta" in tool_msgs[1].content
+    # both started before either ended: they ran concurrently
+    kinds = [type(e).__name__ for e in rig.events() if isinstance(e, (ev.ToolCallStart, ev.ToolCallEnd))]
+    assert kinds == ["ToolCallStart", "ToolCallStart", "ToolCallEnd", "ToolCallEnd"]
+    # the second request carried both results back to the model
+    assert [m.role for m in rig.provider.requests[1].messages][-2:] == ["tool", "tool"]
+
+
+async def test_step_cap(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("todo_read", {})] * 10, max_steps=3)
+    result = await rig.run()
+    assert (result.stop_reason, result.steps) == ("max_steps", 3)
+
+
+async def test_tool_output_is_truncated_to_the_budget(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("read_file", {"path": "big.txt"}), Turn.text("ok")],
+              tool_output_budget=500)
+    (rig.workspace / "big.txt").write_text("x" * 100 + "\n" + "line\n" * 5000)
+    await rig.run()
+    tool = next(m for m in rig.rt.messages if m.role == "tool")
+    assert len(tool.content) < 600 and "characters truncated" in tool.content
+    assert truncate_output("abc", 10) == "abc"
+
+
+async def test_compaction_summarizes_without_deleting_history(tmp_path):
+    long = "word " * 400
+    turns = [Turn.text(f"reply {i} {long}") for i in range(12)]
+    rig = Rig(tmp_path, turns, context_window=4000, compact_threshold=0.8)
+    for i in range(4):
+        await rig.run(f"question {i} {long}")
+    compactions = [e for e in rig.events() if isinstance(e, ev.Compaction)]
+    assert compactions and compactions[0].summarized_messages > 0
+    transcript = rig.store.load(rig.rt.id)
+    assert len(transcript.messages) == 8  # nothing deleted
+    # The model wrote the summary: request k (the summarizer's) consumed turn k.
+    k = next(i for i, r in enumerate(rig.provider.requests) if r.system.startswith("Summarize"))
+    assert not rig.provider.requests[k].tools
+    assert transcript.summaries[0].text.startswith(f"reply {k} ")
+    last = rig.provider.requests[-1].messages
+    assert last[0].content.startswith("[Summary of the earlier conversation]")
+    assert len(last) < 8
+
+
+async def test_question_reaches_the_client_and_the_answer_the_model(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("question", {"question": "Tabs or spaces?",
+                                                "options": ["tabs", "spaces"]}),
+                         Turn.text("spaces it is")])
+    task = asyncio.create_task(rig.run())
+    while True:
+        _, event = await rig.sub.queue.get()
+        if isinstance(event, ev.QuestionAsked):
+            break
+    assert event.options == ["tabs", "spaces"]
+    rig.rt.answer(event.question_id, "spaces")
+    result = await task
+    assert result.text == "spaces it is"
+    assert "spaces" in next(m for m in rig.rt.messages if m.role == "tool").content
+
+
+async def test_plan_mode_blocks_writes(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("plan_enter", {}),
+                         Turn.tool("write_file", {"path": "x.txt", "content": "x"}),
+                         Turn.text("planned")])
+    await rig.run()
+    tool_msgs = [m for m in rig.rt.messages if m.role == "tool"]
+    assert tool_msgs[1].is_error and "plan mode" in tool_msgs[1].content
+    assert not (rig.workspace / "x.txt").exists()
+
+
+async def test_ask_mode_waits_for_a_decision(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("write_file", {"path": "x.txt", "content": "x"}),
+                         Turn.text("written")], mode="ask")
+    task = asyncio.create_task(rig.run())
+    while True:
+        _, event = await rig.sub.queue.get()
+        if isinstance(event, ev.ApprovalRequested):
+            break
+    assert (event.tool, event.subject) == ("write_file", "x.txt")
+    rig.approvals.decide(event.approval_id, "allow", by="test")
+    assert (await task).text == "written"
+    assert (rig.workspace / "x.txt").read_text() == "x"
+
+
+async def test_cancellation_closes_open_calls(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("bash", {"command": "sleep 30"}), Turn.text("never")])
+    task = asyncio.create_task(rig.run())
+    while True:
+        _, event = await rig.sub.queue.get()
+        if isinstance(event, ev.ToolCallStart):
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rig.rt.messages[-1].role == "tool" and "cancelled" in rig.rt.messages[-1].content
+    assert isinstance(rig.events()[-1], ev.Done)
+
+
+async def test_outside_change_to_a_read_file_is_noted_for_the_model(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("read_file", {"path": "a.py"}), Turn.text("read"),
+                         Turn.text("noted")])
+    target = rig.workspace / "a.py"
+    target.write_text("x = 1\n")
+    await rig.run()
+    service = SimpleNamespace(config=SimpleNamespace(session=SimpleNamespace(watch_files=True)))
+    watcher = FileWatcher(service)
+    watcher.track(rig.rt)
+    try:
+        # The OS watch starts on a thread; edit until the change is seen (a handshake,
+        # bounded by the deadline) instead of guessing how long start-up takes.
+        deadline = asyncio.get_running_loop().time() + 30
+        event = None
+        n = 0
+        while event is None:
+            assert asyncio.get_running_loop().time() < deadline, "no change seen"
+            n += 1
+            target.write_text(f"x = {n + 1}  # edited by the user\n")
+            try:
+                while not isinstance(event, ev.FileChanged):
+                    _, event = await asyncio.wait_for(rig.sub.queue.get(), 1.0)
+            except asyncio.TimeoutError:
+                event = None
+    finally:
+        await watcher.aclose()
+    assert event.path == "a.py"
+    await rig.run("continue")
+    sent = rig.provider.requests[-1].messages
+    assert any("a.py changed on disk" in m.content for m in sent if m.role == "user")
