@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class _Event(msgspec.Struct, tag_field="type", omit_defaults=True):
+class _Event(msgspec.Struct, tag_field="type"):
     pass
 
 
