@@ -16,4 +16,4 @@ if __name__ == "__main__":
     print(greet("world"))
 PY
 trap 'codetether daemon stop >/dev/null 2>&1 || true' EXIT
-codetether run --yes --workspace "$ws" "${1:-Read greet.py and explain what the greet function does.}"
+codetether run --yes --workspace "$ws" "${1:-Explain what the greet function in @greet.py does.}"

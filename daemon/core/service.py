@@ -23,10 +23,11 @@ from ..wire import api
 from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
+from .mentions import expand_mentions
 from .models import ModelResolver
 from .runtime import SessionRuntime
 from .sessions import SessionMeta, SessionStore
-from .tools import default_registry
+from .tools import Workspace, default_registry
 from .watcher import FileWatcher
 
 __all__ = ["Service"]
@@ -174,6 +175,8 @@ class Service:
         if rt.busy:
             raise Conflict(f"session {rt.id} is already running")
         async with rt.lock:
+            if text is not None:
+                text = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
             resolved = self.models.resolve(rt.meta.model)
             provider = await self.models.provider(resolved)
             s, t = self.config.session, self.config.tools

@@ -114,8 +114,8 @@ def test_chat_messages_render_tools_and_results():
     )
     messages = to_chat_messages(request)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[0]["content"].startswith("Be brief.\n\nYou have access to the following tools:")
-    assert '"name": "ls"' in messages[0]["content"] and "<tool_call>" in messages[0]["content"]
+    assert messages[0]["content"].startswith("Be brief.\n\nYou can call these tools:\n- ls(")
+    assert "<tool_call>" in messages[0]["content"]
     assert messages[2]["content"] == 'ok\n<tool_call>{"name": "ls", "arguments": {"path": broken}</tool_call>'
     assert messages[3]["content"] == '<tool_response>{"name": "ls", "content": "a.txt"}</tool_response>\n\nand?'
 

@@ -72,3 +72,19 @@ def test_unknown_provider_is_a_config_error(home):
     home.script({"text": "x"})
     proc = home.cli("run", "--model", "nosuch/model", "hello")
     assert proc.returncode == 5 and "unknown provider 'nosuch'" in proc.stderr
+
+
+@pytest.mark.embedded
+def test_real_generation_on_the_embedded_model(home):
+    pytest.importorskip("llama_cpp")
+    (home.workspace / "greet.py").write_text('def greet(name):\n    return f"Hello, {name}!"\n')
+    proc = home.cli("run", "--json", "--model", "embedded/smollm2-135m",
+                    "What does greet return? See @greet.py", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    text = "".join(e["text"] for e in events if e["type"] == "text")
+    result = events[-1]
+    assert result["type"] == "result" and result["text"] == text and text.strip()
+    assert result["usage"]["input_tokens"] > 50 and result["usage"]["output_tokens"] > 0
+    sent = home.json("sessions", "show", result["session_id"])["messages"][0]["content"]
+    assert '<file path="greet.py">' in sent  # the mention was attached for the model

@@ -193,3 +193,20 @@ async def test_outside_change_to_a_read_file_is_noted_for_the_model(tmp_path):
     await rig.run("continue")
     sent = rig.provider.requests[-1].messages
     assert any("a.py changed on disk" in m.content for m in sent if m.role == "user")
+
+
+def test_mentions_attach_workspace_files_and_ignore_escapes(tmp_path):
+    from codetether.daemon.core.mentions import expand_mentions
+    from codetether.daemon.core.tools import Workspace
+
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "app.py").write_text("print('hi')\n")
+    (tmp_path / "outside.txt").write_text("secret")
+    read = []
+    text = expand_mentions("explain @src/app.py, not @../outside.txt or @missing.py", Workspace(ws),
+                           read.append)
+    assert '<file path="src/app.py">\nprint(\'hi\')\n</file>' in text
+    assert "secret" not in text and text.count("<file") == 1
+    assert read == [ws / "src" / "app.py"]
+    assert expand_mentions("email me@example.com", Workspace(ws)) == "email me@example.com"

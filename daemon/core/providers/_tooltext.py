@@ -32,16 +32,44 @@ _ARGUMENTS = re.compile(r'"arguments"\s*:\s*(.*)\Z', re.DOTALL)
 
 
 def render_tool_prompt(tools: list[ToolSpec]) -> str:
-    """The system-prompt section that teaches the model the tools and the call format."""
-    specs = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools]
+    """The system-prompt section that teaches the model the tools and the call format.
+
+    Compact on purpose: one signature line per tool instead of full JSON Schemas.
+    Small local models process prompts at a few hundred tokens a second on a CPU,
+    and full schemas for every tool cost thousands of tokens before the first word.
+    """
     return (
-        "You have access to the following tools:\n<tools>\n"
-        + "\n".join(json.dumps(s) for s in specs)
-        + "\n</tools>\n\nTo call a tool, answer with one block per call, exactly like:\n"
-        + f'{OPEN}{{"name": "tool_name", "arguments": {{"arg": "value"}}}}{CLOSE}\n'
+        "You can call these tools:\n"
+        + "\n".join(_signature(t) for t in tools)
+        + "\n\nTo call a tool, answer with one block per call, exactly like:\n"
+        + f'{OPEN}{{"name": "read_file", "arguments": {{"path": "README.md"}}}}{CLOSE}\n'
         + "Tool results come back in <tool_response> blocks. "
         + "When no tool is needed, answer in plain text."
     )
+
+
+def _signature(tool: ToolSpec) -> str:
+    props = tool.parameters.get("properties", {}) or {}
+    required = set(tool.parameters.get("required", []) or [])
+    params = ", ".join(
+        f"{name}{'' if name in required else '?'}: {_type_name(schema)}" for name, schema in props.items()
+    )
+    summary = tool.description.strip().split("\n", 1)[0]
+    summary = summary.split(". ", 1)[0].rstrip(".")
+    return f"- {tool.name}({params}): {summary}"
+
+
+def _type_name(schema: dict[str, object]) -> str:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return kind
+    if isinstance(kind, list):
+        return "|".join(str(k) for k in kind)
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list):
+            return "|".join(_type_name(o) for o in options if isinstance(o, dict))
+    return "any"
 
 
 def render_assistant(message: Message) -> str:
