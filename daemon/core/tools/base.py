@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +19,8 @@ import msgspec
 from ...errors import InvalidParams, ToolFailure, WorkspaceEscape
 
 __all__ = [
+    "AskUser",
+    "Authorize",
     "Tool",
     "ToolContext",
     "ToolRegistry",
@@ -38,14 +40,25 @@ class Workspace:
         self.root = Path(root).resolve(strict=True)
 
     def resolve(self, path: str, *, must_exist: bool = False) -> Path:
+        """Return the absolute, symlink-free path for ``path`` inside the root.
+
+        Relative paths are taken from the root. Raises :class:`WorkspaceEscape`
+        when the result lies outside, :class:`InvalidParams` for an empty or
+        malformed path, and :class:`ToolFailure` if ``must_exist`` and it does not.
+        """
         if not path:
             raise InvalidParams("path must not be empty")
+        if "\x00" in path:
+            raise InvalidParams(f"path {path!r} contains a NUL byte")
         candidate = Path(path)
         if not candidate.is_absolute():
             candidate = self.root / candidate
-        # resolve() follows every symlink that exists, so a link pointing outside
-        # is caught here just like a literal "../".
-        resolved = candidate.resolve(strict=False)
+        # resolve() follows every symlink that exists (and dangling ones too), so a
+        # link pointing outside is caught here just like a literal "../".
+        try:
+            resolved = candidate.resolve(strict=False)
+        except (OSError, RuntimeError) as exc:  # symlink loop, name too long
+            raise InvalidParams(f"cannot resolve path {path!r}: {exc}") from exc
         if resolved != self.root and self.root not in resolved.parents:
             raise WorkspaceEscape(
                 f"path {path!r} resolves outside the workspace {str(self.root)!r}",
@@ -65,6 +78,13 @@ class Workspace:
 
 @dataclass(slots=True)
 class ToolResult:
+    """What a tool hands back: text for the model, and metadata for the session.
+
+    ``metadata`` is JSON-serialisable. File-changing tools fill ``files_affected``
+    (relative paths) and ``changes`` (``[{path, kind: create|modify|delete, diff,
+    additions, deletions}]``); telemetry and the editor clients consume it.
+    """
+
     output: str
     is_error: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -74,10 +94,20 @@ class ToolResult:
 # tool can reach whichever client is attached.
 AskUser = Callable[[str, list[str]], Awaitable[str]]
 
+# authorize(tool, args) -> None, or raises ApprovalDenied. Supplied by the agent
+# loop so `batch` can put its non-read-only sub-calls through the same approval
+# gate as direct calls; without it, batch runs read-only tools only.
+Authorize = Callable[["Tool", Any], Awaitable[None]]
+
 
 @dataclass(slots=True)
 class ToolContext:
-    """What a running tool may touch. One per tool call."""
+    """What a running tool may touch. One per tool call.
+
+    Tools read ``state`` keys ``todos``, ``plan_mode``, ``plan`` (written by the
+    session tools) and ``websearch_url``, ``bash_timeout``, ``bash_max_output``
+    (the session's ``[tools]`` configuration).
+    """
 
     workspace: Workspace
     session_id: str
@@ -92,6 +122,7 @@ class ToolContext:
     read_override: Callable[[Path], str | None] | None = None
     registry: ToolRegistry | None = None  # for `batch`
     started: float = field(default_factory=time.monotonic)
+    authorize: Authorize | None = None  # for `batch`; see Authorize
 
     @property
     def plan_mode(self) -> bool:
@@ -115,11 +146,18 @@ class Tool:
         try:
             if isinstance(arguments, dict):
                 return msgspec.convert(arguments, self.params)
+            if isinstance(arguments, str) and not arguments.strip():
+                arguments = "{}"
             return msgspec.json.decode(arguments or b"{}", type=self.params)
-        except msgspec.DecodeError as exc:
-            raise InvalidParams(f"{self.name}: malformed arguments: {exc}") from exc
         except msgspec.ValidationError as exc:
-            raise InvalidParams(f"{self.name}: {exc}") from exc
+            raise InvalidParams(f"{self.name}: invalid arguments: {exc}") from exc
+        except msgspec.DecodeError as exc:
+            text = arguments.decode("utf-8", "replace") if isinstance(arguments, bytes) else str(arguments)
+            excerpt = text if len(text) <= 200 else text[:200] + "..."
+            raise InvalidParams(
+                f"{self.name}: arguments are not valid JSON ({exc}); "
+                f"send one JSON object matching the tool's schema. Got: {excerpt}"
+            ) from exc
 
     def approval_subject(self, args: Any) -> str:
         """The string policy patterns match against: a path, a command, a URL."""
@@ -139,17 +177,44 @@ _SCHEMAS: dict[type, dict[str, Any]] = {}
 def _schema_for(params: type[msgspec.Struct]) -> dict[str, Any]:
     cached = _SCHEMAS.get(params)
     if cached is None:
-        (cached,), components = msgspec.json.schema_components([params])
-        # Inline the single $ref msgspec produces so providers get a flat object schema.
-        ref = cached.get("$ref", "")
-        if ref:
-            cached = dict(components[ref.rsplit("/", 1)[-1]])
-        cached.pop("title", None)
+        (top,), components = msgspec.json.schema_components([params])
+        # Inline every $ref so providers get one self-contained object schema
+        # (several vendors reject $defs); the top-level docstring is dropped
+        # because the tool's description already says it.
+        cached = _inline(top, components)
+        cached.pop("description", None)
         _SCHEMAS[params] = cached
     return cached
 
 
+def _inline(node: Any, components: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        merged = dict(components[ref.rsplit("/", 1)[-1]])
+        merged.update({k: v for k, v in node.items() if k != "$ref"})
+        node = merged
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title":  # the Struct's class name: noise for the model
+            continue
+        if key == "properties":  # field names, not keywords: a field may be called "title"
+            out[key] = {name: _inline(spec, components) for name, spec in value.items()}
+        else:
+            out[key] = _inline(value, components)
+    # msgspec emits a bare {"enum": [...]} for Literal; Gemini wants a "type" too.
+    enum = out.get("enum")
+    if isinstance(enum, list) and "type" not in out and enum and all(isinstance(v, str) for v in enum):
+        out["type"] = "string"
+    return out
+
+
 class ToolRegistry:
+    """Tools by name; iteration is in name order so the offered tool list is stable."""
+
     def __init__(self, tools: list[Tool] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
         for tool in tools or []:
@@ -166,5 +231,11 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return sorted(self._tools)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._tools[name] for name in self.names())
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter([self._tools[name] for name in self.names()])
