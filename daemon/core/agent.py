@@ -236,8 +236,9 @@ class Agent:
 
     def _subject(self, tool: Tool, args: Any) -> str:
         subject = tool.approval_subject(args)
-        if subject and getattr(args, "command", None) != subject:
-            # Path subjects match workspace-relative, e.g. "src/**".
+        if subject and getattr(args, "path", None) == subject:
+            # Path subjects match workspace-relative, e.g. "src/**"; commands, URLs
+            # and queries are matched as they are.
             try:
                 subject = self.workspace.relative(self.workspace.resolve(subject))
             except CodetetherError:
