@@ -2,24 +2,59 @@
 
 Defaults come from platformdirs; ``CODETETHER_HOME`` relocates all of them under
 one directory (tests use a short temp dir: a Unix socket path must fit in 108 bytes).
+
+The roots are kept as strings and turned into :class:`pathlib.Path` on access:
+the CLI's hot path (``socket_path``) then never imports pathlib.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["Paths", "get_paths"]
 
 _APP = "codetether"
 
 
-@dataclass(frozen=True, slots=True)
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
+
+
 class Paths:
-    config_dir: Path
-    data_dir: Path
-    runtime_dir: Path
+    """The three roots and the files under them."""
+
+    __slots__ = ("_config", "_data", "_runtime")
+
+    def __init__(self, config_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str],
+                 runtime_dir: str | os.PathLike[str]) -> None:
+        self._config = os.fspath(config_dir)
+        self._data = os.fspath(data_dir)
+        self._runtime = os.fspath(runtime_dir)
+
+    def __repr__(self) -> str:
+        return f"Paths({self._config!r}, {self._data!r}, {self._runtime!r})"
+
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self._runtime, "daemon.sock")
+
+    @property
+    def config_dir(self) -> Path:
+        return _path(self._config)
+
+    @property
+    def data_dir(self) -> Path:
+        return _path(self._data)
+
+    @property
+    def runtime_dir(self) -> Path:
+        return _path(self._runtime)
 
     @property
     def config_file(self) -> Path:
@@ -27,7 +62,7 @@ class Paths:
 
     @property
     def socket(self) -> Path:
-        return self.runtime_dir / "daemon.sock"
+        return _path(self.socket_path)
 
     @property
     def lock_file(self) -> Path:
@@ -51,16 +86,13 @@ class Paths:
 
 
 def get_paths(env: dict[str, str] | None = None) -> Paths:
-    env = os.environ if env is None else env
+    env = os.environ if env is None else env  # type: ignore[assignment]
     home = env.get("CODETETHER_HOME")
     if home:
-        root = Path(home).expanduser().resolve()
-        return Paths(root / "config", root / "data", root / "run")
+        root = os.path.realpath(os.path.expanduser(home))
+        return Paths(os.path.join(root, "config"), os.path.join(root, "data"),
+                     os.path.join(root, "run"))
     import platformdirs  # deferred: only the default path needs it
 
-    runtime = platformdirs.user_runtime_dir(_APP)
-    return Paths(
-        Path(platformdirs.user_config_dir(_APP)),
-        Path(platformdirs.user_data_dir(_APP)),
-        Path(runtime),
-    )
+    return Paths(platformdirs.user_config_dir(_APP), platformdirs.user_data_dir(_APP),
+                 platformdirs.user_runtime_dir(_APP))

@@ -36,3 +36,17 @@ def test_subclass_inherits_its_parents_codes_unless_listed():
 
     assert Custom("x").codes == errors.ERROR_TABLE[errors.ToolFailure]
     assert errors.WorkspaceEscape("x").codes.http == 403
+
+
+def test_cli_import_path_stays_light():
+    """The CLI must start nearly as fast as the interpreter: no heavy modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import codetether.daemon.cli.main, codetether.daemon.cli.args; "
+            "print(','.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.strip().split(","))
+    heavy = {"typing", "socket", "asyncio", "msgspec", "dataclasses", "subprocess", "platformdirs",
+             "codetether.daemon.core", "codetether.daemon.rpc", "httpx", "hvac"}
+    assert not heavy & loaded, heavy & loaded
