@@ -146,3 +146,12 @@ def test_pending_approval_survives_a_restart_then_resumes(home):
     assert proc.returncode == 0, proc.stderr
     assert (home.workspace / "kept.txt").read_text() == "kept\n"
     assert json.loads(proc.stdout.splitlines()[-1])["text"] == "Finished after restart."
+
+
+def test_second_daemon_refuses_to_start(home):
+    home.script({"text": "x"})
+    first = home.json("daemon", "start")["pid"]
+    proc = subprocess.run([sys.executable, "-m", "codetether.daemon"], env=home.env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and "another daemon" in proc.stdout
+    assert home.json("daemon", "status")["pid"] == first

@@ -3,6 +3,8 @@ error, and the listener keeps serving afterwards."""
 
 import asyncio
 import json
+import os
+import sys
 
 import msgspec
 import pytest
@@ -124,3 +126,23 @@ async def test_cancel_request_answers_32800(conn):
 async def test_requests_on_one_connection_run_concurrently(conn):
     await conn.send(b'{"jsonrpc":"2.0","id":1,"method":"forever"}')
     assert (await conn.call(2, "double", {"n": 4}))["result"] == {"twice": 8}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to connect as another uid")
+async def test_peer_with_another_uid_is_refused(server):
+    # Open the directory and socket to everyone, so only the SO_PEERCRED check stands.
+    os.chmod(server.path.parent, 0o755)
+    os.chmod(server.path, 0o777)
+    script = (
+        "import os, socket, sys; os.setgid(65534); os.setuid(65534)\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        "s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"double\",\"params\":{\"n\":1}}\\n');"
+        "\ntry:\n    print(repr(s.recv(100)))\nexcept ConnectionResetError:\n    print(repr(b''))")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(server.path),
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert out.decode().strip() == "b''"  # closed without an answer
+
+
+async def test_same_uid_peer_is_served(conn):
+    assert (await conn.call(1, "double", {"n": 1}))["result"] == {"twice": 2}
