@@ -26,7 +26,7 @@ from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
 from .models import ModelResolver
 from .runtime import SessionRuntime
-from .sessions import SessionMeta, SessionStore
+from .sessions import MemorySessionStore, SessionMeta, SessionStore
 from .tools import Workspace, default_registry
 from .watcher import FileWatcher
 
@@ -46,7 +46,9 @@ class Service:
         self.paths = paths
         self.loaded = loaded
         self.models = models
-        self.sessions = SessionStore(paths.sessions_dir)
+        # auto_save is read at start-up: switching stores under live sessions would lose them.
+        self.sessions: SessionStore = (SessionStore(paths.sessions_dir)
+                                       if loaded.config.session.auto_save else MemorySessionStore())
         self.approvals = ApprovalStore(paths.approvals_dir)
         self.tools = default_registry()
         self.runtimes: dict[str, SessionRuntime] = {}

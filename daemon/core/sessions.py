@@ -22,7 +22,14 @@ import msgspec
 from ..errors import NotFound
 from ..wire.messages import Message
 
-__all__ = ["MessageRecord", "SessionMeta", "SessionStore", "SummaryRecord", "Transcript"]
+__all__ = [
+    "MemorySessionStore",
+    "MessageRecord",
+    "SessionMeta",
+    "SessionStore",
+    "SummaryRecord",
+    "Transcript",
+]
 
 
 class SessionMeta(msgspec.Struct):
@@ -167,3 +174,59 @@ class SessionStore:
         meta.state = dict(source.state)
         self.save_meta(meta)
         return meta
+
+
+class MemorySessionStore(SessionStore):
+    """The same store kept in memory: ``[session] auto_save = false``. Sessions live
+    as long as the daemon; nothing is written to disk."""
+
+    def __init__(self) -> None:
+        self._metas: dict[str, SessionMeta] = {}
+        self._records: dict[str, list[Record]] = {}
+        self._enc = msgspec.json.Encoder()
+        self._meta_dec = msgspec.json.Decoder(SessionMeta)
+
+    def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
+               parent_id: str | None = None) -> SessionMeta:
+        now = time.time()
+        meta = SessionMeta(
+            id=time.strftime("%Y%m%d-%H%M%S-", time.gmtime(now)) + uuid.uuid4().hex[:6],
+            workspace=workspace, model=model, approval_mode=approval_mode,
+            created_at=now, updated_at=now, title=title, parent_id=parent_id)
+        self._records[meta.id] = []
+        self.save_meta(meta)
+        return meta
+
+    def save_meta(self, meta: SessionMeta) -> None:
+        # A copy, as the file store would hold: later mutation of ``meta`` is not saved.
+        self._metas[meta.id] = self._meta_dec.decode(self._enc.encode(meta))
+
+    def get(self, session_id: str) -> SessionMeta:
+        try:
+            return self._meta_dec.decode(self._enc.encode(self._metas[session_id]))
+        except KeyError:
+            raise NotFound(f"no session {session_id!r}") from None
+
+    def exists(self, session_id: str) -> bool:
+        return session_id in self._metas
+
+    def list(self) -> list[SessionMeta]:
+        return sorted((self.get(i) for i in self._metas), key=lambda m: m.updated_at, reverse=True)
+
+    def delete(self, session_id: str) -> None:
+        self.get(session_id)
+        del self._metas[session_id], self._records[session_id]
+
+    def append(self, session_id: str, records: list[Record]) -> None:
+        self.get(session_id)
+        self._records[session_id].extend(records)
+
+    def load(self, session_id: str) -> Transcript:
+        self.get(session_id)
+        transcript = Transcript(messages=[], summaries=[])
+        for record in self._records[session_id]:
+            if isinstance(record, MessageRecord):
+                transcript.messages.append(record.message)
+            else:
+                transcript.summaries.append(record)
+        return transcript

@@ -172,3 +172,13 @@ def test_daemon_lifecycle_and_exit_codes(home):
     stopped = home.json("daemon", "stop")
     assert stopped["stopped"] and not sock.exists() and home.daemon_pid() is None
     assert home.cli("run", "--bogus-flag", "x").returncode == 2
+
+
+def test_auto_save_off_keeps_sessions_in_memory_only(home):
+    home.script({"text": "ephemeral"})
+    home.write_config(home.config_file.read_text().replace(
+        "[providers.scripted]", "[session]\nauto_save = false\n\n[providers.scripted]"))
+    home.cli("run", "hello", check=True)
+    assert len(home.json("sessions", "list")) == 1
+    sessions_dir = home.root / "data" / "sessions"
+    assert not sessions_dir.exists() or not any(sessions_dir.iterdir())

@@ -1,15 +1,31 @@
 import pytest
 
-from codetether.daemon.core.sessions import MessageRecord, SessionStore
+from codetether.daemon.core.sessions import MemorySessionStore, MessageRecord, SessionStore
 from codetether.daemon.errors import NotFound
 from codetether.daemon.wire.messages import Message, ToolCall
 
 
-def _store(tmp_path):
-    return SessionStore(tmp_path / "sessions")
+# One contract, every backend (the file store, and the memory store of auto_save = false).
+@pytest.fixture(params=["file", "memory"])
+def backend(request):
+    return request.param
 
 
-def test_append_only_transcript_round_trip(tmp_path):
+def _store(tmp_path, backend="file"):
+    return SessionStore(tmp_path / "sessions") if backend == "file" else MemorySessionStore()
+
+
+def test_transcript_round_trip(tmp_path, backend):
+    store = _store(tmp_path, backend)
+    meta = store.create(workspace="/w", model="p/m", approval_mode="ask")
+    store.append(meta.id, [MessageRecord(0, 0.0, Message(role="user", content="hi"))])
+    meta.title = "changed but not saved"
+    assert store.get(meta.id).title == ""
+    assert [m.content for m in store.load(meta.id).messages] == ["hi"]
+    assert store.exists(meta.id) and not store.exists("other")
+
+
+def test_file_transcript_is_append_only(tmp_path):
     store = _store(tmp_path)
     meta = store.create(workspace="/w", model="p/m", approval_mode="ask")
     msgs = [Message(role="user", content="hi"),
@@ -33,8 +49,8 @@ def test_torn_last_line_is_tolerated(tmp_path):
     assert [m.content for m in store.load(meta.id).messages] == ["kept"]
 
 
-def test_fork_copies_a_prefix_and_links_the_parent(tmp_path):
-    store = _store(tmp_path)
+def test_fork_copies_a_prefix_and_links_the_parent(tmp_path, backend):
+    store = _store(tmp_path, backend)
     meta = store.create(workspace="/w", model="p/m", approval_mode="ask", title="t")
     store.append(meta.id, [MessageRecord(i, 0.0, Message(role="user", content=str(i))) for i in range(4)])
     fork = store.fork(meta.id, at_message=2)
@@ -43,8 +59,8 @@ def test_fork_copies_a_prefix_and_links_the_parent(tmp_path):
     assert len(store.load(meta.id).messages) == 4
 
 
-def test_list_delete_and_not_found(tmp_path):
-    store = _store(tmp_path)
+def test_list_delete_and_not_found(tmp_path, backend):
+    store = _store(tmp_path, backend)
     a = store.create(workspace="/w", model="p/m", approval_mode="ask")
     assert [m.id for m in store.list()] == [a.id]
     store.delete(a.id)
