@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).parent / "codetether")
 
 
 def _events(stdout: str) -> list[dict]:
@@ -182,3 +191,20 @@ def test_auto_save_off_keeps_sessions_in_memory_only(home):
     assert len(home.json("sessions", "list")) == 1
     sessions_dir = home.root / "data" / "sessions"
     assert not sessions_dir.exists() or not any(sessions_dir.iterdir())
+
+
+@pytest.mark.parametrize(("answer", "written"), [("y", True), ("n", False)])
+def test_interactive_prompt_decides_the_approval(home, answer, written):
+    script = shutil.which("script")  # util-linux: runs the CLI on a real pseudo-terminal
+    if script is None:
+        pytest.skip("needs util-linux `script` for a pty")
+    home.script({"tool": "write_file", "arguments": {"path": "out.txt", "content": "hi\n"}},
+                {"text": "finished"})
+    cmd = f"{shlex.quote(CLI)} run 'write out.txt'"
+    proc = subprocess.run([script, "-qec", cmd, "/dev/null"], input=f"{answer}\n", text=True,
+                          capture_output=True, env=home.env, cwd=home.workspace, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    assert "Allow write_file out.txt? [y/N]" in proc.stdout
+    assert (home.workspace / "out.txt").exists() is written
+    tool = home.json("sessions", "show", home.json("sessions", "list")[0]["id"])["messages"][2]
+    assert tool["role"] == "tool" and (("Permission denied" in tool["content"]) is not written)
