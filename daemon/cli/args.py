@@ -12,6 +12,20 @@ import argparse
 __all__ = ["build_parser"]
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse builds formatters even when no help is printed, and the stock one
+    imports ``shutil`` (~3 ms) just to read the terminal width; ``os`` can do that."""
+
+    def __init__(self, prog: str) -> None:
+        import os
+
+        try:
+            width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+        except (ValueError, OSError):
+            width = 80
+        super().__init__(prog, width=max(width - 2, 40))
+
+
 def _json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -89,6 +103,12 @@ def _daemon(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(logs)
 
 
+class _SubParser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon,
@@ -97,9 +117,10 @@ _SUBCOMMANDS = {
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="codetether", description="An AI coding agent that lives beside your editor.")
+        prog="codetether", description="An AI coding agent that lives beside your editor.",
+        formatter_class=_Formatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
     first = next((a for a in argv or [] if not a.startswith("-")), None)
     wanted = [_SUBCOMMANDS[first]] if first in _SUBCOMMANDS else list(_SUBCOMMANDS.values())
     for add in wanted:

@@ -52,9 +52,11 @@ def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
     finally:
         os.close(read_fd)
     if not data.startswith(b"ready"):
-        raise DaemonUnavailable(
-            f"the daemon did not start within {timeout:.0f}s; see {paths.log_file} "
-            f"and {paths.data_dir / 'daemon.stdout.log'}")
+        # Readable with no data means the daemon closed the pipe: it exited.
+        why = (f"the daemon exited during start-up" if ready
+               else f"the daemon did not start within {timeout:.0f}s")
+        raise DaemonUnavailable(f"{why}; see {paths.data_dir / 'daemon.stdout.log'} "
+                                f"and {paths.log_file}")
 
 
 class Client:

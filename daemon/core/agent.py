@@ -21,7 +21,7 @@ from ..wire.api import PromptResult
 from ..wire.events import Done, ErrorEvent, TextChunk, Thinking, ToolCallEnd, ToolCallStart, UsageEvent
 from ..wire.messages import Message, ToolCall, Usage
 from .approvals import ApprovalStore
-from .compaction import build_context, maybe_compact
+from .compaction import build_context, estimate_tokens, maybe_compact
 from .gate import Gate
 from .providers.base import (
     CompletionRequest,
@@ -79,6 +79,8 @@ class Agent:
         self.workspace = Workspace(runtime.meta.workspace)
         self.usage = Usage()
         self._tool_specs = [ToolSpec(t.name, t.description, t.schema()) for t in registry]
+        self._system = SYSTEM_PROMPT.format(workspace=runtime.meta.workspace)
+        self._overhead = estimate_tokens([], self._system, self._tool_specs)
 
     async def run(self, prompt: str | None,
                   preserve_on_cancel: Callable[[], bool] = lambda: False) -> PromptResult:
@@ -101,6 +103,7 @@ class Agent:
                     await self.rt.emit(Done(stop_reason="end_turn", steps=steps, text=text))
                     return self._result("end_turn", text, steps)
                 await self._run_calls(calls)
+                self.rt.save_meta()  # once per turn; the transcript itself is already on disk
             await self.rt.emit(Done(stop_reason="max_steps", steps=steps, text=text))
             return self._result("max_steps", text, steps)
         except asyncio.CancelledError:
@@ -123,11 +126,10 @@ class Agent:
     # -- one model turn ---------------------------------------------------------------
 
     async def _model_turn(self) -> tuple[str, list[ToolCall]]:
-        system = SYSTEM_PROMPT.format(workspace=self.rt.meta.workspace)
-        await maybe_compact(self.rt, self.provider, self.settings, system, self._tool_specs)
+        await maybe_compact(self.rt, self.provider, self.settings, self._overhead)
         request = CompletionRequest(
             model=self.settings.model, messages=build_context(self.rt.transcript),
-            tools=self._tool_specs, system=system, max_tokens=self.settings.max_tokens)
+            tools=self._tool_specs, system=self._system, max_tokens=self.settings.max_tokens)
         chunks: list[str] = []
         thinking: list[str] = []
         calls: list[ToolCall] = []

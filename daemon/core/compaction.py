@@ -64,9 +64,11 @@ def _boundary(transcript: Transcript, keep_tokens: int) -> int:
 
 
 async def maybe_compact(rt: SessionRuntime, provider: Provider, settings: AgentSettings,
-                        system: str, tools: list[ToolSpec]) -> bool:
+                        overhead: int) -> bool:
+    """Compact if the context plus ``overhead`` (system prompt and tool schemas, in
+    tokens, computed once per run) nears the window."""
     limit = int(settings.context_window * settings.compact_threshold)
-    if estimate_tokens(build_context(rt.transcript), system, tools) <= limit:
+    if estimate_tokens(build_context(rt.transcript), "", []) + overhead <= limit:
         return False
     covers = _boundary(rt.transcript, keep_tokens=limit // 3)
     previous = rt.transcript.latest_summary

@@ -26,6 +26,8 @@ class SessionRuntime:
         self.meta = meta
         self.store = store
         self.transcript: Transcript = store.load(meta.id)
+        # The transcript is the source of truth; metadata may lag it after a crash.
+        self.meta.message_count = len(self.transcript.messages)
         self.hub = EventHub()
         self.lock = asyncio.Lock()
         self.run_task: asyncio.Task[object] | None = None
@@ -54,7 +56,8 @@ class SessionRuntime:
         if not self.meta.title:
             first_user = next((m.content for m in messages if m.role == "user"), "")
             self.meta.title = first_user.strip().splitlines()[0][:80] if first_user.strip() else ""
-        self.store.save_meta(self.meta)
+        # Metadata is saved by the caller once per turn (save_meta): an atomic rewrite
+        # per message cost more than the whole agent loop.
 
     def add_summary(self, covers: int, text: str) -> SummaryRecord:
         record = SummaryRecord(covers=covers, ts=time.time(), text=text)

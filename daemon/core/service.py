@@ -54,6 +54,7 @@ class Service:
         self.runtimes: dict[str, SessionRuntime] = {}
         self.watcher = FileWatcher(self)
         self.started = time.time()
+        self._where = (str(paths.socket), str(paths.data_dir), str(paths.config_file))
         self.stopping = False
         self.shutdown_requested: asyncio.Event = asyncio.Event()
 
@@ -91,8 +92,7 @@ class Service:
         c = self.config
         return api.DaemonStatus(
             version=__version__, pid=os.getpid(), uptime_s=time.time() - self.started,
-            socket=str(self.paths.socket), data_dir=str(self.paths.data_dir),
-            config_file=str(self.paths.config_file),
+            socket=self._where[0], data_dir=self._where[1], config_file=self._where[2],
             default_model=f"{c.default.provider}/{c.default.model}",
             sessions_loaded=len(self.runtimes),
             runs_active=sum(1 for r in self.runtimes.values() if r.busy),

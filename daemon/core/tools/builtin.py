@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-
 from .base import Tool, ToolRegistry
 from .batch import BatchTool
 from .codesearch import CodeSearchTool
@@ -17,6 +15,10 @@ from .shell import BashTool, ShellLimits
 from .web import WebFetchTool, WebSearchTool
 
 __all__ = ["builtin_tools", "default_registry"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import httpx
 
 
 def builtin_tools(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import httpx
 import msgspec
 from msgspec import Meta
 
@@ -19,6 +18,10 @@ from ...errors import InvalidParams, ToolFailure
 from ._html import html_to_text
 from ._util import cap_text, is_binary
 from .base import Tool, ToolContext, ToolResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["WebFetchTool", "WebSearchTool"]
 
@@ -116,6 +119,7 @@ class WebSearchTool(Tool):
         return args.query
 
     async def run(self, args: WebSearchParams, ctx: ToolContext) -> ToolResult:
+        import httpx  # deferred: an idle daemon never loads it
         endpoint = ctx.state.get("websearch_url")
         if not endpoint:
             raise ToolFailure("websearch is not configured: set [tools] websearch_url")
@@ -153,6 +157,7 @@ def _result(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def _check_url(url: str) -> str:
+    import httpx  # deferred: an idle daemon never loads it
     try:
         parsed = httpx.URL(url.strip())
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -166,6 +171,7 @@ async def _get(
     url: str, timeout: float, transport: httpx.AsyncBaseTransport | None, what: str
 ) -> tuple[tuple[bytes, bool], httpx.Response]:
     """GET ``url``; return ((body up to MAX_BYTES, cut?), response). Errors become ToolFailure."""
+    import httpx  # deferred: an idle daemon never loads it
     headers = {"User-Agent": _USER_AGENT, "Accept": "text/html,text/plain,application/json;q=0.9,*/*;q=0.5"}
     try:
         async with httpx.AsyncClient(

@@ -1,0 +1,16 @@
+"""codetether's benchmark suite: ``python -m bench`` (or ``make bench``).
+
+Benchmarks print figures, not pass/fail. Each module measures one thing and puts
+the numbers it compares side by side in the same run; the runner prints a
+compact table at the end and writes ``.bench/results.json``.
+
+* ``cli_roundtrip``  — ``codetether daemon status`` vs ``python -c pass``; import-time offenders
+* ``daemon_rss``     — idle daemon memory, and which heavy packages it has loaded
+* ``rpc_latency``    — JSON-RPC round trip over the Unix socket, our client vs raw clients
+* ``agent_loop``     — agent-loop overhead per model turn with a zero-latency model
+* ``embedded_model`` — load time, time to first token, tokens/s; our wrapper vs llama_cpp
+"""
+
+BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model")
+
+__all__ = ["BENCHES"]
