@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,7 @@ class AgentSettings:
     mode: str = "ask"
     rules: dict[str, dict[str, str]] = field(default_factory=dict)
     max_tokens: int = 4096
-    tool_state: dict[str, Any] = field(default_factory=dict)  # e.g. websearch_url
+    tool_settings: dict[str, Any] = field(default_factory=dict)  # e.g. websearch_url
 
 
 def truncate_output(text: str, budget: int) -> str:
@@ -90,9 +91,14 @@ class Agent:
         steps = 0
         text = ""
         try:
-            if prompt is not None:
+            if prompt is None:
+                await self._finish_dangling_calls()  # resume: run what was left open
+            else:
+                # A new prompt supersedes calls an interrupted run left open; answer them
+                # first, or every vendor rejects the transcript from here on.
+                self._close_dangling("not run: the session was interrupted before this call "
+                                     "ran, and the user moved on", by="superseded")
                 self.rt.append(Message(role="user", content=prompt))
-            await self._finish_dangling_calls()
             while steps < self.settings.max_steps:
                 steps += 1
                 note = self.rt.take_notes()
@@ -108,14 +114,21 @@ class Agent:
             return self._result("max_steps", text, steps)
         except asyncio.CancelledError:
             if not preserve_on_cancel():
-                self._close_dangling("cancelled by the user")
-            await asyncio.shield(self.rt.emit(Done(stop_reason="cancelled", steps=steps, text=text)))
+                self._close_dangling("cancelled by the user", by="cancelled")
+            # Never block here on a client that stopped reading: drop if its queue is full.
+            self.rt.hub.publish_nowait(Done(stop_reason="cancelled", steps=steps, text=text))
             raise
-        except CodetetherError as exc:
-            self._close_dangling(f"run stopped: {exc.message}")
-            await self.rt.emit(ErrorEvent(code=exc.codes.jsonrpc, message=exc.message))
-            await self.rt.emit(Done(stop_reason="error", steps=steps, text=text))
-            raise
+        except Exception as exc:
+            error = exc if isinstance(exc, CodetetherError) else CodetetherError(
+                f"run failed: {exc!r}")
+            if error is not exc:
+                log.exception("run of session %s failed", self.rt.id)
+            self._close_dangling(f"run stopped: {error.message}", by="error")
+            self.rt.hub.publish_nowait(ErrorEvent(code=error.codes.jsonrpc, message=error.message))
+            self.rt.hub.publish_nowait(Done(stop_reason="error", steps=steps, text=text))
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             self.rt.save_meta()
 
@@ -150,7 +163,7 @@ class Agent:
             elif isinstance(event, StreamDone):
                 pass
         text = "".join(chunks)
-        calls = _unique_ids(calls)
+        calls = _unique_ids(calls, self.rt.call_ids)
         self.rt.append(Message(role="assistant", content=text, tool_calls=calls,
                                thinking="".join(thinking) or None))
         return text, calls
@@ -174,11 +187,14 @@ class Agent:
                 return []
         return []
 
-    def _close_dangling(self, reason: str) -> None:
+    def _close_dangling(self, reason: str, *, by: str) -> None:
+        """Answer open calls with ``reason`` and withdraw their pending approvals."""
         calls = self._dangling()
         if calls:
             self.rt.append(*(Message(role="tool", tool_call_id=c.id, name=c.name, content=reason,
                                      is_error=True) for c in calls))
+            for call in calls:
+                self.gate.withdraw(call, by=by)
 
     async def _run_calls(self, calls: list[ToolCall]) -> None:
         # Approvals are asked in order; then consecutive read-only calls run in
@@ -252,13 +268,21 @@ class Agent:
         started = time.monotonic()
         await self.rt.emit(ToolCallStart(call_id=call.id, name=call.name, arguments=call.arguments))
         result = early
+        if result is None and tool is not None and not tool.read_only:
+            if call.id in self.rt.transcript.started:
+                # It began before a crash and its result was lost: never run it twice.
+                result = ToolResult(
+                    f"{call.name} was interrupted by a daemon restart after it started; its "
+                    "result is unknown. Check the current state before retrying.", is_error=True)
+            else:
+                self.rt.mark_started(call.id)
         if result is None:
             assert tool is not None
             ctx = ToolContext(workspace=self.workspace, session_id=self.rt.id, call_id=call.id,
                               ask_user=self.rt.ask, state=self.rt.meta.state,
                               on_file_read=self.rt.remember_file, registry=self.registry,
                               authorize=self._authorizer(call))
-            ctx.state.update(self.settings.tool_state)
+            ctx.settings.update(self.settings.tool_settings)
             try:
                 result = await tool.run(args, ctx)
             except ToolFailure as exc:
@@ -287,13 +311,14 @@ def _parallel_safe(item: tuple[ToolCall, Tool | None, Any, ToolResult | None]) -
     return early is not None or (tool is not None and tool.read_only)
 
 
-def _unique_ids(calls: list[ToolCall]) -> list[ToolCall]:
-    seen: set[str] = set()
+def _unique_ids(calls: list[ToolCall], used: set[str]) -> list[ToolCall]:
+    """Call ids unique within the session. Some providers reuse ids across turns;
+    approvals and results are keyed by id, so a reused id must never match an old call."""
     out = []
-    for n, call in enumerate(calls):
-        if not call.id or call.id in seen:
-            call = ToolCall(id=f"call_{n}_{int(time.time() * 1000) % 100000}", name=call.name,
+    for call in calls:
+        if not call.id or call.id in used:
+            call = ToolCall(id=f"call_{uuid.uuid4().hex[:12]}", name=call.name,
                             arguments=call.arguments)
-        seen.add(call.id)
+        used.add(call.id)
         out.append(call)
     return out

@@ -26,6 +26,7 @@ import msgspec
 
 from ..errors import Conflict, NotFound
 from ..wire.api import ApprovalRecord
+from ..wire.messages import ToolCall
 
 __all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policy"]
 
@@ -59,13 +60,15 @@ def evaluate_policy(tool: str, subject: str, *, read_only: bool, mode: str,
 
 
 class ApprovalStore:
-    """Durable approvals. ``_records`` is the folded state of the log; ``_waiters``
+    """Durable approvals. ``_records`` is the folded state of the log, ``_by_call``
+    indexes user-decided records by (session, call id); ``_waiters``
     maps an approval id to the futures awaiting its decision. Both are touched only
     from the event loop thread."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "approvals.jsonl"
         self._records: dict[str, ApprovalRecord] = {}
+        self._by_call: dict[tuple[str, str], ApprovalRecord] = {}
         self._waiters: dict[str, list[asyncio.Future[ApprovalRecord]]] = {}
         self._encoder = msgspec.json.Encoder()
         self._load()
@@ -80,7 +83,7 @@ class ApprovalStore:
                     record = decoder.decode(line)
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     continue  # a torn last line after a crash
-                self._records[record.id] = record
+                self._index(record)
 
     def _append(self, record: ApprovalRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,12 @@ class ApprovalStore:
             fh.write(self._encoder.encode(record) + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
+        self._index(record)
+
+    def _index(self, record: ApprovalRecord) -> None:
         self._records[record.id] = record
+        if record.decided_by != "policy":
+            self._by_call[(record.session_id, record.call_id)] = record
 
     def create(self, *, session_id: str, call_id: str, tool: str, subject: str,
                arguments: str) -> ApprovalRecord:
@@ -116,12 +124,16 @@ class ApprovalStore:
         except KeyError:
             raise NotFound(f"no approval {approval_id!r}") from None
 
-    def find_for_call(self, session_id: str, call_id: str) -> ApprovalRecord | None:
-        for record in self._records.values():
-            if record.session_id == session_id and record.call_id == call_id \
-                    and record.decided_by != "policy":
-                return record
-        return None
+    def find_for_call(self, session_id: str, call: ToolCall) -> ApprovalRecord | None:
+        """The user's approval record for exactly this call: same id, tool and arguments."""
+        record = self._by_call.get((session_id, call.id))
+        if record is None or record.tool != call.name or record.arguments != call.arguments:
+            return None
+        return self._records.get(record.id)
+
+    def withdraw_session(self, session_id: str, *, by: str) -> None:
+        for record in self.list(session_id):
+            self.decide(record.id, "deny", by=by, reason="the session was deleted")
 
     def list(self, session_id: str | None = None, *, include_decided: bool = False) -> list[ApprovalRecord]:
         return sorted(

@@ -26,8 +26,8 @@ class Gate:
         self.rules = rules
 
     async def check(self, call: ToolCall, tool: Tool, subject: str) -> tuple[bool, str]:
-        existing = self.approvals.find_for_call(self.rt.id, call.id)
-        if existing is not None:  # a run resumed after restart
+        existing = self.approvals.find_for_call(self.rt.id, call)
+        if existing is not None:  # a run resumed after restart: same call, same arguments
             if existing.status == "pending":
                 return await self._ask_and_wait(existing.id, call, subject)
             return existing.status == "allow", _why(existing.status, existing.decided_by,
@@ -45,6 +45,12 @@ class Gate:
         record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
                                        subject=subject, arguments=call.arguments)
         return await self._ask_and_wait(record.id, call, subject)
+
+    def withdraw(self, call: ToolCall, *, by: str) -> None:
+        """The call will not run: close its approval if one is still pending."""
+        existing = self.approvals.find_for_call(self.rt.id, call)
+        if existing is not None and existing.status == "pending":
+            self.approvals.decide(existing.id, "deny", by=by, reason="the call was closed")
 
     async def _ask_and_wait(self, approval_id: str, call: ToolCall, subject: str) -> tuple[bool, str]:
         await self.rt.emit(ApprovalRequested(approval_id=approval_id, tool=call.name,

@@ -58,6 +58,20 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._subs)
 
+    def publish_nowait(self, event: SessionEvent) -> int:
+        """Publish without ever waiting: a full queue drops the event for that
+        subscriber, whatever its policy. For final events on paths (cancellation,
+        errors) that must not hang on a client that stopped reading."""
+        self.seq += 1
+        for sub in list(self._subs):
+            if sub.closed:
+                continue
+            try:
+                sub.queue.put_nowait((self.seq, event))
+            except asyncio.QueueFull:
+                sub.dropped += 1
+        return self.seq
+
     async def publish(self, event: SessionEvent) -> int:
         self.seq += 1
         item = (self.seq, event)

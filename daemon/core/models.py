@@ -7,12 +7,14 @@ config changes. Keys come from the secret store and are never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidParams
 from ..wire.api import ModelEntry
 from .providers.base import ProviderCredentials
 from .providers.registry import KNOWN_PROVIDERS, create_provider, needs_credentials, provider_info
@@ -64,12 +66,35 @@ class ModelResolver:
         self.config = config
         self.secrets = secrets
         self._providers: dict[str, Provider] = {}
+        self._leases: dict[int, int] = {}  # id(provider) -> runs using it
+        self._retired: list[Provider] = []  # replaced by a reload, closed when unused
         self._lock = asyncio.Lock()
 
     async def reconfigure(self, config: Config, secrets: SecretStore) -> None:
-        old = list(self._providers.values())
-        self.config, self.secrets, self._providers = config, secrets, {}
-        for provider in old:
+        """Adopt a new config. Providers in use by a run stay open until it ends."""
+        async with self._lock:
+            self._retired.extend(self._providers.values())
+            self.config, self.secrets, self._providers = config, secrets, {}
+        await self._close_unused()
+
+    @contextlib.asynccontextmanager
+    async def lease(self, resolved: ResolvedModel) -> AsyncIterator[Provider]:
+        """The provider for one run; a config reload cannot close it under the run."""
+        provider = await self.provider(resolved)
+        key = id(provider)
+        self._leases[key] = self._leases.get(key, 0) + 1
+        try:
+            yield provider
+        finally:
+            self._leases[key] -= 1
+            if not self._leases[key]:
+                del self._leases[key]
+            await self._close_unused()
+
+    async def _close_unused(self) -> None:
+        unused = [p for p in self._retired if id(p) not in self._leases]
+        self._retired = [p for p in self._retired if id(p) in self._leases]
+        for provider in unused:
             await _close(provider)
 
     def _settings(self, provider_name: str) -> dict[str, Any]:
@@ -79,6 +104,16 @@ class ModelResolver:
         return {k: v for k, v in msgspec.structs.asdict(section).items() if v not in (None, [], {})}
 
     def resolve(self, name: str | None) -> ResolvedModel:
+        """``name`` from a client (None: the configured default). A bad name from a
+        client is InvalidParams; a bad configured default is a ConfigError."""
+        try:
+            return self._resolve(name)
+        except ConfigError as exc:
+            if name is None:
+                raise
+            raise InvalidParams(exc.message) from exc
+
+    def _resolve(self, name: str | None) -> ResolvedModel:
         provider_name, model = split_model(name, self.config)
         settings = self._settings(provider_name)
         known = provider_info(provider_name)
@@ -127,9 +162,10 @@ class ModelResolver:
         return sorted(entries.values(), key=lambda e: (not e.default, e.id))
 
     async def aclose(self) -> None:
-        for provider in self._providers.values():
+        for provider in [*self._providers.values(), *self._retired]:
             await _close(provider)
         self._providers.clear()
+        self._retired.clear()
 
 
 def _known_window(known: Any, model: str) -> int | None:

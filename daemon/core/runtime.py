@@ -8,6 +8,7 @@ while busy is a Conflict). ``_questions`` maps a question id to the future the
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..errors import NotFound
 from ..wire.events import FileChanged, QuestionAsked, SessionEvent
 from ..wire.messages import Message
 from .hub import EventHub
-from .sessions import MessageRecord, SessionMeta, SessionStore, SummaryRecord, Transcript
+from .sessions import CallStarted, MessageRecord, SessionMeta, SessionStore, SummaryRecord, Transcript
 
 __all__ = ["SessionRuntime"]
 
@@ -28,6 +29,7 @@ class SessionRuntime:
         self.transcript: Transcript = store.load(meta.id)
         # The transcript is the source of truth; metadata may lag it after a crash.
         self.meta.message_count = len(self.transcript.messages)
+        self.call_ids = {c.id for m in self.transcript.messages for c in m.tool_calls}
         self.hub = EventHub()
         self.lock = asyncio.Lock()
         self.run_task: asyncio.Task[object] | None = None
@@ -58,6 +60,10 @@ class SessionRuntime:
             self.meta.title = first_user.strip().splitlines()[0][:80] if first_user.strip() else ""
         # Metadata is saved by the caller once per turn (save_meta): an atomic rewrite
         # per message cost more than the whole agent loop.
+
+    def mark_started(self, call_id: str) -> None:
+        self.transcript.started.add(call_id)
+        self.store.append(self.id, [CallStarted(call_id=call_id, ts=time.time())], durable=True)
 
     def add_summary(self, covers: int, text: str) -> SummaryRecord:
         record = SummaryRecord(covers=covers, ts=time.time(), text=text)
@@ -92,7 +98,7 @@ class SessionRuntime:
         if mtime == self.meta.read_files[key]:
             return False  # our own write, already recorded
         self.meta.read_files[key] = mtime
-        rel = _relative(path, self.meta.workspace)
+        rel = os.path.relpath(path, self.meta.workspace)
         note = f"{rel} was deleted" if mtime < 0 else f"{rel} changed on disk"
         if note not in self.notes:
             self.notes.append(note)
@@ -127,10 +133,3 @@ class SessionRuntime:
 
     def has_question(self, question_id: str) -> bool:
         return question_id in self._questions
-
-
-def _relative(path: Path, workspace: str) -> str:
-    try:
-        return str(path.relative_to(workspace))
-    except ValueError:
-        return str(path)

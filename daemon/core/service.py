@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from ..errors import Conflict, InvalidParams, NotFound
+from ..errors import Conflict, InvalidParams, NotFound, Unavailable
 from ..paths import Paths
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
@@ -24,7 +24,7 @@ from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
-from .models import ModelResolver
+from .models import ModelResolver, ResolvedModel
 from .runtime import SessionRuntime
 from .sessions import MemorySessionStore, SessionMeta, SessionStore
 from .tools import Workspace, default_registry
@@ -117,7 +117,8 @@ class Service:
         if rt is None:
             rt = SessionRuntime(self.sessions.get(session_id), self.sessions)
             self.runtimes[session_id] = rt
-            self.watcher.track(rt)
+            if rt.meta.read_files:  # watch only what the agent has actually read
+                self.watcher.track(rt)
         return rt
 
     async def on_session_create(self, p: api.SessionCreateParams, _ctx: CallContext) -> api.SessionInfo:
@@ -150,6 +151,7 @@ class Service:
         if rt is not None and rt.busy:
             raise Conflict(f"session {p.session_id} is running; cancel it first")
         self.sessions.delete(p.session_id)
+        self.approvals.withdraw_session(p.session_id, by="session deleted")
         if rt is not None:
             self.watcher.untrack(rt)
             del self.runtimes[p.session_id]
@@ -164,49 +166,64 @@ class Service:
         if not p.text.strip():
             raise InvalidParams("session/prompt: text must not be empty")
         rt = self.runtime(p.session_id)
+        self._check_can_run(rt)
         if p.model:
-            rt.meta.model = self.models.resolve(p.model).label
-        if p.approval_mode:
-            rt.meta.approval_mode = p.approval_mode
-        return await self._run(rt, p.text, ctx)
+            rt.meta.model = self.models.resolve(p.model).label  # the session's model from now on
+        # The approval mode of a prompt applies to that prompt only.
+        return await self._run(rt, p.text, ctx, mode=p.approval_mode)
 
     async def on_session_resume(self, p: api.SessionIdParams, ctx: CallContext) -> api.PromptResult:
-        return await self._run(self.runtime(p.session_id), None, ctx)
+        rt = self.runtime(p.session_id)
+        self._check_can_run(rt)
+        return await self._run(rt, None, ctx)
 
-    async def _run(self, rt: SessionRuntime, text: str | None, ctx: CallContext) -> api.PromptResult:
+    def _check_can_run(self, rt: SessionRuntime) -> None:
+        if self.stopping:
+            raise Unavailable("the daemon is shutting down")
         if rt.busy:
             raise Conflict(f"session {rt.id} is already running")
+        if not Path(rt.meta.workspace).is_dir():
+            raise NotFound(f"the workspace of session {rt.id} is gone: {rt.meta.workspace}")
+
+    async def _run(self, rt: SessionRuntime, text: str | None, ctx: CallContext,
+                   mode: str | None = None) -> api.PromptResult:
         async with rt.lock:
-            if text is not None:
-                text = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
-            resolved = self.models.resolve(rt.meta.model)
-            provider = await self.models.provider(resolved)
-            s, t = self.config.session, self.config.tools
-            settings = AgentSettings(
-                model=resolved.model, model_label=resolved.label,
-                context_window=resolved.context_window, max_steps=s.max_steps,
-                tool_output_budget=s.tool_output_budget, compact_threshold=s.compact_threshold,
-                mode=rt.meta.approval_mode, rules=self.config.permissions.rules,
-                tool_state={k: v for k, v in (("websearch_url", t.websearch_url),
-                                              ("bash_timeout", t.bash_timeout),
-                                              ("bash_max_output", t.bash_max_output)) if v})
-            agent = Agent(rt, provider, self.tools, self.approvals, settings)
+            rt.run_task = asyncio.current_task()  # first: session/cancel must reach it at once
             sub = rt.hub.subscribe("block", maxsize=256)
             pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"pump:{rt.id}:{ctx.connection.name}")
-            rt.run_task = asyncio.current_task()
             try:
-                result = await agent.run(text, preserve_on_cancel=lambda: self.stopping)
-                await _drained(sub, ctx)
-                return result
+                if text is not None:
+                    text = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
+                resolved = self.models.resolve(rt.meta.model)
+                async with self.models.lease(resolved) as provider:
+                    agent = Agent(rt, provider, self.tools, self.approvals,
+                                  self._settings(resolved, mode or rt.meta.approval_mode))
+                    return await agent.run(text, preserve_on_cancel=lambda: self.stopping)
             finally:
                 rt.run_task = None
+                # Every event of the run, its error or cancellation included, reaches the
+                # client before the response does (bounded: the client may be gone).
+                await asyncio.shield(_drained(sub, ctx, timeout=2.0))
                 rt.hub.unsubscribe(sub)
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
+                if rt.meta.read_files:
+                    self.watcher.track(rt)
+
+    def _settings(self, resolved: ResolvedModel, mode: str) -> AgentSettings:
+        s, t = self.config.session, self.config.tools
+        return AgentSettings(
+            model=resolved.model, model_label=resolved.label,
+            context_window=resolved.context_window, max_steps=s.max_steps,
+            tool_output_budget=s.tool_output_budget, compact_threshold=s.compact_threshold,
+            mode=mode, rules=self.config.permissions.rules,
+            tool_settings={k: v for k, v in (("websearch_url", t.websearch_url),
+                                             ("bash_timeout", t.bash_timeout),
+                                             ("bash_max_output", t.bash_max_output)) if v})
 
     async def on_session_cancel(self, p: api.SessionIdParams, _ctx: CallContext) -> dict[str, bool]:
-        rt = self.runtimes.get(p.session_id)
-        if rt is None or rt.run_task is None:
+        rt = self.runtime(p.session_id)
+        if rt.run_task is None:
             return {"cancelled": False}
         rt.run_task.cancel()
         return {"cancelled": True}
@@ -281,12 +298,13 @@ async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext) -> None:
             sub.queue.task_done()
 
 
-async def _drained(sub: Any, ctx: CallContext) -> None:
-    """Every event of the run reaches the client before the run's response does."""
+async def _drained(sub: Any, ctx: CallContext, timeout: float) -> None:
+    """Wait until the pump has sent every queued event, the client is gone, or ``timeout``."""
     join = asyncio.ensure_future(sub.queue.join())
     closed = asyncio.ensure_future(ctx.connection.closed.wait())
     try:
-        await asyncio.wait([join, closed], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([join, closed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         join.cancel()
         closed.cancel()
+        await asyncio.gather(join, closed, return_exceptions=True)

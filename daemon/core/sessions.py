@@ -19,10 +19,11 @@ from typing import Any
 
 import msgspec
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..wire.messages import Message
 
 __all__ = [
+    "CallStarted",
     "MemorySessionStore",
     "MessageRecord",
     "SessionMeta",
@@ -60,16 +61,42 @@ class SummaryRecord(msgspec.Struct, tag="summary", tag_field="type"):
     text: str
 
 
-Record = MessageRecord | SummaryRecord
+class CallStarted(msgspec.Struct, tag="call_started", tag_field="type"):
+    """Written (and fsynced) just before a side-effecting tool runs, so a resume after
+    a crash knows the call may have happened and never runs it twice."""
+
+    call_id: str
+    ts: float
+
+
+Record = MessageRecord | SummaryRecord | CallStarted
 
 
 class Transcript(msgspec.Struct):
     messages: list[Message] = []
     summaries: list[SummaryRecord] = []
+    started: set[str] = set()
+
+    def add(self, record: Record) -> None:
+        if isinstance(record, MessageRecord):
+            self.messages.append(record.message)
+        elif isinstance(record, SummaryRecord):
+            self.summaries.append(record)
+        else:
+            self.started.add(record.call_id)
 
     @property
     def latest_summary(self) -> SummaryRecord | None:
         return self.summaries[-1] if self.summaries else None
+
+
+def _new_meta(workspace: str, model: str, approval_mode: str, title: str,
+              parent_id: str | None) -> SessionMeta:
+    now = time.time()
+    return SessionMeta(
+        id=time.strftime("%Y%m%d-%H%M%S-", time.gmtime(now)) + uuid.uuid4().hex[:6],
+        workspace=workspace, model=model, approval_mode=approval_mode,
+        created_at=now, updated_at=now, title=title, parent_id=parent_id)
 
 
 class SessionStore:
@@ -90,18 +117,14 @@ class SessionStore:
 
     def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
                parent_id: str | None = None) -> SessionMeta:
-        now = time.time()
-        meta = SessionMeta(
-            id=time.strftime("%Y%m%d-%H%M%S-", time.gmtime(now)) + uuid.uuid4().hex[:6],
-            workspace=workspace, model=model, approval_mode=approval_mode,
-            created_at=now, updated_at=now, title=title, parent_id=parent_id)
+        meta = _new_meta(workspace, model, approval_mode, title, parent_id)
         self._dir(meta.id).mkdir(parents=True)
         self.save_meta(meta)
         return meta
 
     def save_meta(self, meta: SessionMeta) -> None:
         path = self._dir(meta.id) / "meta.json"
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".meta.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_bytes(self._enc.encode(meta))
         os.replace(tmp, path)
 
@@ -111,6 +134,8 @@ class SessionStore:
             return self._meta_dec.decode(path.read_bytes())
         except FileNotFoundError:
             raise NotFound(f"no session {session_id!r}") from None
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise Conflict(f"session {session_id} metadata is corrupt ({path}): {exc}") from exc
 
     def exists(self, session_id: str) -> bool:
         try:
@@ -135,15 +160,18 @@ class SessionStore:
             raise NotFound(f"no session {session_id!r}")
         shutil.rmtree(directory)
 
-    def append(self, session_id: str, records: list[Record]) -> None:
+    def append(self, session_id: str, records: list[Record], *, durable: bool = False) -> None:
         path = self._dir(session_id) / "transcript.jsonl"
         data = b"".join(self._enc.encode(r) + b"\n" for r in records)
         with path.open("ab") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def load(self, session_id: str) -> Transcript:
         path = self._dir(session_id) / "transcript.jsonl"
-        transcript = Transcript(messages=[], summaries=[])
+        transcript = Transcript(messages=[], summaries=[], started=set())
         if not path.exists():
             return transcript
         with path.open("rb") as fh:
@@ -152,10 +180,7 @@ class SessionStore:
                     record = self._rec_dec.decode(line)
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     continue  # torn last line after a crash; later lines stay readable
-                if isinstance(record, MessageRecord):
-                    transcript.messages.append(record.message)
-                else:
-                    transcript.summaries.append(record)
+                transcript.add(record)
         return transcript
 
     def fork(self, session_id: str, at_message: int | None = None) -> SessionMeta:
@@ -188,11 +213,7 @@ class MemorySessionStore(SessionStore):
 
     def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
                parent_id: str | None = None) -> SessionMeta:
-        now = time.time()
-        meta = SessionMeta(
-            id=time.strftime("%Y%m%d-%H%M%S-", time.gmtime(now)) + uuid.uuid4().hex[:6],
-            workspace=workspace, model=model, approval_mode=approval_mode,
-            created_at=now, updated_at=now, title=title, parent_id=parent_id)
+        meta = _new_meta(workspace, model, approval_mode, title, parent_id)
         self._records[meta.id] = []
         self.save_meta(meta)
         return meta
@@ -217,16 +238,13 @@ class MemorySessionStore(SessionStore):
         self.get(session_id)
         del self._metas[session_id], self._records[session_id]
 
-    def append(self, session_id: str, records: list[Record]) -> None:
+    def append(self, session_id: str, records: list[Record], *, durable: bool = False) -> None:
         self.get(session_id)
         self._records[session_id].extend(records)
 
     def load(self, session_id: str) -> Transcript:
         self.get(session_id)
-        transcript = Transcript(messages=[], summaries=[])
+        transcript = Transcript(messages=[], summaries=[], started=set())
         for record in self._records[session_id]:
-            if isinstance(record, MessageRecord):
-                transcript.messages.append(record.message)
-            else:
-                transcript.summaries.append(record)
+            transcript.add(record)
         return transcript

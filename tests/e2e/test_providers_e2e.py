@@ -69,10 +69,10 @@ def test_missing_key_says_where_it_belongs(home):
     assert home.json("daemon", "status")["running"]  # and the daemon keeps serving
 
 
-def test_unknown_provider_is_a_config_error(home):
+def test_unknown_provider_from_the_cli_is_invalid_params(home):
     home.script({"text": "x"})
     proc = home.cli("run", "--model", "nosuch/model", "hello")
-    assert proc.returncode == 5 and "unknown provider 'nosuch'" in proc.stderr
+    assert proc.returncode == 2 and "unknown provider 'nosuch'" in proc.stderr
 
 
 @pytest.mark.embedded

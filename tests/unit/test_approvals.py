@@ -4,6 +4,7 @@ import pytest
 
 from codetether.daemon.core.approvals import ApprovalStore, evaluate_policy
 from codetether.daemon.errors import Conflict, NotFound
+from codetether.daemon.wire.messages import ToolCall
 
 RULES = {
     "bash": {"git push*": "ask", "rm -rf*": "deny", "ls*": "allow", "*": "ask"},
@@ -39,7 +40,8 @@ async def test_pending_approval_survives_a_restart_and_leaves_receipts(tmp_path)
                        arguments='{"command":"git push"}')
     reloaded = ApprovalStore(tmp_path)
     assert [r.id for r in reloaded.list("s1")] == [rec.id]
-    assert reloaded.find_for_call("s1", "c1").status == "pending"
+    assert reloaded.find_for_call("s1", ToolCall("c1", "bash", "{\"command\":\"git push\"}")).status == "pending"
+    assert reloaded.find_for_call("s1", ToolCall("c1", "bash", "{\"command\":\"rm -rf /\"}")) is None
 
     waiter = asyncio.create_task(reloaded.wait(rec.id))
     await asyncio.sleep(0)

@@ -68,7 +68,7 @@ async def test_output_is_capped_keeping_head_and_tail(tool_ctx: ToolContext) -> 
 
 
 async def test_session_config_sets_output_cap(tool_ctx: ToolContext, call_tool: CallTool) -> None:
-    tool_ctx.state["bash_max_output"] = 100
+    tool_ctx.settings["bash_max_output"] = 100
     result = await call_tool("bash", command="seq 1 1000")
     assert result.metadata["truncated"] is True and len(result.output) < 300
 
@@ -89,7 +89,7 @@ async def test_timeout_kills_the_whole_process_group(tool_root: Path, call_tool:
 
 
 async def test_session_config_sets_default_timeout(tool_ctx: ToolContext, call_tool: CallTool) -> None:
-    tool_ctx.state["bash_timeout"] = 0.5
+    tool_ctx.settings["bash_timeout"] = 0.5
     result = await call_tool("bash", command="sleep 30")
     assert result.metadata["timed_out"] is True and "timed out after 0.5s" in result.output
 

@@ -116,7 +116,7 @@ async def test_webfetch_unreachable_names_url_and_cause(
 
 
 async def test_websearch(web_ctx: ToolContext, call_tool: CallTool) -> None:
-    web_ctx.state["websearch_url"] = "https://search.example/search"
+    web_ctx.settings["websearch_url"] = "https://search.example/search"
     result = await call_tool("websearch", query="python asyncio")
     assert result.output == (
         "Web results for 'python asyncio':\n"
@@ -137,7 +137,7 @@ async def test_websearch_unconfigured_and_offline(
         await call_tool("websearch", query="x")
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
-    tool_ctx.state["websearch_url"] = f"http://127.0.0.1:{closed_port}/search"
+    tool_ctx.settings["websearch_url"] = f"http://127.0.0.1:{closed_port}/search"
     with pytest.raises(ToolFailure, match=rf"websearch endpoint http://127.0.0.1:{closed_port}/search: cannot reach"):
         await call_tool("websearch", query="x")
 

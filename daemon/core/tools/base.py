@@ -121,6 +121,9 @@ class ToolContext:
     # Buffer-true reads for editor sessions: returns unsaved text or None.
     read_override: Callable[[Path], str | None] | None = None
     registry: ToolRegistry | None = None  # for `batch`
+    # Configuration the tools read (bash_timeout, bash_max_output, websearch_url):
+    # kept apart from ``state`` so it is never saved into the session.
+    settings: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     authorize: Authorize | None = None  # for `batch`; see Authorize
 

@@ -174,7 +174,7 @@ def _timeout(requested: int, ctx: ToolContext) -> float:
     """The call's timeout; the session's ``[tools] bash_timeout`` is the default."""
     if requested:
         return float(requested)
-    configured = ctx.state.get("bash_timeout")
+    configured = ctx.settings.get("bash_timeout")
     if isinstance(configured, int | float) and configured > 0:
         return min(float(configured), float(MAX_TIMEOUT))
     return float(DEFAULT_TIMEOUT)
@@ -182,7 +182,7 @@ def _timeout(requested: int, ctx: ToolContext) -> float:
 
 def _output_cap(default: int, ctx: ToolContext) -> int:
     """``[tools] bash_max_output`` from the session overrides the tool's default."""
-    configured = ctx.state.get("bash_max_output")
+    configured = ctx.settings.get("bash_max_output")
     if isinstance(configured, int) and configured > 0:
         return configured
     return default

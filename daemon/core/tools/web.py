@@ -120,7 +120,7 @@ class WebSearchTool(Tool):
 
     async def run(self, args: WebSearchParams, ctx: ToolContext) -> ToolResult:
         import httpx  # deferred: an idle daemon never loads it
-        endpoint = ctx.state.get("websearch_url")
+        endpoint = ctx.settings.get("websearch_url")
         if not endpoint:
             raise ToolFailure("websearch is not configured: set [tools] websearch_url")
         base = _check_url(str(endpoint))
