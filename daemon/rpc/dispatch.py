@@ -115,6 +115,7 @@ class Connection:
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = asyncio.Event()
         self.on_close: list[Callable[[], None]] = []
+        self._parent: Connection | None = None
 
     async def write(self, frame: bytes) -> None:
         if self.closed.is_set():
@@ -127,7 +128,8 @@ class Connection:
                 self.closed.set()
 
     async def notify(self, method: str, params: Any) -> None:
-        await self.write(_encoder.encode({"jsonrpc": "2.0", "method": method, "params": params}))
+        frame = _encoder.encode({"jsonrpc": "2.0", "method": method, "params": params})
+        await (self._parent or self).write(frame)
 
     async def send_error(self, req_id: Any, err: CodetetherError) -> None:
         await self.write(_error_frame(req_id, err))
@@ -160,7 +162,7 @@ class Connection:
         params = message.get("params")
         if method == "$/cancelRequest":
             target = params.get("id") if isinstance(params, dict) else None
-            task = self._inflight.get(target)
+            task = self._inflight.get(target) if isinstance(target, (str, int, float)) else None
             if task is not None:
                 task.cancel()
             return
@@ -168,6 +170,10 @@ class Connection:
             self._spawn(self._run_notification(method, params), f"rpc:{method}")
             return
         req_id = message["id"]
+        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (str, int, float))):
+            self._spawn(self.send_error(None, InvalidRequest(
+                "request id must be a string, a number or null")), "rpc:invalid")
+            return
         if req_id in self._inflight:
             self._spawn(self.send_error(req_id, InvalidRequest(f"duplicate request id {req_id!r}")),
                         "rpc:dup")
@@ -194,6 +200,9 @@ class Connection:
         # frame is collected instead of written.
         frames: list[bytes] = []
         sub = Connection(self.dispatcher, _collect(frames), peer=self.peer, name=self.name)
+        # Members' notifications (and anything they subscribe) belong to this
+        # connection: they go out directly and end when it closes.
+        sub._parent, sub.closed, sub.on_close = self, self.closed, self.on_close
         for item in messages:
             sub._start(item)
         await sub.drain()

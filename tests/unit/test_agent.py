@@ -210,3 +210,75 @@ def test_mentions_attach_workspace_files_and_ignore_escapes(tmp_path):
     assert "secret" not in text and text.count("<file") == 1
     assert read == [ws / "src" / "app.py"]
     assert expand_mentions("email me@example.com", Workspace(ws)) == "email me@example.com"
+
+
+async def test_a_reused_call_id_never_inherits_an_earlier_approval(tmp_path):
+    # The provider reuses "c1" in both turns; only the first command was approved.
+    rig = Rig(tmp_path, [Turn.tools(ToolCall("c1", "bash", '{"command": "echo harmless"}')),
+                         Turn.tools(ToolCall("c1", "bash", '{"command": "echo bad > pwned"}')),
+                         Turn.text("done")], mode="ask")
+    task = asyncio.create_task(rig.run())
+    asked = []
+    while len(asked) < 2:
+        _, event = await rig.sub.queue.get()
+        if isinstance(event, ev.ApprovalRequested):
+            asked.append(event)
+            rig.approvals.decide(event.approval_id, "allow" if len(asked) == 1 else "deny", by="t")
+    await task
+    assert [a.arguments for a in asked] == ['{"command": "echo harmless"}',
+                                            '{"command": "echo bad > pwned"}']
+    assert not (rig.workspace / "pwned").exists()
+    ids = [c.id for m in rig.rt.messages for c in m.tool_calls]
+    assert len(ids) == len(set(ids)) == 2
+
+
+async def test_a_new_prompt_closes_calls_an_interrupted_run_left_open(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("write_file", {"path": "x.txt", "content": "x"}),
+                         Turn.text("fresh start")], mode="ask")
+    task = asyncio.create_task(rig.agent().run("first", preserve_on_cancel=lambda: True))
+    while True:
+        _, event = await rig.sub.queue.get()
+        if isinstance(event, ev.ApprovalRequested):
+            break
+    task.cancel()  # as at daemon shutdown: the call and its approval stay open
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rig.rt.messages[-1].role == "assistant" and rig.approvals.list(rig.rt.id)
+    await rig.run("something else")
+    roles = [m.role for m in rig.rt.messages]
+    assert roles == ["user", "assistant", "tool", "user", "assistant"]
+    assert "interrupted" in rig.rt.messages[2].content
+    assert rig.approvals.list(rig.rt.id) == []  # withdrawn, not left pending forever
+    sent = rig.provider.requests[-1].messages
+    assert [m.role for m in sent] == ["user", "assistant", "tool", "user"]
+
+
+async def test_a_side_effecting_call_is_never_run_twice_after_a_crash(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("bash", {"command": "echo once >> log.txt"}), Turn.text("ok")])
+    await rig.run()
+    assert (rig.workspace / "log.txt").read_text() == "once\n"
+    call = rig.rt.messages[1].tool_calls[0]
+    assert call.id in rig.store.load(rig.rt.id).started
+    # Simulate a crash after the command ran but before its result was written.
+    transcript = rig.store.root / rig.rt.id / "transcript.jsonl"
+    lines = transcript.read_bytes().splitlines(keepends=True)
+    transcript.write_bytes(b"".join(line for line in lines if b'"role":"tool"' not in line
+                                    and b'"content":"ok"' not in line))
+    again = Rig.__new__(Rig)
+    again.__dict__.update(rig.__dict__)
+    again.rt = SessionRuntime(rig.store.get(rig.rt.id), rig.store)
+    again.provider = ScriptedProvider([Turn.text("recovered")])
+    result = await again.agent().run(None)  # resume
+    assert result.text == "recovered"
+    assert (rig.workspace / "log.txt").read_text() == "once\n"  # not run again
+    tool = next(m for m in again.rt.messages if m.role == "tool")
+    assert tool.is_error and "interrupted by a daemon restart" in tool.content
+
+
+async def test_a_failing_provider_reports_error_and_done_events(tmp_path):
+    rig = Rig(tmp_path, [Turn.failure(401, "bad key")])
+    with pytest.raises(Exception) as info:
+        await rig.run()
+    assert getattr(info.value, "codes", None) is not None
+    kinds = [type(e) for e in rig.events()]
+    assert kinds[-2:] == [ev.ErrorEvent, ev.Done]

@@ -150,3 +150,37 @@ async def test_peer_with_another_uid_is_refused(server):
 
 async def test_same_uid_peer_is_served(conn):
     assert (await conn.call(1, "double", {"n": 1}))["result"] == {"twice": 2}
+
+
+async def test_unhashable_ids_are_invalid_requests_and_the_connection_survives(conn):
+    await conn.send(b'{"jsonrpc":"2.0","id":{"a":1},"method":"double","params":{"n":1}}')
+    reply = await conn.recv()
+    assert reply["error"]["code"] == -32600 and reply["id"] is None
+    await conn.send(b'{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":[1]}}')
+    assert (await conn.call(2, "double", {"n": 5}))["result"] == {"twice": 10}
+
+
+async def test_batch_members_notify_on_the_connection_and_end_with_it(short_dir):
+    seen = []
+
+    async def watch(p, ctx):
+        ctx.connection.on_close.append(lambda: seen.append("closed"))
+        await ctx.notify("tick", {"n": 1})
+        return {"ok": True}
+
+    d = Dispatcher()
+    d.add("watch", watch)
+    frames = []
+
+    async def send(frame):
+        frames.append(frame)
+
+    from codetether.daemon.rpc import Connection
+
+    conn = Connection(d, send)
+    conn.feed(b'[{"jsonrpc":"2.0","id":1,"method":"watch"}]')
+    await conn.drain()
+    assert json.loads(frames[0]) == {"jsonrpc": "2.0", "method": "tick", "params": {"n": 1}}
+    assert json.loads(frames[1]) == [{"jsonrpc": "2.0", "id": 1, "result": {"ok": True}}]
+    await conn.close()
+    assert seen == ["closed"]
