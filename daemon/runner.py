@@ -1,10 +1,11 @@
 """Assemble the daemon; ordered start-up and shutdown.
 
-Start-up: single-instance lock → logging → config → service → listener → ready.
-Shutdown (SIGTERM, SIGINT or ``daemon/shutdown``): stop accepting → cancel runs
-(their pending tool calls and approvals stay on disk for a resume) → drain
-in-flight requests → stop the config watcher → close the service, collecting
-every failure instead of stopping at the first.
+Start-up: single-instance lock → logging → config → service → listener → config
+watcher → ready. Shutdown (SIGTERM, SIGINT or ``daemon/shutdown``) unwinds the
+same stack in reverse: stop the config watcher → stop accepting, cancel runs
+(their pending tool calls and approvals stay on disk for a resume) and drain
+in-flight requests → close the service. An AsyncExitStack runs every step even
+when one fails, and also when start-up itself fails half-way.
 """
 
 from __future__ import annotations
@@ -63,10 +64,12 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
     from .core.service import Service
     from .rpc import Dispatcher
     from .transports.unix import UnixListener
-    from .wire.api import Empty
 
     lock = _acquire_lock(paths)
     try:
+        # Transcripts hold file contents and commands: private to the user.
+        paths.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(paths.data_dir, 0o700)
         config_error: ConfigError | None = None
         try:
             loaded = load_config(paths.config_file)
@@ -88,8 +91,6 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
                                 max_message_bytes=loaded.config.daemon.max_message_bytes)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
 
         async def on_config(new) -> None:  # type: ignore[no-untyped-def]
             await service.apply_config(new)
@@ -98,21 +99,27 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         def on_config_error(exc: ConfigError) -> None:
             log.error("config reload refused, keeping the previous config: %s", exc.message)
 
-        await listener.start()
-        log.info("daemon %s listening on %s", os.getpid(), paths.socket)
-        async with ConfigWatcher(paths.config_file, on_config, on_config_error):
+        # Teardown runs in reverse order of set-up, whatever step failed: the watcher
+        # stops before the service closes, the service closes after the listener drained.
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(service.aclose)
+            await listener.start()
+            stack.push_async_callback(_drain, service, listener)
+            await stack.enter_async_context(ConfigWatcher(paths.config_file, on_config, on_config_error))
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+                stack.callback(loop.remove_signal_handler, sig)
+            log.info("daemon %s listening on %s", os.getpid(), paths.socket)
             _signal_ready(ready_fd)
             shutdown = asyncio.create_task(service.shutdown_requested.wait(), name="shutdown-request")
             stopper = asyncio.create_task(stop.wait(), name="stop-signal")
-            await asyncio.wait([shutdown, stopper], return_when=asyncio.FIRST_COMPLETED)
-            shutdown.cancel()
-            stopper.cancel()
+            try:
+                await asyncio.wait([shutdown, stopper], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                shutdown.cancel()
+                stopper.cancel()
+                await asyncio.gather(shutdown, stopper, return_exceptions=True)
             log.info("shutting down")
-            failures = await _shutdown(service, listener)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        for failure in failures:
-            log.error("shutdown step failed: %r", failure)
         log.info("stopped")
         return 0
     finally:
@@ -121,23 +128,14 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         lock.close()
 
 
-async def _shutdown(service, listener) -> list[BaseException]:  # type: ignore[no-untyped-def]
-    failures: list[BaseException] = []
-
-    async def step(coro) -> None:  # type: ignore[no-untyped-def]
-        try:
-            await coro
-        except Exception as exc:  # noqa: BLE001 - keep going, report all
-            failures.append(exc)
-
-    await step(listener.stop_accepting())
+async def _drain(service, listener) -> None:  # type: ignore[no-untyped-def]
+    """Stop accepting, cancel runs (their open calls stay for a resume), drain requests."""
+    await listener.stop_accepting()
     service.stopping = True
     for rt in list(service.runtimes.values()):
         if rt.run_task is not None:
             rt.run_task.cancel()
-    await step(listener.drain(DRAIN_SECONDS))
-    await step(service.aclose())
-    return failures
+    await listener.drain(DRAIN_SECONDS)
 
 
 def _signal_ready(fd: int | None) -> None:

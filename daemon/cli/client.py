@@ -59,6 +59,16 @@ def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
                                 f"and {paths.log_file}")
 
 
+def _open(path: str) -> _socket.socket:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class Client:
     """One connection. ``call`` sends a request and reads frames until its response,
     handing notifications to ``on_notification`` meanwhile."""
@@ -71,20 +81,24 @@ class Client:
 
     def _connect(self, autostart: bool) -> _socket.socket:
         path = self.paths.socket_path
-        for attempt in range(3):
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            return _open(path)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            if not autostart:
+                raise DaemonUnavailable(f"the daemon is not running (no socket at {path})") from exc
+        start_daemon(self.paths)
+        # Ready means listening; only when two clients raced to start a daemon did ours
+        # lose and report "ready" early, so retry briefly for the winner.
+        deadline = time.monotonic() + 5.0
+        delay = 0.005
+        while True:
             try:
-                sock.connect(path)
-                return sock
+                return _open(path)
             except (FileNotFoundError, ConnectionRefusedError) as exc:
-                sock.close()
-                if not autostart:
-                    raise DaemonUnavailable(f"the daemon is not running (no socket at {path})") from exc
-                if attempt == 0:
-                    start_daemon(self.paths)
-                else:
-                    time.sleep(0.05 * attempt)  # lost a start race; the winner is coming up
-        raise DaemonUnavailable(f"cannot connect to the daemon at {path}")
+                if time.monotonic() > deadline:
+                    raise DaemonUnavailable(f"cannot connect to the daemon at {path}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     def close(self) -> None:
         self._sock.close()

@@ -18,6 +18,7 @@ from ..errors import (
     ProviderAuthError,
     RequestCancelled,
     SecretError,
+    Unavailable,
 )
 from ..paths import get_paths
 from .client import Client, DaemonUnavailable
@@ -29,7 +30,7 @@ __all__ = ["run"]
 
 
 def _exit_code(exc: CodetetherError) -> int:
-    for cls, code in ((DaemonUnavailable, 3), (NotFound, 4), (ConfigError, 5), (SecretError, 6),
+    for cls, code in ((Unavailable, 3), (NotFound, 4), (ConfigError, 5), (SecretError, 6),
                       (ProviderAuthError, 6), (ApprovalDenied, 7), (RequestCancelled, 130),
                       (InvalidParams, 2), (InvalidRequest, 2)):
         if isinstance(exc, cls):

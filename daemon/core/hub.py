@@ -22,19 +22,32 @@ Policy = Literal["block", "drop"]
 
 
 class Subscriber:
-    """``queue`` holds (seq, event) pairs not yet delivered; ``closed`` makes the
-    hub skip this subscriber and unblocks a publisher waiting on it."""
+    """``queue`` holds (seq, event) pairs not yet delivered; ``_closed`` makes the
+    hub skip this subscriber and wakes a publisher waiting on it."""
 
     def __init__(self, policy: Policy, maxsize: int) -> None:
         self.policy = policy
         self.queue: asyncio.Queue[tuple[int, SessionEvent]] = asyncio.Queue(maxsize)
         self.dropped = 0
-        self.closed = False
+        self._closed = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
 
     def close(self) -> None:
-        self.closed = True
-        while not self.queue.empty():  # wake a publisher blocked on put()
-            self.queue.get_nowait()
+        self._closed.set()  # wakes a publisher blocked on this subscriber
+
+    async def put(self, item: tuple[int, SessionEvent]) -> None:
+        """Block until there is room or the subscriber closes."""
+        put = asyncio.ensure_future(self.queue.put(item))
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait([put, closed], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            put.cancel()
+            closed.cancel()
+            await asyncio.gather(put, closed, return_exceptions=True)
 
 
 class EventHub:
@@ -84,10 +97,5 @@ class EventHub:
                 if sub.policy == "drop":
                     sub.dropped += 1
                     continue
-                while not sub.closed:
-                    try:
-                        await asyncio.wait_for(sub.queue.put(item), timeout=1.0)
-                        break
-                    except asyncio.TimeoutError:
-                        continue  # re-check closed; a closed subscriber is skipped
+                await sub.put(item)
         return self.seq

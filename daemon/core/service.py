@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from ..errors import Conflict, InvalidParams, NotFound, Unavailable
+from ..errors import ApprovalDenied, Conflict, InvalidParams, NotFound, Unavailable
 from ..paths import Paths
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
@@ -247,6 +247,7 @@ class Service:
         return self.approvals.list(p.session_id, include_decided=p.include_decided)
 
     async def on_approval_decide(self, p: api.ApprovalDecideParams, ctx: CallContext) -> api.ApprovalRecord:
+        _refuse_agent_processes(ctx, "decide approvals")
         by = f"uid:{ctx.peer['uid']}" if "uid" in ctx.peer else "client"
         return self.approvals.decide(p.approval_id, p.decision, by=by, reason=p.reason)
 
@@ -271,6 +272,7 @@ class Service:
                 "warnings": list(self.loaded.warnings)}
 
     async def on_config_set(self, p: api.ConfigSetParams, ctx: CallContext) -> dict[str, Any]:
+        _refuse_agent_processes(ctx, "change the configuration")
         await self.apply_config(set_config_value(self.paths.config_file, p.key, p.value))
         return await self.on_config_get(api.Empty(), ctx)
 
@@ -287,6 +289,33 @@ class Service:
         for rt in self.runtimes.values():
             rt.save_meta()
         await self.models.aclose()
+
+
+def _refuse_agent_processes(ctx: CallContext, what: str) -> None:
+    """A command the agent runs (bash) must not approve its own next step.
+
+    Defence in depth, not a sandbox: the peer's pid (SO_PEERCRED) is refused when
+    the daemon is among its ancestors. A process that detaches from that chain, or
+    edits files directly, is outside what this check can see.
+    """
+    pid = ctx.peer.get("pid")
+    if pid and _descends_from(int(pid), os.getpid()):
+        raise ApprovalDenied(f"a process started by the agent may not {what}")
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    for _ in range(64):
+        if pid <= 1:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(b")", 1)[1].split()[1])  # field 4: ppid
+        if pid == ancestor:
+            return True
+    return False
 
 
 async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext) -> None:

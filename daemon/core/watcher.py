@@ -51,20 +51,15 @@ class FileWatcher:
             if task is not None:
                 task.cancel()
 
-    def _interesting(self, _change: object, path: str) -> bool:
-        return any(path in rt.meta.read_files for rt in self._sessions.get(self._root_of(path), ()))
-
-    def _root_of(self, path: str) -> str:
-        for root in self._sessions:
-            if path.startswith(root.rstrip("/") + "/"):
-                return root
-        return ""
-
     async def _watch(self, root: str) -> None:
         import watchfiles  # deferred: the CLI never needs it
 
+        def interesting(_change: object, path: str) -> bool:
+            # This root's sessions only: nested workspaces each have their own watch.
+            return any(path in rt.meta.read_files for rt in self._sessions.get(root, ()))
+
         try:
-            async for changes in watchfiles.awatch(root, watch_filter=self._interesting,
+            async for changes in watchfiles.awatch(root, watch_filter=interesting,
                                                    stop_event=self._stop, debounce=200,
                                                    recursive=True):
                 for _change, path in changes:

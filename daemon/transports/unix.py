@@ -74,10 +74,13 @@ class UnixListener:
 
     async def drain(self, timeout: float) -> None:
         """Let in-flight requests finish for up to ``timeout`` seconds, then close."""
-        pending = [c for c in self._connections if c.inflight]
-        if pending:
-            await asyncio.wait([asyncio.ensure_future(_wait_idle(c)) for c in pending],
-                               timeout=timeout)
+        waits = [asyncio.create_task(c.idle(), name=f"drain:{c.name}")
+                 for c in self._connections if c.inflight]
+        if waits:
+            await asyncio.wait(waits, timeout=timeout)
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
         for conn in list(self._connections):
             await conn.close()
         if self._handlers:
@@ -144,22 +147,15 @@ class UnixListener:
                             buf.clear()
                             discarding = True
                     break
-                if discarding:
+                if not discarding:
+                    buf += chunk[start:nl]
+                if discarding or len(buf) > self.max_message_bytes:
                     discarding = False
                     await conn.send_error(None, MessageTooLarge(
                         f"message exceeds {self.max_message_bytes} bytes",
                         data={"limit": self.max_message_bytes}))
-                else:
-                    buf += chunk[start:nl]
-                    if len(buf) > self.max_message_bytes:
-                        await conn.send_error(None, MessageTooLarge(
-                            f"message exceeds {self.max_message_bytes} bytes",
-                            data={"limit": self.max_message_bytes}))
-                    elif buf.strip():
-                        conn.feed(bytes(buf))
-                    buf.clear()
+                elif buf.strip():
+                    conn.feed(bytes(buf))
+                buf.clear()
                 start = nl + 1
 
-
-async def _wait_idle(conn: Connection) -> None:
-    await conn.idle()

@@ -155,3 +155,18 @@ def test_second_daemon_refuses_to_start(home):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and "another daemon" in proc.stdout
     assert home.json("daemon", "status")["pid"] == first
+
+
+def test_a_command_the_agent_runs_cannot_approve_for_it(home):
+    # An approved bash command tries to switch the session to auto-approve everything.
+    home.script({"tool": "bash", "arguments": {"command": "codetether approvals list --json > pending.json; "
+                                                          "codetether config --set permissions.mode=auto; echo rc=$?"}},
+                {"text": "tried"})
+    env_path = os.path.dirname(sys.executable)
+    home.extra_env["PATH"] = f"{env_path}:{os.environ.get('PATH', '')}"
+    proc = home.cli("run", "--yes", "--json", "escalate")
+    assert proc.returncode == 0, proc.stderr
+    end = next(json.loads(line) for line in proc.stdout.splitlines()
+               if json.loads(line)["type"] == "tool_call_end")
+    assert "may not change the configuration" in end["output"] and "rc=7" in end["output"]
+    assert "mode = \"auto\"" not in home.config_file.read_text()
