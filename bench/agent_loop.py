@@ -118,6 +118,11 @@ async def _main(result: BenchResult, root: Path, shm: Path | None, quick: bool) 
     print_rows(rows, ["run", "turns", "p50 ms/turn", "p90", "p99", "raw provider us/turn",
                       "Agent() us", "runs"])
 
+    steady = summarize(await bench.steady_runs(200 * scale))
+    print(f"\nsteady state, one session, successive prompts: p50 {steady.p50 * 1e3:.3f} ms/turn, "
+          f"p99 {steady.p99 * 1e3:.3f} ms")
+    result.figure("per turn p50: text answer, long-lived session", steady.p50 * 1e3, "ms", GOAL_MS)
+
     per_delta = (per_turn[scenarios[-1][0]].p50 - per_turn[scenarios[3][0]].p50) / (deltas - 1)
     print(f"\nstreaming: {per_delta * 1e6:.1f} us per extra text delta ({deltas}-delta vs 1-delta answer, "
           "store writes stubbed)")
@@ -129,6 +134,8 @@ async def _main(result: BenchResult, root: Path, shm: Path | None, quick: bool) 
     print_rows([[f"{tt:.1f}", f"{ct:.1f}", f"{calls:.1f}", where] for tt, ct, calls, where in top],
                ["self us", "cumul us", "calls", "function"])
     result.note(f"{heading_line}: " + "; ".join(f"{w} {tt:.0f}us" for tt, _ct, _n, w in top[:6]))
+    for b in {id(sc[1].store): sc[1] for sc in scenarios}.values():
+        getattr(b.store, "close", lambda: None)()
     return result
 
 
@@ -164,6 +171,26 @@ class _Bench:
                 per_turn.append((t2 - t1) / len(script))
                 builds.append(t1 - t0)
         return per_turn, builds
+
+    async def steady_runs(self, runs: int) -> list[float]:
+        """Per-turn seconds of prompts answered in one long-lived session (text turns):
+        the loop's overhead once the session's files are open, as in daily use."""
+        from codetether.daemon.core.agent import Agent, AgentSettings
+        from codetether.daemon.core.runtime import SessionRuntime
+
+        warm = max(5, runs // 10)
+        meta = self.store.create(workspace=self.workspace, model="scripted/m", approval_mode="auto")
+        runtime = SessionRuntime(meta, self.store)
+        settings = AgentSettings(model="m", model_label="scripted/m", mode="auto")
+        provider = self.provider_cls([_text("Done.") for _ in range(runs + warm)])
+        agent = Agent(runtime, provider, self.registry, self.approvals, settings)
+        samples = []
+        for i in range(runs + warm):
+            t0 = time.perf_counter()
+            await agent.run("Next question.")
+            if i >= warm:
+                samples.append(time.perf_counter() - t0)
+        return samples
 
     async def raw_runs(self, script: Sequence[Any], runs: int) -> list[float]:
         """Per-turn seconds of iterating the same script straight from the provider."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .agent import AgentSettings
     from .runtime import SessionRuntime
 
-__all__ = ["build_context", "estimate_tokens", "maybe_compact"]
+__all__ = ["build_context", "context_tokens", "estimate_tokens", "maybe_compact"]
 
 log = logging.getLogger("codetether.compaction")
 
@@ -47,6 +47,21 @@ def estimate_tokens(messages: list[Message], system: str, tools: list[ToolSpec])
     return chars // 4
 
 
+def context_tokens(rt: SessionRuntime) -> int:
+    """Estimated tokens of the context, counted incrementally: a long session must not
+    re-measure its whole history on every turn."""
+    summary = rt.transcript.latest_summary
+    covers = summary.covers if summary else 0
+    count = len(rt.transcript.messages)
+    cached_covers, cached_count, tokens = rt.token_cache
+    if cached_covers != covers or cached_count > count:
+        cached_count = covers
+        tokens = estimate_tokens([Message(role="user", content=summary.text)], "", []) if summary else 0
+    tokens += estimate_tokens(rt.transcript.messages[cached_count:count], "", [])
+    rt.token_cache = (covers, count, tokens)
+    return tokens
+
+
 def _boundary(transcript: Transcript, keep_tokens: int) -> int:
     """Index of the first message to keep: a user or assistant message (never a tool
     result, which must follow its call), leaving about ``keep_tokens`` after it."""
@@ -68,7 +83,7 @@ async def maybe_compact(rt: SessionRuntime, provider: Provider, settings: AgentS
     """Compact if the context plus ``overhead`` (system prompt and tool schemas, in
     tokens, computed once per run) nears the window."""
     limit = int(settings.context_window * settings.compact_threshold)
-    if estimate_tokens(build_context(rt.transcript), "", []) + overhead <= limit:
+    if context_tokens(rt) + overhead <= limit:
         return False
     covers = _boundary(rt.transcript, keep_tokens=limit // 3)
     previous = rt.transcript.latest_summary

@@ -13,6 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
+import msgspec
+
 from ..errors import NotFound
 from ..wire.events import FileChanged, QuestionAsked, SessionEvent
 from ..wire.messages import Message
@@ -20,6 +22,8 @@ from .hub import EventHub
 from .sessions import CallStarted, MessageRecord, SessionMeta, SessionStore, SummaryRecord, Transcript
 
 __all__ = ["SessionRuntime"]
+
+_enc = msgspec.json.Encoder()
 
 
 class SessionRuntime:
@@ -29,11 +33,15 @@ class SessionRuntime:
         self.transcript: Transcript = store.load(meta.id)
         # The transcript is the source of truth; metadata may lag it after a crash.
         self.meta.message_count = len(self.transcript.messages)
+        if self.transcript.messages:
+            self.meta.updated_at = max(self.meta.updated_at, store.last_modified(meta.id))
         self.call_ids = {c.id for m in self.transcript.messages for c in m.tool_calls}
         self.hub = EventHub()
         self.lock = asyncio.Lock()
         self.run_task: asyncio.Task[object] | None = None
         self.notes: list[str] = []
+        self._saved = b""  # fingerprint of the metadata last written
+        self.token_cache: tuple[int, int, int] = (-1, 0, 0)  # (summary covers, messages, tokens)
         self._questions: dict[str, asyncio.Future[str]] = {}
 
     @property
@@ -72,8 +80,15 @@ class SessionRuntime:
         return record
 
     def save_meta(self) -> None:
-        self.meta.updated_at = time.time()
-        self.store.save_meta(self.meta)
+        """Persist metadata if something the transcript cannot rebuild changed since the
+        last save (message_count and updated_at are derived from the transcript on load)."""
+        m = self.meta
+        fingerprint = _enc.encode((m.title, m.model, m.approval_mode, m.state, m.read_files))
+        if fingerprint == self._saved:
+            return
+        m.updated_at = time.time()
+        self.store.save_meta(m)
+        self._saved = fingerprint
 
     async def emit(self, event: SessionEvent) -> int:
         return await self.hub.publish(event)

@@ -288,6 +288,7 @@ class Service:
         await self.watcher.aclose()
         for rt in self.runtimes.values():
             rt.save_meta()
+        self.sessions.close()
         await self.models.aclose()
 
 

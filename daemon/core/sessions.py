@@ -15,7 +15,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -99,6 +99,9 @@ def _new_meta(workspace: str, model: str, approval_mode: str, title: str,
         created_at=now, updated_at=now, title=title, parent_id=parent_id)
 
 
+_MAX_OPEN = 64
+
+
 class SessionStore:
     """File-backed store. Methods are synchronous and cheap; callers run them on the
     event loop (appends are small) — one writer per session is the caller's rule."""
@@ -106,6 +109,9 @@ class SessionStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        # One open append handle per session: open+close per message cost more than
+        # the rest of an agent turn. Bounded; closed on delete and close().
+        self._handles: dict[str, BinaryIO] = {}
         self._enc = msgspec.json.Encoder()
         self._meta_dec = msgspec.json.Decoder(SessionMeta)
         self._rec_dec = msgspec.json.Decoder(Record)
@@ -158,16 +164,33 @@ class SessionStore:
         directory = self._dir(session_id)
         if not directory.exists():
             raise NotFound(f"no session {session_id!r}")
+        fh = self._handles.pop(session_id, None)
+        if fh is not None:
+            fh.close()
         shutil.rmtree(directory)
 
     def append(self, session_id: str, records: list[Record], *, durable: bool = False) -> None:
-        path = self._dir(session_id) / "transcript.jsonl"
-        data = b"".join(self._enc.encode(r) + b"\n" for r in records)
-        with path.open("ab") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+        fh = self._handles.get(session_id)
+        if fh is None:
+            if len(self._handles) >= _MAX_OPEN:
+                self._handles.pop(next(iter(self._handles))).close()
+            fh = (self._dir(session_id) / "transcript.jsonl").open("ab")
+            self._handles[session_id] = fh
+        fh.write(b"".join(self._enc.encode(r) + b"\n" for r in records))
+        fh.flush()  # to the OS on every append: a daemon crash loses nothing written
+        if durable:
+            os.fsync(fh.fileno())
+
+    def last_modified(self, session_id: str) -> float:
+        try:
+            return (self._dir(session_id) / "transcript.jsonl").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def close(self) -> None:
+        for fh in self._handles.values():
+            fh.close()
+        self._handles.clear()
 
     def load(self, session_id: str) -> Transcript:
         path = self._dir(session_id) / "transcript.jsonl"
@@ -241,6 +264,12 @@ class MemorySessionStore(SessionStore):
     def append(self, session_id: str, records: list[Record], *, durable: bool = False) -> None:
         self.get(session_id)
         self._records[session_id].extend(records)
+
+    def close(self) -> None:
+        pass
+
+    def last_modified(self, session_id: str) -> float:
+        return self.get(session_id).updated_at
 
     def load(self, session_id: str) -> Transcript:
         self.get(session_id)

@@ -18,8 +18,19 @@ from codetether.daemon.wire import events as ev
 from codetether.daemon.wire.messages import ToolCall
 
 
+_RIGS: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_rigs():
+    yield
+    while _RIGS:
+        _RIGS.pop().store.close()
+
+
 class Rig:
     def __init__(self, tmp_path, turns, **settings):
+        _RIGS.append(self)
         self.workspace = tmp_path / "ws"
         self.workspace.mkdir()
         self.store = SessionStore(tmp_path / "sessions")

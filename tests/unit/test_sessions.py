@@ -11,8 +11,20 @@ def backend(request):
     return request.param
 
 
+_OPEN: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores():
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def _store(tmp_path, backend="file"):
-    return SessionStore(tmp_path / "sessions") if backend == "file" else MemorySessionStore()
+    store = SessionStore(tmp_path / "sessions") if backend == "file" else MemorySessionStore()
+    _OPEN.append(store)
+    return store
 
 
 def test_transcript_round_trip(tmp_path, backend):
