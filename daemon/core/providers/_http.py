@@ -224,6 +224,11 @@ class HttpProvider:
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
+    def _base_url_or(self, default: str | None) -> str | None:
+        """The endpoint: the Vault secret's ``base_url``, then the config's, then ``default``."""
+        base = self._creds.base_url or self._settings.get("base_url") or default
+        return str(base).rstrip("/") if base else None
+
     @property
     def client(self) -> httpx.AsyncClient:
         if self._closed:

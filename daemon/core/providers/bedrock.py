@@ -78,8 +78,8 @@ class BedrockProvider(HttpProvider):
     ) -> None:
         super().__init__(name, creds, settings=settings)
         self._region = creds.region or str(self._settings.get("region") or "us-east-1")
-        base = creds.base_url or self._settings.get("base_url")
-        self._base_url = str(base or f"https://bedrock-runtime.{self._region}.amazonaws.com").rstrip("/")
+        default = f"https://bedrock-runtime.{self._region}.amazonaws.com"
+        self._base_url = self._base_url_or(default) or default
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         inference: dict[str, Any] = {"maxTokens": request.max_tokens}

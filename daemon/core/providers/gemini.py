@@ -143,8 +143,7 @@ class GeminiProvider(HttpProvider):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name, creds, settings=settings)
-        base = creds.base_url or self._settings.get("base_url") or DEFAULT_BASE_URL
-        self._base_url = str(base).rstrip("/")
+        self._base_url = self._base_url_or(DEFAULT_BASE_URL) or DEFAULT_BASE_URL
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}

@@ -166,8 +166,7 @@ class OpenAIProvider(HttpProvider):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name, creds, settings=settings)
-        base = creds.base_url or self._settings.get("base_url") or DEFAULT_BASE_URLS.get(name)
-        self._base_url: str | None = str(base).rstrip("/") if base else None
+        self._base_url: str | None = self._base_url_or(DEFAULT_BASE_URLS.get(name))
 
     def _require_base_url(self) -> str:
         if not self._base_url:
