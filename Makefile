@@ -22,6 +22,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 check: setup
+	$(BIN)/ruff check daemon lsp bench tests
 	$(BIN)/python -m pytest -q -x tests/unit
 
 bench: setup

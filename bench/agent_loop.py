@@ -300,7 +300,11 @@ def _stream(deltas: int) -> list[Any]:
 def _tool(name: str, args: dict[str, Any], k: int) -> list[Any]:
     import json
 
-    from codetether.daemon.core.providers.base import StreamDone, ToolCallReady, UsageReport
+    from codetether.daemon.core.providers.base import (
+        StreamDone,
+        ToolCallReady,
+        UsageReport,
+    )
     from codetether.daemon.wire.messages import ToolCall, Usage
 
     call = ToolCall(id=f"call_{k}", name=name, arguments=json.dumps(args))

@@ -85,7 +85,7 @@ def run(quick: bool = False) -> BenchResult:
             warm = [_direct(llama, _prompt(0), max_tokens),
                     runner.run(_wrapped(provider, model_id, _prompt(0), max_tokens))]
             for i in range(1, reps + 1):
-                pair = [lambda i=i: direct.append(_direct(llama, _prompt(i), max_tokens)),
+                pair = [lambda i=i: direct.append(_direct(llama, _prompt(i), max_tokens)),  # noqa: F821 (deleted after use below)
                         lambda i=i: wrapped.append(runner.run(_wrapped(provider, model_id, _prompt(i), max_tokens)))]
                 for step in pair if i % 2 else pair[::-1]:
                     step()
@@ -123,7 +123,11 @@ def run(quick: bool = False) -> BenchResult:
 
 
 def _model() -> tuple[str, Path, int]:
-    from codetether.daemon.core.providers.embedded import DEFAULT_MODEL, EMBEDDED_MODELS, find_model_file
+    from codetether.daemon.core.providers.embedded import (
+        DEFAULT_MODEL,
+        EMBEDDED_MODELS,
+        find_model_file,
+    )
 
     path = find_model_file(DEFAULT_MODEL)
     if path is None:
@@ -193,9 +197,8 @@ async def _wrapped(provider: Any, model_id: str, prompt: str, max_tokens: int) -
 def _direct(llama: Any, prompt: str, max_tokens: int) -> _Gen:
     """The same generation straight on llama_cpp: the prompt formatted as the wrapper
     formats it, then create_completion streaming."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     from codetether.daemon.core.providers.embedded import to_chat_messages
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     messages = to_chat_messages(_request("", prompt, max_tokens))
     t0 = time.perf_counter()

@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._util import BenchResult, Stats, heading, print_rows, summarize, temp_daemon, temp_dir
+from ._util import (
+    BenchResult,
+    Stats,
+    heading,
+    print_rows,
+    summarize,
+    temp_daemon,
+    temp_dir,
+)
 
 NAME = "rpc_latency"
 GOAL_US = 100.0

@@ -13,6 +13,7 @@ import os
 import select
 import sys
 import time
+
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
 
 from ..errors import CodetetherError, Unavailable, from_wire
@@ -53,7 +54,7 @@ def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
         os.close(read_fd)
     if not data.startswith(b"ready"):
         # Readable with no data means the daemon closed the pipe: it exited.
-        why = (f"the daemon exited during start-up" if ready
+        why = ("the daemon exited during start-up" if ready
                else f"the daemon did not start within {timeout:.0f}s")
         raise DaemonUnavailable(f"{why}; see {paths.data_dir / 'daemon.stdout.log'} "
                                 f"and {paths.log_file}")

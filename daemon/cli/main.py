@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
 
 from .. import __version__

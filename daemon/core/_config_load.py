@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
-import stat
-import tempfile
 import tomllib
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ import msgspec
 from ..errors import ConfigError
 from ._config_locate import format_key, key_lines, line_of, parse_key
 from ._config_schema import Config, KeyPath, is_known_key, unknown_keys
+from ._fs import atomic_write
 
 __all__ = [
     "LoadedConfig",
@@ -118,7 +116,8 @@ def set_config_value(path: Path, key: str, value: str) -> LoadedConfig:
         loaded = parse_config(new_text, source=str(path))
     except ConfigError as exc:
         raise ConfigError(f"{exc.message} (not written; {path} is unchanged)") from exc
-    _atomic_write(path, new_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, new_text.encode(), None if path.exists() else 0o600)
     return loaded
 
 
@@ -257,25 +256,6 @@ def _assign(doc: MutableMapping[str, Any], parts: tuple[str, ...], value: Any, p
             raise ConfigError(f"{path}: {where} is not a table; cannot set {format_key(parts)}")
         container = child  # type: ignore[assignment]
     container[parts[-1]] = value
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o600
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _drop_none(value: Any) -> Any:

@@ -19,7 +19,15 @@ import msgspec
 
 from ..errors import ApprovalDenied, CodetetherError, InvalidParams, ToolFailure
 from ..wire.api import PromptResult
-from ..wire.events import Done, ErrorEvent, TextChunk, Thinking, ToolCallEnd, ToolCallStart, UsageEvent
+from ..wire.events import (
+    Done,
+    ErrorEvent,
+    TextChunk,
+    Thinking,
+    ToolCallEnd,
+    ToolCallStart,
+    UsageEvent,
+)
 from ..wire.messages import Message, ToolCall, Usage
 from .approvals import ApprovalStore
 from .compaction import build_context, estimate_tokens, maybe_compact

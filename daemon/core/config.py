@@ -23,7 +23,13 @@ and writes only a file that validates. :class:`ConfigWatcher` reloads on change.
 
 from __future__ import annotations
 
-from ._config_load import LoadedConfig, config_as_dict, load_config, parse_config, set_config_value
+from ._config_load import (
+    LoadedConfig,
+    config_as_dict,
+    load_config,
+    parse_config,
+    set_config_value,
+)
 from ._config_schema import (
     Config,
     DaemonSection,

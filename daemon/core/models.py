@@ -17,7 +17,12 @@ import msgspec
 from ..errors import ConfigError, InvalidParams
 from ..wire.api import ModelEntry
 from .providers.base import ProviderCredentials
-from .providers.registry import KNOWN_PROVIDERS, create_provider, needs_credentials, provider_info
+from .providers.registry import (
+    KNOWN_PROVIDERS,
+    create_provider,
+    needs_credentials,
+    provider_info,
+)
 
 if TYPE_CHECKING:
     from .config import Config

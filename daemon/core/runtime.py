@@ -19,7 +19,14 @@ from ..errors import NotFound
 from ..wire.events import FileChanged, QuestionAsked, SessionEvent
 from ..wire.messages import Message
 from .hub import EventHub
-from .sessions import CallStarted, MessageRecord, SessionMeta, SessionStore, SummaryRecord, Transcript
+from .sessions import (
+    CallStarted,
+    MessageRecord,
+    SessionMeta,
+    SessionStore,
+    SummaryRecord,
+    Transcript,
+)
 
 __all__ = ["SessionRuntime"]
 

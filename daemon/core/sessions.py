@@ -21,6 +21,7 @@ import msgspec
 
 from ..errors import Conflict, NotFound
 from ..wire.messages import Message
+from ._fs import atomic_write
 
 __all__ = [
     "CallStarted",
@@ -129,10 +130,9 @@ class SessionStore:
         return meta
 
     def save_meta(self, meta: SessionMeta) -> None:
-        path = self._dir(meta.id) / "meta.json"
-        tmp = path.with_name(f".meta.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(self._enc.encode(meta))
-        os.replace(tmp, path)
+        # Not fsynced: everything in it but todos and read files is rebuilt from the
+        # transcript, and an fsync per save would dominate the agent loop.
+        atomic_write(self._dir(meta.id) / "meta.json", self._enc.encode(meta), 0o600, durable=False)
 
     def get(self, session_id: str) -> SessionMeta:
         path = self._dir(session_id) / "meta.json"

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-
 from codetether.daemon.core.providers import (
     CompletionRequest,
     Provider,

@@ -4,7 +4,6 @@ merged user turns) and the SSE event grammar."""
 from __future__ import annotations
 
 import pytest
-
 from codetether.daemon.core.providers import CompletionRequest, ToolSpec
 from codetether.daemon.errors import ProviderError
 from codetether.daemon.testing import Turn

@@ -10,7 +10,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
-
 from codetether.daemon.core.providers import CompletionRequest, ProviderCredentials, ToolSpec, create_provider
 from codetether.daemon.core.providers._http import RetryableError
 from codetether.daemon.core.providers.bedrock import _StreamState

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from codetether.daemon.core.providers import CompletionRequest, ProviderCredentials, TextDelta, create_provider
+from codetether.daemon.core.providers import (
+    CompletionRequest,
+    ProviderCredentials,
+    TextDelta,
+    create_provider,
+)
 from codetether.daemon.core.providers.copilot import CopilotProvider
 from codetether.daemon.errors import ProviderAuthError
 from codetether.daemon.testing import ScriptedVendorServer, Turn

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
 
 import pytest
-
 from codetether.daemon.core.providers import (
     CompletionRequest,
     ProviderCredentials,

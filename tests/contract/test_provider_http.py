@@ -7,7 +7,6 @@ import json
 import socket
 
 import pytest
-
 from codetether.daemon.core.providers import (
     CompletionRequest,
     StreamDone,

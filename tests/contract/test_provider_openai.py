@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-
 from codetether.daemon.core.providers import (
     CompletionRequest,
     ProviderCredentials,

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from codetether.daemon.core.providers import (
     KNOWN_PROVIDERS,
     ModelInfo,

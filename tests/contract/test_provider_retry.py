@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-
 from codetether.daemon.core.providers import CompletionRequest, ProviderCredentials, StreamDone, TextDelta
 from codetether.daemon.core.providers._http import (
     HttpProvider,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from codetether.daemon.core.providers import (
     CompletionRequest,
     ProviderCredentials,

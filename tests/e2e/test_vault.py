@@ -8,18 +8,11 @@ the canary key values never reach an error message, a repr or the log.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
-import sys
-import time
 import traceback
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +40,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _client(vault: Vault) -> Iterator[hvac.Client]:
+def _client(vault: Any) -> Iterator[hvac.Client]:
     client = hvac.Client(url=vault.addr, token=vault.token)
     try:
         yield client
@@ -55,7 +48,7 @@ def _client(vault: Vault) -> Iterator[hvac.Client]:
         client.adapter.close()
 
 
-def _put(vault: Vault, path: str, secret: dict[str, Any], mount: str = "secret") -> None:
+def _put(vault: Any, path: str, secret: dict[str, Any], mount: str = "secret") -> None:
     with _client(vault) as client:
         client.secrets.kv.v2.create_or_update_secret(path=path, secret=secret, mount_point=mount)
 
@@ -99,7 +92,7 @@ async def _secret_error(store: SecretStore, provider: str) -> SecretError:
 
 
 @pytest.mark.vault
-async def test_resolves_and_caches(vault: Vault, vault_reads: list[str]) -> None:
+async def test_resolves_and_caches(vault: Any, vault_reads: list[str]) -> None:
     _put(
         vault,
         "codetether/providers/openai",
@@ -131,7 +124,7 @@ async def test_resolves_and_caches(vault: Vault, vault_reads: list[str]) -> None
 
 
 @pytest.mark.vault
-async def test_cache_expires_after_ttl(vault: Vault, vault_reads: list[str]) -> None:
+async def test_cache_expires_after_ttl(vault: Any, vault_reads: list[str]) -> None:
     _put(vault, "codetether/providers/openrouter", {"api_key": CANARY})
     now = [1000.0]
     store = SecretStore(SecretsSection(cache_ttl=10), env=vault.env(), clock=lambda: now[0])
@@ -150,7 +143,7 @@ async def test_cache_expires_after_ttl(vault: Vault, vault_reads: list[str]) -> 
 
 
 @pytest.mark.vault
-async def test_missing_provider_says_where_the_key_belongs(vault: Vault) -> None:
+async def test_missing_provider_says_where_the_key_belongs(vault: Any) -> None:
     store = SecretStore(SecretsSection(), env=vault.env())
     err = await _secret_error(store, "anthropic")
     assert "vault kv put secret/codetether/providers/anthropic api_key=..." in str(err)
@@ -160,7 +153,7 @@ async def test_missing_provider_says_where_the_key_belongs(vault: Vault) -> None
 
 
 @pytest.mark.vault
-async def test_secret_without_api_key(vault: Vault) -> None:
+async def test_secret_without_api_key(vault: Any) -> None:
     _put(vault, "codetether/providers/stepfun", {"base_url": "http://127.0.0.1:9/v1"})
     err = await _secret_error(SecretStore(SecretsSection(), env=vault.env()), "stepfun")
     assert "has no api_key field" in str(err)
@@ -168,7 +161,7 @@ async def test_secret_without_api_key(vault: Vault) -> None:
 
 
 @pytest.mark.vault
-async def test_bedrock_aws_keys(vault: Vault) -> None:
+async def test_bedrock_aws_keys(vault: Any) -> None:
     _put(
         vault,
         "codetether/providers/bedrock",
@@ -184,7 +177,7 @@ async def test_bedrock_aws_keys(vault: Vault) -> None:
 
 
 @pytest.mark.vault
-async def test_mount_and_path_from_env_and_config(vault: Vault) -> None:
+async def test_mount_and_path_from_env_and_config(vault: Any) -> None:
     with _client(vault) as client:
         if "kv/" not in client.sys.list_mounted_secrets_engines()["data"]:
             client.sys.enable_secrets_engine("kv", path="kv", options={"version": "2"})
@@ -201,7 +194,7 @@ async def test_mount_and_path_from_env_and_config(vault: Vault) -> None:
 
 
 @pytest.mark.vault
-async def test_wrong_token_is_a_secret_error_naming_vault_addr(vault: Vault) -> None:
+async def test_wrong_token_is_a_secret_error_naming_vault_addr(vault: Any) -> None:
     store = SecretStore(SecretsSection(), env=vault.env(VAULT_TOKEN=TOKEN_CANARY))
     err = await _secret_error(store, "openai")
     assert f"VAULT_ADDR={vault.addr}" in str(err)
@@ -210,7 +203,7 @@ async def test_wrong_token_is_a_secret_error_naming_vault_addr(vault: Vault) -> 
 
 
 @pytest.mark.vault
-async def test_env_fallback_only_when_enabled_and_vault_has_no_entry(vault: Vault) -> None:
+async def test_env_fallback_only_when_enabled_and_vault_has_no_entry(vault: Any) -> None:
     _put(vault, "codetether/providers/openai", {"api_key": CANARY})
     env = vault.env(ANTHROPIC_API_KEY=ENV_CANARY, OPENAI_API_KEY=ENV_CANARY)
 
@@ -224,7 +217,7 @@ async def test_env_fallback_only_when_enabled_and_vault_has_no_entry(vault: Vaul
 
 
 @pytest.mark.vault
-async def test_env_fallback_never_masks_a_vault_failure(vault: Vault) -> None:
+async def test_env_fallback_never_masks_a_vault_failure(vault: Any) -> None:
     env = vault.env(VAULT_TOKEN=TOKEN_CANARY, ANTHROPIC_API_KEY=ENV_CANARY)
     await _secret_error(SecretStore(SecretsSection(allow_env=True), env=env), "anthropic")
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from codetether.daemon.core.tools import ToolContext, ToolResult, Workspace, default_registry
 
 CallTool = Callable[..., Awaitable[ToolResult]]

@@ -6,7 +6,6 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-
 from codetether.daemon.core.agent import Agent, AgentSettings, truncate_output
 from codetether.daemon.core.approvals import ApprovalStore
 from codetether.daemon.core.runtime import SessionRuntime
@@ -16,7 +15,6 @@ from codetether.daemon.core.watcher import FileWatcher
 from codetether.daemon.testing.scripted import ScriptedProvider, Turn
 from codetether.daemon.wire import events as ev
 from codetether.daemon.wire.messages import ToolCall
-
 
 _RIGS: list = []
 

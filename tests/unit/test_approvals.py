@@ -1,7 +1,6 @@
 import asyncio
 
 import pytest
-
 from codetether.daemon.core.approvals import ApprovalStore, evaluate_policy
 from codetether.daemon.errors import Conflict, NotFound
 from codetether.daemon.wire.messages import ToolCall

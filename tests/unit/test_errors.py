@@ -1,7 +1,6 @@
 import inspect
 
 import pytest
-
 from codetether.daemon import errors
 
 

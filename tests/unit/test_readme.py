@@ -7,7 +7,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-
 from codetether.daemon.cli.args import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]

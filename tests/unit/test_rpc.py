@@ -8,7 +8,6 @@ import sys
 
 import msgspec
 import pytest
-
 from codetether.daemon.rpc import Dispatcher
 from codetether.daemon.transports.unix import UnixListener
 

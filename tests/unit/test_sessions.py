@@ -1,5 +1,4 @@
 import pytest
-
 from codetether.daemon.core.sessions import MemorySessionStore, MessageRecord, SessionStore
 from codetether.daemon.errors import NotFound
 from codetether.daemon.wire.messages import Message, ToolCall

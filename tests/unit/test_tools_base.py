@@ -8,7 +8,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from codetether.daemon.core import tools
 from codetether.daemon.core.tools import Tool, ToolRegistry, Workspace, default_registry
 from codetether.daemon.errors import InvalidParams, ToolFailure, WorkspaceEscape

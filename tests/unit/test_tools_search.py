@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
 from codetether.daemon.core.tools import ToolResult
 from codetether.daemon.core.tools.listing import expand_braces
 from codetether.daemon.errors import InvalidParams, ToolFailure, WorkspaceEscape

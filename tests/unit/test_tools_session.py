@@ -9,7 +9,6 @@ from typing import Any
 
 import msgspec
 import pytest
-
 from codetether.daemon.core.tools import Tool, ToolContext, ToolRegistry, ToolResult, default_registry
 from codetether.daemon.errors import ApprovalDenied, InvalidParams, ToolFailure
 

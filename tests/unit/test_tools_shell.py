@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
 from codetether.daemon.core.tools import ShellLimits, ToolContext, ToolResult
 from codetether.daemon.core.tools.shell import BashTool
 from codetether.daemon.errors import ToolFailure, WorkspaceEscape

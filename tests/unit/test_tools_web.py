@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-
 from codetether.daemon.core.tools import ToolContext, ToolResult, default_registry
 from codetether.daemon.core.tools._html import html_to_text
 from codetether.daemon.core.tools.web import MAX_BYTES

@@ -18,7 +18,14 @@ from .base import (
     ToolSpec,
     UsageReport,
 )
-from .registry import KNOWN_PROVIDERS, ProviderInfo, create_provider, needs_credentials, provider_info, split_model_ref
+from .registry import (
+    KNOWN_PROVIDERS,
+    ProviderInfo,
+    create_provider,
+    needs_credentials,
+    provider_info,
+    split_model_ref,
+)
 
 __all__ = [
     "CompletionRequest",

@@ -21,7 +21,12 @@ from typing import Any
 
 from ...errors import ConfigError, ProviderError
 from ...wire.messages import Usage
-from ._tooltext import ToolCallTextParser, render_assistant, render_tool_prompt, render_tool_result
+from ._tooltext import (
+    ToolCallTextParser,
+    render_assistant,
+    render_tool_prompt,
+    render_tool_result,
+)
 from .base import (
     CompletionRequest,
     ModelInfo,

@@ -9,7 +9,15 @@ approval: write_file, edit, multiedit, apply_patch, bash, webfetch,
 websearch.
 """
 
-from .base import AskUser, Authorize, Tool, ToolContext, ToolRegistry, ToolResult, Workspace
+from .base import (
+    AskUser,
+    Authorize,
+    Tool,
+    ToolContext,
+    ToolRegistry,
+    ToolResult,
+    Workspace,
+)
 from .builtin import builtin_tools, default_registry
 from .shell import ShellLimits
 

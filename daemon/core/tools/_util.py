@@ -8,12 +8,12 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import ToolFailure
+from .._fs import atomic_write
 from .base import ToolContext
 
 ChangeKind = Literal["create", "modify", "delete"]
@@ -144,35 +144,6 @@ def read_text(path: Path, rel: str, ctx: ToolContext | None = None) -> str:
     if is_binary(data):
         raise ToolFailure(f"{rel} is a binary file; text tools cannot change it")
     return decode(data)
-
-
-def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write via a temp file in the same directory and ``os.replace``.
-
-    Readers see the old or the new content, never half of it. The file's mode is
-    kept when it existed; a new file gets the umask's default.
-    """
-    if mode is None:
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ct-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 @dataclass(slots=True)

@@ -10,7 +10,13 @@ from .fs import ReadFileTool, WriteFileTool
 from .listing import GlobTool, ListDirTool
 from .patch import ApplyPatchTool
 from .search import GrepTool
-from .session_tools import PlanEnterTool, PlanExitTool, QuestionTool, TodoReadTool, TodoWriteTool
+from .session_tools import (
+    PlanEnterTool,
+    PlanExitTool,
+    QuestionTool,
+    TodoReadTool,
+    TodoWriteTool,
+)
 from .shell import BashTool, ShellLimits
 from .web import WebFetchTool, WebSearchTool
 

@@ -10,7 +10,14 @@ from msgspec import Meta
 
 from ...errors import InvalidParams, ToolFailure
 from ._match import replace
-from ._util import FileChanges, common_subject, guard_plan_mode, join_eol, read_text, split_eol
+from ._util import (
+    FileChanges,
+    common_subject,
+    guard_plan_mode,
+    join_eol,
+    read_text,
+    split_eol,
+)
 from .base import Tool, ToolContext, ToolResult
 
 __all__ = ["EditTool", "MultiEditTool"]

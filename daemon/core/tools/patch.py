@@ -22,7 +22,14 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import Hunk, PatchedFile, PatchSet
 
 from ...errors import InvalidParams, ToolFailure
-from ._util import FileChanges, common_subject, guard_plan_mode, join_eol, read_text, split_eol
+from ._util import (
+    FileChanges,
+    common_subject,
+    guard_plan_mode,
+    join_eol,
+    read_text,
+    split_eol,
+)
 from .base import Tool, ToolContext, ToolResult, Workspace
 
 __all__ = ["ApplyPatchTool", "normalize_patch"]
