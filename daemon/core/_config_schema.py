@@ -141,6 +141,28 @@ class DaemonSection(msgspec.Struct, frozen=True, kw_only=True):
     log_level: LogLevel = "info"
 
 
+class TelemetrySection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[telemetry]``: what is recorded about tool runs and token use, and how."""
+
+    enabled: bool = True
+    persist: bool = True
+    max_executions: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    include_file_content: bool = False
+    include_tool_args: bool = True
+    anonymize_paths: bool = False
+
+
+class ArchiveSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[archive]``: copy closed event streams to S3-compatible storage (S3, R2, MinIO).
+    Credentials come from Vault at ``<path>/archive`` (aws_access_key_id, ...)."""
+
+    enabled: bool = False
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    prefix: str = "codetether/events/"
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -151,6 +173,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     providers: dict[str, ProviderSection] = {}
     tools: ToolsSection = msgspec.field(default_factory=ToolsSection)
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
+    telemetry: TelemetrySection = msgspec.field(default_factory=TelemetrySection)
+    archive: ArchiveSection = msgspec.field(default_factory=ArchiveSection)
 
 
 # --- schema walking: which keys exist ------------------------------------------------

@@ -27,6 +27,7 @@ from ..wire.events import (
     ToolCallEnd,
     ToolCallStart,
     UsageEvent,
+    UserMessage,
 )
 from ..wire.messages import Message, ToolCall, Usage
 from .approvals import ApprovalStore
@@ -107,6 +108,7 @@ class Agent:
                 self._close_dangling("not run: the session was interrupted before this call "
                                      "ran, and the user moved on", by="superseded")
                 self.rt.append(Message(role="user", content=prompt))
+                await self.rt.emit(UserMessage(text=prompt))
             while steps < self.settings.max_steps:
                 steps += 1
                 note = self.rt.take_notes()
@@ -309,7 +311,8 @@ class Agent:
         output = truncate_output(result.output, self.settings.tool_output_budget)
         await self.rt.emit(ToolCallEnd(call_id=call.id, name=call.name, output=output,
                                        is_error=result.is_error,
-                                       duration_ms=(time.monotonic() - started) * 1000))
+                                       duration_ms=(time.monotonic() - started) * 1000,
+                                       changes=list(result.metadata.get("changes") or [])))
         return Message(role="tool", tool_call_id=call.id, name=call.name, content=output,
                        is_error=result.is_error)
 

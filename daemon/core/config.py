@@ -10,6 +10,8 @@
                    script; api, retry/timeout knobs, thinking_budget, n_threads, ... (see ProviderSection)
     [tools]        bash_timeout, bash_max_output, websearch_url
     [daemon]       max_message_bytes, log_level
+    [telemetry]    enabled, persist, max_executions, include_file_content, include_tool_args, anonymize_paths
+    [archive]      enabled, bucket, endpoint_url, region, prefix
 
 A missing file is the default configuration. An unknown key is a warning (so a
 newer file does not break an older daemon); a bad value or invalid TOML is a
@@ -31,6 +33,7 @@ from ._config_load import (
     set_config_value,
 )
 from ._config_schema import (
+    ArchiveSection,
     Config,
     DaemonSection,
     Decision,
@@ -42,11 +45,13 @@ from ._config_schema import (
     ProviderSection,
     SecretsSection,
     SessionSection,
+    TelemetrySection,
     ToolsSection,
 )
 from ._config_watch import ConfigWatcher
 
 __all__ = [
+    "ArchiveSection",
     "Config",
     "ConfigWatcher",
     "DaemonSection",
@@ -60,6 +65,7 @@ __all__ = [
     "ProviderSection",
     "SecretsSection",
     "SessionSection",
+    "TelemetrySection",
     "ToolsSection",
     "config_as_dict",
     "load_config",

@@ -38,9 +38,12 @@ class Gate:
             if decision.action == "deny" or not tool.read_only:
                 # Receipts for every decision that lets a change through or stops one;
                 # routine reads are not worth a record each.
-                self.approvals.record_policy(session_id=self.rt.id, call_id=call.id,
-                                             tool=tool.name, subject=subject,
-                                             arguments=call.arguments, decision=decision)
+                record = self.approvals.record_policy(session_id=self.rt.id, call_id=call.id,
+                                                      tool=tool.name, subject=subject,
+                                                      arguments=call.arguments, decision=decision)
+                await self.rt.emit(ApprovalResolved(approval_id=record.id, decision=record.status,
+                                                    by="policy", tool=tool.name, subject=subject,
+                                                    rule=decision.rule))
             return decision.action == "allow", f"denied by policy ({decision.rule})"
         record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
                                        subject=subject, arguments=call.arguments)
@@ -57,7 +60,8 @@ class Gate:
                                              subject=subject, arguments=call.arguments))
         decided = await self.approvals.wait(approval_id)
         await self.rt.emit(ApprovalResolved(approval_id=approval_id, decision=decided.status,
-                                            by=decided.decided_by or ""))
+                                            by=decided.decided_by or "", tool=call.name,
+                                            subject=subject, rule=decided.reason))
         return decided.status == "allow", _why(decided.status, decided.decided_by, decided.reason)
 
 

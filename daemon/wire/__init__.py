@@ -14,6 +14,7 @@ from .events import (
     ToolCallEnd,
     ToolCallStart,
     UsageEvent,
+    UserMessage,
 )
 from .messages import Message, ToolCall, Usage
 
@@ -34,4 +35,5 @@ __all__ = [
     "ToolCallStart",
     "Usage",
     "UsageEvent",
+    "UserMessage",
 ]

@@ -24,11 +24,18 @@ __all__ = [
     "ToolCallEnd",
     "ToolCallStart",
     "UsageEvent",
+    "UserMessage",
 ]
 
 
 class _Event(msgspec.Struct, tag_field="type"):
     pass
+
+
+class UserMessage(_Event, tag="user"):
+    """The prompt a run started with (after @file mentions were attached)."""
+
+    text: str
 
 
 class TextChunk(_Event, tag="text"):
@@ -51,6 +58,8 @@ class ToolCallEnd(_Event, tag="tool_call_end"):
     output: str
     is_error: bool = False
     duration_ms: float = 0.0
+    #: File changes the call made: [{path, kind: create|modify|delete, diff, additions, deletions}]
+    changes: list[dict[str, Any]] = []
 
 
 class ApprovalRequested(_Event, tag="approval_request"):
@@ -64,7 +73,10 @@ class ApprovalRequested(_Event, tag="approval_request"):
 class ApprovalResolved(_Event, tag="approval_resolved"):
     approval_id: str
     decision: str  # "allow" | "deny"
-    by: str = ""
+    by: str = ""  # "policy", "uid:<n>", ...
+    tool: str = ""
+    subject: str = ""
+    rule: str = ""  # the policy rule, or the user's reason
 
 
 class QuestionAsked(_Event, tag="question"):
@@ -101,7 +113,8 @@ class ErrorEvent(_Event, tag="error"):
 
 
 SessionEvent = (
-    TextChunk
+    UserMessage
+    | TextChunk
     | Thinking
     | ToolCallStart
     | ToolCallEnd
