@@ -51,6 +51,10 @@ def _setup_logging(paths: Paths, level: str) -> None:
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=5 << 20, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from .core.redact import RedactingFilter, register
+
+    handler.addFilter(RedactingFilter())
+    register(os.environ.get("VAULT_TOKEN"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))

@@ -109,9 +109,64 @@ class _SubParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _stats(sub) -> None:  # type: ignore[no-untyped-def]
+    stats = sub.add_parser("stats", help="telemetry totals: per tool, per model, costs")
+    stats.add_argument("--since", help="7d, 12h, 30m or epoch seconds")
+    _json_flag(stats)
+
+
+def _telemetry(sub) -> None:  # type: ignore[no-untyped-def]
+    tel = sub.add_parser("telemetry", help="telemetry report and export")
+    tsub = tel.add_subparsers(dest="action", metavar="ACTION", required=True)
+    report = tsub.add_parser("report", help="a self-contained HTML page with charts")
+    report.add_argument("--html", required=True, metavar="FILE")
+    report.add_argument("--since")
+    _json_flag(report)
+    _json_flag(tsub.add_parser("export", help="the telemetry.json export"))
+
+
+def _audit(sub) -> None:  # type: ignore[no-untyped-def]
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    asub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    verify = asub.add_parser("verify", help="check the hash chain; names the first bad line")
+    verify.add_argument("--file", help="verify this log file directly, without the daemon")
+    _json_flag(verify)
+    recent = asub.add_parser("recent")
+    recent.add_argument("--limit", type=int, default=50)
+    _json_flag(recent)
+    query = asub.add_parser("query")
+    for flag in ("--principal", "--resource", "--category", "--outcome", "--session", "--since",
+                 "--until"):
+        query.add_argument(flag)
+    query.add_argument("--action", dest="action_name")
+    query.add_argument("--limit", type=int, default=100)
+    _json_flag(query)
+
+
+def _events(sub) -> None:  # type: ignore[no-untyped-def]
+    events = sub.add_parser("events", help="a session's event stream")
+    esub = events.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = esub.add_parser("show", help="replay events from a sequence number")
+    show.add_argument("session")
+    show.add_argument("--from", dest="from_seq", type=int, default=0)
+    show.add_argument("--limit", type=int, default=200)
+    _json_flag(show)
+    read = esub.add_parser("read", help="one event by sequence number (one seek)")
+    read.add_argument("session")
+    read.add_argument("seq", type=int)
+    _json_flag(read)
+    rec = esub.add_parser("reconstruct", help="the transcript and file changes, from events")
+    rec.add_argument("session")
+    _json_flag(rec)
+    arch = esub.add_parser("archive", help="copy the stream to S3-compatible storage ([archive])")
+    arch.add_argument("session")
+    _json_flag(arch)
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
-    "config": _config, "approvals": _approvals, "daemon": _daemon,
+    "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
+    "telemetry": _telemetry, "audit": _audit, "events": _events,
 }
 
 

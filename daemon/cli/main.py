@@ -303,7 +303,18 @@ def _wait_for_exit(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+def _records(name: str):  # type: ignore[no-untyped-def]
+    def command(args: Any, paths: Any) -> int:
+        from . import records
+
+        return getattr(records, f"cmd_{name}")(args, paths)
+
+    return command
+
+
 _COMMANDS = {
+    "stats": _records("stats"), "telemetry": _records("telemetry"), "audit": _records("audit"),
+    "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
 }

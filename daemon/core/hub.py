@@ -12,11 +12,15 @@ Each subscriber has a bounded queue and a policy for when it is full:
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Literal
 
 from ..wire.events import SessionEvent
 
 __all__ = ["EventHub", "Subscriber"]
+
+log = logging.getLogger("codetether.hub")
 
 Policy = Literal["block", "drop"]
 
@@ -56,6 +60,16 @@ class EventHub:
     def __init__(self) -> None:
         self.seq = 0
         self._subs: list[Subscriber] = []
+        #: Called with (seq, event) for every event, before any subscriber sees it:
+        #: the recorder (event stream, telemetry, audit). Must be cheap and not raise.
+        self.on_publish: Callable[[int, SessionEvent], None] | None = None
+
+    def _observe(self, event: SessionEvent) -> None:
+        if self.on_publish is not None:
+            try:
+                self.on_publish(self.seq, event)
+            except Exception:  # noqa: BLE001 - recording must never stop a session
+                log.exception("recording event %s failed", self.seq)
 
     def subscribe(self, policy: Policy = "drop", maxsize: int = 1024) -> Subscriber:
         sub = Subscriber(policy, maxsize)
@@ -76,6 +90,7 @@ class EventHub:
         subscriber, whatever its policy. For final events on paths (cancellation,
         errors) that must not hang on a client that stopped reading."""
         self.seq += 1
+        self._observe(event)
         for sub in list(self._subs):
             if sub.closed:
                 continue
@@ -87,6 +102,7 @@ class EventHub:
 
     async def publish(self, event: SessionEvent) -> int:
         self.seq += 1
+        self._observe(event)
         item = (self.seq, event)
         for sub in list(self._subs):
             if sub.closed:

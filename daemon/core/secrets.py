@@ -38,6 +38,7 @@ import msgspec
 from ..errors import SecretError
 from ._config_schema import SecretsSection
 from .providers.base import ProviderCredentials
+from .redact import register
 
 __all__ = ["ENV_KEYS", "SecretStore", "env_vars_for"]
 
@@ -134,6 +135,8 @@ class SecretStore:
             if cached is not None:
                 return cached
             creds, source = await self._resolve(provider)
+            register(creds.api_key, creds.aws_secret_access_key, creds.aws_session_token,
+                     *creds.headers.values())
             if source == "vault" and self._settings.cache_ttl > 0:
                 self._cache[provider] = (self._clock() + self._settings.cache_ttl, creds)
             log.debug("credentials for %s resolved from %s", provider, source)

@@ -25,6 +25,8 @@ from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
 from .models import ModelResolver, ResolvedModel
+from .recorder import Recorder
+from .records_api import RecordsAPI
 from .runtime import SessionRuntime
 from .sessions import MemorySessionStore, SessionMeta, SessionStore
 from .tools import Workspace, default_registry
@@ -51,6 +53,7 @@ class Service:
                                        if loaded.config.session.auto_save else MemorySessionStore())
         self.approvals = ApprovalStore(paths.approvals_dir)
         self.tools = default_registry()
+        self.recorder = Recorder(paths.data_dir, loaded.config)
         self.runtimes: dict[str, SessionRuntime] = {}
         self.watcher = FileWatcher(self)
         self.started = time.time()
@@ -63,6 +66,7 @@ class Service:
         return self.loaded.config
 
     def register(self, dispatcher: Dispatcher) -> None:
+        dispatcher.observers.append(self.recorder.on_call)
         table: list[tuple[str, Any, type | None]] = [
             ("daemon/status", self.on_daemon_status, api.Empty),
             ("daemon/shutdown", self.on_daemon_shutdown, api.Empty),
@@ -85,6 +89,7 @@ class Service:
         ]
         for name, handler, params in table:
             dispatcher.add(name, handler, params)
+        RecordsAPI(self).register(dispatcher)
 
     # -- daemon -------------------------------------------------------------------------
 
@@ -96,7 +101,8 @@ class Service:
             default_model=f"{c.default.provider}/{c.default.model}",
             sessions_loaded=len(self.runtimes),
             runs_active=sum(1 for r in self.runtimes.values() if r.busy),
-            config_warnings=list(self.loaded.warnings))
+            config_warnings=list(self.loaded.warnings), health=(health := self.recorder.health()),
+            degraded=not all(part["ok"] for part in health.values()))
 
     async def on_daemon_shutdown(self, _p: api.Empty, _ctx: CallContext) -> dict[str, bool]:
         self.shutdown_requested.set()
@@ -116,6 +122,8 @@ class Service:
         rt = self.runtimes.get(session_id)
         if rt is None:
             rt = SessionRuntime(self.sessions.get(session_id), self.sessions)
+            rt.hub.on_publish = lambda seq, event, rt=rt: self.recorder.on_event(
+                rt.id, rt.meta.model, seq, event)
             self.runtimes[session_id] = rt
             if rt.meta.read_files:  # watch only what the agent has actually read
                 self.watcher.track(rt)
@@ -281,6 +289,7 @@ class Service:
 
         self.loaded = loaded
         await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
+        self.recorder.configure(loaded.config)
         for warning in loaded.warnings:
             log.warning("%s", warning)
 
@@ -290,6 +299,7 @@ class Service:
             rt.save_meta()
         self.sessions.close()
         await self.models.aclose()
+        self.recorder.close()
 
 
 def _refuse_agent_processes(ctx: CallContext, what: str) -> None:

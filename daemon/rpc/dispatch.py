@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from ..errors import (
     RequestCancelled,
 )
 
-__all__ = ["CallContext", "Connection", "Dispatcher", "Handler"]
+__all__ = ["CallContext", "CallRecord", "Connection", "Dispatcher", "Handler", "Observer"]
 
 log = logging.getLogger("codetether.rpc")
 
@@ -59,12 +60,30 @@ class _Method:
     params: type | None
 
 
+@dataclass(slots=True)
+class CallRecord:
+    """One finished call, for observers (the audit trail)."""
+
+    method: str
+    peer: dict[str, Any]
+    outcome: str  # "success" | "failure" | "denied" | "cancelled"
+    duration_ms: float
+    error_code: int | None = None
+    error: str | None = None
+    params: Any = None
+
+
+Observer = Callable[[CallRecord], None]
+
+
 class Dispatcher:
     """The method table. ``params`` is a msgspec Struct type the raw params are
-    converted into; a mismatch is -32602 with msgspec's precise message."""
+    converted into; a mismatch is -32602 with msgspec's precise message.
+    ``observers`` see every finished call (they must be cheap and must not raise)."""
 
     def __init__(self) -> None:
         self._methods: dict[str, _Method] = {}
+        self.observers: list[Observer] = []
 
     def add(self, name: str, handler: Handler, params: type | None = None) -> None:
         if name in self._methods:
@@ -75,6 +94,32 @@ class Dispatcher:
         return sorted(self._methods)
 
     async def call(self, method: str, raw_params: Any, ctx: CallContext) -> Any:
+        if not self.observers:
+            return await self._call(method, raw_params, ctx)
+        started = time.perf_counter()
+        outcome, code, message = "success", None, None
+        try:
+            return await self._call(method, raw_params, ctx)
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except CodetetherError as exc:
+            outcome = "denied" if exc.codes.http in (401, 403) else "failure"
+            code, message = exc.codes.jsonrpc, exc.message
+            raise
+        except Exception as exc:
+            outcome, code, message = "failure", -32603, repr(exc)
+            raise
+        finally:
+            record = CallRecord(method, ctx.peer, outcome, (time.perf_counter() - started) * 1000,
+                                code, message, raw_params)
+            for observer in self.observers:
+                try:
+                    observer(record)
+                except Exception:  # noqa: BLE001 - an observer must not break the call
+                    log.exception("call observer failed")
+
+    async def _call(self, method: str, raw_params: Any, ctx: CallContext) -> Any:
         entry = self._methods.get(method)
         if entry is None:
             raise MethodNotFound(f"unknown method {method!r}", data={"method": method})

@@ -11,21 +11,27 @@ from .messages import Message, Usage
 __all__ = [
     "ApprovalDecideParams",
     "ApprovalListParams",
-    "ApprovalRecord",
     "ApprovalMode",
+    "ApprovalRecord",
+    "AuditQueryParams",
+    "AuditRecentParams",
     "ConfigSetParams",
     "DaemonStatus",
     "Empty",
+    "EventsReadParams",
+    "EventsReplayParams",
     "ModelEntry",
     "PromptParams",
     "PromptResult",
     "QuestionAnswerParams",
+    "ReportParams",
     "SessionCreateParams",
     "SessionDetail",
     "SessionForkParams",
     "SessionIdParams",
     "SessionInfo",
     "SessionListParams",
+    "SinceParams",
     "ToolEntry",
 ]
 
@@ -47,6 +53,9 @@ class DaemonStatus(msgspec.Struct):
     sessions_loaded: int
     runs_active: int
     config_warnings: list[str] = []
+    #: Record stores (telemetry, audit, events): {"name": {"ok": bool, "error": str|None}}
+    health: dict[str, Any] = {}
+    degraded: bool = False
 
 
 class SessionCreateParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,3 +164,40 @@ class ToolEntry(msgspec.Struct):
     description: str
     read_only: bool
     parameters: dict[str, Any]
+
+
+class SinceParams(msgspec.Struct, forbid_unknown_fields=True):
+    #: Epoch seconds; None for all retained history.
+    since: float | None = None
+
+
+class ReportParams(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    since: float | None = None
+
+
+class AuditRecentParams(msgspec.Struct, forbid_unknown_fields=True):
+    limit: int = 50
+
+
+class AuditQueryParams(msgspec.Struct, forbid_unknown_fields=True):
+    principal: str | None = None
+    action: str | None = None
+    resource: str | None = None
+    category: str | None = None
+    outcome: str | None = None
+    session_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+
+
+class EventsReadParams(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str
+    seq: int
+
+
+class EventsReplayParams(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str
+    from_seq: int = 0
+    limit: int = 1000

@@ -1,0 +1,70 @@
+"""The record written per event: one compact JSON object per line of ``events.jsonl``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["EventRecord"]
+
+
+class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One event of a session, as read back from its stream.
+
+    ``seq`` counts from 0 and equals the event's line number in the log and its
+    entry number in the index. ``ts`` is Unix time in seconds. ``offset`` and
+    ``length`` are the byte range of the line (newline included) in
+    ``events.jsonl``; they are filled on read, not stored; ``offset`` is ``-1`` for
+    an event still held in memory while the stream is degraded.
+    """
+
+    seq: int
+    ts: float
+    session_id: str
+    kind: str
+    data: dict[str, Any]
+    okr_id: str | None = None
+    okr_run_id: str | None = None
+    relay_id: str | None = None
+    offset: int = -1
+    length: int = 0
+
+
+class _Line(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The stored form: an EventRecord without its (derived) byte range."""
+
+    seq: int
+    ts: float
+    session_id: str
+    kind: str
+    data: dict[str, Any]
+    okr_id: str | None = None
+    okr_run_id: str | None = None
+    relay_id: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_Line)
+
+
+def encode_line(line: _Line) -> bytes:
+    """JSON escapes control characters, so the encoded record never holds a raw newline."""
+    return _encoder.encode(line) + b"\n"
+
+
+def decode_line(raw: bytes, *, offset: int) -> EventRecord:
+    """Decode one stored line; raises ``msgspec.DecodeError`` on anything else."""
+    line = _decoder.decode(raw)
+    return EventRecord(
+        seq=line.seq,
+        ts=line.ts,
+        session_id=line.session_id,
+        kind=line.kind,
+        data=line.data,
+        okr_id=line.okr_id,
+        okr_run_id=line.okr_run_id,
+        relay_id=line.relay_id,
+        offset=offset,
+        length=len(raw),
+    )

@@ -1,0 +1,180 @@
+"""The daemon's record of what happened: telemetry, the audit trail, event streams.
+
+One observer sees every session event (through the hub) and every API call
+(through the dispatcher) and fans them out:
+
+* event streams: every event of a session, appended to its stream;
+* telemetry: tool executions (with file changes) and token usage per model;
+* audit: API calls, tool executions, approval decisions, run ends.
+
+Every string it writes goes through :func:`redact`, so a provider key never
+reaches disk. A store that cannot write degrades (reported by :meth:`health`)
+without stopping the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..wire import events as ev
+from .redact import redact, values
+
+if TYPE_CHECKING:
+    from ..rpc import CallRecord
+    from .config import Config
+
+__all__ = ["Recorder"]
+
+log = logging.getLogger("codetether.recorder")
+
+_to_builtins = msgspec.to_builtins
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+class Recorder:
+    """``_calls`` holds tool calls between their start and end events, by
+    (session, call id), so an execution is recorded with its arguments."""
+
+    def __init__(self, data_dir: Path, config: Config) -> None:
+        from .audit import AuditLog
+        from .eventstream import EventStreamStore
+
+        self.data_dir = data_dir
+        self.audit = AuditLog(data_dir / "audit" / "audit.jsonl", secrets=values)
+        self.events = EventStreamStore(data_dir / "events")
+        self.telemetry = None
+        self.configure(config)
+        self._calls: dict[tuple[str, str], tuple[str, str, float]] = {}
+        self._events_error: str | None = None
+
+    def configure(self, config: Config) -> None:
+        from .telemetry import Telemetry, TelemetrySettings
+
+        t = config.telemetry
+        settings = TelemetrySettings(
+            enabled=t.enabled, persist=t.persist, max_executions=t.max_executions,
+            include_file_content=t.include_file_content, include_tool_args=t.include_tool_args,
+            anonymize_paths=t.anonymize_paths)
+        if self.telemetry is not None:
+            self.telemetry.close()
+        self.telemetry = Telemetry(self.data_dir / "telemetry", settings) if t.enabled else None
+
+    # -- observers --------------------------------------------------------------------
+
+    def on_call(self, record: CallRecord) -> None:
+        params = record.params if isinstance(record.params, dict) else {}
+        detail: dict[str, Any] = {}
+        if record.error is not None:
+            detail = {"code": record.error_code, "error": record.error[:500]}
+        for key in ("approval_id", "question_id", "key"):
+            if isinstance(params.get(key), str):
+                detail[key] = params[key]
+        uid = record.peer.get("uid")
+        self.audit.record(
+            "api", record.method, principal=f"uid:{uid}" if uid is not None else "client",
+            outcome=record.outcome if record.outcome != "cancelled" else "failure",
+            detail=detail or None, duration_ms=record.duration_ms,
+            session_id=params.get("session_id") if isinstance(params.get("session_id"), str) else None)
+
+    def on_event(self, session_id: str, model: str, seq: int, event: ev.SessionEvent) -> None:
+        data = _clean(_to_builtins(event))
+        kind = data.pop("type")
+        try:
+            self.events.open(session_id).append(kind, data)
+        except Exception as exc:  # noqa: BLE001 - recording must never stop a session
+            if self._events_error is None:  # one clear error, not one per event
+                log.error("event streams cannot be written (%s); sessions go on without them", exc)
+            self._events_error = f"event stream not writable: {exc}"
+        if isinstance(event, ev.ToolCallStart):
+            self._calls[(session_id, event.call_id)] = (event.name, data.get("arguments", ""),
+                                                        time.time())
+        elif isinstance(event, ev.ToolCallEnd):
+            self._tool_end(session_id, model, event, data)
+        elif isinstance(event, ev.UsageEvent) and self.telemetry is not None:
+            from .telemetry import TokenCounts
+
+            self.telemetry.record_tokens(event.model or model, "chat",
+                                         TokenCounts(input=event.input_tokens, output=event.output_tokens))
+        elif isinstance(event, ev.ApprovalResolved):
+            self.audit.record(
+                "approval", event.decision, principal=event.by or "user",
+                outcome="success" if event.decision == "allow" else "denied",
+                resource=event.subject or None, session_id=session_id,
+                detail={"approval_id": event.approval_id, "tool": event.tool, "rule": event.rule})
+        elif isinstance(event, ev.Done):
+            self.audit.record(
+                "session", "run_end", principal=f"agent:{session_id}",
+                outcome="success" if event.stop_reason in ("end_turn", "max_steps") else "failure",
+                session_id=session_id, detail={"stop_reason": event.stop_reason, "steps": event.steps})
+
+    def _tool_end(self, session_id: str, model: str, event: ev.ToolCallEnd, data: dict[str, Any]) -> None:
+        name, arguments, started = self._calls.pop((session_id, event.call_id),
+                                                   (event.name, "", time.time()))
+        self.audit.record(
+            "tool", event.name, principal=f"agent:{session_id}",
+            outcome="failure" if event.is_error else "success", session_id=session_id,
+            duration_ms=event.duration_ms,
+            detail={"call_id": event.call_id,
+                    "files": [c.get("path") for c in event.changes if isinstance(c, dict)]})
+        if self.telemetry is None:
+            return
+        from .telemetry import FileChange, FileChangeType, ToolExecution
+
+        execution = ToolExecution.start(name, _parse_args(arguments)).with_session(session_id) \
+            .with_model(model)
+        execution.started_at = int(started * 1000)  # Unix ms
+        for change in data.get("changes") or []:
+            try:
+                execution.add_file_change(FileChange(
+                    path=str(change.get("path", "")),
+                    change_type=FileChangeType(str(change.get("kind", "modify"))),
+                    diff=change.get("diff") if isinstance(change.get("diff"), str) else None))
+            except (ValueError, TypeError):
+                continue
+        if event.is_error:
+            execution.complete_error(data.get("output", ""), duration_ms=event.duration_ms)
+        else:
+            execution.complete_success(data.get("output", ""), duration_ms=event.duration_ms)
+        self.telemetry.record_tool(execution)
+
+    # -- queries and lifecycle ---------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        events = self.events.health()
+        if events[0] and self._events_error is not None:
+            events = (False, self._events_error)
+        parts = {"audit": self.audit.health(), "events": events}
+        if self.telemetry is not None:
+            parts["telemetry"] = self.telemetry.health()
+        return {name: {"ok": ok, "error": error} for name, (ok, error) in parts.items()}
+
+    def close(self) -> None:
+        for closer in (self.events.close, self.audit.close,
+                       self.telemetry.close if self.telemetry else None):
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - close the others too
+                log.exception("closing a record store failed")
+
+
+def _parse_args(arguments: str) -> Any:
+    try:
+        return msgspec.json.decode(arguments) if arguments else {}
+    except msgspec.DecodeError:
+        return arguments

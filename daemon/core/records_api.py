@@ -1,0 +1,137 @@
+"""Daemon API for the record stores: telemetry, the audit trail, event streams."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, Conflict, InvalidParams, NotFound, SecretError, Unavailable
+from ..rpc import CallContext, Dispatcher
+from ..wire import api
+from .compaction import context_tokens
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["RecordsAPI"]
+
+
+class RecordsAPI:
+    """``on_<method>`` handlers over the service's :class:`~.recorder.Recorder`."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        for name, handler, params in (
+            ("session/status", self.on_session_status, api.SessionIdParams),
+            ("telemetry/stats", self.on_telemetry_stats, api.SinceParams),
+            ("telemetry/export", self.on_telemetry_export, api.Empty),
+            ("telemetry/report", self.on_telemetry_report, api.ReportParams),
+            ("audit/recent", self.on_audit_recent, api.AuditRecentParams),
+            ("audit/query", self.on_audit_query, api.AuditQueryParams),
+            ("audit/verify", self.on_audit_verify, api.Empty),
+            ("events/read", self.on_events_read, api.EventsReadParams),
+            ("events/replay", self.on_events_replay, api.EventsReplayParams),
+            ("events/reconstruct", self.on_events_reconstruct, api.SessionIdParams),
+            ("events/archive", self.on_events_archive, api.SessionIdParams),
+        ):
+            dispatcher.add(name, handler, params)
+
+    def _telemetry(self):  # type: ignore[no-untyped-def]
+        if self.service.recorder.telemetry is None:
+            raise Unavailable("telemetry is disabled: set [telemetry] enabled = true")
+        return self.service.recorder.telemetry
+
+    async def on_session_status(self, p: api.SessionIdParams, _ctx: CallContext) -> dict[str, Any]:
+        rt = self.service.runtime(p.session_id)
+        resolved = self.service.models.resolve(rt.meta.model)
+        tokens = context_tokens(rt)
+        limit = self._telemetry().context_limit(resolved.model, tokens, resolved.context_window) \
+            if self.service.recorder.telemetry is not None else None
+        context = None if limit is None else {
+            "current": limit.current, "limit": limit.limit, "percent": round(limit.percent, 1),
+            "level": str(limit.level.value if hasattr(limit.level, "value") else limit.level)}
+        return {"session_id": rt.id, "busy": rt.busy, "model": resolved.label,
+                "messages": len(rt.messages), "context": context}
+
+    async def on_telemetry_stats(self, p: api.SinceParams, _ctx: CallContext) -> dict[str, Any]:
+        return self._telemetry().stats(p.since)
+
+    async def on_telemetry_export(self, _p: api.Empty, _ctx: CallContext) -> dict[str, Any]:
+        return self._telemetry().export()
+
+    async def on_telemetry_report(self, p: api.ReportParams, _ctx: CallContext) -> dict[str, Any]:
+        target = Path(p.path).expanduser()
+        if not target.is_absolute() or not target.parent.is_dir():
+            raise InvalidParams(f"report path must be absolute, in an existing directory: {p.path!r}")
+        telemetry = self._telemetry()
+        await asyncio.to_thread(telemetry.report, target, p.since)
+        return {"path": str(target), "bytes": target.stat().st_size}
+
+    async def on_audit_recent(self, p: api.AuditRecentParams, _ctx: CallContext) -> list[Any]:
+        return self.service.recorder.audit.recent(max(1, min(p.limit, 10_000)))
+
+    async def on_audit_query(self, p: api.AuditQueryParams, _ctx: CallContext) -> list[Any]:
+        return await asyncio.to_thread(
+            self.service.recorder.audit.query,
+            principal=p.principal, action=p.action, resource=p.resource, category=p.category,
+            outcome=p.outcome, session_id=p.session_id, since=p.since, until=p.until,
+            limit=max(1, min(p.limit, 10_000)))
+
+    async def on_audit_verify(self, _p: api.Empty, _ctx: CallContext) -> Any:
+        return await asyncio.to_thread(self.service.recorder.audit.verify)
+
+    def _stream(self, session_id: str):  # type: ignore[no-untyped-def]
+        if session_id not in self.service.recorder.events.list():
+            raise NotFound(f"no event stream for session {session_id!r}")
+        return self.service.recorder.events.open(session_id)
+
+    async def on_events_read(self, p: api.EventsReadParams, _ctx: CallContext) -> Any:
+        stream = self._stream(p.session_id)
+        try:
+            return stream.read(p.seq)
+        except (KeyError, IndexError) as exc:
+            raise NotFound(f"session {p.session_id} has no event {p.seq} (it has {len(stream)})") from exc
+
+    async def on_events_replay(self, p: api.EventsReplayParams, _ctx: CallContext) -> list[Any]:
+        stream = self._stream(p.session_id)
+        return list(itertools.islice(stream.replay(max(0, p.from_seq)), max(0, min(p.limit, 100_000))))
+
+    async def on_events_reconstruct(self, p: api.SessionIdParams, _ctx: CallContext) -> Any:
+        from .eventstream import reconstruct
+
+        return reconstruct(self._stream(p.session_id))
+
+    async def on_events_archive(self, p: api.SessionIdParams, _ctx: CallContext) -> dict[str, Any]:
+        """Copy a session's event stream to S3-compatible storage ([archive] in the config).
+        Credentials: Vault ``<path>/archive`` (aws_* fields), else boto3's own chain."""
+        settings = self.service.config.archive
+        if not settings.enabled or not settings.bucket:
+            raise ConfigError("archival is off: set [archive] enabled = true and bucket = \"...\"")
+        self._stream(p.session_id)
+        rt = self.service.runtimes.get(p.session_id)
+        if rt is not None and rt.busy:
+            raise Conflict(f"session {p.session_id} is running; archive it when it is idle")
+        try:
+            creds = await self.service.models.secrets.get("archive")
+        except SecretError:
+            creds = None
+        from .eventstream import S3Archiver
+
+        events = self.service.recorder.events
+        events.release(p.session_id)  # a closed stream: the copy is complete
+
+        def upload() -> Any:
+            with S3Archiver(settings.bucket, endpoint_url=settings.endpoint_url, region=settings.region,
+                            prefix=settings.prefix,
+                            access_key_id=creds.aws_access_key_id if creds else None,
+                            secret_access_key=creds.aws_secret_access_key if creds else None,
+                            session_token=creds.aws_session_token if creds else None) as archiver:
+                return archiver.archive(p.session_id, events.directory)
+
+        done = await asyncio.to_thread(upload)
+        return {"bucket": done.bucket, "files": [{"key": f.key, "size": f.size, "sha256": f.sha256}
+                                                 for f in done.files]}
