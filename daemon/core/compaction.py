@@ -12,9 +12,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import CodetetherError
-from ..wire.events import Compaction
-from ..wire.messages import Message
-from .providers.base import CompletionRequest, Provider, TextDelta, ToolSpec
+from ..wire.events import Compaction, UsageEvent
+from ..wire.messages import Message, Usage
+from .providers.base import CompletionRequest, Provider, TextDelta, ToolSpec, UsageReport
 from .sessions import Transcript
 
 if TYPE_CHECKING:
@@ -91,7 +91,10 @@ async def maybe_compact(rt: SessionRuntime, provider: Provider, settings: AgentS
     if covers <= start:
         return False  # nothing older to fold in; the provider reports an over-long context
     old = rt.transcript.messages[start:covers]
-    text = await _summarize(provider, settings, previous.text if previous else "", old)
+    text, usage = await _summarize(provider, settings, previous.text if previous else "", old)
+    if usage.input_tokens or usage.output_tokens:
+        await rt.emit(UsageEvent(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                 model=settings.model_label, operation="compaction"))
     rt.add_summary(covers, text)
     await rt.emit(Compaction(summarized_messages=covers, summary_chars=len(text)))
     return True
@@ -109,7 +112,7 @@ def _render(messages: list[Message], budget: int) -> str:
 
 
 async def _summarize(provider: Provider, settings: AgentSettings, previous: str,
-                     messages: list[Message]) -> str:
+                     messages: list[Message]) -> tuple[str, Usage]:
     budget = max(2000, settings.context_window * 2)  # characters, ~half the window
     transcript = _render(messages, budget)
     if previous:
@@ -117,12 +120,18 @@ async def _summarize(provider: Provider, settings: AgentSettings, previous: str,
     request = CompletionRequest(model=settings.model, system=_SUMMARY_PROMPT,
                                 messages=[Message(role="user", content=transcript)],
                                 max_tokens=min(1024, settings.max_tokens))
+    usage = Usage()
     try:
-        parts = [e.text async for e in provider.stream(request) if isinstance(e, TextDelta)]
+        parts = []
+        async for event in provider.stream(request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, UsageReport):
+                usage = usage + event.usage
         text = "".join(parts).strip()
         if text:
-            return text
+            return text, usage
     except CodetetherError as exc:
         log.warning("model summary failed (%s); using an extractive digest", exc.message)
     digest = _render(messages, 4000)
-    return (previous + "\n" if previous else "") + digest
+    return (previous + "\n" if previous else "") + digest, usage

@@ -107,7 +107,7 @@ class Recorder:
         elif isinstance(event, ev.UsageEvent) and self.telemetry is not None:
             from .telemetry import TokenCounts
 
-            self.telemetry.record_tokens(event.model or model, "chat",
+            self.telemetry.record_tokens(event.model or model, event.operation or "chat",
                                          TokenCounts(input=event.input_tokens, output=event.output_tokens))
         elif isinstance(event, ev.ApprovalResolved):
             self.audit.record(
@@ -137,6 +137,10 @@ class Recorder:
         execution = ToolExecution.start(name, _parse_args(arguments)).with_session(session_id) \
             .with_model(model)
         execution.started_at = int(started * 1000)  # Unix ms
+        if name == "read_file" and not event.is_error:
+            args = execution.input if isinstance(execution.input, dict) else {}
+            if isinstance(args.get("path"), str):
+                execution.add_file_change(FileChange.read(args["path"]))
         for change in data.get("changes") or []:
             try:
                 execution.add_file_change(FileChange(

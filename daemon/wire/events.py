@@ -89,6 +89,7 @@ class UsageEvent(_Event, tag="usage"):
     input_tokens: int
     output_tokens: int
     model: str = ""
+    operation: str = "chat"  # "chat" | "compaction"
 
 
 class Compaction(_Event, tag="compaction"):
