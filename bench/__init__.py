@@ -9,8 +9,10 @@ compact table at the end and writes ``.bench/results.json``.
 * ``rpc_latency``    — JSON-RPC round trip over the Unix socket, our client vs raw clients
 * ``agent_loop``     — agent-loop overhead per model turn with a zero-latency model
 * ``embedded_model`` — load time, time to first token, tokens/s; our wrapper vs llama_cpp
+* ``records``        — telemetry append as history grows to 1M vs a full rewrite per record;
+  event-stream random access in a 1M-event stream vs a line scan
 """
 
-BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model")
+BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "records")
 
 __all__ = ["BENCHES"]
