@@ -262,6 +262,16 @@ class Agent:
 
         return authorize
 
+    async def _report_subcall(self, call_id: str, name: str, arguments: str, result: ToolResult,
+                              duration_ms: float) -> None:
+        """A sub-call (inside ``batch``) as its own start/end events; ``call_id`` is
+        ``<parent>.<n>``, which is how telemetry links it to its parent."""
+        await self.rt.emit(ToolCallStart(call_id=call_id, name=name, arguments=arguments))
+        await self.rt.emit(ToolCallEnd(
+            call_id=call_id, name=name, output=truncate_output(result.output, 2000),
+            is_error=result.is_error, duration_ms=duration_ms,
+            changes=list(result.metadata.get("changes") or [])))
+
     def _subject(self, tool: Tool, args: Any) -> str:
         subject = tool.approval_subject(args)
         if subject and getattr(args, "path", None) == subject:
@@ -291,7 +301,7 @@ class Agent:
             ctx = ToolContext(workspace=self.workspace, session_id=self.rt.id, call_id=call.id,
                               ask_user=self.rt.ask, state=self.rt.meta.state,
                               on_file_read=self.rt.remember_file, registry=self.registry,
-                              authorize=self._authorizer(call))
+                              authorize=self._authorizer(call), report_subcall=self._report_subcall)
             ctx.settings.update(self.settings.tool_settings)
             try:
                 result = await tool.run(args, ctx)

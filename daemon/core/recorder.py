@@ -15,7 +15,6 @@ without stopping the daemon.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +45,8 @@ def _clean(value: Any) -> Any:
 
 
 class Recorder:
-    """``_calls`` holds tool calls between their start and end events, by
-    (session, call id), so an execution is recorded with its arguments."""
+    """``_calls`` holds the telemetry execution of each tool call between its start
+    and end events, by (session, call id)."""
 
     def __init__(self, data_dir: Path, config: Config) -> None:
         from .audit import AuditLog
@@ -58,7 +57,7 @@ class Recorder:
         self.events = EventStreamStore(data_dir / "events")
         self.telemetry = None
         self.configure(config)
-        self._calls: dict[tuple[str, str], tuple[str, str, float]] = {}
+        self._calls: dict[tuple[str, str], Any] = {}
         self._events_error: str | None = None
 
     def configure(self, config: Config) -> None:
@@ -100,8 +99,7 @@ class Recorder:
                 log.error("event streams cannot be written (%s); sessions go on without them", exc)
             self._events_error = f"event stream not writable: {exc}"
         if isinstance(event, ev.ToolCallStart):
-            self._calls[(session_id, event.call_id)] = (event.name, data.get("arguments", ""),
-                                                        time.time())
+            self._calls[(session_id, event.call_id)] = self._start(session_id, model, event, data)
         elif isinstance(event, ev.ToolCallEnd):
             self._tool_end(session_id, model, event, data)
         elif isinstance(event, ev.UsageEvent) and self.telemetry is not None:
@@ -121,9 +119,23 @@ class Recorder:
                 outcome="success" if event.stop_reason in ("end_turn", "max_steps") else "failure",
                 session_id=session_id, detail={"stop_reason": event.stop_reason, "steps": event.steps})
 
+    def _start(self, session_id: str, model: str, event: ev.ToolCallStart, data: dict[str, Any]) -> Any:
+        """The execution starts with its call, so sub-calls (``<parent>.<n>``, reported
+        while the parent runs) can name their parent's execution id."""
+        if self.telemetry is None:
+            return None
+        from .telemetry import ToolExecution
+
+        execution = ToolExecution.start(event.name, _parse_args(data.get("arguments", ""))) \
+            .with_session(session_id).with_model(model)
+        parent_id, _, _ = event.call_id.rpartition(".")
+        parent = self._calls.get((session_id, parent_id)) if parent_id else None
+        if parent is not None:
+            execution = execution.with_parent(parent.id)
+        return execution
+
     def _tool_end(self, session_id: str, model: str, event: ev.ToolCallEnd, data: dict[str, Any]) -> None:
-        name, arguments, started = self._calls.pop((session_id, event.call_id),
-                                                   (event.name, "", time.time()))
+        execution = self._calls.pop((session_id, event.call_id), None)
         self.audit.record(
             "tool", event.name, principal=f"agent:{session_id}",
             outcome="failure" if event.is_error else "success", session_id=session_id,
@@ -134,10 +146,9 @@ class Recorder:
             return
         from .telemetry import FileChange, FileChangeType, ToolExecution
 
-        execution = ToolExecution.start(name, _parse_args(arguments)).with_session(session_id) \
-            .with_model(model)
-        execution.started_at = int(started * 1000)  # Unix ms
-        if name == "read_file" and not event.is_error:
+        if execution is None:  # its start was not seen (e.g. telemetry switched on mid-run)
+            execution = ToolExecution.start(event.name).with_session(session_id).with_model(model)
+        if event.name == "read_file" and not event.is_error:
             args = execution.input if isinstance(execution.input, dict) else {}
             if isinstance(args.get("path"), str):
                 execution.add_file_change(FileChange.read(args["path"]))

@@ -291,3 +291,30 @@ async def test_a_failing_provider_reports_error_and_done_events(tmp_path):
     assert getattr(info.value, "codes", None) is not None
     kinds = [type(e) for e in rig.events()]
     assert kinds[-2:] == [ev.ErrorEvent, ev.Done]
+
+
+async def test_batch_sub_calls_are_events_with_a_parent_in_telemetry(tmp_path):
+    from codetether.daemon.core.config import Config
+    from codetether.daemon.core.recorder import Recorder
+
+    rig = Rig(tmp_path, [Turn.tool("batch", {"calls": [
+        {"tool": "write_file", "arguments": {"path": "a.txt", "content": "a"}},
+        {"tool": "read_file", "arguments": {"path": "a.txt"}}]}), Turn.text("done")])
+    recorder = Recorder(tmp_path / "data", Config())
+    rig.rt.hub.on_publish = lambda seq, e: recorder.on_event(rig.rt.id, "scripted/scripted", seq, e)
+    try:
+        await rig.run()
+        starts = [e.call_id for e in rig.events() if isinstance(e, ev.ToolCallStart)]
+        parent = starts[0]
+        assert sorted(starts[1:]) == [f"{parent}.1", f"{parent}.2"]
+        executions = recorder.telemetry.tracker.recent(10)
+        by_name = {x.tool_name: x for x in executions}
+        assert by_name["write_file"].parent_id == by_name["batch"].id
+        assert by_name["read_file"].parent_id == by_name["batch"].id
+        assert by_name["batch"].parent_id is None
+        from codetether.daemon.core.eventstream import reconstruct
+
+        changes = reconstruct(recorder.events.open(rig.rt.id)).file_changes
+        assert [c["path"] for c in changes].count("a.txt") >= 1
+    finally:
+        recorder.close()

@@ -98,6 +98,7 @@ AskUser = Callable[[str, list[str]], Awaitable[str]]
 # loop so `batch` can put its non-read-only sub-calls through the same approval
 # gate as direct calls; without it, batch runs read-only tools only.
 Authorize = Callable[["Tool", Any], Awaitable[None]]
+ReportSubcall = Callable[[str, str, str, "ToolResult", float], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -126,6 +127,9 @@ class ToolContext:
     settings: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     authorize: Authorize | None = None  # for `batch`; see Authorize
+    #: report(call_id, tool, arguments_json, result, duration_ms): a tool that runs
+    #: other tools (``batch``) reports each sub-call, so it is recorded with its parent.
+    report_subcall: ReportSubcall | None = None
 
     @property
     def plan_mode(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Annotated, Any
 
 import msgspec
@@ -66,11 +67,17 @@ class BatchTool(Tool):
 
         async def one(index: int, tool: Tool, parsed: Any) -> None:
             sub = dataclasses.replace(ctx, call_id=f"{ctx.call_id}.{index + 1}")
+            started = time.monotonic()
             if tool.read_only:
                 results[index] = await _run_one(tool, parsed, sub)
             else:
                 async with writes:
                     results[index] = await _run_one(tool, parsed, sub)
+            if ctx.report_subcall is not None:
+                result = results[index]
+                assert result is not None
+                await ctx.report_subcall(sub.call_id, tool.name, msgspec.json.encode(parsed).decode(),
+                                         result, (time.monotonic() - started) * 1000)
 
         async with asyncio.TaskGroup() as group:
             for index, item in enumerate(prepared):
@@ -130,4 +137,7 @@ def _render(args: BatchParams, results: list[ToolResult]) -> ToolResult:
     meta: dict[str, Any] = {"results": meta_results, "failed": failed}
     if files:
         meta["files_affected"] = list(dict.fromkeys(files))
+    changes = [c for r in results for c in r.metadata.get("changes", []) or []]
+    if changes:
+        meta["changes"] = changes
     return ToolResult(text, is_error=failed == len(results), metadata=meta)
