@@ -50,6 +50,9 @@ __all__ = ["Agent", "AgentSettings", "truncate_output"]
 
 log = logging.getLogger("codetether.agent")
 
+#: File-writing tools whose changes an editor session shows as proposals.
+PROPOSING_TOOLS = frozenset({"write_file", "edit", "multiedit", "apply_patch"})
+
 SYSTEM_PROMPT = """You are codetether, a coding agent working in the workspace {workspace}.
 Use the tools to read, search and change files and to run commands; paths are relative to the
 workspace. Read a file before editing it. When the task is done, answer briefly and stop."""
@@ -239,7 +242,8 @@ class Agent:
                 f"{call.name} is not available in plan mode (read-only). Call plan_exit first.",
                 is_error=True)
         subject = self._subject(tool, args)
-        allowed, why = await self.gate.check(call, tool, subject)
+        allowed, why = await self.gate.check(call, tool, subject,
+                                             proposes=self._proposes(tool))
         if not allowed:
             return call, tool, args, ToolResult(f"Permission denied for {call.name}: {why}",
                                                 is_error=True)
@@ -261,6 +265,15 @@ class Agent:
                 raise ApprovalDenied(f"Permission denied for {tool.name}: {why}")
 
         return authorize
+
+    def _proposes(self, tool: Tool) -> bool:
+        return self.rt.editor and tool.name in PROPOSING_TOOLS
+
+    def _proposer(self, call: ToolCall, tool: Tool, args: Any) -> Callable[[list[dict[str, Any]]], Awaitable[bool]]:
+        async def propose(files: list[dict[str, Any]]) -> bool:
+            return await self.gate.propose(call, tool, self._subject(tool, args), files)
+
+        return propose
 
     async def _report_subcall(self, call_id: str, name: str, arguments: str, result: ToolResult,
                               duration_ms: float) -> None:
@@ -301,7 +314,9 @@ class Agent:
             ctx = ToolContext(workspace=self.workspace, session_id=self.rt.id, call_id=call.id,
                               ask_user=self.rt.ask, state=self.rt.meta.state,
                               on_file_read=self.rt.remember_file, registry=self.registry,
-                              authorize=self._authorizer(call), report_subcall=self._report_subcall)
+                              authorize=self._authorizer(call), report_subcall=self._report_subcall,
+                              read_override=self.rt.read_buffer,
+                              propose=self._proposer(call, tool, args) if self._proposes(tool) else None)
             ctx.settings.update(self.settings.tool_settings)
             try:
                 result = await tool.run(args, ctx)

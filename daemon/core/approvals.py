@@ -143,12 +143,13 @@ class ApprovalStore:
             key=lambda r: r.created_at)
 
     def decide(self, approval_id: str, decision: Literal["allow", "deny"], *, by: str,
-               reason: str = "") -> ApprovalRecord:
+               reason: str = "", applied: bool = False) -> ApprovalRecord:
         record = self.get(approval_id)
         if record.status != "pending":
             raise Conflict(f"approval {approval_id} was already decided: {record.status}")
         decided = msgspec.structs.replace(record, status=decision, decided_at=time.time(),
-                                          decided_by=by, reason=reason)
+                                          decided_by=by, reason=reason,
+                                          applied=applied and decision == "allow")
         self._append(decided)
         for fut in self._waiters.pop(approval_id, []):
             if not fut.done():

@@ -8,7 +8,10 @@ the policy's included, leaves a receipt in the approval store.
 
 from __future__ import annotations
 
-from ..wire.events import ApprovalRequested, ApprovalResolved
+from typing import Any
+
+from ..errors import ToolFailure
+from ..wire.events import ApprovalRequested, ApprovalResolved, EditProposed
 from ..wire.messages import ToolCall
 from .approvals import ApprovalStore, evaluate_policy
 from .runtime import SessionRuntime
@@ -25,7 +28,10 @@ class Gate:
         self.mode = mode
         self.rules = rules
 
-    async def check(self, call: ToolCall, tool: Tool, subject: str) -> tuple[bool, str]:
+    async def check(self, call: ToolCall, tool: Tool, subject: str, *,
+                    proposes: bool = False) -> tuple[bool, str]:
+        """``proposes``: an editor session's file edit, whose proposal to the user is
+        itself the approval; only a deny rule stops it here."""
         existing = self.approvals.find_for_call(self.rt.id, call)
         if existing is not None:  # a run resumed after restart: same call, same arguments
             if existing.status == "pending":
@@ -34,6 +40,8 @@ class Gate:
                                                     existing.reason)
         decision = evaluate_policy(tool.name, subject, read_only=tool.read_only, mode=self.mode,
                                    rules=self.rules)
+        if proposes and decision.action == "ask":
+            return True, ""
         if decision.action != "ask":
             if decision.action == "deny" or not tool.read_only:
                 # Receipts for every decision that lets a change through or stops one;
@@ -48,6 +56,29 @@ class Gate:
         record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
                                        subject=subject, arguments=call.arguments)
         return await self._ask_and_wait(record.id, call, subject)
+
+    async def propose(self, call: ToolCall, tool: Tool, subject: str,
+                      files: list[dict[str, Any]]) -> bool:
+        """Show an edit to the user; True if their editor applied it, False if the daemon
+        should write it (approved elsewhere, or allowed by policy without an editor)."""
+        decision = evaluate_policy(tool.name, subject, read_only=False, mode=self.mode,
+                                   rules=self.rules)
+        record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
+                                       subject=subject, arguments=call.arguments)
+        self.rt.proposals[record.id] = files
+        try:
+            await self.rt.emit(EditProposed(proposal_id=record.id, call_id=call.id, tool=tool.name,
+                                            files=files, auto_apply=decision.action == "allow"))
+            decided = await self.approvals.wait(record.id)
+        finally:
+            self.rt.proposals.pop(record.id, None)
+        await self.rt.emit(ApprovalResolved(approval_id=record.id, decision=decided.status,
+                                            by=decided.decided_by or "", tool=tool.name,
+                                            subject=subject, rule=decided.reason))
+        if decided.status != "allow":
+            why = f": {decided.reason}" if decided.reason else ""
+            raise ToolFailure(f"The user rejected this edit{why}. Do not retry it unchanged.")
+        return decided.applied
 
     def withdraw(self, call: ToolCall, *, by: str) -> None:
         """The call will not run: close its approval if one is still pending."""

@@ -49,11 +49,21 @@ class SessionRuntime:
         self.notes: list[str] = []
         self._saved = b""  # fingerprint of the metadata last written
         self.token_cache: tuple[int, int, int] = (-1, 0, 0)  # (summary covers, messages, tokens)
+        self.buffers: dict[str, str] = {}  # editor buffers' unsaved text, by absolute path
+        self.proposals: dict[str, list[dict[str, object]]] = {}  # open edit proposals by id
         self._questions: dict[str, asyncio.Future[str]] = {}
 
     @property
     def id(self) -> str:
         return self.meta.id
+
+    @property
+    def editor(self) -> bool:
+        return bool(self.meta.state.get("editor"))
+
+    def read_buffer(self, path: Path) -> str | None:
+        """Buffer-true reads: an open editor buffer's text wins over the file on disk."""
+        return self.buffers.get(str(path))
 
     @property
     def busy(self) -> bool:

@@ -82,6 +82,7 @@ class Service:
             ("approval/list", self.on_approval_list, api.ApprovalListParams),
             ("approval/decide", self.on_approval_decide, api.ApprovalDecideParams),
             ("question/answer", self.on_question_answer, api.QuestionAnswerParams),
+            ("workspace/buffer", self.on_workspace_buffer, api.BufferParams),
             ("models/list", self.on_models_list, api.Empty),
             ("tools/list", self.on_tools_list, api.Empty),
             ("config/get", self.on_config_get, api.Empty),
@@ -137,6 +138,9 @@ class Service:
         meta = self.sessions.create(workspace=str(workspace.resolve()), model=resolved.label,
                                     approval_mode=p.approval_mode or self.config.permissions.mode,
                                     title=p.title or "")
+        if p.editor:
+            meta.state["editor"] = True
+            self.sessions.save_meta(meta)
         return self._info(meta)
 
     async def on_session_list(self, p: api.SessionListParams, _ctx: CallContext) -> list[api.SessionInfo]:
@@ -257,7 +261,17 @@ class Service:
     async def on_approval_decide(self, p: api.ApprovalDecideParams, ctx: CallContext) -> api.ApprovalRecord:
         _refuse_agent_processes(ctx, "decide approvals")
         by = f"uid:{ctx.peer['uid']}" if "uid" in ctx.peer else "client"
-        return self.approvals.decide(p.approval_id, p.decision, by=by, reason=p.reason)
+        return self.approvals.decide(p.approval_id, p.decision, by=by, reason=p.reason,
+                                     applied=p.applied)
+
+    async def on_workspace_buffer(self, p: api.BufferParams, _ctx: CallContext) -> dict[str, bool]:
+        rt = self.runtime(p.session_id)
+        path = str(Workspace(rt.meta.workspace).resolve(p.path))  # confined like the tools
+        if p.text is None:
+            rt.buffers.pop(path, None)
+        else:
+            rt.buffers[path] = p.text
+        return {"ok": True}
 
     async def on_question_answer(self, p: api.QuestionAnswerParams, _ctx: CallContext) -> dict[str, bool]:
         for rt in self.runtimes.values():

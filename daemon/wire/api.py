@@ -10,6 +10,7 @@ from .messages import Message, Usage
 
 __all__ = [
     "ApprovalDecideParams",
+    "BufferParams",
     "ApprovalListParams",
     "ApprovalMode",
     "ApprovalRecord",
@@ -63,6 +64,8 @@ class SessionCreateParams(msgspec.Struct, forbid_unknown_fields=True):
     model: str | None = None
     approval_mode: ApprovalMode | None = None
     title: str | None = None
+    #: An editor session: agent edits become proposals the editor applies.
+    editor: bool = False
 
 
 class SessionIdParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -125,6 +128,16 @@ class ApprovalDecideParams(msgspec.Struct, forbid_unknown_fields=True):
     approval_id: str
     decision: Literal["allow", "deny"]
     reason: str = ""
+    #: For an edit proposal: the editor already applied it (the daemon must not write).
+    applied: bool = False
+
+
+class BufferParams(msgspec.Struct, forbid_unknown_fields=True):
+    """An editor buffer's unsaved text (None: closed, read the disk again)."""
+
+    session_id: str
+    path: str
+    text: str | None = None
 
 
 class ApprovalRecord(msgspec.Struct, omit_defaults=True):
@@ -139,6 +152,7 @@ class ApprovalRecord(msgspec.Struct, omit_defaults=True):
     decided_at: float | None = None
     decided_by: str | None = None
     reason: str = ""
+    applied: bool = False
 
 
 class QuestionAnswerParams(msgspec.Struct, forbid_unknown_fields=True):

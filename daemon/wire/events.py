@@ -15,6 +15,7 @@ __all__ = [
     "ApprovalResolved",
     "Compaction",
     "Done",
+    "EditProposed",
     "ErrorEvent",
     "FileChanged",
     "QuestionAsked",
@@ -79,6 +80,18 @@ class ApprovalResolved(_Event, tag="approval_resolved"):
     rule: str = ""  # the policy rule, or the user's reason
 
 
+class EditProposed(_Event, tag="edit_proposal"):
+    """Editor sessions: an agent edit awaiting the user. ``files`` hold path (absolute),
+    rel, before (None: new file), after (None: delete) and a unified diff. Decide it
+    with ``approval/decide`` (``applied: true`` when the editor applied it itself)."""
+
+    proposal_id: str
+    call_id: str
+    tool: str
+    files: list[dict[str, Any]]
+    auto_apply: bool = False  # the policy allows it: apply without asking
+
+
 class QuestionAsked(_Event, tag="question"):
     question_id: str
     question: str
@@ -121,6 +134,7 @@ SessionEvent = (
     | ToolCallEnd
     | ApprovalRequested
     | ApprovalResolved
+    | EditProposed
     | QuestionAsked
     | UsageEvent
     | Compaction

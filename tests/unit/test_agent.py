@@ -318,3 +318,45 @@ async def test_batch_sub_calls_are_events_with_a_parent_in_telemetry(tmp_path):
         assert [c["path"] for c in changes].count("a.txt") >= 1
     finally:
         recorder.close()
+
+
+async def _next(rig, kind):
+    while True:
+        _, event = await asyncio.wait_for(rig.sub.queue.get(), 10)
+        if isinstance(event, kind):
+            return event
+
+
+@pytest.mark.parametrize(("decision", "applied", "on_disk", "tool_error"), [
+    ("allow", True, "x = 1\n", False),    # the editor applied it: the daemon writes nothing
+    ("allow", False, "x = 2\n", False),   # approved elsewhere: the daemon writes it
+    ("deny", False, "x = 1\n", True),
+])
+async def test_editor_sessions_propose_edits(tmp_path, decision, applied, on_disk, tool_error):
+    rig = Rig(tmp_path, [Turn.tool("edit", {"path": "a.py", "old_string": "x = 1", "new_string": "x = 2"}),
+                         Turn.text("ok")], mode="ask")
+    rig.rt.meta.state["editor"] = True
+    (rig.workspace / "a.py").write_text("x = 1\n")
+    task = asyncio.create_task(rig.run())
+    proposal = await _next(rig, ev.EditProposed)
+    assert proposal.tool == "edit" and not proposal.auto_apply
+    (file,) = proposal.files
+    assert (file["rel"], file["before"], file["after"]) == ("a.py", "x = 1\n", "x = 2\n")
+    assert "-x = 1" in file["diff"] and "+x = 2" in file["diff"]
+    rig.approvals.decide(proposal.proposal_id, decision, by="editor", applied=applied,
+                         reason="" if decision == "allow" else "not like that")
+    await task
+    assert (rig.workspace / "a.py").read_text() == on_disk
+    tool = next(m for m in rig.rt.messages if m.role == "tool")
+    assert tool.is_error is tool_error
+    if tool_error:
+        assert "rejected this edit: not like that" in tool.content
+
+
+async def test_editor_reads_see_unsaved_buffers(tmp_path):
+    rig = Rig(tmp_path, [Turn.tool("read_file", {"path": "a.py"}), Turn.text("ok")])
+    (rig.workspace / "a.py").write_text("on disk\n")
+    rig.rt.buffers[str((rig.workspace / "a.py").resolve())] = "unsaved buffer text\n"
+    await rig.run()
+    tool = next(m for m in rig.rt.messages if m.role == "tool")
+    assert "unsaved buffer text" in tool.content and "on disk" not in tool.content

@@ -226,6 +226,18 @@ class FileChanges:
         return {"files_affected": [c["path"] for c in changes], "changes": changes}
 
 
+async def commit_changes(changes: FileChanges, ctx: ToolContext) -> None:
+    """Write planned changes, or, in an editor session, propose them to the user first."""
+    files = [
+        {"path": str(item.path), "rel": item.rel, "before": item.before, "after": item.after,
+         "diff": unified_diff(item.rel, item.before, item.after)}
+        for item in changes.planned.values() if item.before != item.after
+    ]
+    if ctx.propose is not None and files and await ctx.propose(files):
+        return  # the editor applied it (its undo works); nothing to write here
+    changes.commit()
+
+
 def _snapshot(path: Path) -> _Original:
     try:
         st = path.stat()

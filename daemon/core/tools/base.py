@@ -99,6 +99,7 @@ AskUser = Callable[[str, list[str]], Awaitable[str]]
 # gate as direct calls; without it, batch runs read-only tools only.
 Authorize = Callable[["Tool", Any], Awaitable[None]]
 ReportSubcall = Callable[[str, str, str, "ToolResult", float], Awaitable[None]]
+Propose = Callable[[list[dict[str, Any]]], Awaitable[bool]]
 
 
 @dataclass(slots=True)
@@ -130,6 +131,10 @@ class ToolContext:
     #: report(call_id, tool, arguments_json, result, duration_ms): a tool that runs
     #: other tools (``batch``) reports each sub-call, so it is recorded with its parent.
     report_subcall: ReportSubcall | None = None
+    #: Editor sessions: propose(files) shows the change to the user instead of writing
+    #: it; returns True if the editor applied it, False if the tool should write it;
+    #: raises ToolFailure if the user rejected it. See ``_util.commit_changes``.
+    propose: Propose | None = None
 
     @property
     def plan_mode(self) -> bool:

@@ -12,6 +12,7 @@ from ...errors import InvalidParams, ToolFailure
 from ._match import replace
 from ._util import (
     FileChanges,
+    commit_changes,
     common_subject,
     guard_plan_mode,
     join_eol,
@@ -60,7 +61,7 @@ class EditTool(Tool):
         changes = FileChanges(ctx.workspace.root)
         path = ctx.workspace.resolve(args.path)
         note = _apply(changes, ctx, path, args, where=ctx.workspace.relative(path))
-        changes.commit()
+        await commit_changes(changes, ctx)
         meta = changes.metadata()
         meta["match"] = note
         return ToolResult(_summary(changes, ctx, [note]), metadata=meta)
@@ -117,7 +118,7 @@ class MultiEditTool(Tool):
                     f"edit {index} of {total} ({rel}) failed: {exc.message} No file was changed.",
                     data={"edit_index": index - 1, "path": rel},
                 ) from exc
-        changes.commit()
+        await commit_changes(changes, ctx)
         meta = changes.metadata()
         meta["edits"] = notes
         return ToolResult(_summary(changes, ctx, notes), metadata=meta)

@@ -14,6 +14,7 @@ from ._util import (
     SNIFF_BYTES,
     FileChanges,
     cap_line,
+    commit_changes,
     decode,
     guard_plan_mode,
     is_binary,
@@ -192,7 +193,7 @@ class WriteFileTool(Tool):
             raise ToolFailure(f"cannot write {rel}: {exc.strerror or exc}") from exc
         changes = FileChanges(ctx.workspace.root)
         changes.set(path, rel, before, args.content)
-        changes.commit()
+        await commit_changes(changes, ctx)
         meta = changes.metadata()
         lines = args.content.count("\n") + (0 if args.content.endswith("\n") or not args.content else 1)
         if before is None:

@@ -24,6 +24,7 @@ from unidiff.patch import Hunk, PatchedFile, PatchSet
 from ...errors import InvalidParams, ToolFailure
 from ._util import (
     FileChanges,
+    commit_changes,
     common_subject,
     guard_plan_mode,
     join_eol,
@@ -83,7 +84,7 @@ class ApplyPatchTool(Tool):
         summary: list[tuple[str, str]] = []
         for pf in patch_set:
             summary.append(_plan_file(pf, changes, ctx))
-        changes.commit()
+        await commit_changes(changes, ctx)
         meta = changes.metadata()
         counts = {c["path"]: (c["additions"], c["deletions"]) for c in meta["changes"]}
         lines = [f"{line} (+{counts.get(p, (0, 0))[0]} -{counts.get(p, (0, 0))[1]})" for line, p in summary]
