@@ -94,5 +94,9 @@ def get_paths(env: dict[str, str] | None = None) -> Paths:
                      os.path.join(root, "run"))
     import platformdirs  # deferred: only the default path needs it
 
-    return Paths(platformdirs.user_config_dir(_APP), platformdirs.user_data_dir(_APP),
-                 platformdirs.user_runtime_dir(_APP))
+    runtime = env.get("XDG_RUNTIME_DIR")
+    # Without XDG_RUNTIME_DIR (containers, ssh without a login session) platformdirs
+    # warns and picks /tmp/runtime-<uid>; say nothing and use a per-user dir in /tmp.
+    run_dir = (platformdirs.user_runtime_dir(_APP) if runtime
+               else os.path.join("/tmp", f"codetether-{os.getuid()}"))
+    return Paths(platformdirs.user_config_dir(_APP), platformdirs.user_data_dir(_APP), run_dir)

@@ -163,10 +163,14 @@ def _events(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(arch)
 
 
+def _lsp(sub) -> None:  # type: ignore[no-untyped-def]
+    sub.add_parser("lsp", help="run the language server on stdio (editors start this)")
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
-    "telemetry": _telemetry, "audit": _audit, "events": _events,
+    "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
 }
 
 

@@ -312,7 +312,15 @@ def _records(name: str):  # type: ignore[no-untyped-def]
     return command
 
 
+def _cmd_lsp(_args: Any, _paths: Any) -> int:
+    from codetether.lsp.server import main as serve
+
+    serve()
+    return 0
+
+
 _COMMANDS = {
+    "lsp": _cmd_lsp,
     "stats": _records("stats"), "telemetry": _records("telemetry"), "audit": _records("audit"),
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,

@@ -46,6 +46,7 @@ class SessionRuntime:
         self.hub = EventHub()
         self.lock = asyncio.Lock()
         self.run_task: asyncio.Task[object] | None = None
+        self.run_connection: object | None = None  # the connection whose prompt is running
         self.notes: list[str] = []
         self._saved = b""  # fingerprint of the metadata last written
         self.token_cache: tuple[int, int, int] = (-1, 0, 0)  # (summary covers, messages, tokens)

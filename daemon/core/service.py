@@ -201,6 +201,7 @@ class Service:
                    mode: str | None = None) -> api.PromptResult:
         async with rt.lock:
             rt.run_task = asyncio.current_task()  # first: session/cancel must reach it at once
+            rt.run_connection = ctx.connection
             sub = rt.hub.subscribe("block", maxsize=256)
             pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"pump:{rt.id}:{ctx.connection.name}")
             try:
@@ -217,6 +218,7 @@ class Service:
                 # client before the response does (bounded: the client may be gone).
                 await asyncio.shield(_drained(sub, ctx, timeout=2.0))
                 rt.hub.unsubscribe(sub)
+                rt.run_connection = None
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
                 if rt.meta.read_files:
@@ -244,7 +246,8 @@ class Service:
         """Watch a session's events on this connection until it closes (drop policy)."""
         rt = self.runtime(p.session_id)
         sub = rt.hub.subscribe("drop")
-        pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"watch:{rt.id}:{ctx.connection.name}")
+        pump = asyncio.create_task(_pump(rt, sub, ctx, watcher=True),
+                                   name=f"watch:{rt.id}:{ctx.connection.name}")
 
         def stop() -> None:
             rt.hub.unsubscribe(sub)
@@ -343,11 +346,14 @@ def _descends_from(pid: int, ancestor: int) -> bool:
     return False
 
 
-async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext) -> None:
+async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext, *, watcher: bool = False) -> None:
     while True:
         seq, event = await sub.queue.get()
         try:
-            await ctx.notify("session/event", {"session_id": rt.id, "seq": seq, "event": event})
+            # A connection that watches a session and also runs a prompt in it gets each
+            # event once: from the run's own (lossless) subscription.
+            if not (watcher and rt.run_connection is ctx.connection):
+                await ctx.notify("session/event", {"session_id": rt.id, "seq": seq, "event": event})
         finally:
             sub.queue.task_done()
 

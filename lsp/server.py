@@ -1,0 +1,440 @@
+"""The codetether language server: LSP ↔ daemon, nothing more (see PROTOCOL.md).
+
+Handlers stay thin: conversions live in :mod:`.convert`, decisions in the daemon.
+``_tasks`` owns every background task (runs, prompts, applies); ``pending`` holds the
+gates awaiting the user (approvals, questions, edit proposals) by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from codetether.daemon import __version__
+from codetether.daemon.errors import CodetetherError
+from codetether.daemon.paths import get_paths
+from lsprotocol import types as t
+from pygls.lsp.server import LanguageServer
+
+from .convert import changed_range, file_edit, parse_review, path_to_uri, status_text, uri_to_path
+from .daemon_client import DaemonClient
+from .options import Options, parse_options
+
+__all__ = ["CodetetherServer", "main", "server"]
+
+log = logging.getLogger("codetether.lsp")
+
+REVIEW_PROMPT = (
+    "Review @{path} for bugs, risky code and unclear parts. Answer ONLY with findings, one per "
+    "line, formatted exactly `LINE: severity: message` (severity is error, warning or info). "
+    "If there is nothing to report, answer `none`.")
+
+
+class CodetetherServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("codetether", __version__)
+        self.options = Options()
+        self.option_warning: str | None = None
+        self.client_approvals = False
+        self.daemon: DaemonClient | None = None
+        self.sessions: dict[str, str] = {}  # workspace folder path -> session id
+        self.active: str | None = None
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.usage = {"input_tokens": 0, "output_tokens": 0}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._progress: dict[str, str] = {}  # session id -> progress token
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            message = exc.message if isinstance(exc, CodetetherError) else repr(exc)
+            self.window_show_message(t.ShowMessageParams(t.MessageType.Error, f"codetether: {message}"))
+
+    @property
+    def use_message_requests(self) -> bool:
+        choice = self.options.use_show_message_request
+        return (not self.client_approvals) if choice is None else choice
+
+    async def call(self, method: str, params: Any = None) -> Any:
+        if self.daemon is None:
+            paths = get_paths({"CODETETHER_HOME": self.options.codetether_home}
+                              if self.options.codetether_home else None)
+            if self.options.codetether_home:  # the daemon we may start inherits it
+                os.environ["CODETETHER_HOME"] = self.options.codetether_home
+            self.daemon = DaemonClient(paths, self.on_daemon, autostart=self.options.auto_start_daemon,
+                                       on_reconnect=self._resubscribe)
+        return await self.daemon.request(method, params)
+
+    async def _resubscribe(self) -> None:
+        for sid in set(self.sessions.values()):
+            await self.daemon.request("session/subscribe", {"session_id": sid})  # type: ignore[union-attr]
+
+    def folder_of(self, path: str | None) -> str:
+        folders = [uri_to_path(f.uri) for f in (self.workspace.folders or {}).values()]
+        if path:
+            for folder in sorted(folders, key=len, reverse=True):
+                if path == folder or path.startswith(folder.rstrip("/") + "/"):
+                    return folder
+        if folders:
+            return folders[0]
+        root = self.workspace.root_path
+        return root or os.getcwd()
+
+    async def session_for(self, folder: str) -> str:
+        sid = self.sessions.get(folder)
+        if sid is None:
+            info = await self.call("session/create", {
+                "workspace": folder, "editor": True, "approval_mode": self.options.approval_mode,
+                "model": self.options.model})
+            sid = self.sessions[folder] = info["id"]
+            await self.call("session/subscribe", {"session_id": sid})
+            for doc in list(self.workspace.text_documents.values()):
+                path = uri_to_path(doc.uri)
+                if self.folder_of(path) == folder:
+                    await self._push_buffer(sid, path, doc.source)
+        self.active = sid
+        return sid
+
+    async def _push_buffer(self, sid: str, path: str, text: str | None) -> None:
+        try:
+            await self.call("workspace/buffer", {"session_id": sid, "path": path, "text": text})
+        except CodetetherError as exc:  # e.g. a file outside the workspace
+            log.debug("buffer %s not sent: %s", path, exc.message)
+
+    def buffer_changed(self, uri: str, text: str | None) -> None:
+        path = uri_to_path(uri)
+        sid = self.sessions.get(self.folder_of(path))
+        if sid is not None:
+            self.spawn(self._push_buffer(sid, path, text), f"buffer:{path}")
+
+    # -- daemon events -------------------------------------------------------------------
+
+    def on_daemon(self, method: str, params: Any) -> None:
+        if method != "session/event":
+            return
+        self.protocol.notify("codetether/event", params)
+        sid, event = params["session_id"], params["event"]
+        kind = event.get("type")
+        if kind == "edit_proposal":
+            self._on_proposal(sid, event)
+        elif kind == "approval_request":
+            self._gate(event["approval_id"], sid, "tool", f"Allow {event['tool']}?",
+                       event.get("subject") or event.get("arguments", ""), ["Allow", "Deny"])
+        elif kind == "question":
+            self._gate(event["question_id"], sid, "question", event["question"], "",
+                       event.get("options") or [])
+        elif kind == "approval_resolved":
+            if self.pending.pop(event["approval_id"], None) is not None:
+                self.protocol.notify("codetether/resolved", {"id": event["approval_id"],
+                                                             "status": event["decision"]})
+        elif kind == "usage":
+            self.usage["input_tokens"] += event.get("input_tokens", 0)
+            self.usage["output_tokens"] += event.get("output_tokens", 0)
+            self.spawn(self._publish_status(sid), "status")
+        elif kind == "tool_call_start":
+            self._progress_report(sid, f"{event['name']} …")
+        elif kind in ("done", "error"):
+            self._progress_end(sid, event.get("stop_reason", kind))
+
+    def _gate(self, gate_id: str, sid: str, kind: str, title: str, detail: str,
+              options: list[str]) -> None:
+        self.pending[gate_id] = {"kind": kind, "session_id": sid}
+        self.protocol.notify("codetether/approval", {"id": gate_id, "kind": kind, "title": title,
+                                                     "detail": detail, "options": options})
+        if self.use_message_requests:
+            self.spawn(self._ask(gate_id, kind, f"{title} {detail}".strip(), options), f"ask:{gate_id}")
+
+    def _on_proposal(self, sid: str, event: dict[str, Any]) -> None:
+        pid = event["proposal_id"]
+        files = event["files"]
+        for f in files:
+            doc = self.workspace.text_documents.get(path_to_uri(f["path"]))
+            f["uri"] = path_to_uri(f["path"])
+            f["version"] = doc.version if doc is not None else None
+        self.pending[pid] = {"kind": "edit", "session_id": sid, "files": files, "tool": event["tool"]}
+        self.protocol.notify("codetether/proposal", {
+            "id": pid, "tool": event["tool"],
+            "files": [{k: f[k] for k in ("uri", "path", "diff", "version")} for f in files]})
+        if event.get("auto_apply"):
+            self.spawn(self.approve(pid), f"apply:{pid}")
+        elif self.use_message_requests:
+            paths = ", ".join(f.get("rel") or f["path"] for f in files)
+            self.spawn(self._ask(pid, "edit", f"Apply the agent's {event['tool']} to {paths}?",
+                                 ["Apply", "Reject"]), f"ask:{pid}")
+
+    async def _ask(self, gate_id: str, kind: str, message: str, options: list[str]) -> None:
+        actions = [t.MessageActionItem(title=o) for o in options] or [t.MessageActionItem(title="OK")]
+        choice = await self.window_show_message_request_async(
+            t.ShowMessageRequestParams(type=t.MessageType.Info, message=message, actions=actions))
+        if gate_id not in self.pending:
+            return  # decided meanwhile (another client, or a code action)
+        title = choice.title if choice is not None else None
+        if kind == "question":
+            await self.answer(gate_id, title or "")
+        elif title in ("Allow", "Apply"):
+            await self.approve(gate_id)
+        else:
+            await self.reject(gate_id, "declined in the editor")
+
+    # -- decisions -------------------------------------------------------------------------
+
+    async def approve(self, gate_id: str) -> dict[str, Any]:
+        gate = self.pending.get(gate_id)
+        if gate is None or gate["kind"] != "edit":
+            rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "allow"})
+            return {"status": rec["status"]}
+        stale = self._stale(gate["files"])
+        if stale:
+            message = f"{stale} changed since the agent proposed this edit; not applied"
+            self.window_show_message(t.ShowMessageParams(t.MessageType.Warning, f"codetether: {message}"))
+            return await self.reject(gate_id, message)
+        changes: list[Any] = []
+        for f in gate["files"]:
+            doc = self.workspace.text_documents.get(f["uri"])
+            changes += file_edit(f, doc.version if doc is not None else None)
+        result = await self.workspace_apply_edit_async(t.ApplyWorkspaceEditParams(
+            edit=t.WorkspaceEdit(document_changes=changes), label="codetether: agent edit"))
+        if not result.applied:
+            return await self.reject(gate_id, f"the editor could not apply it: {result.failure_reason}")
+        rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "allow",
+                                                  "applied": True})
+        return {"status": rec["status"]}
+
+    def _stale(self, files: list[dict[str, Any]]) -> str | None:
+        """The first file whose buffer no longer holds what the proposal was made from."""
+        for f in files:
+            doc = self.workspace.text_documents.get(f["uri"])
+            if doc is not None and f.get("before") is not None and doc.source != f["before"]:
+                return f.get("rel") or f["path"]
+        return None
+
+    async def reject(self, gate_id: str, reason: str = "") -> dict[str, Any]:
+        rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "deny",
+                                                  "reason": reason or "rejected in the editor"})
+        return {"status": rec["status"]}
+
+    async def answer(self, question_id: str, answer: str) -> dict[str, Any]:
+        self.pending.pop(question_id, None)
+        return await self.call("question/answer", {"question_id": question_id, "answer": answer})
+
+    # -- runs, progress, status --------------------------------------------------------------
+
+    async def run_prompt(self, sid: str, text: str) -> dict[str, Any]:
+        token = f"codetether-{sid}"
+        try:
+            await self.window_work_done_progress_create_async(t.WorkDoneProgressCreateParams(token=token))
+            self.work_done_progress.begin(token, t.WorkDoneProgressBegin(title="codetether", message=text[:60]))
+            self._progress[sid] = token
+        except Exception:  # noqa: BLE001 - progress is optional for clients
+            log.debug("client declined work done progress")
+        try:
+            return await self.call("session/prompt", {"session_id": sid, "text": text})
+        finally:
+            self._progress_end(sid, "done")
+
+    def _progress_report(self, sid: str, message: str) -> None:
+        token = self._progress.get(sid)
+        if token is not None:
+            self.work_done_progress.report(token, t.WorkDoneProgressReport(message=message))
+
+    def _progress_end(self, sid: str, message: str) -> None:
+        token = self._progress.pop(sid, None)
+        if token is not None:
+            self.work_done_progress.end(token, t.WorkDoneProgressEnd(message=message))
+
+    async def status(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"session_id": self.active, **self.usage, "cost": ""}
+        if self.active is not None:
+            status = await self.call("session/status", {"session_id": self.active})
+            info.update(model=status["model"], busy=status["busy"], context=status["context"])
+        info["text"] = status_text(info)
+        return info
+
+    async def _publish_status(self, sid: str) -> None:
+        self.protocol.notify("codetether/status", await self.status())
+
+    async def review(self, uri: str) -> dict[str, Any]:
+        path = uri_to_path(uri)
+        sid = await self.session_for(self.folder_of(path))
+        rel = os.path.relpath(path, self.folder_of(path))
+        result = await self.run_prompt(sid, REVIEW_PROMPT.format(path=rel))
+        doc = self.workspace.get_text_document(uri)
+        found = parse_review(result.get("text", ""), len(doc.lines) or 1)
+        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=uri, diagnostics=found))
+        return {"findings": len(found)}
+
+    def proposal_actions(self, uri: str) -> list[t.CodeAction]:
+        actions = []
+        for pid, gate in self.pending.items():
+            if gate["kind"] != "edit":
+                continue
+            for f in gate["files"]:
+                if f["uri"] != uri:
+                    continue
+                rng = changed_range(f.get("before") or "", f.get("after") or "")
+                for title, command in (("Apply agent edit", "codetether.approve"),
+                                       ("Reject agent edit", "codetether.reject"),
+                                       ("Show diff", "codetether.showDiff")):
+                    actions.append(t.CodeAction(
+                        title=f"{title} ({gate['tool']})", kind=t.CodeActionKind.QuickFix,
+                        diagnostics=[t.Diagnostic(range=rng, message="agent edit proposal",
+                                                  source="codetether")],
+                        command=t.Command(title=title, command=command, arguments=[{"id": pid}])))
+        return actions
+
+
+server = CodetetherServer()
+
+
+@server.feature(t.INITIALIZE)
+def _initialize(ls: CodetetherServer, params: t.InitializeParams) -> None:
+    ls.options, ls.option_warning = parse_options(params.initialization_options)
+    experimental = params.capabilities.experimental
+    ls.client_approvals = bool(isinstance(experimental, dict)
+                               and (experimental.get("codetether") or {}).get("approvals"))
+
+
+@server.feature(t.INITIALIZED)
+def _initialized(ls: CodetetherServer, _params: t.InitializedParams) -> None:
+    if ls.option_warning:
+        ls.window_show_message(t.ShowMessageParams(t.MessageType.Warning, ls.option_warning))
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+def _did_open(ls: CodetetherServer, params: t.DidOpenTextDocumentParams) -> None:
+    ls.buffer_changed(params.text_document.uri, params.text_document.text)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+def _did_change(ls: CodetetherServer, params: t.DidChangeTextDocumentParams) -> None:
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    ls.buffer_changed(doc.uri, doc.source)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+def _did_close(ls: CodetetherServer, params: t.DidCloseTextDocumentParams) -> None:
+    ls.buffer_changed(params.text_document.uri, None)
+
+
+@server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
+                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix]))
+def _code_action(ls: CodetetherServer, params: t.CodeActionParams) -> list[t.CodeAction]:
+    return ls.proposal_actions(params.text_document.uri)
+
+
+def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
+    return args[0] if args and isinstance(args[0], dict) else {}
+
+
+@server.command("codetether.chat")
+async def _chat(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    a = _arg(args)
+    text = str(a.get("text", "")).strip()
+    if not text:
+        raise ValueError("codetether.chat needs {\"text\": ...}")
+    folder = ls.folder_of(uri_to_path(a["folder"]) if a.get("folder") else None)
+    sid = await ls.session_for(folder)
+    ls.spawn(ls.run_prompt(sid, text), f"run:{sid}")
+    return {"session_id": sid}
+
+
+@server.command("codetether.cancel")
+async def _cancel(ls: CodetetherServer, *_args: Any) -> Any:
+    if ls.active is None:
+        return {"cancelled": False}
+    return await ls.call("session/cancel", {"session_id": ls.active})
+
+
+@server.command("codetether.newSession")
+async def _new(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    folder = ls.folder_of(uri_to_path(_arg(args)["folder"]) if _arg(args).get("folder") else None)
+    ls.sessions.pop(folder, None)
+    return {"session_id": await ls.session_for(folder)}
+
+
+@server.command("codetether.sessions")
+async def _sessions(ls: CodetetherServer, *_args: Any) -> Any:
+    return await ls.call("session/list", {"workspace": ls.folder_of(None)})
+
+
+@server.command("codetether.resume")
+async def _resume(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    sid = str(_arg(args).get("session_id", ""))
+    info = (await ls.call("session/get", {"session_id": sid}))["info"]
+    ls.sessions[info["workspace"]] = ls.active = sid
+    await ls.call("session/subscribe", {"session_id": sid})
+    ls.spawn(ls.call("session/resume", {"session_id": sid}), f"resume:{sid}")
+    return {"session_id": sid}
+
+
+@server.command("codetether.model")
+async def _model(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    if _arg(args).get("model"):
+        ls.options = Options(**{**{f: getattr(ls.options, f) for f in ls.options.__struct_fields__},
+                                "model": _arg(args)["model"]})
+        ls.sessions.clear()  # new sessions use it
+    models = await ls.call("models/list")
+    return {"model": ls.options.model, "models": [m["id"] for m in models]}
+
+
+@server.command("codetether.planMode")
+async def _plan(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    mode = "plan" if _arg(args).get("on", True) else "ask"
+    ls.options = Options(**{**{f: getattr(ls.options, f) for f in ls.options.__struct_fields__},
+                            "approval_mode": mode})
+    ls.sessions.clear()
+    return {"approval_mode": mode}
+
+
+@server.command("codetether.approve")
+async def _approve(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    return await ls.approve(str(_arg(args).get("id", "")))
+
+
+@server.command("codetether.reject")
+async def _reject(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    return await ls.reject(str(_arg(args).get("id", "")), str(_arg(args).get("reason", "")))
+
+
+@server.command("codetether.showDiff")
+def _show_diff(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    pid = str(_arg(args).get("id", ""))
+    gate = ls.pending.get(pid)
+    if gate is None or gate["kind"] != "edit":
+        raise ValueError(f"no open edit proposal {pid!r}")
+    return {"id": pid, "files": [{"uri": f["uri"], "path": f["path"], "original": f.get("before") or "",
+                                  "proposed": f.get("after") or "", "diff": f["diff"]}
+                                 for f in gate["files"]]}
+
+
+@server.command("codetether.answer")
+async def _answer(ls: CodetetherServer, *args: Any) -> Any:
+    return await ls.answer(str(_arg(args).get("id", "")), str(_arg(args).get("answer", "")))
+
+
+@server.command("codetether.review")
+async def _review(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+    return await ls.review(str(_arg(args).get("uri", "")))
+
+
+@server.command("codetether.status")
+async def _status(ls: CodetetherServer, *_args: Any) -> dict[str, Any]:
+    return await ls.status()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, filename=str(Path(os.devnull)))
+    server.start_io()

@@ -1,0 +1,199 @@
+"""The language server end to end: pytest-lsp as the editor, the real daemon behind it,
+a scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest_lsp
+from lsprotocol import types as t
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+HOME = Path(tempfile.mkdtemp(prefix="ctl", dir="/tmp"))
+WS = HOME / "ws"
+SCRIPT = HOME / "script.json"
+CLI = str(Path(sys.executable).parent / "codetether")
+
+
+def _plain(obj):
+    """pygls hands custom notification params over as namedtuples; make them dicts."""
+    if hasattr(obj, "_asdict"):
+        return {k: _plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _script(*turns):
+    SCRIPT.write_text(json.dumps({"turns": list(turns), "fallback": "(no more turns)"}))
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "codetether.lsp"]))
+async def client(lsp_client: LanguageClient):
+    WS.mkdir(parents=True, exist_ok=True)
+    (HOME / "config").mkdir(exist_ok=True)
+    (HOME / "config" / "config.toml").write_text(
+        f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n[providers.scripted]\nscript = "{SCRIPT}"\n')
+    _script({"text": "Hello from the agent."})
+    lsp_client.events = []  # type: ignore[attr-defined]
+    lsp_client.proposals = []  # type: ignore[attr-defined]
+    lsp_client.approvals = []  # type: ignore[attr-defined]
+    lsp_client.edits = []  # type: ignore[attr-defined]
+    lsp_client.apply = True  # type: ignore[attr-defined]
+
+    @lsp_client.feature("codetether/event")
+    def _event(params):
+        lsp_client.events.append(_plain(params))
+
+    @lsp_client.feature("codetether/proposal")
+    def _proposal(params):
+        lsp_client.proposals.append(_plain(params))
+
+    @lsp_client.feature("codetether/approval")
+    def _approval(params):
+        lsp_client.approvals.append(_plain(params))
+
+    @lsp_client.feature("codetether/status")
+    def _status(params):
+        pass
+
+    @lsp_client.feature("codetether/resolved")
+    def _resolved(params):
+        pass
+
+    @lsp_client.feature(t.WORKSPACE_APPLY_EDIT)
+    def _apply(params: t.ApplyWorkspaceEditParams):
+        lsp_client.edits.append(params.edit)
+        return t.ApplyWorkspaceEditResult(applied=lsp_client.apply)
+
+    caps = t.ClientCapabilities(experimental={"codetether": {"approvals": True}},
+                                window=t.WindowClientCapabilities(work_done_progress=True))
+    await lsp_client.initialize_session(t.InitializeParams(
+        capabilities=caps, root_uri=WS.as_uri(),
+        workspace_folders=[t.WorkspaceFolder(uri=WS.as_uri(), name="ws")],
+        initialization_options={"codetetherHome": str(HOME), "approvalMode": "ask"}))
+    yield
+    await lsp_client.shutdown_session()
+    subprocess.run([CLI, "daemon", "stop"], env={**os.environ, "CODETETHER_HOME": str(HOME)},
+                   capture_output=True, timeout=60)
+    shutil.rmtree(HOME / "data", ignore_errors=True)
+    shutil.rmtree(WS, ignore_errors=True)
+
+
+async def _until(predicate, what: str, timeout: float = 30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def _open(client: LanguageClient, path: Path, text: str, version: int = 1) -> str:
+    path.write_text(text)
+    client.text_document_did_open(t.DidOpenTextDocumentParams(text_document=t.TextDocumentItem(
+        uri=path.as_uri(), language_id="python", version=version, text=text)))
+    return path.as_uri()
+
+
+async def _command(client: LanguageClient, command: str, arg=None):
+    return _plain(await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command=command, arguments=[arg] if arg is not None else [])))
+
+
+def _done(client) -> bool:
+    return any(e["event"]["type"] == "done" for e in client.events)
+
+
+async def test_chat_streams_the_answer(client: LanguageClient):
+    result = await _command(client, "codetether.chat", {"text": "hello"})
+    assert result["session_id"]
+    await _until(lambda: _done(client), "the done event")
+    text = "".join(e["event"]["text"] for e in client.events if e["event"]["type"] == "text")
+    assert text == "Hello from the agent."
+    status = await _command(client, "codetether.status")
+    assert status["model"] == "scripted/scripted" and status["context"]["level"]
+
+
+async def test_proposal_code_actions_apply_through_apply_edit(client: LanguageClient):
+    _script({"tool": "edit", "arguments": {"path": "hello.py", "old_string": "world", "new_string": "there"}},
+            {"text": "Edited."})
+    uri = _open(client, WS / "hello.py", "print('hello world')\n")
+    await _command(client, "codetether.chat", {"text": "rename"})
+    await _until(lambda: client.proposals, "a proposal")
+    proposal = client.proposals[0]
+    assert proposal["files"][0]["uri"] == uri and "+print('hello there')" in proposal["files"][0]["diff"]
+
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=t.Range(t.Position(0, 0), t.Position(1, 0)),
+        context=t.CodeActionContext(diagnostics=[])))
+    titles = [a.title for a in actions]
+    assert titles == ["Apply agent edit (edit)", "Reject agent edit (edit)", "Show diff (edit)"]
+    diff = await _command(client, "codetether.showDiff", {"id": proposal["id"]})
+    assert diff["files"][0]["proposed"] == "print('hello there')\n"
+
+    assert (await _command(client, "codetether.approve", {"id": proposal["id"]}))["status"] == "allow"
+    (edit,) = client.edits
+    (change,) = edit.document_changes
+    assert change.edits[0].new_text == "print('hello there')\n"
+    await _until(lambda: _done(client), "the run to finish")
+    # The editor applied it (undo works there); the daemon did not write the file.
+    assert (WS / "hello.py").read_text() == "print('hello world')\n"
+    end = next(e["event"] for e in client.events if e["event"]["type"] == "tool_call_end")
+    assert not end["is_error"]
+
+
+async def test_rejected_and_stale_proposals_return_tool_errors(client: LanguageClient):
+    _script({"tool": "edit", "arguments": {"path": "a.py", "old_string": "1", "new_string": "2"}},
+            {"tool": "edit", "arguments": {"path": "a.py", "old_string": "1", "new_string": "3"}},
+            {"text": "gave up"})
+    uri = _open(client, WS / "a.py", "x = 1\n")
+    await _command(client, "codetether.chat", {"text": "change it"})
+    await _until(lambda: client.proposals, "the first proposal")
+    await _command(client, "codetether.reject", {"id": client.proposals[0]["id"], "reason": "no"})
+    await _until(lambda: len(client.proposals) == 2, "the second proposal")
+    # The user types in the buffer before approving: the proposal is stale.
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text="x = 1  # edited\n")]))
+    assert (await _command(client, "codetether.approve", {"id": client.proposals[1]["id"]}))["status"] == "deny"
+    await _until(lambda: _done(client), "the run to finish")
+    ends = [e["event"] for e in client.events if e["event"]["type"] == "tool_call_end"]
+    assert all(e["is_error"] for e in ends)
+    assert "rejected this edit: no" in ends[0]["output"]
+    assert "changed since the agent proposed" in ends[1]["output"]
+    assert client.edits == []
+
+
+async def test_buffer_true_reads_and_tool_approvals(client: LanguageClient):
+    _script({"tool": "read_file", "arguments": {"path": "b.py"}},
+            {"tool": "bash", "arguments": {"command": "echo approved-run"}},
+            {"text": "done"})
+    uri = _open(client, WS / "b.py", "on disk\n")
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text="unsaved text\n")]))
+    await _command(client, "codetether.chat", {"text": "read and run"})
+    await _until(lambda: client.approvals, "the bash approval")
+    assert client.approvals[0]["kind"] == "tool" and "echo approved-run" in client.approvals[0]["detail"]
+    await _command(client, "codetether.approve", {"id": client.approvals[0]["id"]})
+    await _until(lambda: _done(client), "the run to finish")
+    outputs = [e["event"]["output"] for e in client.events if e["event"]["type"] == "tool_call_end"]
+    assert "unsaved text" in outputs[0] and "on disk" not in outputs[0]
+    assert "approved-run" in outputs[1]
+
+
+async def test_review_findings_become_diagnostics(client: LanguageClient):
+    _script({"text": "1: warning: prints instead of logging\n2: error: undefined name y"})
+    uri = _open(client, WS / "c.py", "print(x)\nz = y\n")
+    assert (await _command(client, "codetether.review", {"uri": uri}))["findings"] == 2
+    await _until(lambda: uri in client.diagnostics, "diagnostics")
+    found = client.diagnostics[uri]
+    assert [(d.range.start.line, d.severity) for d in found] == [
+        (0, t.DiagnosticSeverity.Warning), (1, t.DiagnosticSeverity.Error)]
+    assert all(d.source == "codetether" for d in found)
