@@ -46,6 +46,7 @@ class CodetetherServer(LanguageServer):
         self.usage = {"input_tokens": 0, "output_tokens": 0}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._progress: dict[str, str] = {}  # session id -> progress token
+        self._runs = 0
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -233,7 +234,8 @@ class CodetetherServer(LanguageServer):
     # -- runs, progress, status --------------------------------------------------------------
 
     async def run_prompt(self, sid: str, text: str) -> dict[str, Any]:
-        token = f"codetether-{sid}"
+        self._runs += 1
+        token = f"codetether-{sid}-{self._runs}"
         try:
             await self.window_work_done_progress_create_async(t.WorkDoneProgressCreateParams(token=token))
             self.work_done_progress.begin(token, t.WorkDoneProgressBegin(title="codetether", message=text[:60]))

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 import pytest_lsp
 from lsprotocol import types as t
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -36,7 +37,10 @@ def _script(*turns):
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "codetether.lsp"]))
-async def client(lsp_client: LanguageClient):
+async def client(lsp_client: LanguageClient, request):
+    # "custom": the client renders approvals itself (the Neovim / VS Code clients);
+    # "generic": any LSP editor, which gets window/showMessageRequest instead.
+    mode = getattr(request, "param", "custom")
     WS.mkdir(parents=True, exist_ok=True)
     (HOME / "config").mkdir(exist_ok=True)
     (HOME / "config" / "config.toml").write_text(
@@ -47,6 +51,7 @@ async def client(lsp_client: LanguageClient):
     lsp_client.approvals = []  # type: ignore[attr-defined]
     lsp_client.edits = []  # type: ignore[attr-defined]
     lsp_client.apply = True  # type: ignore[attr-defined]
+    lsp_client.asked = []  # type: ignore[attr-defined]
 
     @lsp_client.feature("codetether/event")
     def _event(params):
@@ -73,7 +78,15 @@ async def client(lsp_client: LanguageClient):
         lsp_client.edits.append(params.edit)
         return t.ApplyWorkspaceEditResult(applied=lsp_client.apply)
 
-    caps = t.ClientCapabilities(experimental={"codetether": {"approvals": True}},
+    @lsp_client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
+    def _ask(params: t.ShowMessageRequestParams):
+        lsp_client.asked.append(params.message)
+        titles = [a.title for a in params.actions or []]
+        pick = next((x for x in ("Allow", "Apply") if x in titles), titles[0] if titles else None)
+        return t.MessageActionItem(title=pick) if pick else None
+
+    experimental = {"codetether": {"approvals": True}} if mode == "custom" else None
+    caps = t.ClientCapabilities(experimental=experimental,
                                 window=t.WindowClientCapabilities(work_done_progress=True))
     await lsp_client.initialize_session(t.InitializeParams(
         capabilities=caps, root_uri=WS.as_uri(),
@@ -197,3 +210,40 @@ async def test_review_findings_become_diagnostics(client: LanguageClient):
     assert [(d.range.start.line, d.severity) for d in found] == [
         (0, t.DiagnosticSeverity.Warning), (1, t.DiagnosticSeverity.Error)]
     assert all(d.source == "codetether" for d in found)
+
+
+@pytest.mark.parametrize("client", ["generic"], indirect=True)
+async def test_any_lsp_editor_gets_show_message_requests_and_progress(client: LanguageClient):
+    _script({"tool": "bash", "arguments": {"command": "echo via-message-request"}},
+            {"tool": "write_file", "arguments": {"path": "new.py", "content": "x = 1\n"}},
+            {"text": "all done"})
+    await _command(client, "codetether.chat", {"text": "go"})
+    await _until(lambda: _done(client), "the run to finish")
+    assert any("Allow bash?" in m and "echo via-message-request" in m for m in client.asked)
+    assert any("Apply the agent's write_file to new.py?" in m for m in client.asked)
+    created = client.edits[0].document_changes
+    assert isinstance(created[0], t.CreateFile) and created[1].edits[0].new_text == "x = 1\n"
+    outputs = [e["event"]["output"] for e in client.events if e["event"]["type"] == "tool_call_end"]
+    assert "via-message-request" in outputs[0]
+    def kinds():
+        return [type(v).__name__ for reports in client.progress_reports.values() for v in reports]
+
+    await _until(lambda: "WorkDoneProgressEnd" in kinds(), "progress to end")
+    assert kinds()[0] == "WorkDoneProgressBegin" and "WorkDoneProgressReport" in kinds()
+
+
+async def test_the_server_reconnects_when_the_daemon_restarts(client: LanguageClient):
+    _script({"text": "first"})
+    first = await _command(client, "codetether.chat", {"text": "one"})
+    await _until(lambda: _done(client), "the first run")
+    subprocess.run([CLI, "daemon", "stop"], env={**os.environ, "CODETETHER_HOME": str(HOME)},
+                   capture_output=True, timeout=60, check=True)
+    client.events.clear()
+    _script({"text": "second"})  # the restarted daemon loads the script afresh
+    again = await _command(client, "codetether.chat", {"text": "two"})
+    assert again["session_id"] == first["session_id"]  # same session, after a restart
+    await _until(lambda: _done(client), "the run after the restart")
+    assert "".join(e["event"].get("text", "") for e in client.events
+                   if e["event"]["type"] == "text") == "second"
+    sessions = await _command(client, "codetether.sessions")
+    assert [s["id"] for s in sessions] == [first["session_id"]]
