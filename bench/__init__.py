@@ -11,8 +11,10 @@ compact table at the end and writes ``.bench/results.json``.
 * ``embedded_model`` — load time, time to first token, tokens/s; our wrapper vs llama_cpp
 * ``records``        — telemetry append as history grows to 1M vs a full rewrite per record;
   event-stream random access in a 1M-event stream vs a line scan
+* ``lsp_code_action`` — code action latency on a 10,000-line file with an agent edit pending
 """
 
-BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "records")
+BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "records",
+           "lsp_code_action")
 
 __all__ = ["BENCHES"]

@@ -165,6 +165,8 @@ class CodetetherServer(LanguageServer):
             doc = self.workspace.text_documents.get(path_to_uri(f["path"]))
             f["uri"] = path_to_uri(f["path"])
             f["version"] = doc.version if doc is not None else None
+            # Once per proposal, not per code-action request (files can be long).
+            f["range"] = changed_range(f.get("before") or "", f.get("after") or "")
         self.pending[pid] = {"kind": "edit", "session_id": sid, "files": files, "tool": event["tool"]}
         self.protocol.notify("codetether/proposal", {
             "id": pid, "tool": event["tool"],
@@ -236,7 +238,10 @@ class CodetetherServer(LanguageServer):
     async def run_prompt(self, sid: str, text: str) -> dict[str, Any]:
         self._runs += 1
         token = f"codetether-{sid}-{self._runs}"
+        window = self.client_capabilities.window
         try:
+            if not (window and window.work_done_progress):
+                raise LookupError("the client does not do work done progress")
             await self.window_work_done_progress_create_async(t.WorkDoneProgressCreateParams(token=token))
             self.work_done_progress.begin(token, t.WorkDoneProgressBegin(title="codetether", message=text[:60]))
             self._progress[sid] = token
@@ -286,7 +291,7 @@ class CodetetherServer(LanguageServer):
             for f in gate["files"]:
                 if f["uri"] != uri:
                     continue
-                rng = changed_range(f.get("before") or "", f.get("after") or "")
+                rng = f["range"]
                 for title, command in (("Apply agent edit", "codetether.approve"),
                                        ("Reject agent edit", "codetether.reject"),
                                        ("Show diff", "codetether.showDiff")):
