@@ -247,3 +247,23 @@ async def test_the_server_reconnects_when_the_daemon_restarts(client: LanguageCl
                    if e["event"]["type"] == "text") == "second"
     sessions = await _command(client, "codetether.sessions")
     assert [s["id"] for s in sessions] == [first["session_id"]]
+
+
+async def test_slash_commands_model_plan_new_and_resume(client: LanguageClient):
+    _script({"text": "one"}, {"text": "two"}, {"text": "three"})
+    first = await _command(client, "codetether.chat", {"text": "first"})
+    await _until(lambda: _done(client), "the first run")
+    models = await _command(client, "codetether.model")
+    assert "scripted/scripted" in models["models"] and "embedded/smollm2-135m" in models["models"]
+    assert (await _command(client, "codetether.model", {"model": "scripted/scripted"}))["model"] \
+        == "scripted/scripted"
+    assert (await _command(client, "codetether.planMode", {"on": True}))["approval_mode"] == "plan"
+    fresh = await _command(client, "codetether.newSession")
+    assert fresh["session_id"] != first["session_id"]
+    status = await _command(client, "codetether.status")
+    assert status["session_id"] == fresh["session_id"]
+    resumed = await _command(client, "codetether.resume", {"session_id": first["session_id"]})
+    assert resumed["session_id"] == first["session_id"]
+    assert (await _command(client, "codetether.status"))["session_id"] == first["session_id"]
+    ids = {s["id"] for s in await _command(client, "codetether.sessions")}
+    assert ids == {first["session_id"], fresh["session_id"]}
