@@ -1,0 +1,105 @@
+/**
+ * The custom parts of the codetether language server protocol (lsp/PROTOCOL.md):
+ * notification methods, command names and the shapes this client reads. Types only
+ * describe what the server sends; every field the UI reads is checked where it is used.
+ */
+
+export const Notifications = {
+  event: "codetether/event",
+  proposal: "codetether/proposal",
+  approval: "codetether/approval",
+  resolved: "codetether/resolved",
+  status: "codetether/status",
+} as const;
+
+/** Server commands (`workspace/executeCommand`), also the VS Code command ids. */
+export const Commands = {
+  chat: "codetether.chat",
+  cancel: "codetether.cancel",
+  newSession: "codetether.newSession",
+  sessions: "codetether.sessions",
+  resume: "codetether.resume",
+  model: "codetether.model",
+  planMode: "codetether.planMode",
+  approve: "codetether.approve",
+  reject: "codetether.reject",
+  showDiff: "codetether.showDiff",
+  answer: "codetether.answer",
+  review: "codetether.review",
+  status: "codetether.status",
+} as const;
+
+export type CommandName = (typeof Commands)[keyof typeof Commands];
+
+/** A daemon session event, tagged by `type` (daemon/wire/events.py). */
+export interface SessionEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface EventParams {
+  session_id: string;
+  seq: number;
+  event: SessionEvent;
+}
+
+export interface ProposalFile {
+  uri: string;
+  path: string;
+  diff: string;
+  version?: number | null;
+}
+
+export interface ProposalParams {
+  id: string;
+  tool: string;
+  files: ProposalFile[];
+}
+
+export type ApprovalKind = "tool" | "edit" | "question" | "okr";
+
+export interface ApprovalParams {
+  id: string;
+  kind: ApprovalKind;
+  title: string;
+  detail: string;
+  options?: string[];
+}
+
+export interface ResolvedParams {
+  id: string;
+  status: string;
+}
+
+export interface ContextUsage {
+  current: number;
+  limit: number;
+  percent: number;
+  level: string;
+}
+
+export interface StatusParams {
+  session_id: string | null;
+  model: string | null;
+  busy: boolean;
+  input_tokens: number;
+  output_tokens: number;
+  /** Dollars, or already formatted text ("" when unknown). */
+  cost: number | string | null;
+  context: ContextUsage | null;
+  /** The server's own one-line summary. */
+  text?: string;
+}
+
+export interface DiffFile {
+  uri: string;
+  path: string;
+  original: string;
+  proposed: string;
+  diff: string;
+}
+
+export interface ShowDiffResult {
+  id: string;
+  files: DiffFile[];
+}
