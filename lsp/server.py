@@ -43,7 +43,6 @@ class CodetetherServer(LanguageServer):
         self.sessions: dict[str, str] = {}  # workspace folder path -> session id
         self.active: str | None = None
         self.pending: dict[str, dict[str, Any]] = {}
-        self.usage = {"input_tokens": 0, "output_tokens": 0}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._progress: dict[str, str] = {}  # session id -> progress token
         self._runs = 0
@@ -142,8 +141,6 @@ class CodetetherServer(LanguageServer):
                 self.protocol.notify("codetether/resolved", {"id": event["approval_id"],
                                                              "status": event["decision"]})
         elif kind == "usage":
-            self.usage["input_tokens"] += event.get("input_tokens", 0)
-            self.usage["output_tokens"] += event.get("output_tokens", 0)
             self.spawn(self._publish_status(sid), "status")
         elif kind == "tool_call_start":
             self._progress_report(sid, f"{event['name']} …")
@@ -263,10 +260,12 @@ class CodetetherServer(LanguageServer):
             self.work_done_progress.end(token, t.WorkDoneProgressEnd(message=message))
 
     async def status(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"session_id": self.active, **self.usage, "cost": ""}
+        info: dict[str, Any] = {"session_id": self.active, "input_tokens": 0, "output_tokens": 0,
+                                "cost": ""}
         if self.active is not None:
             status = await self.call("session/status", {"session_id": self.active})
-            info.update(model=status["model"], busy=status["busy"], context=status["context"])
+            info.update({k: status[k] for k in ("model", "busy", "context", "input_tokens",
+                                                "output_tokens", "cost")})
         info["text"] = status_text(info)
         return info
 

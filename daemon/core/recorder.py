@@ -59,6 +59,7 @@ class Recorder:
         self.configure(config)
         self._calls: dict[tuple[str, str], Any] = {}
         self._events_error: str | None = None
+        self.session_usage: dict[str, list[int]] = {}  # session id -> [input, output] this daemon run
 
     def configure(self, config: Config) -> None:
         from .telemetry import Telemetry, TelemetrySettings
@@ -102,7 +103,11 @@ class Recorder:
             self._calls[(session_id, event.call_id)] = self._start(session_id, model, event, data)
         elif isinstance(event, ev.ToolCallEnd):
             self._tool_end(session_id, model, event, data)
-        elif isinstance(event, ev.UsageEvent) and self.telemetry is not None:
+        if isinstance(event, ev.UsageEvent):
+            totals = self.session_usage.setdefault(session_id, [0, 0])
+            totals[0] += event.input_tokens
+            totals[1] += event.output_tokens
+        if isinstance(event, ev.UsageEvent) and self.telemetry is not None:
             from .telemetry import TokenCounts
 
             self.telemetry.record_tokens(event.model or model, event.operation or "chat",

@@ -54,8 +54,14 @@ class RecordsAPI:
         context = None if limit is None else {
             "current": limit.current, "limit": limit.limit, "percent": round(limit.percent, 1),
             "level": str(limit.level.value if hasattr(limit.level, "value") else limit.level)}
+        used_in, used_out = self.service.recorder.session_usage.get(rt.id, [0, 0])
+        from .telemetry import CostEstimate, TokenCounts
+
+        cost = CostEstimate.from_tokens(resolved.label, TokenCounts(input=used_in, output=used_out))
         return {"session_id": rt.id, "busy": rt.busy, "model": resolved.label,
-                "messages": len(rt.messages), "context": context}
+                "messages": len(rt.messages), "context": context, "input_tokens": used_in,
+                "output_tokens": used_out,
+                "cost": "unpriced" if cost.unpriced else cost.format_smart()}
 
     async def on_telemetry_stats(self, p: api.SinceParams, _ctx: CallContext) -> dict[str, Any]:
         return self._telemetry().stats(p.since)

@@ -131,6 +131,7 @@ async def test_chat_streams_the_answer(client: LanguageClient):
     assert text == "Hello from the agent."
     status = await _command(client, "codetether.status")
     assert status["model"] == "scripted/scripted" and status["context"]["level"]
+    assert status["input_tokens"] > 0 and status["cost"] and status["text"].startswith("ct ")
 
 
 async def test_proposal_code_actions_apply_through_apply_edit(client: LanguageClient):
