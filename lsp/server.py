@@ -35,7 +35,10 @@ REVIEW_PROMPT = (
 
 class CodetetherServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("codetether", __version__)
+        # Full sync: after the server applies an agent edit to its own copy, the client's
+        # next didChange replaces the whole text instead of patching a moved base.
+        super().__init__("codetether", __version__,
+                         text_document_sync_kind=t.TextDocumentSyncKind.Full)
         self.options = Options()
         self.option_warning: str | None = None
         self.client_approvals = False
@@ -209,6 +212,15 @@ class CodetetherServer(LanguageServer):
             edit=t.WorkspaceEdit(document_changes=changes), label="codetether: agent edit"))
         if not result.applied:
             return await self.reject(gate_id, f"the editor could not apply it: {result.failure_reason}")
+        # The editor's didChange for this edit may come later (clients debounce it); the
+        # agent's next step must already see the new text, here and in the daemon.
+        for f in gate["files"]:
+            doc = self.workspace.text_documents.get(f["uri"])
+            if doc is not None and f.get("after") is not None:
+                self.workspace.update_text_document(
+                    t.VersionedTextDocumentIdentifier(uri=f["uri"], version=doc.version or 0),
+                    t.TextDocumentContentChangeWholeDocument(text=f["after"]))
+                await self._push_buffer(gate["session_id"], f["path"], f["after"])
         rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "allow",
                                                   "applied": True})
         return {"status": rec["status"]}

@@ -268,3 +268,20 @@ async def test_slash_commands_model_plan_new_and_resume(client: LanguageClient):
     assert (await _command(client, "codetether.status"))["session_id"] == first["session_id"]
     ids = {s["id"] for s in await _command(client, "codetether.sessions")}
     assert ids == {first["session_id"], fresh["session_id"]}
+
+
+async def test_back_to_back_edits_do_not_wait_for_the_editors_did_change(client: LanguageClient):
+    # Editors debounce didChange; the next proposal must build on the applied text anyway.
+    _script({"tool": "edit", "arguments": {"path": "d.py", "old_string": "a = 1", "new_string": "a = 2"}},
+            {"tool": "edit", "arguments": {"path": "d.py", "old_string": "a = 2", "new_string": "a = 3"}},
+            {"text": "both done"})
+    _open(client, WS / "d.py", "a = 1\n")
+    await _command(client, "codetether.chat", {"text": "bump twice"})
+    for n in (1, 2):
+        await _until(lambda n=n: len(client.proposals) >= n, f"proposal {n}")
+        assert (await _command(client, "codetether.approve", {"id": client.proposals[n - 1]["id"]}))[
+            "status"] == "allow"
+    await _until(lambda: _done(client), "the run to finish")
+    assert [c.edits[0].new_text for e in client.edits for c in e.document_changes] == ["a = 2\n", "a = 3\n"]
+    ends = [e["event"] for e in client.events if e["event"]["type"] == "tool_call_end"]
+    assert [e["is_error"] for e in ends] == [False, False]

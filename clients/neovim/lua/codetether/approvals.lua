@@ -1,0 +1,148 @@
+---Approvals and questions through vim.ui.select / vim.ui.input, one prompt at a time.
+---A choice made after the gate was decided elsewhere (CLI, another editor) is dropped.
+local log = require("codetether.log")
+local pending = require("codetether.pending")
+
+local M = {}
+
+---@type codetether.Approval[] prompts waiting for the current one to close
+local queue = {}
+local busy = false
+
+local function lsp()
+  return require("codetether.lsp")
+end
+
+---@param id string
+---@param cb fun(err: any, result: any)?
+function M.approve(id, cb)
+  lsp().exec("codetether.approve", { { id = id } }, function(err, result)
+    if err then
+      log.notify(vim.log.levels.WARN, "approve %s: %s", id, err.message or vim.inspect(err))
+    end
+    if cb then
+      cb(err, result)
+    end
+  end)
+end
+
+---@param id string
+---@param reason string?
+---@param cb fun(err: any, result: any)?
+function M.reject(id, reason, cb)
+  lsp().exec("codetether.reject", { { id = id, reason = reason } }, function(err, result)
+    if err then
+      log.notify(vim.log.levels.WARN, "reject %s: %s", id, err.message or vim.inspect(err))
+    end
+    if cb then
+      cb(err, result)
+    end
+  end)
+end
+
+---@param id string
+---@param answer string
+function M.answer(id, answer)
+  lsp().exec("codetether.answer", { { id = id, answer = answer } })
+end
+
+local next_prompt
+
+---@param a codetether.Approval
+local function prompt(a)
+  busy = true
+  local function done()
+    busy = false
+    vim.schedule(next_prompt)
+  end
+  local title = a.title or a.id
+  if a.detail and a.detail ~= "" then
+    title = title .. "\n" .. a.detail
+  end
+  if a.kind == "question" and (a.options == nil or #a.options == 0) then
+    vim.ui.input({ prompt = title .. ": " }, function(input)
+      if input ~= nil and pending.is_pending(a.id) then
+        M.answer(a.id, input)
+      end
+      done()
+    end)
+    return
+  end
+  local choices = a.kind == "question" and a.options or { "Allow", "Deny" }
+  if a.kind == "edit" then
+    choices = { "Allow", "Deny", "Show diff" }
+  end
+  vim.ui.select(choices, { prompt = title, kind = "codetether." .. (a.kind or "tool") }, function(choice)
+    if choice == nil or not pending.is_pending(a.id) then
+      -- dismissed, or decided elsewhere meanwhile: the answer is stale
+    elseif a.kind == "question" then
+      M.answer(a.id, choice)
+    elseif choice == "Allow" then
+      M.approve(a.id)
+    elseif choice == "Deny" then
+      M.reject(a.id)
+    elseif choice == "Show diff" then
+      require("codetether.diff").open(a.id)
+    end
+    done()
+  end)
+end
+
+next_prompt = function()
+  while not busy and #queue > 0 do
+    local a = table.remove(queue, 1)
+    if pending.is_pending(a.id) then
+      prompt(a)
+    end
+  end
+end
+
+---Queue a prompt for `a`.
+---@param a codetether.Approval
+function M.ask(a)
+  table.insert(queue, a)
+  next_prompt()
+end
+
+---`codetether/approval`: edits are handled through their proposal.
+---@param params codetether.Approval
+function M.on_approval(params)
+  if params.kind == "edit" and pending.proposals[params.id] then
+    return
+  end
+  if params.kind == "edit" and require("codetether").options.on_proposal ~= "select" then
+    return
+  end
+  M.ask(params)
+end
+
+---`codetether/proposal`.
+---@param params table
+function M.on_proposal(params)
+  local how = require("codetether").options.on_proposal
+  local paths = vim.tbl_map(function(f)
+    return f.path
+  end, params.files or {})
+  if how == "diff" then
+    require("codetether.diff").open(params.id)
+  elseif how == "select" then
+    M.ask({ id = params.id, kind = "edit", title = ("Apply %s to %s?"):format(params.tool, table.concat(paths, ", ")) })
+  else
+    log.notify(
+      vim.log.levels.INFO,
+      "%s proposes an edit to %s (:Codetether diff | approve | reject)",
+      params.tool,
+      table.concat(paths, ", ")
+    )
+  end
+end
+
+---`codetether/resolved`: drop queued prompts for it.
+---@param params { id: string, status: string }
+function M.on_resolved(params)
+  queue = vim.tbl_filter(function(a)
+    return a.id ~= params.id
+  end, queue)
+end
+
+return M
