@@ -12,9 +12,10 @@ compact table at the end and writes ``.bench/results.json``.
 * ``records``        — telemetry append as history grows to 1M vs a full rewrite per record;
   event-stream random access in a 1M-event stream vs a line scan
 * ``lsp_code_action`` — code action latency on a 10,000-line file with an agent edit pending
+* ``neovim_approval`` — approval round trip in real Neovim, proposal to buffer change
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "records",
-           "lsp_code_action")
+           "lsp_code_action", "neovim_approval")
 
 __all__ = ["BENCHES"]
