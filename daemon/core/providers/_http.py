@@ -223,11 +223,13 @@ class HttpProvider:
         self._policy = RetryPolicy.from_settings(self._settings)
         self._client: httpx.AsyncClient | None = None
         self._closed = False
+        # The endpoint: the Vault secret's base_url, then the config's, then the default.
+        base = creds.base_url or self._settings.get("base_url") or self._default_base_url()
+        self._base_url: str | None = str(base).rstrip("/") if base else None
 
-    def _base_url_or(self, default: str | None) -> str | None:
-        """The endpoint: the Vault secret's ``base_url``, then the config's, then ``default``."""
-        base = self._creds.base_url or self._settings.get("base_url") or default
-        return str(base).rstrip("/") if base else None
+    def _default_base_url(self) -> str | None:
+        """The vendor's public endpoint; subclasses say which."""
+        return None
 
     @property
     def client(self) -> httpx.AsyncClient:

@@ -8,7 +8,7 @@ merged into one user turn.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ...errors import ProviderError
@@ -17,7 +17,6 @@ from ._convert import arguments_object, merge_consecutive, system_text
 from ._http import HttpProvider, RetryableError, decode_json, missing_key_error
 from .base import (
     CompletionRequest,
-    ProviderCredentials,
     ProviderEvent,
     StreamDone,
     TextDelta,
@@ -65,15 +64,8 @@ def to_anthropic_messages(request: CompletionRequest) -> list[dict[str, Any]]:
 class AnthropicProvider(HttpProvider):
     """``POST {base}/v1/messages`` with ``stream: true``."""
 
-    def __init__(
-        self,
-        name: str,
-        creds: ProviderCredentials,
-        *,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name, creds, settings=settings)
-        self._base_url = self._base_url_or(DEFAULT_BASE_URL) or DEFAULT_BASE_URL
+    def _default_base_url(self) -> str:
+        return DEFAULT_BASE_URL
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

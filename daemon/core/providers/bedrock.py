@@ -24,7 +24,6 @@ from ._convert import arguments_object, merge_consecutive, system_text
 from ._http import HttpProvider, RetryableError, decode_json, missing_key_error
 from .base import (
     CompletionRequest,
-    ProviderCredentials,
     ProviderEvent,
     StreamDone,
     TextDelta,
@@ -69,17 +68,12 @@ def to_bedrock_messages(request: CompletionRequest) -> list[dict[str, Any]]:
 class BedrockProvider(HttpProvider):
     """``POST https://bedrock-runtime.{region}.amazonaws.com/model/{modelId}/converse-stream``."""
 
-    def __init__(
-        self,
-        name: str,
-        creds: ProviderCredentials,
-        *,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name, creds, settings=settings)
-        self._region = creds.region or str(self._settings.get("region") or "us-east-1")
-        default = f"https://bedrock-runtime.{self._region}.amazonaws.com"
-        self._base_url = self._base_url_or(default) or default
+    @property
+    def _region(self) -> str:
+        return self._creds.region or str(self._settings.get("region") or "us-east-1")
+
+    def _default_base_url(self) -> str:
+        return f"https://bedrock-runtime.{self._region}.amazonaws.com"
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         inference: dict[str, Any] = {"maxTokens": request.max_tokens}

@@ -19,7 +19,6 @@ from ._convert import arguments_object, merge_consecutive, system_text, tool_nam
 from ._http import HttpProvider, decode_json, missing_key_error
 from .base import (
     CompletionRequest,
-    ProviderCredentials,
     ProviderEvent,
     StreamDone,
     TextDelta,
@@ -135,15 +134,8 @@ def synthesize_call_id(request: CompletionRequest, index: int, name: str, args: 
 class GeminiProvider(HttpProvider):
     """``POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse``."""
 
-    def __init__(
-        self,
-        name: str,
-        creds: ProviderCredentials,
-        *,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name, creds, settings=settings)
-        self._base_url = self._base_url_or(DEFAULT_BASE_URL) or DEFAULT_BASE_URL
+    def _default_base_url(self) -> str:
+        return DEFAULT_BASE_URL
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}

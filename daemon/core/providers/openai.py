@@ -17,7 +17,6 @@ from ...wire.messages import ToolCall, Usage
 from ._http import HttpProvider, decode_json, missing_key_error
 from .base import (
     CompletionRequest,
-    ProviderCredentials,
     ProviderEvent,
     StreamDone,
     TextDelta,
@@ -158,15 +157,8 @@ class OpenAIProvider(HttpProvider):
     ``reasoning_in_history``, plus the retry and timeout keys of :mod:`._http`.
     """
 
-    def __init__(
-        self,
-        name: str,
-        creds: ProviderCredentials,
-        *,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name, creds, settings=settings)
-        self._base_url: str | None = self._base_url_or(DEFAULT_BASE_URLS.get(name))
+    def _default_base_url(self) -> str | None:
+        return DEFAULT_BASE_URLS.get(self.name)
 
     def _require_base_url(self) -> str:
         if not self._base_url:
