@@ -23,6 +23,7 @@ test: setup
 
 check: setup
 	$(BIN)/ruff check daemon lsp bench tests
+	$(BIN)/mypy daemon lsp
 	$(BIN)/python -m pytest -q -x tests/unit
 
 bench: setup

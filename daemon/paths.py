@@ -13,6 +13,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = ["Paths", "get_paths"]
@@ -85,16 +86,16 @@ class Paths:
         return self.data_dir / "approvals"
 
 
-def get_paths(env: dict[str, str] | None = None) -> Paths:
-    env = os.environ if env is None else env  # type: ignore[assignment]
-    home = env.get("CODETETHER_HOME")
+def get_paths(env: Mapping[str, str] | None = None) -> Paths:
+    source: Mapping[str, str] = os.environ if env is None else env
+    home = source.get("CODETETHER_HOME")
     if home:
         root = os.path.realpath(os.path.expanduser(home))
         return Paths(os.path.join(root, "config"), os.path.join(root, "data"),
                      os.path.join(root, "run"))
     import platformdirs  # deferred: only the default path needs it
 
-    runtime = env.get("XDG_RUNTIME_DIR")
+    runtime = source.get("XDG_RUNTIME_DIR")
     # Without XDG_RUNTIME_DIR (containers, ssh without a login session) platformdirs
     # warns and picks /tmp/runtime-<uid>; say nothing and use a per-user dir in /tmp.
     run_dir = (platformdirs.user_runtime_dir(_APP) if runtime

@@ -89,7 +89,7 @@ class AuditLog:
         self._error: str | None = None
         # The line being written and what to do once it is: after a failed write, part
         # or all of it may be in the file.
-        self._inflight: tuple[bytes, Callable[[], None] | None] | None = None
+        self._inflight: tuple[bytes, Callable[[], object] | None] | None = None
         with self._lock:
             self._flush_backlog()
 
@@ -164,7 +164,7 @@ class AuditLog:
     def _forget_dropped(self, count: int) -> None:
         self._dropped -= count
 
-    def _write(self, draft: AuditEntry, done: Callable[[], None] | None = None) -> AuditEntry:
+    def _write(self, draft: AuditEntry, done: Callable[[], object] | None = None) -> AuditEntry:
         """Seal ``draft`` onto the chain and append it; ``done()`` once it is in the file."""
         try:
             entry, line = seal(draft, self._seq, self._prev)

@@ -26,6 +26,7 @@ from .redact import redact, values
 if TYPE_CHECKING:
     from ..rpc import CallRecord
     from .config import Config
+    from .telemetry import Telemetry
 
 __all__ = ["Recorder"]
 
@@ -55,7 +56,7 @@ class Recorder:
         self.data_dir = data_dir
         self.audit = AuditLog(data_dir / "audit" / "audit.jsonl", secrets=values)
         self.events = EventStreamStore(data_dir / "events")
-        self.telemetry = None
+        self.telemetry: Telemetry | None = None
         self.configure(config)
         self._calls: dict[tuple[str, str], Any] = {}
         self._events_error: str | None = None
@@ -86,7 +87,7 @@ class Recorder:
         uid = record.peer.get("uid")
         self.audit.record(
             "api", record.method, principal=f"uid:{uid}" if uid is not None else "client",
-            outcome=record.outcome if record.outcome != "cancelled" else "failure",
+            outcome="failure" if record.outcome == "cancelled" else record.outcome,  # type: ignore[arg-type]
             detail=detail or None, duration_ms=record.duration_ms,
             session_id=params.get("session_id") if isinstance(params.get("session_id"), str) else None)
 

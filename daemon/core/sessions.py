@@ -10,6 +10,7 @@ Layout under ``<data>/sessions/<id>/``:
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import time
@@ -169,7 +170,7 @@ class SessionStore:
             fh.close()
         shutil.rmtree(directory)
 
-    def append(self, session_id: str, records: list[Record], *, durable: bool = False) -> None:
+    def append(self, session_id: str, records: builtins.list[Record], *, durable: bool = False) -> None:
         fh = self._handles.get(session_id)
         if fh is None:
             if len(self._handles) >= _MAX_OPEN:
@@ -261,7 +262,7 @@ class MemorySessionStore(SessionStore):
         self.get(session_id)
         del self._metas[session_id], self._records[session_id]
 
-    def append(self, session_id: str, records: list[Record], *, durable: bool = False) -> None:
+    def append(self, session_id: str, records: builtins.list[Record], *, durable: bool = False) -> None:
         self.get(session_id)
         self._records[session_id].extend(records)
 

@@ -8,6 +8,7 @@ validation, concurrency, ``$/cancelRequest`` and the error table — lives here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -225,7 +226,7 @@ class Connection:
             return
         task = self._spawn(self._run_request(req_id, method, params), f"rpc:{method}:{req_id}")
         self._inflight[req_id] = task
-        task.add_done_callback(lambda t, rid=req_id: self._request_done(rid, t))
+        task.add_done_callback(functools.partial(self._request_done, req_id))
 
     async def idle(self) -> None:
         """Return once no request is in flight (or the connection closed)."""
