@@ -131,6 +131,10 @@ class ToolsSection(msgspec.Struct, frozen=True, kw_only=True):
 
     bash_timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     bash_max_output: Annotated[int, msgspec.Meta(ge=1)] = 30000
+    #: Resource limits of each bash command (rlimits): address space, file size, processes.
+    bash_memory_mb: Annotated[int, msgspec.Meta(ge=64)] = 16384
+    bash_file_size_mb: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    bash_max_processes: Annotated[int, msgspec.Meta(ge=16)] = 4096
     websearch_url: str | None = None
 
 

@@ -8,7 +8,7 @@
     [secrets]      vault_addr, vault_mount, vault_path, allow_env, cache_ttl
     [providers.<name>]  base_url, model, models, context_window, headers, region, model_path, n_ctx,
                    script; api, retry/timeout knobs, thinking_budget, n_threads, ... (see ProviderSection)
-    [tools]        bash_timeout, bash_max_output, websearch_url
+    [tools]        bash_timeout, bash_max_output, bash_memory_mb, bash_file_size_mb, bash_max_processes, websearch_url
     [daemon]       max_message_bytes, log_level
     [telemetry]    enabled, persist, max_executions, include_file_content, include_tool_args, anonymize_paths
     [archive]      enabled, bucket, endpoint_url, region, prefix

@@ -29,7 +29,7 @@ from .recorder import Recorder
 from .records_api import RecordsAPI
 from .runtime import SessionRuntime
 from .sessions import MemorySessionStore, SessionMeta, SessionStore
-from .tools import Workspace, default_registry
+from .tools import ShellLimits, Workspace, default_registry
 from .watcher import FileWatcher
 
 __all__ = ["Service"]
@@ -52,7 +52,7 @@ class Service:
         self.sessions: SessionStore = (SessionStore(paths.sessions_dir)
                                        if loaded.config.session.auto_save else MemorySessionStore())
         self.approvals = ApprovalStore(paths.approvals_dir)
-        self.tools = default_registry()
+        self.tools = _registry(loaded.config)
         self.recorder = Recorder(paths.data_dir, loaded.config)
         self.runtimes: dict[str, SessionRuntime] = {}
         self.watcher = FileWatcher(self)
@@ -307,6 +307,7 @@ class Service:
         self.loaded = loaded
         await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
         self.recorder.configure(loaded.config)
+        self.tools = _registry(loaded.config)  # runs in flight keep the registry they started with
         for warning in loaded.warnings:
             log.warning("%s", warning)
 
@@ -317,6 +318,13 @@ class Service:
         self.sessions.close()
         await self.models.aclose()
         self.recorder.close()
+
+
+def _registry(config: Any) -> Any:
+    t = config.tools
+    return default_registry(shell_limits=ShellLimits(
+        address_space=t.bash_memory_mb << 20, file_size=t.bash_file_size_mb << 20,
+        max_processes=t.bash_max_processes, output_chars=t.bash_max_output))
 
 
 def _refuse_agent_processes(ctx: CallContext, what: str) -> None:

@@ -208,3 +208,15 @@ def test_interactive_prompt_decides_the_approval(home, answer, written):
     assert (home.workspace / "out.txt").exists() is written
     tool = home.json("sessions", "show", home.json("sessions", "list")[0]["id"])["messages"][2]
     assert tool["role"] == "tool" and (("Permission denied" in tool["content"]) is not written)
+
+
+def test_bash_resource_limits_come_from_the_config(home):
+    home.script({"tool": "bash", "arguments": {"command": "ulimit -v; ulimit -f"}}, {"text": "ok"})
+    home.write_config(home.config_file.read_text().replace(
+        "[providers.scripted]", "[tools]\nbash_memory_mb = 512\nbash_file_size_mb = 2\n\n[providers.scripted]"))
+    proc = home.cli("run", "--yes", "--json", "limits")
+    assert proc.returncode == 0, proc.stderr
+    end = next(json.loads(line) for line in proc.stdout.splitlines()
+               if json.loads(line)["type"] == "tool_call_end")
+    # bash reports both limits in KiB.
+    assert str(512 * 1024) in end["output"] and str(2 * 1024) in end["output"]
