@@ -183,3 +183,31 @@ async def test_batch_members_notify_on_the_connection_and_end_with_it(short_dir)
     assert json.loads(frames[1]) == [{"jsonrpc": "2.0", "id": 1, "result": {"ok": True}}]
     await conn.close()
     assert seen == ["closed"]
+
+
+async def test_every_error_class_crosses_the_socket_with_its_code(short_dir):
+    from codetether.daemon import errors
+
+    d = Dispatcher()
+
+    async def fail(p, ctx):
+        cls = next(c for c in errors.ERROR_TABLE if c.__name__ == p["name"])
+        raise cls(f"a {p['name']}", data={"n": 1})
+
+    d.add("fail", fail)
+    listener = UnixListener(short_dir / "e.sock", d, max_message_bytes=1 << 20)
+    await listener.start()
+    reader, writer = await asyncio.open_unix_connection(str(listener.path))
+    conn = Conn(reader, writer)
+    try:
+        for i, cls in enumerate(errors.ERROR_TABLE, start=1):
+            reply = await conn.call(i, "fail", {"name": cls.__name__})
+            assert reply["error"] == {"code": errors.ERROR_TABLE[cls].jsonrpc,
+                                      "message": f"a {cls.__name__}", "data": {"n": 1}}, cls
+            back = errors.from_wire(reply["error"])
+            assert back.codes.jsonrpc == errors.ERROR_TABLE[cls].jsonrpc
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await listener.stop_accepting()
+        await listener.drain(1.0)
