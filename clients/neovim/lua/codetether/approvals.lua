@@ -13,12 +13,15 @@ local function lsp()
   return require("codetether.lsp")
 end
 
----@param id string
+---Run a decision command; a failure is logged, and `cb` sees the outcome either way.
+---@param command string
+---@param what string
+---@param args table
 ---@param cb fun(err: any, result: any)?
-function M.approve(id, cb)
-  lsp().exec("codetether.approve", { { id = id } }, function(err, result)
+local function decide(command, what, args, cb)
+  lsp().exec(command, { args }, function(err, result)
     if err then
-      log.notify(vim.log.levels.WARN, "approve %s: %s", id, err.message or vim.inspect(err))
+      log.notify(vim.log.levels.WARN, "%s %s: %s", what, args.id, err.message or vim.inspect(err))
     end
     if cb then
       cb(err, result)
@@ -27,17 +30,16 @@ function M.approve(id, cb)
 end
 
 ---@param id string
+---@param cb fun(err: any, result: any)?
+function M.approve(id, cb)
+  decide("codetether.approve", "approve", { id = id }, cb)
+end
+
+---@param id string
 ---@param reason string?
 ---@param cb fun(err: any, result: any)?
 function M.reject(id, reason, cb)
-  lsp().exec("codetether.reject", { { id = id, reason = reason } }, function(err, result)
-    if err then
-      log.notify(vim.log.levels.WARN, "reject %s: %s", id, err.message or vim.inspect(err))
-    end
-    if cb then
-      cb(err, result)
-    end
-  end)
+  decide("codetether.reject", "reject", { id = id, reason = reason }, cb)
 end
 
 ---@param id string
