@@ -164,7 +164,15 @@ def _events(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 def _lsp(sub) -> None:  # type: ignore[no-untyped-def]
-    sub.add_parser("lsp", help="run the language server on stdio (editors start this)")
+    lsp = sub.add_parser("lsp", help="run the language server on stdio (editors start this)")
+    # The flags LSP client libraries append (vscode-languageclient's TransportKind.stdio adds
+    # --stdio, and --clientProcessId). stdio is the only transport; the others are refused by name.
+    lsp.add_argument("--stdio", action="store_true", help="talk LSP on stdin/stdout (the default)")
+    lsp.add_argument("--clientProcessId", dest="client_pid", type=int, default=None,
+                     help="the editor's pid (accepted for compatibility)")
+    for flag in ("--pipe", "--socket", "--node-ipc", "--tcp", "--port"):
+        lsp.add_argument(flag, dest=f"transport_{flag.strip('-').replace('-', '_')}", nargs="?",
+                         const=True, default=None, help=argparse.SUPPRESS)
 
 
 _SUBCOMMANDS = {

@@ -312,7 +312,13 @@ def _records(name: str):  # type: ignore[no-untyped-def]
     return command
 
 
-def _cmd_lsp(_args: Any, _paths: Any) -> int:
+def _cmd_lsp(args: Any, _paths: Any) -> int:
+    other = [k.removeprefix("transport_").replace("_", "-") for k, v in vars(args).items()
+             if k.startswith("transport_") and v is not None]
+    if other:
+        print(f"codetether lsp: --{other[0]} is not supported; the language server speaks LSP on "
+              "stdio (start it with no transport flag, or --stdio)", file=sys.stderr)
+        return 2
     from codetether.lsp.server import main as serve
 
     serve()

@@ -85,6 +85,12 @@ class Gate:
         existing = self.approvals.find_for_call(self.rt.id, call)
         if existing is not None and existing.status == "pending":
             self.approvals.decide(existing.id, "deny", by=by, reason="the call was closed")
+            # Clients showing the request (an editor's proposal and its code actions, a CLI
+            # prompt) must withdraw it: a cancelled run's edit can no longer be applied (S6).
+            # Never waits: this runs on the cancellation path.
+            self.rt.hub.publish_nowait(ApprovalResolved(
+                approval_id=existing.id, decision="deny", by=by, tool=call.name,
+                subject=existing.subject, rule="the call was closed"))
 
     async def _ask_and_wait(self, approval_id: str, call: ToolCall, subject: str) -> tuple[bool, str]:
         await self.rt.emit(ApprovalRequested(approval_id=approval_id, tool=call.name,
