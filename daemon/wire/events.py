@@ -18,12 +18,15 @@ __all__ = [
     "EditProposed",
     "ErrorEvent",
     "FileChanged",
+    "Notice",
+    "Progress",
     "QuestionAsked",
     "SessionEvent",
     "TextChunk",
     "Thinking",
     "ToolCallEnd",
     "ToolCallStart",
+    "ToolOutput",
     "UsageEvent",
     "UserMessage",
 ]
@@ -92,6 +95,33 @@ class EditProposed(_Event, tag="edit_proposal"):
     auto_apply: bool = False  # the policy allows it: apply without asking
 
 
+class ToolOutput(_Event, tag="tool_output"):
+    """A piece of a running tool's output as it arrives (bash stdout/stderr), before its
+    ToolCallEnd. The tool's result is still the whole (budgeted) output."""
+
+    call_id: str
+    text: str
+    stream: str = "stdout"  # "stdout" | "stderr"
+
+
+class Progress(_Event, tag="progress"):
+    """What the run is doing while nothing else streams, for spinners and status lines.
+    ``phase``: "loading_model" | "prompt" (the model reads ``tokens`` prompt tokens) |
+    "generating" | "tool" (``detail`` names it) | "compacting"."""
+
+    phase: str
+    detail: str = ""
+    tokens: int = 0
+
+
+class Notice(_Event, tag="notice"):
+    """Something the user should know that is not an error: an @mention that was refused,
+    a config that fell back, a limit that was hit."""
+
+    text: str
+    level: str = "warning"  # "info" | "warning"
+
+
 class QuestionAsked(_Event, tag="question"):
     question_id: str
     question: str
@@ -132,6 +162,9 @@ SessionEvent = (
     | Thinking
     | ToolCallStart
     | ToolCallEnd
+    | ToolOutput
+    | Progress
+    | Notice
     | ApprovalRequested
     | ApprovalResolved
     | EditProposed
