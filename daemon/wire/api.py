@@ -22,6 +22,7 @@ __all__ = [
     "EventsReadParams",
     "EventsReplayParams",
     "ModelEntry",
+    "forwarded_env",
     "PromptParams",
     "PromptResult",
     "QuestionAnswerParams",
@@ -109,6 +110,21 @@ class PromptParams(msgspec.Struct, forbid_unknown_fields=True):
     text: str
     model: str | None = None
     approval_mode: ApprovalMode | None = None
+    #: The asking client's key and Vault variables (see :func:`forwarded_env`): a run uses the
+    #: environment of whoever asked, not the one the daemon happened to start with (C5).
+    env: dict[str, str] = {}
+
+
+_FORWARDED_NAMES = frozenset({"VAULT_ADDR", "VAULT_TOKEN", "VAULT_MOUNT", "VAULT_SECRETS_PATH",
+                              "VAULT_NAMESPACE", "GITHUB_TOKEN", "AWS_BEARER_TOKEN_BEDROCK",
+                              "GOOGLE_API_KEY", "GEMINI_API_KEY"})
+
+
+def forwarded_env(environ: dict[str, str] | Any) -> dict[str, str]:
+    """The variables a client sends with a prompt: provider keys (``*_API_KEY`` and the
+    few other names providers use) and ``VAULT_*`` settings, those that are set."""
+    return {k: v for k, v in environ.items()
+            if v and (k in _FORWARDED_NAMES or k.endswith("_API_KEY"))}
 
 
 class PromptResult(msgspec.Struct):
