@@ -78,17 +78,18 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         try:
             loaded = load_config(paths.config_file)
         except ConfigError as exc:
-            # Serve with defaults and say why, rather than refuse to start.
+            # Fail closed (S2): serve, so every client can say what is wrong, but run nothing
+            # until the file loads; running on defaults would drop the user's deny rules.
             config_error = exc
             loaded = load_config(Path(os.devnull))
-            loaded.warnings.insert(0, f"config not loaded, using defaults: {exc.message}")
         _setup_logging(paths, loaded.config.daemon.log_level)
         if config_error is not None:
             log.error("%s", config_error.message)
         for warning in loaded.warnings:
             log.warning("%s", warning)
 
-        service = Service(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+        service = Service(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)),
+                          config_error=config_error)
         dispatcher = Dispatcher()
         service.register(dispatcher)
         listener = UnixListener(paths.socket, dispatcher,
@@ -101,7 +102,8 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
             log.info("config reloaded")
 
         def on_config_error(exc: ConfigError) -> None:
-            log.error("config reload refused, keeping the previous config: %s", exc.message)
+            log.error("config reload refused; runs are refused until it loads: %s", exc.message)
+            service.config_failed(exc)
 
         # Teardown runs in reverse order of set-up, whatever step failed: the watcher
         # stops before the service closes, the service closes after the listener drained.
