@@ -1,8 +1,16 @@
 """JSON-RPC 2.0 dispatch, shared by every transport.
 
-A transport hands complete frames to :meth:`Connection.feed` and supplies a
-``send`` coroutine; everything else — decoding, the method table, params
-validation, concurrency, ``$/cancelRequest`` and the error table — lives here.
+A transport hands complete frames to :meth:`Connection.receive` (or the
+synchronous :meth:`Connection.feed`) and supplies a ``send`` coroutine; everything
+else — decoding, the method table, params validation, concurrency,
+``$/cancelRequest`` and the error table — lives here.
+
+Hostile input is answered, never fatal: a frame that fails to decode for any
+reason (invalid UTF-8, nesting deeper than the interpreter's recursion limit,
+numbers out of range) is -32700 and the connection, with its requests in flight,
+keeps going (R1). What one connection can hold is bounded: at most
+``max_pending`` tasks and ``MAX_BATCH`` members per batch; past that a request
+is answered -32010 at once instead of queued.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +32,7 @@ from ..errors import (
     MethodNotFound,
     ParseError,
     RequestCancelled,
+    Unavailable,
 )
 
 __all__ = ["CallContext", "CallRecord", "Connection", "Dispatcher", "Handler", "Observer"]
@@ -34,6 +43,10 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
 Send = Callable[[bytes], Awaitable[None]]
+Reply = Coroutine[Any, Any, None]  # an immediate error answer, spawned or awaited by the caller
+
+MAX_BATCH = 1000  # members per batch: each one is a task, and a frame may be megabytes
+MAX_PENDING = 512  # tasks per connection (requests, notifications, answers being written)
 
 
 @dataclass(slots=True)
@@ -123,7 +136,8 @@ class Dispatcher:
     async def _call(self, method: str, raw_params: Any, ctx: CallContext) -> Any:
         entry = self._methods.get(method)
         if entry is None:
-            raise MethodNotFound(f"unknown method {method!r}", data={"method": method})
+            shown = method if len(method) <= 200 else method[:200] + "…"
+            raise MethodNotFound(f"unknown method {shown!r}", data={"method": shown})
         params: Any = raw_params
         if entry.params is not None:
             if raw_params is None:
@@ -134,6 +148,8 @@ class Dispatcher:
                 params = msgspec.convert(raw_params, entry.params)
             except msgspec.ValidationError as exc:
                 raise InvalidParams(f"{method}: {exc}") from exc
+            except RecursionError as exc:  # R1: params nested deeper than we can walk
+                raise InvalidParams(f"{method}: params nested too deeply") from exc
         return await entry.handler(params, ctx)
 
 
@@ -146,12 +162,14 @@ class Connection:
 
     ``_inflight`` maps request id -> task, so ``$/cancelRequest`` can find it;
     ``_answered`` marks cancelled requests that already replied; ``_send_lock`` keeps
-    frames whole and in order on the stream.
+    frames whole and in order on the stream; ``_tasks`` owns every task started for
+    the connection, and its size is what ``max_pending`` bounds.
     """
 
     def __init__(self, dispatcher: Dispatcher, send: Send, *, peer: dict[str, Any] | None = None,
-                 name: str = "conn") -> None:
+                 name: str = "conn", max_pending: int = MAX_PENDING) -> None:
         self.dispatcher = dispatcher
+        self.max_pending = max_pending
         self.peer = peer or {}
         self.name = name
         self._send = send
@@ -182,51 +200,86 @@ class Connection:
 
     def feed(self, frame: bytes) -> None:
         """Handle one complete frame; requests run as named tasks owned here."""
+        reply = self._accept(frame)
+        if reply is not None:
+            self._spawn(reply, "rpc:error")
+
+    async def receive(self, frame: bytes) -> None:
+        """Like :meth:`feed`, but an immediate error answer is written before returning,
+        so a peer that floods bad frames and never reads is slowed to its own pace
+        instead of piling up answer tasks here."""
+        reply = self._accept(frame)
+        if reply is not None:
+            await reply
+
+    def _accept(self, frame: bytes) -> Reply | None:
         try:
             message = _decoder.decode(frame)
-        except msgspec.DecodeError as exc:
-            self._spawn(self.send_error(None, ParseError(f"invalid JSON: {exc}")), "rpc:parse-error")
-            return
-        if isinstance(message, list):
-            if not message:
-                self._spawn(self.send_error(None, InvalidRequest("empty batch")), "rpc:batch")
-            else:
+        except Exception as exc:  # noqa: BLE001 - R1: any failure to decode is -32700
+            # RecursionError (deep nesting) and ValidationError (numbers out of range)
+            # are not DecodeErrors, and must not take the connection down with them.
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            return self.send_error(None, ParseError(f"invalid JSON: {why}"))
+        try:
+            if isinstance(message, list):
+                if not message:
+                    return self.send_error(None, InvalidRequest("empty batch"))
+                if len(message) > MAX_BATCH:
+                    return self.send_error(None, InvalidRequest(
+                        f"batch of {len(message)} requests exceeds {MAX_BATCH}", data={"limit": MAX_BATCH}))
+                if self._full():
+                    return self.send_error(None, self._busy())
                 self._spawn(self._batch(message), "rpc:batch")
-            return
-        self._start(message)
+                return None
+            return self._start(message)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not drop the connection
+            log.exception("%s: frame handling failed", self.name)
+            return self.send_error(None, CodetetherError(f"internal error handling a frame: {exc!r}"))
 
-    def _start(self, message: Any) -> None:
+    def _full(self) -> bool:
+        return len(self._tasks) >= self.max_pending
+
+    def _busy(self) -> Unavailable:
+        return Unavailable(f"too many requests in flight on this connection (limit {self.max_pending})",
+                           data={"limit": self.max_pending})
+
+    def _start(self, message: Any) -> Reply | None:
+        """Start one request or notification; return its immediate error answer, if any."""
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" \
                 or not isinstance(message.get("method"), str):
             if isinstance(message, dict) and ("result" in message or "error" in message):
-                return  # a response to nothing we asked: ignore
+                return None  # a response to nothing we asked: ignore
             req_id = message.get("id") if isinstance(message, dict) else None
-            self._spawn(self.send_error(req_id, InvalidRequest(
-                "not a JSON-RPC 2.0 request (need jsonrpc='2.0' and a string method)")), "rpc:invalid")
-            return
+            if not _valid_id(req_id):
+                req_id = None
+            return self.send_error(req_id, InvalidRequest(
+                "not a JSON-RPC 2.0 request (need jsonrpc='2.0' and a string method)"))
         method: str = message["method"]
         params = message.get("params")
         if method == "$/cancelRequest":
             target = params.get("id") if isinstance(params, dict) else None
-            task = self._inflight.get(target) if isinstance(target, (str, int, float)) else None
+            task = self._inflight.get(target) if _valid_id(target) else None
             if task is not None:
                 task.cancel()
-            return
+            return None
+        label = method if len(method) <= 64 else method[:64] + "…"
         if "id" not in message:
-            self._spawn(self._run_notification(method, params), f"rpc:{method}")
-            return
+            if self._full():
+                log.info("%s: notification %s dropped: %s", self.name, label, self._busy().message)
+                return None
+            self._spawn(self._run_notification(method, params), f"rpc:{label}")
+            return None
         req_id = message["id"]
-        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (str, int, float))):
-            self._spawn(self.send_error(None, InvalidRequest(
-                "request id must be a string, a number or null")), "rpc:invalid")
-            return
+        if not _valid_id(req_id):
+            return self.send_error(None, InvalidRequest("request id must be a string, a number or null"))
         if req_id in self._inflight:
-            self._spawn(self.send_error(req_id, InvalidRequest(f"duplicate request id {req_id!r}")),
-                        "rpc:dup")
-            return
-        task = self._spawn(self._run_request(req_id, method, params), f"rpc:{method}:{req_id}")
+            return self.send_error(req_id, InvalidRequest(f"duplicate request id {_short(req_id)}"))
+        if self._full():
+            return self.send_error(req_id, self._busy())
+        task = self._spawn(self._run_request(req_id, method, params), f"rpc:{label}:{_short(req_id)}")
         self._inflight[req_id] = task
         task.add_done_callback(functools.partial(self._request_done, req_id))
+        return None
 
     async def idle(self) -> None:
         """Return once no request is in flight (or the connection closed)."""
@@ -245,12 +298,15 @@ class Connection:
         # Batches answer in one array; each member is dispatched as usual but its
         # frame is collected instead of written.
         frames: list[bytes] = []
-        sub = Connection(self.dispatcher, _collect(frames), peer=self.peer, name=self.name)
+        sub = Connection(self.dispatcher, _collect(frames), peer=self.peer, name=self.name,
+                         max_pending=MAX_BATCH)
         # Members' notifications (and anything they subscribe) belong to this
         # connection: they go out directly and end when it closes.
         sub._parent, sub.closed, sub.on_close = self, self.closed, self.on_close
         for item in messages:
-            sub._start(item)
+            reply = sub._start(item)
+            if reply is not None:
+                sub._spawn(reply, "rpc:error")
         await sub.drain()
         if frames:
             await self.write(b"[" + b",".join(frames) + b"]")
@@ -282,7 +338,7 @@ class Connection:
             return
         try:
             frame = _encoder.encode({"jsonrpc": "2.0", "id": req_id, "result": result})
-        except (TypeError, msgspec.EncodeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - TypeError, EncodeError, RecursionError
             log.exception("%s: %s returned an unencodable result", self.name, method)
             frame = _error_frame(req_id, CodetetherError(f"internal error encoding result: {exc}"))
         await self.write(frame)
@@ -315,6 +371,16 @@ class Connection:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _valid_id(req_id: Any) -> bool:
+    """A JSON-RPC id: a string, a number (not a bool) or null."""
+    return req_id is None or (isinstance(req_id, (str, int, float)) and not isinstance(req_id, bool))
+
+
+def _short(req_id: Any) -> str:
+    text = repr(req_id)
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 def _collect(frames: list[bytes]) -> Send:

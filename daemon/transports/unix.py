@@ -3,6 +3,15 @@
 Only decoding and framing live here. The socket is created mode 0600 inside a
 0700 directory, and each peer's uid is checked with SO_PEERCRED (where the
 platform has it) before any frame is read.
+
+What a peer can make the daemon hold is bounded, so a buggy or hostile client
+cannot exhaust it: at most ``max_connections`` connections (the next one is told
+-32010 and closed), one partial frame of at most ``max_message_bytes`` per
+connection (a longer one is skipped up to its newline and answered -32600), and
+a partial frame is kept only while bytes keep coming: ``frame_timeout`` seconds
+of silence mid-frame close the connection, so a half-open peer pins nothing.
+An idle connection between frames holds no buffer and is never timed out (the
+language server waits on its subscriptions for hours).
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import socket
 import struct
 from pathlib import Path
 
-from ..errors import MessageTooLarge
+import msgspec
+
+from ..errors import InvalidRequest, MessageTooLarge, Unavailable
 from ..rpc import Connection, Dispatcher
 
 __all__ = ["UnixListener"]
@@ -22,6 +33,8 @@ __all__ = ["UnixListener"]
 log = logging.getLogger("codetether.unix")
 
 _READ_CHUNK = 1 << 16
+MAX_CONNECTIONS = 256
+FRAME_TIMEOUT = 30.0  # seconds without a byte in the middle of a frame
 
 
 def _peer_credentials(sock: socket.socket | None) -> dict[str, int]:
@@ -35,14 +48,19 @@ def _peer_credentials(sock: socket.socket | None) -> dict[str, int]:
 class UnixListener:
     """Accepts connections on ``path`` and feeds frames to the dispatcher.
 
-    ``_connections`` holds live connections so shutdown can drain them.
+    ``_connections`` holds live connections so shutdown can drain them and
+    ``max_connections`` can be enforced; ``_handlers`` holds every connection's
+    serving task, refused ones included, so shutdown can wait for them.
     """
 
     def __init__(self, path: Path, dispatcher: Dispatcher, *, max_message_bytes: int,
+                 max_connections: int = MAX_CONNECTIONS, frame_timeout: float = FRAME_TIMEOUT,
                  on_connect=None) -> None:  # type: ignore[no-untyped-def]
         self.path = path
         self.dispatcher = dispatcher
         self.max_message_bytes = max_message_bytes
+        self.max_connections = max_connections
+        self.frame_timeout = frame_timeout
         self.on_connect = on_connect
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
@@ -106,6 +124,11 @@ class UnixListener:
             log.warning("refused connection from uid %s", peer.get("uid"))
             writer.close()
             return
+        if len(self._connections) >= self.max_connections:
+            await _refuse(writer, Unavailable(
+                f"too many connections to the daemon (limit {self.max_connections})",
+                data={"limit": self.max_connections}))
+            return
         self._counter += 1
 
         async def send(frame: bytes) -> None:
@@ -134,7 +157,17 @@ class UnixListener:
         buf = bytearray()
         discarding = False  # inside an oversized frame: drop bytes until its newline
         while not conn.closed.is_set():
-            chunk = await reader.read(_READ_CHUNK)
+            # Silence is fine between frames; in the middle of one it is a stalled
+            # or half-open peer, and its partial frame must not be held forever.
+            try:
+                async with asyncio.timeout(self.frame_timeout if buf or discarding else None):
+                    chunk = await reader.read(_READ_CHUNK)
+            except TimeoutError:
+                log.info("%s: no data for %.0f s inside a frame: closing", conn.name, self.frame_timeout)
+                await conn.send_error(None, InvalidRequest(
+                    f"incomplete frame: no newline after {self.frame_timeout:g} s without data",
+                    data={"timeout": self.frame_timeout}))
+                return
             if not chunk:
                 return
             start = 0
@@ -144,7 +177,7 @@ class UnixListener:
                     if not discarding:
                         buf += chunk[start:]
                         if len(buf) > self.max_message_bytes:
-                            buf.clear()
+                            buf = bytearray()  # not clear(): give the memory back now
                             discarding = True
                     break
                 if not discarding:
@@ -155,7 +188,21 @@ class UnixListener:
                         f"message exceeds {self.max_message_bytes} bytes",
                         data={"limit": self.max_message_bytes}))
                 elif buf.strip():
-                    conn.feed(bytes(buf))
-                buf.clear()
+                    await conn.receive(bytes(buf))
+                buf = bytearray()
                 start = nl + 1
 
+
+async def _refuse(writer: asyncio.StreamWriter, err: Unavailable) -> None:
+    """Answer a connection we will not serve with one error frame, then close it."""
+    try:
+        writer.write(msgspec.json.encode({"jsonrpc": "2.0", "id": None, "error": err.to_wire()}) + b"\n")
+        async with asyncio.timeout(1.0):  # a peer that does not read is not waited for
+            await writer.drain()
+    except (ConnectionError, TimeoutError):
+        pass
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (ConnectionError, BrokenPipeError):
+        pass

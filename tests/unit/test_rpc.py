@@ -211,3 +211,176 @@ async def test_every_error_class_crosses_the_socket_with_its_code(short_dir):
         await writer.wait_closed()
         await listener.stop_accepting()
         await listener.drain(1.0)
+
+
+# -- hostile input: R1 and the bounds that keep one peer from exhausting the daemon --
+
+
+async def test_r1_frames_that_fail_to_decode_get_32700_and_requests_in_flight_survive(short_dir):
+    opened = asyncio.Event()
+
+    async def gate(p, ctx):
+        await opened.wait()
+        return "through"
+
+    async def open_gate(p, ctx):
+        opened.set()
+        return "opened"
+
+    d = Dispatcher()
+    d.add("gate", gate)
+    d.add("open", open_gate)
+    listener = UnixListener(short_dir / "r1.sock", d, max_message_bytes=1 << 20)
+    await listener.start()
+    reader, writer = await asyncio.open_unix_connection(str(listener.path))
+    conn = Conn(reader, writer)
+    try:
+        await conn.send(b'{"jsonrpc":"2.0","id":1,"method":"gate"}')
+        bad = [
+            b"[" * 1000 + b"]" * 1000,  # RecursionError inside msgspec (R1)
+            b'{"a":' * 5000 + b"1" + b"}" * 5000,
+            b'{"jsonrpc":"2.0","id":1e400,"method":"gate"}',  # a number out of range
+            b'{"jsonrpc":"2.0","id":' + b"9" * 5000 + b',"method":"gate"}',
+            b'{"jsonrpc":"2.0","id":2,"method":"\xff\xfe"}',  # invalid UTF-8
+            b"\x00\x01\x02",
+        ]
+        for frame in bad:
+            await conn.send(frame)
+            reply = await conn.recv()
+            assert reply["error"]["code"] == -32700 and reply["id"] is None, frame[:40]
+        assert "nested too deeply" in (await _parse_error(conn, b"[" * 1000 + b"]" * 1000))
+        # The request sent before all that is still in flight, and still answered.
+        replies = {r["id"]: r for r in [await conn.call(3, "open"), await conn.recv()]}
+        assert replies == {3: {"jsonrpc": "2.0", "id": 3, "result": "opened"},
+                           1: {"jsonrpc": "2.0", "id": 1, "result": "through"}}
+    finally:
+        writer.close()
+        await writer.wait_closed()
+        await listener.stop_accepting()
+        await listener.drain(1.0)
+
+
+@pytest.fixture
+async def wide_conn(short_dir):
+    """A connection to a listener that takes frames of up to 1 MB."""
+    d = Dispatcher()
+    d.add("double", _double, Params)
+    listener = UnixListener(short_dir / "w.sock", d, max_message_bytes=1 << 20)
+    await listener.start()
+    reader, writer = await asyncio.open_unix_connection(str(listener.path))
+    yield Conn(reader, writer)
+    writer.close()
+    await writer.wait_closed()
+    await listener.stop_accepting()
+    await listener.drain(1.0)
+
+
+async def _parse_error(conn, frame):
+    await conn.send(frame)
+    return (await conn.recv())["error"]["message"]
+
+
+async def test_r1_deep_params_are_invalid_params_not_a_crash(wide_conn):
+    conn = wide_conn
+    # Decodes (under the recursion limit) but cannot be converted into the params Struct.
+    depth = 900
+    await conn.send(b'{"jsonrpc":"2.0","id":1,"method":"double","params":{"n":'
+                    + b"[" * depth + b"]" * depth + b"}}")
+    reply = await conn.recv()
+    assert reply["id"] == 1 and reply["error"]["code"] == -32602
+    assert (await conn.call(2, "double", {"n": 1}))["result"] == {"twice": 2}
+
+
+async def test_r1_huge_ids_and_method_names_are_answered_briefly(conn):
+    big = 10**40  # decodes as an int: a valid id, echoed back exactly
+    await conn.send(b'{"jsonrpc":"2.0","id":%d,"method":"double","params":{"n":1}}' % big)
+    assert await conn.recv() == {"jsonrpc": "2.0", "id": big, "result": {"twice": 2}}
+    reply = await conn.call(2, "m" * 900)
+    assert reply["error"]["code"] == -32601 and len(reply["error"]["message"]) < 300
+
+
+async def test_r1_a_batch_over_the_limit_is_refused_whole(wide_conn):
+    conn = wide_conn
+    from codetether.daemon.rpc.dispatch import MAX_BATCH
+
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "double", "params": {"n": i}}
+             for i in range(MAX_BATCH + 1)]
+    await conn.send(json.dumps(batch).encode())
+    reply = await conn.recv()
+    assert reply["error"]["code"] == -32600 and reply["error"]["data"] == {"limit": MAX_BATCH}
+    assert (await conn.call(1, "double", {"n": 1}))["result"] == {"twice": 2}
+
+
+async def test_requests_past_the_pending_limit_are_refused_not_queued():
+    from codetether.daemon.rpc import Connection
+
+    d = Dispatcher()
+    d.add("forever", _forever)
+    frames = []
+
+    async def send(frame):
+        frames.append(json.loads(frame))
+
+    conn = Connection(d, send, max_pending=2)
+    for i in range(3):
+        await conn.receive(b'{"jsonrpc":"2.0","id":%d,"method":"forever"}' % i)
+    assert frames == [{"jsonrpc": "2.0", "id": 2, "error": {
+        "code": -32010, "message": "too many requests in flight on this connection (limit 2)",
+        "data": {"limit": 2}}}]
+    assert conn.inflight == 2
+    await conn.close()
+
+
+async def test_connections_past_the_limit_are_told_why_and_closed(short_dir):
+    d = Dispatcher()
+    d.add("double", _double, Params)
+    listener = UnixListener(short_dir / "c.sock", d, max_message_bytes=1024, max_connections=2)
+    await listener.start()
+    opened = []
+    try:
+        for _ in range(2):
+            opened.append(Conn(*await asyncio.open_unix_connection(str(listener.path))))
+            assert (await opened[-1].call(1, "double", {"n": 1}))["result"] == {"twice": 2}
+        extra = Conn(*await asyncio.open_unix_connection(str(listener.path)))
+        opened.append(extra)
+        reply = await extra.recv()
+        assert reply["error"]["code"] == -32010 and reply["error"]["data"] == {"limit": 2}
+        assert await asyncio.wait_for(extra.reader.read(), 10) == b""  # then closed
+        # Freeing a slot lets the next one in.
+        first = opened.pop(0)
+        first.writer.close()
+        await first.writer.wait_closed()
+        while listener.connections >= 2:  # the daemon notices the EOF
+            await asyncio.sleep(0)
+        again = Conn(*await asyncio.open_unix_connection(str(listener.path)))
+        opened.append(again)
+        assert (await again.call(2, "double", {"n": 2}))["result"] == {"twice": 4}
+    finally:
+        for c in opened:
+            c.writer.close()
+            await c.writer.wait_closed()
+        await listener.stop_accepting()
+        await listener.drain(1.0)
+
+
+async def test_a_stalled_partial_frame_is_dropped_with_its_connection(short_dir):
+    d = Dispatcher()
+    d.add("double", _double, Params)
+    listener = UnixListener(short_dir / "t.sock", d, max_message_bytes=1024, frame_timeout=0.2)
+    await listener.start()
+    idle = Conn(*await asyncio.open_unix_connection(str(listener.path)))
+    stalled = Conn(*await asyncio.open_unix_connection(str(listener.path)))
+    try:
+        stalled.writer.write(b'{"jsonrpc":"2.0","id":1,"meth')  # no newline, then silence
+        await stalled.writer.drain()
+        reply = await stalled.recv()
+        assert reply["error"]["code"] == -32600 and "incomplete frame" in reply["error"]["message"]
+        assert await asyncio.wait_for(stalled.reader.read(), 10) == b""
+        # A connection idle between frames for longer than that is not timed out.
+        assert (await idle.call(1, "double", {"n": 3}))["result"] == {"twice": 6}
+    finally:
+        for c in (idle, stalled):
+            c.writer.close()
+            await c.writer.wait_closed()
+        await listener.stop_accepting()
+        await listener.drain(1.0)
