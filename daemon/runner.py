@@ -6,6 +6,11 @@ same stack in reverse: stop the config watcher → stop accepting, cancel runs
 (their pending tool calls and approvals stay on disk for a resume) and drain
 in-flight requests → close the service. An AsyncExitStack runs every step even
 when one fails, and also when start-up itself fails half-way.
+
+SIGTERM and SIGINT are ours from the moment the lock is held until the pid file
+is gone: the first one asks for the ordered shutdown, any later one is logged and
+absorbed (R4). A second signal must not kill the daemon half-way through writing
+its summaries, or leave a pid file behind; SIGKILL remains for a daemon that hangs.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = ["AlreadyRunning", "main", "serve"]
 log = logging.getLogger("codetether.daemon")
 
 DRAIN_SECONDS = 5.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class AlreadyRunning(Exception):
@@ -70,6 +76,18 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
     from .transports.unix import UnixListener
 
     lock = _acquire_lock(paths)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("%s received while shutting down: ignored, shutdown continues", sig.name)
+        else:
+            log.info("%s received: shutting down", sig.name)
+            stop.set()
+
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         # Transcripts hold file contents and commands: private to the user.
         paths.data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +112,6 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         service.register(dispatcher)
         listener = UnixListener(paths.socket, dispatcher,
                                 max_message_bytes=loaded.config.daemon.max_message_bytes)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
 
         async def on_config(new) -> None:  # type: ignore[no-untyped-def]
             await service.apply_config(new)
@@ -112,9 +128,6 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
             await listener.start()
             stack.push_async_callback(_drain, service, listener)
             await stack.enter_async_context(ConfigWatcher(paths.config_file, on_config, on_config_error))
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-                stack.callback(loop.remove_signal_handler, sig)
             log.info("daemon %s listening on %s", os.getpid(), paths.socket)
             _signal_ready(ready_fd)
             shutdown = asyncio.create_task(service.shutdown_requested.wait(), name="shutdown-request")
@@ -125,6 +138,7 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
                 shutdown.cancel()
                 stopper.cancel()
                 await asyncio.gather(shutdown, stopper, return_exceptions=True)
+            stop.set()  # from here on a signal is absorbed, whoever asked first
             log.info("shutting down")
         log.info("stopped")
         return 0
@@ -132,6 +146,9 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         with contextlib.suppress(OSError):
             paths.pid_file.unlink()
         lock.close()
+        # Only now: until the pid file is gone, a signal must not end the process.
+        for sig in _STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 async def _drain(service, listener) -> None:  # type: ignore[no-untyped-def]
