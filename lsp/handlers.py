@@ -17,8 +17,10 @@ __all__: list[str] = []
 def _initialize(ls: CodetetherServer, params: t.InitializeParams) -> None:
     ls.options, ls.option_warning = parse_options(params.initialization_options)
     experimental = params.capabilities.experimental
-    ls.client_approvals = bool(isinstance(experimental, dict)
-                               and (experimental.get("codetether") or {}).get("approvals"))
+    ours = experimental.get("codetether") if isinstance(experimental, dict) else None
+    ours = ours if isinstance(ours, dict) else {}
+    ls.client_approvals = ours.get("approvals") is True
+    ls.client_saves = ours.get("saveDocuments") is True
 
 
 @server.feature(t.INITIALIZED)
@@ -51,6 +53,16 @@ def _code_action(ls: CodetetherServer, params: t.CodeActionParams) -> list[t.Cod
 
 def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
     return args[0] if args and isinstance(args[0], dict) else {}
+
+
+def _str(command: str, args: tuple[Any, ...], field: str, *, required: bool = True) -> str:
+    """A string argument, or -32602 naming the field (R6)."""
+    value = _arg(args).get(field)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise ValueError(f'{command}: "{field}" must be a non-empty string')
+    return value
 
 
 @server.command("codetether.chat")
@@ -115,12 +127,13 @@ async def _plan(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
 
 @server.command("codetether.approve")
 async def _approve(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
-    return await ls.approve(str(_arg(args).get("id", "")))
+    return await ls.approve(_str("codetether.approve", args, "id"))
 
 
 @server.command("codetether.reject")
 async def _reject(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
-    return await ls.reject(str(_arg(args).get("id", "")), str(_arg(args).get("reason", "")))
+    return await ls.reject(_str("codetether.reject", args, "id"),
+                           _str("codetether.reject", args, "reason", required=False))
 
 
 @server.command("codetether.showDiff")
@@ -136,7 +149,7 @@ def _show_diff(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
 
 @server.command("codetether.answer")
 async def _answer(ls: CodetetherServer, *args: Any) -> Any:
-    return await ls.answer(str(_arg(args).get("id", "")), str(_arg(args).get("answer", "")))
+    return await ls.answer(_str("codetether.answer", args, "id"), str(_arg(args).get("answer", "")))
 
 
 @server.command("codetether.review")

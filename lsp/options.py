@@ -16,6 +16,9 @@ class Options(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_field
     auto_start_daemon: bool = True
     #: None: use window/showMessageRequest unless the client renders approvals itself.
     use_show_message_request: bool | None = None
+    #: Save the files of an applied agent edit before the agent goes on, so its next
+    #: bash/test run sees them on disk (E6).
+    save_after_apply: bool = True
 
 
 def parse_options(raw: Any) -> tuple[Options, str | None]:

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from codetether.daemon import __version__
-from codetether.daemon.errors import CodetetherError
+from codetether.daemon.errors import CodetetherError, Conflict, RequestCancelled
 from codetether.daemon.paths import get_paths
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 
-from .convert import changed_range, file_edit, parse_review, path_to_uri, status_text, uri_to_path
+from .convert import changed_range, parse_review, path_to_uri, status_text, uri_to_path
 from .daemon_client import DaemonClient
+from .edits import approve_edit, closed_reason
 from .options import Options
+from .stdio import CodetetherProtocol, serve_stdio
 
 __all__ = ["CodetetherServer", "main", "server"]
 
@@ -38,10 +40,14 @@ class CodetetherServer(LanguageServer):
         # Full sync: after the server applies an agent edit to its own copy, the client's
         # next didChange replaces the whole text instead of patching a moved base.
         super().__init__("codetether", __version__,
-                         text_document_sync_kind=t.TextDocumentSyncKind.Full)
+                         text_document_sync_kind=t.TextDocumentSyncKind.Full,
+                         protocol_cls=CodetetherProtocol)
         self.options = Options()
         self.option_warning: str | None = None
         self.client_approvals = False
+        self.client_saves = False  # experimental.codetether.saveDocuments (E6)
+        self.closed: dict[str, str] = {}  # gate id -> why it closed without the user (S6)
+        self._status_seq = 0  # status pushes are ordered: a late answer never overwrites a newer one
         self.daemon: DaemonClient | None = None
         self.sessions: dict[str, str] = {}  # workspace folder path -> session id
         self.active: str | None = None
@@ -63,7 +69,7 @@ class CodetetherServer(LanguageServer):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            message = exc.message if isinstance(exc, CodetetherError) else repr(exc)
+            message = exc.message if isinstance(exc, CodetetherError) else str(exc)
             self.window_show_message(t.ShowMessageParams(t.MessageType.Error, f"codetether: {message}"))
 
     @property
@@ -107,11 +113,11 @@ class CodetetherServer(LanguageServer):
             for doc in list(self.workspace.text_documents.values()):
                 path = uri_to_path(doc.uri)
                 if self.folder_of(path) == folder:
-                    await self._push_buffer(sid, path, doc.source)
+                    await self.push_buffer(sid, path, doc.source)
         self.active = sid
         return sid
 
-    async def _push_buffer(self, sid: str, path: str, text: str | None) -> None:
+    async def push_buffer(self, sid: str, path: str, text: str | None) -> None:
         try:
             await self.call("workspace/buffer", {"session_id": sid, "path": path, "text": text})
         except CodetetherError as exc:  # e.g. a file outside the workspace
@@ -121,7 +127,7 @@ class CodetetherServer(LanguageServer):
         path = uri_to_path(uri)
         sid = self.sessions.get(self.folder_of(path))
         if sid is not None:
-            self.spawn(self._push_buffer(sid, path, text), f"buffer:{path}")
+            self.spawn(self.push_buffer(sid, path, text), f"buffer:{path}")
 
     # -- daemon events -------------------------------------------------------------------
 
@@ -140,15 +146,29 @@ class CodetetherServer(LanguageServer):
             self._gate(event["question_id"], sid, "question", event["question"], "",
                        event.get("options") or [])
         elif kind == "approval_resolved":
-            if self.pending.pop(event["approval_id"], None) is not None:
-                self.protocol.notify("codetether/resolved", {"id": event["approval_id"],
-                                                             "status": event["decision"]})
+            self._resolved(event)
         elif kind == "usage":
-            self.spawn(self._publish_status(sid), "status")
+            self.spawn(self._publish_status(), "status")
         elif kind == "tool_call_start":
             self._progress_report(sid, f"{event['name']} …")
         elif kind in ("done", "error"):
             self._progress_end(sid, event.get("stop_reason", kind))
+            # The daemon still holds the run while it emits ``done``: its status says busy.
+            # The turn is over, so say so, or status lines stay on "working" (E4).
+            self.spawn(self._publish_status(busy=False), "status")
+
+    def _resolved(self, event: dict[str, Any]) -> None:
+        """A gate was decided by anyone, or withdrawn (cancel, error): its proposal and code
+        actions go away at once, so it cannot be applied afterwards (S6)."""
+        gate_id, by, reason = event["approval_id"], event.get("by", ""), event.get("rule", "")
+        if self.pending.pop(gate_id, None) is None:
+            return
+        if by in ("cancelled", "error"):
+            self.closed[gate_id] = closed_reason(by, reason)
+            while len(self.closed) > 200:
+                self.closed.pop(next(iter(self.closed)))
+        self.protocol.notify("codetether/resolved", {"id": gate_id, "status": event["decision"],
+                                                     "by": by, "reason": reason})
 
     def _gate(self, gate_id: str, sid: str, kind: str, title: str, detail: str,
               options: list[str]) -> None:
@@ -170,7 +190,8 @@ class CodetetherServer(LanguageServer):
         self.pending[pid] = {"kind": "edit", "session_id": sid, "files": files, "tool": event["tool"]}
         self.protocol.notify("codetether/proposal", {
             "id": pid, "tool": event["tool"],
-            "files": [{k: f[k] for k in ("uri", "path", "diff", "version")} for f in files]})
+            "files": [{"rel": f.get("rel") or f["path"], **{k: f[k] for k in ("uri", "path", "diff", "version")}}
+                      for f in files]})
         if event.get("auto_apply"):
             self.spawn(self.approve(pid), f"apply:{pid}")
         elif self.use_message_requests:
@@ -195,37 +216,18 @@ class CodetetherServer(LanguageServer):
     # -- decisions -------------------------------------------------------------------------
 
     async def approve(self, gate_id: str) -> dict[str, Any]:
+        if not gate_id:
+            raise ValueError('codetether.approve: "id" must be a non-empty string')
         gate = self.pending.get(gate_id)
+        if gate is None and gate_id in self.closed:
+            raise Conflict(f"not applied: the proposal was withdrawn ({self.closed[gate_id]})")
         if gate is None or gate["kind"] != "edit":
             rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "allow"})
+            self.pending.pop(gate_id, None)
             return {"status": rec["status"]}
-        stale = self._stale(gate["files"])
-        if stale:
-            message = f"{stale} changed since the agent proposed this edit; not applied"
-            self.window_show_message(t.ShowMessageParams(t.MessageType.Warning, f"codetether: {message}"))
-            return await self.reject(gate_id, message)
-        changes: list[Any] = []
-        for f in gate["files"]:
-            doc = self.workspace.text_documents.get(f["uri"])
-            changes += file_edit(f, doc.version if doc is not None else None)
-        result = await self.workspace_apply_edit_async(t.ApplyWorkspaceEditParams(
-            edit=t.WorkspaceEdit(document_changes=changes), label="codetether: agent edit"))
-        if not result.applied:
-            return await self.reject(gate_id, f"the editor could not apply it: {result.failure_reason}")
-        # The editor's didChange for this edit may come later (clients debounce it); the
-        # agent's next step must already see the new text, here and in the daemon.
-        for f in gate["files"]:
-            doc = self.workspace.text_documents.get(f["uri"])
-            if doc is not None and f.get("after") is not None:
-                self.workspace.update_text_document(
-                    t.VersionedTextDocumentIdentifier(uri=f["uri"], version=doc.version or 0),
-                    t.TextDocumentContentChangeWholeDocument(text=f["after"]))
-                await self._push_buffer(gate["session_id"], f["path"], f["after"])
-        rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "allow",
-                                                  "applied": True})
-        return {"status": rec["status"]}
+        return await approve_edit(self, gate_id, gate)
 
-    def _stale(self, files: list[dict[str, Any]]) -> str | None:
+    def stale(self, files: list[dict[str, Any]]) -> str | None:
         """The first file whose buffer no longer holds what the proposal was made from."""
         for f in files:
             doc = self.workspace.text_documents.get(f["uri"])
@@ -234,6 +236,10 @@ class CodetetherServer(LanguageServer):
         return None
 
     async def reject(self, gate_id: str, reason: str = "") -> dict[str, Any]:
+        if not gate_id:
+            raise ValueError('codetether.reject: "id" must be a non-empty string')
+        if gate_id not in self.pending and gate_id in self.closed:
+            raise Conflict(f"the proposal was already withdrawn ({self.closed[gate_id]})")
         rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "deny",
                                                   "reason": reason or "rejected in the editor"})
         return {"status": rec["status"]}
@@ -258,8 +264,11 @@ class CodetetherServer(LanguageServer):
             log.debug("client declined work done progress")
         try:
             return await self.call("session/prompt", {"session_id": sid, "text": text})
+        except RequestCancelled:
+            return {"stop_reason": "cancelled"}  # the user asked for it: not an error (E7)
         finally:
             self._progress_end(sid, "done")
+            self.spawn(self._publish_status(), "status")  # the run is released now (E4)
 
     def _progress_report(self, sid: str, message: str) -> None:
         token = self._progress.get(sid)
@@ -272,8 +281,9 @@ class CodetetherServer(LanguageServer):
             self.work_done_progress.end(token, t.WorkDoneProgressEnd(message=message))
 
     async def status(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"session_id": self.active, "input_tokens": 0, "output_tokens": 0,
-                                "cost": ""}
+        # Before any chat there is no session: say which model one would use (E7).
+        info: dict[str, Any] = {"session_id": self.active, "model": self.options.model, "busy": False,
+                                "input_tokens": 0, "output_tokens": 0, "cost": ""}
         if self.active is not None:
             status = await self.call("session/status", {"session_id": self.active})
             info.update({k: status[k] for k in ("model", "busy", "context", "input_tokens",
@@ -281,8 +291,15 @@ class CodetetherServer(LanguageServer):
         info["text"] = status_text(info)
         return info
 
-    async def _publish_status(self, sid: str) -> None:
-        self.protocol.notify("codetether/status", await self.status())
+    async def _publish_status(self, busy: bool | None = None) -> None:
+        self._status_seq += 1
+        ticket = self._status_seq
+        info = await self.status()
+        if ticket != self._status_seq:
+            return  # a newer push is on its way
+        if busy is not None:
+            info["busy"] = busy
+        self.protocol.notify("codetether/status", info)
 
     async def review(self, uri: str) -> dict[str, Any]:
         path = uri_to_path(uri)
@@ -321,4 +338,4 @@ def main() -> None:
     from . import handlers  # noqa: F401 - registers the features and commands on ``server``
 
     logging.basicConfig(level=logging.WARNING, filename=str(Path(os.devnull)))
-    server.start_io()
+    serve_stdio(server)

@@ -40,6 +40,7 @@ def _script(*turns):
 async def client(lsp_client: LanguageClient, request):
     # "custom": the client renders approvals itself (the Neovim / VS Code clients);
     # "generic": any LSP editor, which gets window/showMessageRequest instead.
+    # "nosave": a custom client with initializationOptions saveAfterApply = false.
     mode = getattr(request, "param", "custom")
     WS.mkdir(parents=True, exist_ok=True)
     (HOME / "config").mkdir(exist_ok=True)
@@ -52,6 +53,9 @@ async def client(lsp_client: LanguageClient, request):
     lsp_client.edits = []  # type: ignore[attr-defined]
     lsp_client.apply = True  # type: ignore[attr-defined]
     lsp_client.asked = []  # type: ignore[attr-defined]
+    lsp_client.resolved = []  # type: ignore[attr-defined]
+    lsp_client.statuses = []  # type: ignore[attr-defined]
+    lsp_client.saves = []  # type: ignore[attr-defined]
 
     @lsp_client.feature("codetether/event")
     def _event(params):
@@ -67,11 +71,19 @@ async def client(lsp_client: LanguageClient, request):
 
     @lsp_client.feature("codetether/status")
     def _status(params):
-        pass
+        lsp_client.statuses.append(_plain(params))
 
     @lsp_client.feature("codetether/resolved")
     def _resolved(params):
-        pass
+        lsp_client.resolved.append(_plain(params))
+
+    @lsp_client.feature("codetether/saveDocuments")
+    def _save(params):
+        # This editor's buffers are not real: record the request and report them saved,
+        # so a test can tell the server did not write the files itself.
+        uris = list(_plain(params)["uris"])
+        lsp_client.saves.append(uris)
+        return {"saved": uris}
 
     @lsp_client.feature(t.WORKSPACE_APPLY_EDIT)
     def _apply(params: t.ApplyWorkspaceEditParams):
@@ -85,13 +97,14 @@ async def client(lsp_client: LanguageClient, request):
         pick = next((x for x in ("Allow", "Apply") if x in titles), titles[0] if titles else None)
         return t.MessageActionItem(title=pick) if pick else None
 
-    experimental = {"codetether": {"approvals": True}} if mode == "custom" else None
+    experimental = {"codetether": {"approvals": True, "saveDocuments": True}} if mode != "generic" else None
     caps = t.ClientCapabilities(experimental=experimental,
                                 window=t.WindowClientCapabilities(work_done_progress=True))
     await lsp_client.initialize_session(t.InitializeParams(
         capabilities=caps, root_uri=WS.as_uri(),
         workspace_folders=[t.WorkspaceFolder(uri=WS.as_uri(), name="ws")],
-        initialization_options={"codetetherHome": str(HOME), "approvalMode": "ask"}))
+        initialization_options={"codetetherHome": str(HOME), "approvalMode": "ask",
+                                "saveAfterApply": mode != "nosave"}))
     yield
     await lsp_client.shutdown_session()
     subprocess.run([CLI, "daemon", "stop"], env={**os.environ, "CODETETHER_HOME": str(HOME)},
@@ -156,7 +169,9 @@ async def test_proposal_code_actions_apply_through_apply_edit(client: LanguageCl
     (change,) = edit.document_changes
     assert change.edits[0].new_text == "print('hello there')\n"
     await _until(lambda: _done(client), "the run to finish")
-    # The editor applied it (undo works there); the daemon did not write the file.
+    # The editor applied it (undo works there) and was asked to save it (E6); neither the
+    # daemon nor the server wrote the file behind its back.
+    assert client.saves == [[uri]]
     assert (WS / "hello.py").read_text() == "print('hello world')\n"
     end = next(e["event"] for e in client.events if e["event"]["type"] == "tool_call_end")
     assert not end["is_error"]
@@ -224,6 +239,8 @@ async def test_any_lsp_editor_gets_show_message_requests_and_progress(client: La
     assert any("Apply the agent's write_file to new.py?" in m for m in client.asked)
     created = client.edits[0].document_changes
     assert isinstance(created[0], t.CreateFile) and created[1].edits[0].new_text == "x = 1\n"
+    # E6: this editor cannot be asked to save, so the server wrote the applied text itself.
+    assert (WS / "new.py").read_text() == "x = 1\n"
     outputs = [e["event"]["output"] for e in client.events if e["event"]["type"] == "tool_call_end"]
     assert "via-message-request" in outputs[0]
     def kinds():
@@ -285,3 +302,103 @@ async def test_back_to_back_edits_do_not_wait_for_the_editors_did_change(client:
     assert [c.edits[0].new_text for e in client.edits for c in e.document_changes] == ["a = 2\n", "a = 3\n"]
     ends = [e["event"] for e in client.events if e["event"]["type"] == "tool_call_end"]
     assert [e["is_error"] for e in ends] == [False, False]
+
+
+def _rpc_error(exc_info) -> tuple[int, str]:
+    err = exc_info.value
+    return getattr(err, "code", None), str(getattr(err, "message", err))
+
+
+async def _edit_proposal(client: LanguageClient, name: str) -> tuple[str, dict]:
+    _script({"tool": "edit", "arguments": {"path": name, "old_string": "world", "new_string": "there"}},
+            {"text": "Edited."})
+    uri = _open(client, WS / name, "print('hello world')\n")
+    await _command(client, "codetether.chat", {"text": "rename"})
+    await _until(lambda: client.proposals, "a proposal")
+    return uri, client.proposals[0]
+
+
+async def _actions(client: LanguageClient, uri: str) -> list:
+    return await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=t.Range(t.Position(0, 0), t.Position(1, 0)),
+        context=t.CodeActionContext(diagnostics=[]))) or []
+
+
+async def test_s6_cancel_withdraws_the_proposal_and_approve_is_refused(client: LanguageClient):
+    uri, proposal = await _edit_proposal(client, "s6.py")
+    assert await _actions(client, uri)
+    assert (await _command(client, "codetether.cancel"))["cancelled"] is True
+    await _until(lambda: any(r["id"] == proposal["id"] for r in client.resolved), "the proposal withdrawn")
+    resolved = next(r for r in client.resolved if r["id"] == proposal["id"])
+    assert resolved["status"] == "deny" and resolved["by"] == "cancelled"
+    assert await _actions(client, uri) == []  # its code actions are gone
+    with pytest.raises(Exception) as refused:
+        await _command(client, "codetether.approve", {"id": proposal["id"]})
+    code, message = _rpc_error(refused)
+    assert "withdrawn" in message and "cancelled" in message and "Traceback" not in message, message
+    assert client.edits == []  # refused before any applyEdit
+    assert (WS / "s6.py").read_text() == "print('hello world')\n"
+
+
+async def test_s6_a_proposal_closed_in_the_daemon_is_refused_before_apply_edit(client: LanguageClient):
+    # Decided elsewhere (here: straight through the daemon) before this server heard of it.
+    uri, proposal = await _edit_proposal(client, "s6b.py")
+    env = {**os.environ, "CODETETHER_HOME": str(HOME)}
+    subprocess.run([CLI, "approvals", "deny", proposal["id"]], env=env, capture_output=True, timeout=60)
+    await _until(lambda: _done(client), "the run to go on after the denial")
+    with pytest.raises(Exception) as refused:
+        await _command(client, "codetether.approve", {"id": proposal["id"]})
+    _code, message = _rpc_error(refused)
+    assert "codetether.daemon" not in message and "Traceback" not in message, message
+    assert client.edits == []
+
+
+async def test_e4_status_is_pushed_idle_when_the_turn_ends(client: LanguageClient):
+    for n in range(3):
+        _script({"text": f"turn {n}"})
+        client.events.clear()
+        await _command(client, "codetether.chat", {"text": f"hi {n}"})
+        await _until(lambda: _done(client), f"turn {n} to end")
+        await _until(lambda: client.statuses and client.statuses[-1]["busy"] is False,
+                     f"an idle status after turn {n}")
+        assert client.statuses[-1]["session_id"] and client.statuses[-1]["input_tokens"] > 0
+
+
+async def test_e7_status_before_any_chat_names_no_session_and_no_nil(client: LanguageClient):
+    status = await _command(client, "codetether.status")
+    assert status["session_id"] is None and status["busy"] is False and "model" in status
+
+
+@pytest.mark.parametrize("client", ["generic"], indirect=True)
+async def test_e6_an_approved_edit_is_on_disk_before_the_agent_goes_on(client: LanguageClient):
+    # The agent's next step is a bash call that reads the file: it must see the edit.
+    _script({"tool": "edit", "arguments": {"path": "e6.py", "old_string": "world", "new_string": "there"}},
+            {"tool": "bash", "arguments": {"command": "cat e6.py"}},
+            {"text": "checked"})
+    _open(client, WS / "e6.py", "print('hello world')\n")
+    await _command(client, "codetether.chat", {"text": "rename and check"})
+    await _until(lambda: _done(client), "the run to finish")
+    assert (WS / "e6.py").read_text() == "print('hello there')\n"
+    outputs = [e["event"]["output"] for e in client.events if e["event"]["type"] == "tool_call_end"]
+    assert "hello there" in outputs[-1], outputs
+
+
+@pytest.mark.parametrize("client", ["nosave"], indirect=True)
+async def test_e6_save_after_apply_can_be_turned_off(client: LanguageClient):
+    _uri, proposal = await _edit_proposal(client, "e6off.py")
+    assert (await _command(client, "codetether.approve", {"id": proposal["id"]}))["applied"] is True
+    assert client.saves == []
+    assert (WS / "e6off.py").read_text() == "print('hello world')\n"
+
+
+async def test_r6_bad_arguments_and_unknown_ids_get_plain_errors(client: LanguageClient):
+    with pytest.raises(Exception) as bad:
+        await _command(client, "codetether.approve", {"id": 5})
+    code, message = _rpc_error(bad)
+    assert code == -32602 and '"id"' in message, (code, message)
+    with pytest.raises(Exception) as unknown:
+        await _command(client, "codetether.approve", {"id": "0123456789ab"})
+    code, message = _rpc_error(unknown)
+    assert code not in (-32603, None) and "0123456789ab" in message, (code, message)
+    assert "Traceback" not in message and "codetether.daemon" not in message
+    assert getattr(unknown.value, "data", None) is None

@@ -1,0 +1,127 @@
+"""Approving an agent edit: refuse a closed proposal, apply, save, then tell the daemon.
+
+The order matters (PROTOCOL.md, *Approving an edit*): the daemon lets the agent go on as
+soon as it hears "applied", and the agent's next bash/test run reads the disk, so the
+files are saved first (E6). A proposal the daemon already closed (decided elsewhere,
+withdrawn by a cancel) is refused before anything is applied (S6).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from codetether.daemon.core._fs import atomic_write
+from codetether.daemon.errors import Conflict, NotFound
+from lsprotocol import types as t
+
+from .convert import file_edit
+
+if TYPE_CHECKING:
+    from .server import CodetetherServer
+
+__all__ = ["approve_edit", "closed_reason"]
+
+log = logging.getLogger("codetether.lsp.edits")
+
+
+def closed_reason(by: str, reason: str) -> str:
+    """Why a proposal was closed without the user, for messages."""
+    if by == "cancelled":
+        return "the run was cancelled"
+    if by == "error":
+        return "the run stopped with an error"
+    return f"it was already decided ({reason or by or 'elsewhere'})"
+
+
+async def approve_edit(ls: CodetetherServer, gate_id: str, gate: dict[str, Any]) -> dict[str, Any]:
+    sid = gate["session_id"]
+    open_ids = {rec["id"] for rec in await ls.call("approval/list", {"session_id": sid})}
+    if gate_id not in open_ids or gate_id not in ls.pending:
+        ls.pending.pop(gate_id, None)
+        raise Conflict(f"the proposal {gate_id} is closed ({gate.get('closed') or 'decided elsewhere'}); "
+                       "nothing was applied")
+    stale = ls.stale(gate["files"])
+    if stale:
+        message = f"{stale} changed since the agent proposed this edit; not applied"
+        await ls.reject(gate_id, message)
+        return {"status": "deny", "applied": False, "message": message}
+    changes: list[Any] = []
+    for f in gate["files"]:
+        doc = ls.workspace.text_documents.get(f["uri"])
+        changes += file_edit(f, doc.version if doc is not None else None)
+    result = await ls.workspace_apply_edit_async(t.ApplyWorkspaceEditParams(
+        edit=t.WorkspaceEdit(document_changes=changes), label="codetether: agent edit"))
+    if not result.applied:
+        message = f"the editor could not apply it: {result.failure_reason or 'no reason given'}"
+        await ls.reject(gate_id, message)
+        return {"status": "deny", "applied": False, "message": message}
+    await _settle(ls, sid, gate["files"], "after")
+    try:
+        rec = await ls.call("approval/decide", {"approval_id": gate_id, "decision": "allow",
+                                                "applied": True})
+    except (Conflict, NotFound) as exc:
+        # Closed while we applied (a cancel raced us): take the edit back (S6).
+        await _revert(ls, sid, gate["files"])
+        ls.pending.pop(gate_id, None)
+        raise Conflict(f"the proposal {gate_id} was closed while it was applied ({exc.message}); "
+                       "the edit was undone") from exc
+    ls.pending.pop(gate_id, None)
+    return {"status": rec["status"], "applied": True}
+
+
+async def _settle(ls: CodetetherServer, sid: str, files: list[dict[str, Any]], side: str) -> None:
+    """After an applyEdit: our copy of each buffer, the daemon's and (option) the disk hold
+    the ``side`` text. The editor's didChange may come later (clients debounce it)."""
+    for f in files:
+        doc = ls.workspace.text_documents.get(f["uri"])
+        text = f.get(side)
+        if doc is not None and text is not None:
+            ls.workspace.update_text_document(
+                t.VersionedTextDocumentIdentifier(uri=f["uri"], version=doc.version or 0),
+                t.TextDocumentContentChangeWholeDocument(text=text))
+            await ls.push_buffer(sid, f["path"], text)
+    if ls.options.save_after_apply:
+        await save(ls, [f for f in files if f.get(side) is not None], side)
+
+
+async def save(ls: CodetetherServer, files: list[dict[str, Any]], side: str) -> None:
+    """Save through the client when it can (its buffers stay unmodified), else write."""
+    if not files:
+        return
+    saved: set[str] = set()
+    if ls.client_saves:
+        try:
+            reply = await ls.protocol.send_request_async("codetether/saveDocuments",
+                                                         {"uris": [f["uri"] for f in files]})
+            got = reply.get("saved") if isinstance(reply, dict) else getattr(reply, "saved", None)
+            saved = {str(u) for u in got or []}
+        except Exception as exc:  # noqa: BLE001 - the server writes them below instead
+            log.warning("codetether/saveDocuments failed: %s", exc)
+    for f in files:
+        if f["uri"] in saved:
+            continue
+        doc = ls.workspace.text_documents.get(f["uri"])
+        text = f[side]
+        # Only what was applied: a buffer that now holds something else is not ours to write.
+        if doc is not None and doc.source != text:
+            log.warning("not saving %s: the buffer no longer holds the applied text", f["path"])
+            continue
+        try:
+            atomic_write(Path(f["path"]), text.encode())
+        except OSError as exc:
+            ls.window_show_message(t.ShowMessageParams(
+                t.MessageType.Warning, f"codetether: could not save {f.get('rel') or f['path']}: {exc}"))
+
+
+async def _revert(ls: CodetetherServer, sid: str, files: list[dict[str, Any]]) -> None:
+    undo = [{**f, "before": f.get("after"), "after": f.get("before")} for f in files]
+    changes: list[Any] = []
+    for f in undo:
+        doc = ls.workspace.text_documents.get(f["uri"])
+        changes += file_edit(f, doc.version if doc is not None else None)
+    result = await ls.workspace_apply_edit_async(t.ApplyWorkspaceEditParams(
+        edit=t.WorkspaceEdit(document_changes=changes), label="codetether: undo a withdrawn edit"))
+    if result.applied:
+        await _settle(ls, sid, undo, "after")
