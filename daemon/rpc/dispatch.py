@@ -198,13 +198,13 @@ class Connection:
     async def send_error(self, req_id: Any, err: CodetetherError) -> None:
         await self.write(_error_frame(req_id, err))
 
-    def feed(self, frame: bytes) -> None:
+    def feed(self, frame: bytes | bytearray) -> None:
         """Handle one complete frame; requests run as named tasks owned here."""
         reply = self._accept(frame)
         if reply is not None:
             self._spawn(reply, "rpc:error")
 
-    async def receive(self, frame: bytes) -> None:
+    async def receive(self, frame: bytes | bytearray) -> None:
         """Like :meth:`feed`, but an immediate error answer is written before returning,
         so a peer that floods bad frames and never reads is slowed to its own pace
         instead of piling up answer tasks here."""
@@ -212,7 +212,7 @@ class Connection:
         if reply is not None:
             await reply
 
-    def _accept(self, frame: bytes) -> Reply | None:
+    def _accept(self, frame: bytes | bytearray) -> Reply | None:
         try:
             message = _decoder.decode(frame)
         except Exception as exc:  # noqa: BLE001 - R1: any failure to decode is -32700
