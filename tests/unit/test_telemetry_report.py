@@ -1,14 +1,20 @@
-"""The HTML report: one self-contained page with the chart data inline."""
+"""The HTML report: one self-contained page with SVG charts, drawn in a child process (R2)."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from codetether.daemon.core.telemetry import Telemetry, TokenCounts, ToolExecution, render_report
+from codetether.daemon.errors import InvalidParams
 
-pytest.importorskip("plotly")
+# Looked up, not imported: the chart library belongs in the child process only.
+if importlib.util.find_spec("pygal") is None:
+    pytest.skip("pygal (a core dependency) is not installed in this environment", allow_module_level=True)
 
 
 def _telemetry(tmp_path: Path) -> Telemetry:
@@ -25,9 +31,10 @@ def _telemetry(tmp_path: Path) -> Telemetry:
 
 def _check_self_contained(text: str) -> None:
     assert text.startswith("<!DOCTYPE html>")
-    assert not re.search(r"<script[^>]+src=[\"']?https?:", text)
-    assert not re.search(r"<link[^>]+href=[\"']?https?:", text)
-    assert text.count("plotly.js v") >= 1  # the library itself is inline
+    assert "<script" not in text  # static SVG: nothing to run, nothing to fetch
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", text)
+    assert "plotly" not in text
+    assert text.count("<svg") >= 4
 
 
 def test_report_from_records(tmp_path: Path) -> None:
@@ -38,6 +45,8 @@ def test_report_from_records(tmp_path: Path) -> None:
     for needle in ("Tokens over time", "Cost over time", "Tool durations", "failure rate",
                    "claude-sonnet-4-20250514", "kimi-k2.5", "run_shell", "4321"):  # fmt: skip
         assert needle in text, needle
+    assert len(text) < 400_000  # plotly's page was 4.8 MB
+    assert not list(tmp_path.glob(".report.html.*"))  # written atomically, no temp file left
 
 
 def test_report_from_stats(tmp_path: Path) -> None:
@@ -47,3 +56,31 @@ def test_report_from_stats(tmp_path: Path) -> None:
     text = path.read_text()
     _check_self_contained(text)
     assert "Tokens per model" in text and "Cost per model" in text and "read_file" in text
+
+
+def test_report_of_no_records_is_a_page(tmp_path: Path) -> None:
+    text = render_report([], tmp_path / "empty.html").read_text()
+    assert text.startswith("<!DOCTYPE html>") and "Tokens over time" in text
+
+
+def test_report_to_a_directory_is_invalid_params(tmp_path: Path) -> None:  # R2
+    with _telemetry(tmp_path) as tel:
+        with pytest.raises(InvalidParams, match="is a directory"):
+            tel.report(tmp_path)
+        with pytest.raises(InvalidParams, match="does not exist"):
+            tel.report(tmp_path / "no" / "r.html")
+
+
+def test_report_does_not_load_the_chart_library_in_process(tmp_path: Path) -> None:  # R2
+    """The daemon's memory must not grow per report: the chart library stays in the child."""
+    code = (
+        "import sys; from pathlib import Path; "
+        "from codetether.daemon.core.telemetry import Telemetry, TokenCounts; "
+        f"tel = Telemetry(Path({str(tmp_path / 'd')!r})); tel.record_tokens('openai/gpt-4o', 'chat', TokenCounts(5, 5)); "
+        f"[tel.report(Path({str(tmp_path)!r}) / f'r{{i}}.html') for i in range(3)]; tel.close(); "
+        "bad = [m for m in ('pygal', 'plotly', 'xml.etree.ElementTree') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all((tmp_path / f"r{i}.html").stat().st_size > 1000 for i in range(3))
