@@ -15,5 +15,7 @@ def greet(name):
 if __name__ == "__main__":
     print(greet("world"))
 PY
+# The model file arrives on its own (no `llm` package stack): a no-op when present.
+python -m codetether.daemon.cli.models_pull
 trap 'codetether daemon stop >/dev/null 2>&1 || true' EXIT
 codetether run --yes --workspace "$ws" "${1:-Explain what the greet function in @greet.py does.}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .providers.base import Provider
     from .secrets import SecretStore
 
-__all__ = ["ModelResolver", "ResolvedModel", "split_model"]
+__all__ = ["ModelResolver", "ResolvedModel", "check_model", "split_model"]
 
 log = logging.getLogger("codetether.models")
 
@@ -103,10 +104,7 @@ class ModelResolver:
             await _close(provider)
 
     def _settings(self, provider_name: str) -> dict[str, Any]:
-        section = self.config.providers.get(provider_name)
-        if section is None:
-            return {}
-        return {k: v for k, v in msgspec.structs.asdict(section).items() if v not in (None, [], {})}
+        return _provider_settings(self.config, provider_name)
 
     def resolve(self, name: str | None) -> ResolvedModel:
         """``name`` from a client (None: the configured default). A bad name from a
@@ -119,15 +117,7 @@ class ModelResolver:
             raise InvalidParams(exc.message) from exc
 
     def _resolve(self, name: str | None) -> ResolvedModel:
-        provider_name, model = split_model(name, self.config)
-        settings = self._settings(provider_name)
-        known = provider_info(provider_name)
-        if known is None and "base_url" not in settings and "api" not in settings:
-            raise ConfigError(
-                f"unknown provider {provider_name!r}: known are {', '.join(sorted(KNOWN_PROVIDERS))}, "
-                f"or add [providers.{provider_name}] base_url = ... to the config")
-        window = settings.get("context_window") or _known_window(known, model)
-        return ResolvedModel(provider_name, model, int(window or 8192))
+        return _resolve(name, self.config)
 
     async def provider(self, resolved: ResolvedModel) -> Provider:
         async with self._lock:
@@ -171,6 +161,89 @@ class ModelResolver:
             await _close(provider)
         self._providers.clear()
         self._retired.clear()
+
+
+def _provider_settings(config: Config, provider_name: str) -> dict[str, Any]:
+    section = config.providers.get(provider_name)
+    if section is None:
+        return {}
+    return {k: v for k, v in msgspec.structs.asdict(section).items() if v not in (None, [], {})}
+
+
+def _resolve(name: str | None, config: Config) -> ResolvedModel:
+    provider_name, model = split_model(name, config)
+    settings = _provider_settings(config, provider_name)
+    known = provider_info(provider_name)
+    if known is None and "base_url" not in settings and "api" not in settings:
+        raise ConfigError(
+            f"unknown provider {provider_name!r}: known are {', '.join(sorted(KNOWN_PROVIDERS))}, "
+            f"or add [providers.{provider_name}] base_url = ... to the config")
+    api = settings.get("api") or (known.api if known else "openai")
+    if api == "embedded" and not settings.get("model_path"):
+        from .providers._gguf import EMBEDDED_MODELS, unknown_model_error
+
+        if model not in EMBEDDED_MODELS:
+            suggestion = suggest_model(model, config)
+            if suggestion:
+                raise ConfigError(f"unknown embedded model {model!r}; did you mean {suggestion!r}?")
+            raise unknown_model_error(model)
+    window = settings.get("context_window") or _known_window(known, model)
+    return ResolvedModel(provider_name, model, int(window or 8192))
+
+
+def _labels(config: Config) -> list[str]:
+    """Every ``provider/model`` we know of: the provider table, then the config."""
+    from .providers._gguf import EMBEDDED_MODELS
+
+    labels = [f"{p}/{info.id}" for p, known in KNOWN_PROVIDERS.items() if p != "scripted"
+              for info in known.models]
+    labels += [f"embedded/{m}" for m in EMBEDDED_MODELS]
+    for pname, section in config.providers.items():
+        labels += [f"{pname}/{m}" for m in [section.model, *section.models] if m]
+    return list(dict.fromkeys(labels))
+
+
+def suggest_model(name: str, config: Config) -> str | None:
+    """The ``provider/model`` a user most likely meant by ``name`` (C9): an exact model
+    id under another provider (``gpt-4o`` → ``openai/gpt-4o``), else the closest label
+    or model id by spelling; None when nothing is close."""
+    labels = _labels(config)
+    by_model: dict[str, str] = {}
+    for label in labels:
+        by_model.setdefault(label.split("/", 1)[1], label)
+    if name in by_model:
+        return by_model[name]
+    close = difflib.get_close_matches(name, [*labels, *by_model], n=1, cutoff=0.6)
+    if not close:
+        return None
+    return close[0] if close[0] in labels else by_model[close[0]]
+
+
+def check_model(name: str, config: Config) -> ResolvedModel:
+    """Refuse a model that cannot run as configured (C10): an unknown provider, an
+    unknown embedded model (with a "did you mean"), an embedded model whose file is not
+    downloaded (naming ``codetether models pull``), or Bedrock without botocore.
+
+    For ``config/set`` of ``default.model``/``default.provider``: ``name`` is a
+    ``provider/model`` or bare name as a client gives it, checked against ``config``
+    (the config being set). Raises ConfigError; returns the resolved model.
+    """
+    resolved = _resolve(name, config)
+    settings = _provider_settings(config, resolved.provider_name)
+    info = provider_info(resolved.provider_name)
+    api = settings.get("api") or (info.api if info else "openai")
+    if api == "embedded" and not settings.get("model_path"):
+        from .providers._gguf import find_model_file
+
+        if find_model_file(resolved.model) is None:
+            raise ConfigError(f"embedded model {resolved.model!r} is not downloaded: "
+                              f"run `codetether models pull {resolved.model}` first")
+    elif api == "bedrock":
+        import importlib.util
+
+        if importlib.util.find_spec("botocore") is None:
+            raise ConfigError("Amazon Bedrock needs botocore: pip install 'codetether[bedrock]'")
+    return resolved
 
 
 def _known_window(known: Any, model: str) -> int | None:

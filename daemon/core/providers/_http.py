@@ -264,7 +264,7 @@ class HttpProvider:
             except SSEError as exc:  # a 200 that is not an event stream: retrying won't help
                 raise ProviderError(f"{self.name}: {exc}") from exc
             except httpx.TransportError as exc:
-                message = f"{self.name}: connection failed: {type(exc).__name__}: {exc}"
+                message = f"{self.name}: {_transport_failure(exc)}"
                 if streamed or attempt >= self._policy.attempts:
                     raise ProviderError(_gave_up(message, attempt)) from exc
             except httpx.HTTPError as exc:
@@ -312,6 +312,18 @@ class HttpProvider:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _transport_failure(exc: httpx.TransportError) -> str:
+    """What failed and where (C9): the URL without its query, which may carry a key."""
+    try:
+        url = exc.request.url.copy_with(query=None, fragment=None)
+        where = f" {url}"
+    except RuntimeError:  # an error raised before a request was attached
+        where = ""
+    what = "cannot connect to" if isinstance(exc, httpx.ConnectError) else "connection failed to"
+    detail = str(exc) or type(exc).__name__
+    return f"{what}{where or ' the server'}: {detail}"
 
 
 def _gave_up(message: str, attempt: int) -> str:

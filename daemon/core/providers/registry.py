@@ -135,7 +135,12 @@ def create_provider(
 
         return GeminiProvider(name, creds, settings=settings)
     if api == "bedrock":
-        from .bedrock import BedrockProvider
+        try:
+            from .bedrock import BedrockProvider
+        except ImportError as exc:  # botocore is the [bedrock] extra, not a core dependency
+            raise ConfigError(
+                f"provider {name!r} (Amazon Bedrock) needs botocore: pip install 'codetether[bedrock]'"
+            ) from exc
 
         return BedrockProvider(name, creds, settings=settings)
     if api == "copilot":
