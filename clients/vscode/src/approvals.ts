@@ -8,13 +8,16 @@
  *   commands or another client.
  * - `codetether/proposal`: the diff editor between the original and the proposed text
  *   (virtual documents from `codetether.showDiff`), then Apply / Reject.
- * - `codetether/resolved`: forgets the item, whoever decided it.
+ * - `codetether/resolved`: forgets the item, whoever decided it (the toast, the code
+ *   action, another client, or the server withdrawing it when a run is cancelled), and
+ *   closes what this client showed for it: the proposal's diff tabs and its toast.
  */
 import * as path from "node:path";
 import * as vscode from "vscode";
 
 import {
   type ApprovalParams,
+  type ApproveResult,
   Commands,
   type CommandName,
   type ProposalParams,
@@ -37,11 +40,27 @@ export function approvalMessage(p: ApprovalParams): { message: string; detail: s
   return { message: `codetether wants approval (${what}): ${title}`, detail: p.detail.trim() };
 }
 
-/** The notification shown beside a proposal's diff. */
+/** The notification shown beside a proposal's diff: the files by name, no tool jargon. */
 export function proposalMessage(p: ProposalParams): string {
-  const names = p.files.map((f) => path.basename(f.path || f.uri));
+  const names = p.files.map((f) => f.rel || path.basename(f.path || f.uri));
   const shown = names.length <= 3 ? names.join(", ") : `${names.slice(0, 3).join(", ")} and ${names.length - 3} more`;
-  return `codetether proposes an edit (${p.tool}) to ${shown || "no files"}.`;
+  return `codetether wants to change ${shown || "no files"}.`;
+}
+
+/** The proposal id of one of our virtual documents (the diff's title-bar buttons pass it). */
+export function proposalIdOf(uri: { scheme: string; path: string } | undefined): string | undefined {
+  if (uri?.scheme !== PROPOSAL_SCHEME) {
+    return undefined;
+  }
+  const first = uri.path.split("/")[1];
+  return first ? decodeURIComponent(first) : undefined;
+}
+
+/** Whether a tab is one side-by-side diff of proposal `id` (its right side is our virtual document). */
+export function isProposalTab(tab: vscode.Tab, id: string): boolean {
+  // Duck-typed rather than `instanceof TabInputTextDiff`: only the modified URI matters.
+  const modified = (tab.input as { modified?: vscode.Uri } | undefined)?.modified;
+  return modified?.scheme === PROPOSAL_SCHEME && modified.path.startsWith(`/${encodeURIComponent(id)}/`);
 }
 
 /** One line of the Approve / Reject quick pick. */
@@ -65,6 +84,8 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
   private readonly textsChanged = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.textsChanged.event;
   private readonly registration: vscode.Disposable;
+  /** Proposals whose Apply / Reject toast is still on screen (its promise unsettled). */
+  private readonly toasts = new Set<string>();
 
   constructor(private readonly execute: Execute) {
     this.registration = vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, this);
@@ -95,9 +116,18 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
   async onProposal(p: ProposalParams): Promise<void> {
     this.pending.set(p.id, { kind: "proposal", params: p });
     await this.showDiff(p.id);
-    const choice = await vscode.window.showInformationMessage(proposalMessage(p), "Apply", "Reject");
     if (!this.pending.has(p.id)) {
-      return; // decided meanwhile (code action, another client)
+      return; // decided while the diff opened
+    }
+    this.toasts.add(p.id);
+    let choice: string | undefined;
+    try {
+      choice = await vscode.window.showInformationMessage(proposalMessage(p), "Apply", "Reject");
+    } finally {
+      this.toasts.delete(p.id);
+    }
+    if (!this.pending.has(p.id)) {
+      return; // decided meanwhile (code action, another client, withdrawn)
     }
     if (choice === "Apply") {
       await this.approve(p.id);
@@ -106,22 +136,53 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
     }
   }
 
-  onResolved(p: ResolvedParams): void {
-    this.pending.delete(p.id);
-    const prefix = `${PROPOSAL_SCHEME}:/${encodeURIComponent(p.id)}/`;
+  onResolved(p: ResolvedParams): Promise<void> {
+    return this.forget(p.id);
+  }
+
+  /**
+   * Drops a decided item and what was shown for it: its virtual documents, its toast and its
+   * diff tabs. Called on `codetether/resolved` and after this client's own decision succeeds
+   * (the server need not announce a decision to the client that made it).
+   */
+  private async forget(id: string): Promise<void> {
+    this.pending.delete(id);
+    const prefix = `${PROPOSAL_SCHEME}:/${encodeURIComponent(id)}/`;
     for (const key of [...this.texts.keys()]) {
       if (key.startsWith(prefix)) {
         this.texts.delete(key);
       }
     }
+    if (this.toasts.delete(id)) {
+      // The API cannot close one notification; hiding the toasts moves them (ours included)
+      // to the notification centre, where a late click on ours finds nothing pending.
+      await vscode.commands.executeCommand("notifications.hideToasts");
+    }
+    await this.closeDiff(id);
   }
 
-  approve(id: string): Promise<unknown> {
-    return this.execute(Commands.approve, [{ id }]);
+  /** Closes the diff tabs of a proposal, in every editor group. */
+  async closeDiff(id: string): Promise<void> {
+    const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => isProposalTab(tab, id));
+    if (tabs.length > 0) {
+      await vscode.window.tabGroups.close(tabs, true);
+    }
   }
 
-  reject(id: string, reason?: string): Promise<unknown> {
-    return this.execute(Commands.reject, [reason ? { id, reason } : { id }]);
+  /** Approves; an edit the server could not apply (its buffer changed) says why. */
+  async approve(id: string): Promise<unknown> {
+    const result = await this.execute<ApproveResult | undefined>(Commands.approve, [{ id }]);
+    await this.forget(id);
+    if (result?.applied === false && result.message) {
+      void vscode.window.showWarningMessage(`codetether: ${result.message}`);
+    }
+    return result;
+  }
+
+  async reject(id: string, reason?: string): Promise<unknown> {
+    const result = await this.execute(Commands.reject, [reason ? { id, reason } : { id }]);
+    await this.forget(id);
+    return result;
   }
 
   /** Opens one diff editor per file of a proposal. */
@@ -135,7 +196,8 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
       this.textsChanged.fire(left);
       this.textsChanged.fire(right);
       const title = `${path.basename(file.path)} ↔ agent edit`;
-      await vscode.commands.executeCommand("vscode.diff", left, right, title, { preview: true });
+      // Not a preview: a preview tab would replace the user's own preview tab (E3).
+      await vscode.commands.executeCommand("vscode.diff", left, right, title, { preview: false });
     }
   }
 
@@ -166,5 +228,6 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
     this.textsChanged.dispose();
     this.texts.clear();
     this.pending.clear();
+    this.toasts.clear();
   }
 }

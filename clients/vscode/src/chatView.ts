@@ -1,6 +1,12 @@
 /**
  * The chat view: a webview in the activity bar that streams `codetether/event` text
  * and sends prompts through `codetether.chat`.
+ *
+ * The transcript survives the view being hidden (the sidebar switched to Explorer) and
+ * re-created (E2): the webview keeps its context while hidden, saves its entries with
+ * `setState` for when it is re-created, and the extension's copy (the truth) is posted
+ * only once the webview's script says it is listening (`ready`): a message posted
+ * before that is lost.
  */
 import * as vscode from "vscode";
 
@@ -71,7 +77,11 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly actions: ChatActions) {
-    this.disposables.push(vscode.window.registerWebviewViewProvider(ChatView.viewId, this));
+    this.disposables.push(
+      vscode.window.registerWebviewViewProvider(ChatView.viewId, this, {
+        webviewOptions: { retainContextWhenHidden: true },
+      }),
+    );
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -84,7 +94,6 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       this.disposables,
     );
     view.onDidDispose(() => (this.view = undefined), undefined, this.disposables);
-    void view.webview.postMessage({ type: "reset", entries: this.entries });
   }
 
   onEvent(params: EventParams): void {
@@ -102,6 +111,10 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   }
 
   private onMessage(msg: { type?: string; text?: string }): void {
+    if (msg.type === "ready") {
+      void this.view?.webview.postMessage({ type: "reset", entries: this.entries });
+      return;
+    }
     const act =
       msg.type === "send" && msg.text?.trim()
         ? this.actions.send(msg.text.trim())
@@ -153,26 +166,34 @@ button { color: var(--vscode-button-foreground); background: var(--vscode-button
 <script nonce="${n}">
 const vscode = acquireVsCodeApi();
 const log = document.getElementById("log"), t = document.getElementById("t");
-let last = null;
+let last = null, entries = [];
 function add(e) {
   if (last && last.kind === e.kind && (e.kind === "text" || e.kind === "thinking")) {
-    last.node.textContent += e.text;
+    last.node.textContent += e.text; last.entry.text += e.text;
   } else {
-    const node = document.createElement("div");
+    const node = document.createElement("div"), entry = { kind: e.kind, text: e.text };
     node.className = e.kind; node.textContent = e.text; log.appendChild(node);
-    last = { kind: e.kind, node };
+    entries.push(entry); last = { kind: e.kind, node, entry };
+    if (entries.length > ${MAX_ENTRIES}) { entries.shift(); log.firstChild.remove(); }
   }
   log.scrollTop = log.scrollHeight;
 }
+function reset(list) { log.textContent = ""; last = null; entries = []; list.forEach(add); }
+let saving = false;
+function save() {  // batched: text streams in small chunks (a timer, as frames stop while hidden)
+  if (!saving) { saving = true; setTimeout(() => { saving = false; vscode.setState({ entries }); }, 50); }
+}
+reset((vscode.getState() || {}).entries || []);
 window.addEventListener("message", (ev) => {
   const m = ev.data;
-  if (m.type === "reset") { log.textContent = ""; last = null; m.entries.forEach(add); }
-  else if (m.type === "append") { add(m.entry); }
+  if (m.type === "reset") { reset(m.entries); save(); }
+  else if (m.type === "append") { add(m.entry); save(); }
 });
 function send() { const text = t.value.trim(); if (text) { vscode.postMessage({ type: "send", text }); t.value = ""; } }
 document.getElementById("f").addEventListener("submit", (ev) => { ev.preventDefault(); send(); });
 t.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send(); } });
 document.getElementById("c").addEventListener("click", () => vscode.postMessage({ type: "cancel" }));
 document.getElementById("n").addEventListener("click", () => vscode.postMessage({ type: "newSession" }));
+vscode.postMessage({ type: "ready" });
 </script></body></html>`;
 }

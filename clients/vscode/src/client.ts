@@ -20,14 +20,18 @@ import {
 
 import { logger } from "./logger";
 import type { CommandName } from "./protocol";
-import { readSettings, SECTION } from "./settings";
+import { findProgram, missingProgramMessage, readSettings, SECTION } from "./settings";
 
-/** Declares `experimental.codetether.approvals`: this client renders approvals itself. */
+/**
+ * Declares `experimental.codetether`: `approvals` (this client renders approvals itself)
+ * and `saveDocuments` (it answers `codetether/saveDocuments`, so applied agent edits are
+ * saved by the editor rather than written behind its back).
+ */
 export class ApprovalsFeature implements StaticFeature {
   fillClientCapabilities(capabilities: ClientCapabilities): void {
     const experimental = (capabilities.experimental ?? {}) as Record<string, unknown>;
     const ours = (experimental.codetether ?? {}) as Record<string, unknown>;
-    capabilities.experimental = { ...experimental, codetether: { ...ours, approvals: true } };
+    capabilities.experimental = { ...experimental, codetether: { ...ours, approvals: true, saveDocuments: true } };
   }
   initialize(): void {}
   getState(): FeatureState {
@@ -119,8 +123,15 @@ export class Server implements vscode.Disposable {
       void vscode.window.showErrorMessage(settings.server.error);
       throw new Error(settings.server.error);
     }
+    // Checked before spawning: an ENOENT from the language client names no setting (E5).
+    const program = findProgram(settings.server.command, process.env.PATH ?? "");
+    if (program === undefined) {
+      const message = missingProgramMessage(settings.server.command);
+      void vscode.window.showErrorMessage(message);
+      throw new Error(message);
+    }
     const serverOptions: ServerOptions = {
-      command: settings.server.command,
+      command: program,
       args: settings.server.args,
       transport: TransportKind.stdio,
     };
@@ -139,6 +150,9 @@ export class Server implements vscode.Disposable {
       await client.start();
     } catch (err) {
       await client.dispose().catch(() => undefined);
+      if ((err as { code?: unknown } | undefined)?.code === "ENOENT") {
+        throw new Error(missingProgramMessage(settings.server.command));
+      }
       throw err;
     }
     this.client = client;

@@ -4,7 +4,7 @@
  */
 import * as vscode from "vscode";
 
-import type { Approvals } from "./approvals";
+import { type Approvals, proposalIdOf } from "./approvals";
 import type { ChatView } from "./chatView";
 import { logger } from "./logger";
 import { Commands, type CommandName, type StatusParams } from "./protocol";
@@ -32,6 +32,14 @@ function sessionLabel(s: Record<string, unknown>): { id: string; label: string; 
   const title = typeof s.title === "string" && s.title ? s.title : id;
   const updated = typeof s.updated_at === "string" ? s.updated_at : undefined;
   return { id, label: title, description: updated ?? (title === id ? undefined : id) };
+}
+
+/** The id a command was called with: `{id}`, or the proposal's diff (its title-bar buttons). */
+function idArg(args: Args | vscode.Uri): string | undefined {
+  if (args instanceof vscode.Uri) {
+    return proposalIdOf(args);
+  }
+  return typeof args?.id === "string" ? args.id : undefined;
 }
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
@@ -104,11 +112,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       return result;
     },
     [Commands.approve]: async (args) => {
-      const id = typeof args?.id === "string" ? args.id : await approvals.pick("Approve which?");
+      const id = idArg(args) ?? (await approvals.pick("Approve which?"));
       return id ? approvals.approve(id) : undefined;
     },
     [Commands.reject]: async (args) => {
-      const id = typeof args?.id === "string" ? args.id : await approvals.pick("Reject which?");
+      const id = idArg(args) ?? (await approvals.pick("Reject which?"));
       const reason = typeof args?.reason === "string" ? args.reason : undefined;
       return id ? approvals.reject(id, reason) : undefined;
     },

@@ -12,9 +12,11 @@ import {
   type EventParams,
   Notifications,
   type ProposalParams,
+  Requests,
   type ResolvedParams,
   type StatusParams,
 } from "./protocol";
+import { saveDocuments } from "./save";
 import { SECTION } from "./settings";
 import { StatusBar } from "./status";
 
@@ -27,14 +29,24 @@ function report(what: string): (err: unknown) => void {
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const status = new StatusBar();
   const srv = new Server((client) => {
-    client.onNotification(Notifications.event, (p: EventParams) => chat.onEvent(p));
+    client.onNotification(Notifications.event, (p: EventParams) => {
+      chat.onEvent(p);
+      if (p.event.type === "done") {
+        // A turn's end must clear "working" even from a server that pushes status only on
+        // usage events (E4): ask for it.
+        srv.execute<StatusParams>(Commands.status).then((s) => status.update(s), report("status"));
+      }
+    });
     client.onNotification(Notifications.proposal, (p: ProposalParams) => {
       approvals.onProposal(p).catch(report("proposal"));
     });
     client.onNotification(Notifications.approval, (p: ApprovalParams) => {
       approvals.onApproval(p).catch(report("approval"));
     });
-    client.onNotification(Notifications.resolved, (p: ResolvedParams) => approvals.onResolved(p));
+    client.onNotification(Notifications.resolved, (p: ResolvedParams) => {
+      approvals.onResolved(p).catch(report("resolved"));
+    });
+    client.onRequest(Requests.saveDocuments, (p: unknown) => saveDocuments(p));
     client.onNotification(Notifications.status, (p: StatusParams) => status.update(p));
   });
   server = srv;

@@ -12,6 +12,12 @@ export const Notifications = {
   status: "codetether/status",
 } as const;
 
+/** Server → client requests. */
+export const Requests = {
+  /** `{"uris": [str]}` → `{"saved": [str]}`: save these documents after an applied agent edit. */
+  saveDocuments: "codetether/saveDocuments",
+} as const;
+
 /** Server commands (`workspace/executeCommand`), also the VS Code command ids. */
 export const Commands = {
   chat: "codetether.chat",
@@ -45,7 +51,9 @@ export interface EventParams {
 
 export interface ProposalFile {
   uri: string;
+  /** Absolute; `rel` (workspace-relative) is what the user is shown. */
   path: string;
+  rel?: string;
   diff: string;
   version?: number | null;
 }
@@ -68,7 +76,18 @@ export interface ApprovalParams {
 
 export interface ResolvedParams {
   id: string;
+  /** "allow" or "deny". */
   status: string;
+  /** Who decided; "cancelled" when the run was cancelled and the proposal withdrawn. */
+  by?: string;
+  reason?: string;
+}
+
+/** The result of `codetether.approve`; `applied: false` comes with the reason in `message`. */
+export interface ApproveResult {
+  status: string;
+  applied?: boolean;
+  message?: string;
 }
 
 export interface ContextUsage {

@@ -18,10 +18,19 @@ function trim(fixed: string): string {
   return fixed.endsWith(".0") ? fixed.slice(0, -2) : fixed;
 }
 
-/** Cost in dollars: cents precision above a dollar, four places below; a string as given. */
+/**
+ * Cost in dollars: cents precision above a dollar, four places below. The server sends
+ * text for what it prices itself: an amount ("$0.0042") is shown as is, a local model
+ * ("$0 (local)") as "$0.00 (local)", and anything else (an unpriced model) as nothing:
+ * "unpriced" is jargon, and an absent cost says the same (E7).
+ */
 export function formatCost(cost: number | string | null | undefined): string {
   if (typeof cost === "string") {
-    return cost.trim();
+    const text = cost.trim();
+    if (/\(local\)$/.test(text)) {
+      return "$0.00 (local)";
+    }
+    return /^[<$]/.test(text) ? text : "";
   }
   if (cost === null || cost === undefined || !Number.isFinite(cost)) {
     return "";

@@ -3,7 +3,7 @@ import "./fakeVscode";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { appendEntry, type ChatEntry, chatEntry } from "../src/chatView";
+import { appendEntry, type ChatEntry, chatEntry, ChatView } from "../src/chatView";
 
 describe("chat transcript", () => {
   it("maps session events to entries", () => {
@@ -37,5 +37,35 @@ describe("chat transcript", () => {
     appendEntry(entries, chunk);
     appendEntry(entries, { kind: "text", text: "b" });
     assert.equal(chunk.text, "a");
+  });
+});
+
+// E2: the history is posted once the webview listens, and the webview keeps its own copy
+describe("ChatView", () => {
+  it("posts the transcript only when the webview script is ready, each time it loads", () => {
+    const chat = new ChatView({ send: async () => {}, cancel: async () => {}, newSession: async () => {} });
+    const posted: unknown[] = [];
+    let listener: (msg: unknown) => void = () => undefined;
+    const view = {
+      webview: {
+        options: {},
+        html: "",
+        onDidReceiveMessage: (l: (msg: unknown) => void) => {
+          listener = l;
+          return { dispose() {} };
+        },
+        postMessage: async (m: unknown) => posted.push(m) > 0,
+      },
+      onDidDispose: () => ({ dispose() {} }),
+    };
+    chat.onEvent({ session_id: "s", seq: 1, event: { type: "user", text: "Q" } });
+    chat.onEvent({ session_id: "s", seq: 2, event: { type: "text", text: "A" } });
+    chat.resolveWebviewView(view as never);
+    assert.deepEqual(posted, []);
+    assert.match(view.webview.html, /getState\(\)/);
+    assert.match(view.webview.html, /setState\(/);
+    listener({ type: "ready" });
+    assert.deepEqual(posted, [{ type: "reset", entries: [{ kind: "user", text: "Q" }, { kind: "text", text: "A" }] }]);
+    chat.dispose();
   });
 });

@@ -17,10 +17,10 @@ function methods(client: LanguageClient): string[] {
 }
 
 describe("language client", () => {
-  it("declares experimental.codetether.approvals, keeping other experimental capabilities", () => {
+  it("declares experimental.codetether approvals and saveDocuments (E6), keeping other experimental capabilities", () => {
     const caps: ClientCapabilities = { experimental: { other: 1, codetether: { x: 2 } } };
     new ApprovalsFeature().fillClientCapabilities(caps);
-    assert.deepEqual(caps.experimental, { other: 1, codetether: { x: 2, approvals: true } });
+    assert.deepEqual(caps.experimental, { other: 1, codetether: { x: 2, approvals: true, saveDocuments: true } });
   });
 
   it("sends the approvals capability in initialize and leaves server commands to commands.ts", () => {
@@ -28,7 +28,7 @@ describe("language client", () => {
     client.registerFeature(new ApprovalsFeature());
     const caps: ClientCapabilities = {};
     for (const f of features(client)) f.fillClientCapabilities(caps);
-    assert.deepEqual(caps.experimental, { codetether: { approvals: true } });
+    assert.deepEqual(caps.experimental, { codetether: { approvals: true, saveDocuments: true } });
     assert.ok(!methods(client).includes("workspace/executeCommand"));
     assert.ok(methods(client).includes("textDocument/didOpen"), "other features stay");
     assert.ok(methods(client).includes("textDocument/codeAction"), "proposal code actions stay");

@@ -63,10 +63,13 @@ export const fake = {
   /** Queued answers for showWarningMessage / showInformationMessage / showQuickPick / showInputBox. */
   answers: [] as unknown[],
   statusItems: [] as FakeStatusBarItem[],
+  /** The open tabs (one editor group); `tabGroups.close` removes the ones it is given. */
+  tabs: [] as { label: string; input: unknown }[],
   reset(): void {
     this.calls.length = 0;
     this.answers.length = 0;
     this.statusItems.length = 0;
+    this.tabs.length = 0;
   },
   called(fn: string): Call[] {
     return this.calls.filter((c) => c.fn === fn);
@@ -117,6 +120,18 @@ const vscode = {
     createOutputChannel: () => withStubs("outputChannel", {}),
     registerWebviewViewProvider: () => disposable,
     activeTextEditor: undefined,
+    tabGroups: {
+      get all() {
+        return [{ tabs: [...fake.tabs] }];
+      },
+      async close(tabs: unknown, ...rest: unknown[]) {
+        fake.calls.push({ fn: "closeTabs", args: [tabs, ...rest] });
+        // By label: the tabs handed out were wrapped in stub proxies (withStubs).
+        const closing = new Set((Array.isArray(tabs) ? tabs : [tabs]).map((t: { label: string }) => t.label));
+        fake.tabs = fake.tabs.filter((t) => !closing.has(t.label));
+        return true;
+      },
+    },
   },
   workspace: {
     registerTextDocumentContentProvider(...args: unknown[]) {

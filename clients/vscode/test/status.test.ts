@@ -33,6 +33,16 @@ describe("status formatting", () => {
     assert.equal(formatCost(null), "");
     assert.equal(formatCost(""), "");
     assert.equal(formatCost("$0.02"), "$0.02");
+    assert.equal(formatCost("< $0.0001"), "< $0.0001");
+  });
+
+  // E7: no "unpriced" jargon; a local model costs "$0.00 (local)"
+  it("shows no cost for an unpriced model and $0.00 for a local one", () => {
+    assert.equal(formatCost("unpriced"), "");
+    assert.equal(formatCost("$0 (local)"), "$0.00 (local)");
+    assert.equal(statusText({ ...base, cost: "unpriced" }), "$(hubot) 12.3k↑ 450↓ ctx 40%");
+    assert.doesNotMatch(statusTooltip({ ...base, cost: "unpriced" }), /unpriced/);
+    assert.equal(statusText({ ...base, cost: "$0 (local)", context: null }), "$(hubot) 12.3k↑ 450↓ $0.00 (local)");
   });
 
   it("builds the status bar text", () => {
