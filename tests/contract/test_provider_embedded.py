@@ -112,10 +112,31 @@ def test_chat_messages_render_tools_and_results():
     )
     messages = to_chat_messages(request)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[0]["content"].startswith("Be brief.\n\nYou can call these tools:\n- ls(")
+    # the tool prompt first (the same for every run: a reusable prefix), then the system text
+    assert messages[0]["content"].startswith("Tools:\nls(): List a directory\n")
+    assert messages[0]["content"].endswith("\n\nBe brief.")
     assert "<tool_call>" in messages[0]["content"]
     assert messages[2]["content"] == 'ok\n<tool_call>{"name": "ls", "arguments": {"path": broken}</tool_call>'
     assert messages[3]["content"] == '<tool_response>{"name": "ls", "content": "a.txt"}</tool_response>\n\nand?'
+
+
+def test_tool_prompt_is_compact_and_complete():  # the 843-token embedded prompt (issue figures)
+    from codetether.daemon.core.providers._tooltext import render_tool_prompt
+
+    specs = [
+        ToolSpec("grep", "Search file contents with a regular expression (ripgrep). Long detail follows.",
+                 {"type": "object", "required": ["pattern"],
+                  "properties": {"pattern": {"type": "string"}, "limit": {"type": "integer"},
+                                 "ignore_case": {"type": "boolean"}}}),
+        ToolSpec("codesearch", "Find where functions, methods, classes, structs, interfaces, types, constants "
+                 "and macros are defined, in Python and more.", {"type": "object", "properties": {}}),
+    ]
+    text = render_tool_prompt(specs)
+    lines = text.splitlines()
+    assert lines[1] == "grep(pattern,limit?:int,ignore_case?:bool): Search file contents with a regular expression"
+    assert lines[2].startswith("codesearch(): Find where functions, methods") and len(lines[2]) < 70
+    assert not lines[2].endswith((" and", " in", " the"))  # cut at a word, never on a dangling one
+    assert render_tool_prompt(specs) == text  # stable: llama.cpp reuses the evaluated prefix
 
 
 def test_model_file_found_without_importing_its_package():

@@ -34,29 +34,49 @@ _ARGUMENTS = re.compile(r'"arguments"\s*:\s*(.*)\Z', re.DOTALL)
 def render_tool_prompt(tools: list[ToolSpec]) -> str:
     """The system-prompt section that teaches the model the tools and the call format.
 
-    Compact on purpose: one signature line per tool instead of full JSON Schemas.
-    Small local models process prompts at a few hundred tokens a second on a CPU,
-    and full schemas for every tool cost thousands of tokens before the first word.
+    As small as it can be while every tool stays callable: one line per tool, its
+    parameters by name (``?`` optional; a type only when not a string) and the first
+    clause of its description. Small local models read prompts at a few hundred
+    tokens a second on a CPU, and this text precedes every first token. It must not
+    vary between runs (no paths, no dates): llama.cpp reuses the evaluated prompt
+    prefix only while it is identical.
     """
     return (
-        "You can call these tools:\n"
+        "Tools:\n"
         + "\n".join(_signature(t) for t in tools)
-        + "\n\nTo call a tool, answer with one block per call, exactly like:\n"
-        + f'{OPEN}{{"name": "read_file", "arguments": {{"path": "README.md"}}}}{CLOSE}\n'
-        + "Tool results come back in <tool_response> blocks. "
-        + "When no tool is needed, answer in plain text."
+        + f'\nTo call a tool, write exactly: {OPEN}{{"name": "read_file", "arguments": {{"path": "a.py"}}}}{CLOSE}\n'
+        + "Results come back in <tool_response>. Otherwise answer in plain text."
     )
+
+
+_SHORT_TYPES = {"string": "", "integer": ":int", "number": ":num", "boolean": ":bool", "array": ":list",
+                "object": ":obj"}
+_CLAUSE_END = re.compile(r"[.:;]\s|(?<=.{24}),\s|\s\(|\s--?\s")
+_MAX_SUMMARY = 48
+_DANGLING = frozenset("a an and as at by each every for from in of on or over the to with".split())
 
 
 def _signature(tool: ToolSpec) -> str:
     props = tool.parameters.get("properties", {}) or {}
     required = set(tool.parameters.get("required", []) or [])
-    params = ", ".join(
-        f"{name}{'' if name in required else '?'}: {_type_name(schema)}" for name, schema in props.items()
+    params = ",".join(
+        f"{name}{'' if name in required else '?'}{_SHORT_TYPES.get(_type_name(schema), '')}"
+        for name, schema in props.items()
     )
-    summary = tool.description.strip().split("\n", 1)[0]
-    summary = summary.split(". ", 1)[0].rstrip(".")
-    return f"- {tool.name}({params}): {summary}"
+    return f"{tool.name}({params}): {_summary(tool.description)}"
+
+
+def _summary(description: str) -> str:
+    """The first clause, cut at a word boundary when still long."""
+    text = description.strip().split("\n", 1)[0]
+    match = _CLAUSE_END.search(text + " ")
+    text = text[: match.start()] if match else text
+    if len(text) > _MAX_SUMMARY:
+        words = text[: _MAX_SUMMARY + 1].split(" ")[:-1]
+        while len(words) > 1 and words[-1].lower() in _DANGLING:
+            words.pop()
+        text = " ".join(words)
+    return text.rstrip(" ,.")
 
 
 def _type_name(schema: dict[str, object]) -> str:

@@ -60,9 +60,11 @@ def to_chat_messages(request: CompletionRequest) -> list[dict[str, str]]:
     same-role turns are merged: templates such as Gemma's allow only
     system/user/assistant in strict alternation.
     """
-    system = [request.system] if request.system else []
-    if request.tools:
-        system.append(render_tool_prompt(request.tools))
+    # The tool prompt first: it is the same for every run and workspace (the agent's
+    # system text names the workspace), so llama.cpp can reuse its evaluated state.
+    system = [render_tool_prompt(request.tools)] if request.tools else []
+    if request.system:
+        system.append(request.system)
     turns: list[dict[str, str]] = []
     for m in request.messages:
         if m.role == "system":
