@@ -1,0 +1,268 @@
+/**
+ * Drives code-server (real VS Code in the browser) through headless Chromium, as a user of the
+ * codetether extension would. Run by tests/e2e/test_vscode_real.py, which starts code-server with
+ * the packaged extension and a scripted model whose turns match the steps below, in order.
+ *
+ * Every wait is on a condition (a selector, the editor text, a file on disk) with a timeout,
+ * never a fixed sleep. Each step takes a screenshot into DRIVE.shots; a failure takes one more
+ * and exits 1 naming the step.
+ *
+ * Environment: VSCODE_E2E_PLAYWRIGHT (playwright-core's folder), VSCODE_E2E_CHROMIUM, and
+ * DRIVE: JSON {url, workspace, shots}.
+ */
+"use strict";
+
+const fs = require("node:fs");
+const path = require("node:path");
+const { chromium } = require(process.env.VSCODE_E2E_PLAYWRIGHT);
+
+const cfg = JSON.parse(process.env.DRIVE);
+const FILE = path.join(cfg.workspace, "hello.py");
+const TIMEOUT = 45_000;
+
+let page;
+let shots = 0;
+let step = "start";
+
+function log(message) {
+  process.stdout.write(`[drive] ${message}\n`);
+}
+
+async function shot(name) {
+  shots += 1;
+  await page.screenshot({ path: path.join(cfg.shots, `${String(shots).padStart(2, "0")}-${name}.png`) });
+}
+
+/** Polls `check` (sync or async) until it returns something truthy; fails naming `what`. */
+async function until(what, check, timeout = TIMEOUT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) {
+      return value;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function begin(name) {
+  step = name;
+  log(`step: ${name}`);
+}
+
+const disk = () => fs.readFileSync(FILE, "utf8");
+
+// -- the workbench ------------------------------------------------------------------------------
+
+const chat = () => page.frameLocator("iframe.webview.ready").frameLocator("#active-frame");
+const statusItem = () => page.locator('[id="codetether.codetether.codetether.status"]');
+const toast = (text) => page.locator(".notifications-toasts .notification-toast", { hasText: text });
+const diffTab = () => page.locator(".tabs-container .tab", { hasText: "↔ agent edit" });
+const fileTab = () => page.locator('.tabs-container .tab[aria-label^="hello.py"]:not(:has-text("↔"))');
+
+/** The text of the hello.py editor as Monaco renders it (lines joined, no trailing blank). */
+async function editorText() {
+  return page.evaluate(() => {
+    const editors = [...document.querySelectorAll(".editor-instance .monaco-editor:not(.original-in-monaco-diff-editor)")];
+    const editor = editors.find((e) => !e.closest(".monaco-diff-editor"));
+    if (!editor) {
+      return "";
+    }
+    const lines = [...editor.querySelectorAll(".view-lines .view-line")]
+      .map((l) => ({ top: parseFloat(l.style.top), text: l.textContent.replace(/\u00a0/g, " ") }))
+      .sort((a, b) => a.top - b.top);
+    return lines.map((l) => l.text).join("\n");
+  });
+}
+
+async function openChat() {
+  await page.click('.activitybar a[aria-label^="codetether"]');
+  await chat().locator("#t").waitFor({ timeout: TIMEOUT });
+}
+
+/** The chat transcript as text. */
+async function transcript() {
+  return chat().locator("#log").innerText({ timeout: TIMEOUT });
+}
+
+async function send(prompt) {
+  await chat().locator("#t").fill(prompt);
+  await chat().locator('button[type="submit"]').click();
+}
+
+/** E4: after a turn the status item leaves "working" (no spinner) and says no jargon (E7). */
+async function statusSettled() {
+  await until("the status item to stop spinning after the turn (E4)", async () => {
+    const spinning = await statusItem().locator(".codicon-sync, .codicon-modifier-spin").count();
+    return spinning === 0;
+  }, 15_000);
+  const text = await statusItem().innerText();
+  if (/unpriced/i.test(text)) {
+    throw new Error(`the status item says "${text}" (E7)`);
+  }
+  return text;
+}
+
+async function closedAfterDecision(what) {
+  await until(`the "↔ agent edit" diff tab to close after ${what} (E3)`, async () => (await diffTab().count()) === 0);
+  await until(`the Apply/Reject toast to go after ${what} (E3)`,
+    async () => (await toast("codetether wants to change").count()) === 0);
+}
+
+// -- the scenario -------------------------------------------------------------------------------
+
+async function scenario() {
+  await begin("open the workspace");
+  await page.goto(cfg.url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
+  await page.locator('.activitybar a[aria-label^="codetether"]').waitFor({ timeout: 90_000 });
+
+  await begin("open hello.py (a preview tab)");
+  await page.locator(".monaco-workbench .part.editor").click();
+  await page.keyboard.press("Control+p");
+  await page.locator(".quick-input-widget input").waitFor({ timeout: TIMEOUT });
+  await page.keyboard.type("hello.py");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "hello.py" }).first().waitFor({ timeout: TIMEOUT });
+  await page.keyboard.press("Enter");
+  await fileTab().waitFor({ timeout: TIMEOUT });
+  await until("hello.py's text in the editor", async () => (await editorText()).includes('x = "world"'));
+  await shot("file-open");
+
+  await begin("the language server starts (E1)");
+  // The status item shows token counts once the extension has talked to the server.
+  await until("the status item to show the server's status (E1: codetether lsp started)",
+    async () => (await statusItem().innerText()).includes("↑"), 60_000);
+
+  await begin("chat: a streamed answer");
+  await openChat();
+  await send("say hello");
+  await until("the answer in the chat view", async () => (await transcript()).includes("Hello from the agent."));
+  const first = await transcript();
+  if (!first.includes("say hello")) {
+    throw new Error(`the prompt is missing from the transcript: ${first}`);
+  }
+  await statusSettled();
+  await shot("chat-answer");
+
+  await begin("E2: history survives switching to Explorer and back");
+  await page.click('.activitybar a[aria-label^="Explorer"]');
+  await page.locator(".explorer-folders-view").waitFor({ timeout: TIMEOUT });
+  await openChat();
+  await until("the history after switching back", async () => (await transcript()).includes("Hello from the agent."));
+  await shot("chat-after-explorer");
+
+  await begin("a proposal applied from the diff view");
+  await send("change world to there");
+  await diffTab().waitFor({ timeout: TIMEOUT });
+  await toast("codetether wants to change hello.py").waitFor({ timeout: TIMEOUT });
+  if ((await fileTab().count()) !== 1) {
+    throw new Error("opening the diff replaced the user's hello.py preview tab (E3)");
+  }
+  await shot("proposal-diff");
+  await page.locator(".editor-actions .action-label[aria-label^='Approve']").click();
+  await closedAfterDecision("Apply");
+  await until("the applied edit on disk (E6: saved after apply)", () => disk().includes('x = "there"'));
+  await fileTab().click();
+  await until("the applied edit in the editor", async () => (await editorText()).includes('x = "there"'));
+  if (await fileTab().evaluate((tab) => tab.classList.contains("dirty"))) {
+    throw new Error("hello.py is left unsaved after the agent edit was applied (E6)");
+  }
+  await until("the agent's reply after the edit", async () => (await transcript()).includes("Changed it."));
+  await statusSettled();
+  await shot("proposal-applied");
+
+  await begin("a proposal rejected through the code action (Ctrl+.)");
+  await send("change it again");
+  await diffTab().waitFor({ timeout: TIMEOUT });
+  await toast("codetether wants to change hello.py").waitFor({ timeout: TIMEOUT });
+  await fileTab().click();
+  await until("hello.py in the editor", async () => (await editorText()).includes('x = "there"'));
+  await page.locator(".editor-instance .monaco-editor .view-line").first().click();
+  await page.keyboard.press("Control+Home");
+  const reject = page.locator(".action-widget .action-item, .action-widget .monaco-list-row", { hasText: "Reject agent edit" });
+  await until("the code action menu offering \"Reject agent edit\"", async () => {
+    if ((await reject.count()) > 0) {
+      return true;
+    }
+    await page.keyboard.press("Control+.");
+    await page.locator(".action-widget").waitFor({ timeout: 5_000 }).catch(() => undefined);
+    return (await reject.count()) > 0;
+  });
+  await shot("code-action-menu");
+  await reject.first().click();
+  await closedAfterDecision("Reject through the code action");
+  await until("the agent's reply after the rejection", async () => (await transcript()).includes("Left it as it was."));
+  if (!disk().includes('x = "there"') || disk().includes("again")) {
+    throw new Error(`the rejected edit reached the disk: ${disk()}`);
+  }
+  const text = await editorText();
+  if (!text.includes('x = "there"') || text.includes("again")) {
+    throw new Error(`the rejected edit reached the editor: ${text}`);
+  }
+  await statusSettled();
+  await shot("proposal-rejected");
+
+  await begin("a bash call allowed in the modal dialog");
+  await send("show me the file");
+  const dialog = page.locator(".monaco-dialog-box", { hasText: "bash" });
+  await dialog.waitFor({ timeout: TIMEOUT });
+  await shot("bash-dialog");
+  await dialog.locator(".monaco-button", { hasText: "Allow" }).click();
+  await until("the agent's reply after bash", async () => (await transcript()).includes("Ran it."));
+  const seen = path.join(cfg.workspace, "seen.txt");
+  await until("seen.txt written by the allowed bash call", () => fs.existsSync(seen));
+  // E6: the agent's command reads the applied edit from disk, not the stale file.
+  if (!fs.readFileSync(seen, "utf8").includes('x = "there"')) {
+    throw new Error(`bash saw the old file: ${fs.readFileSync(seen, "utf8")}`);
+  }
+  await statusSettled();
+
+  await begin("S6: a proposal withdrawn by Stop (run cancelled)");
+  await send("change it to stop");
+  await diffTab().waitFor({ timeout: TIMEOUT });
+  await toast("codetether wants to change hello.py").waitFor({ timeout: TIMEOUT });
+  await chat().locator("#c").click();
+  await until("the withdrawn proposal's diff tab to close (S6)", async () => (await diffTab().count()) === 0);
+  await until("the withdrawn proposal's toast to go (S6)",
+    async () => (await toast("codetether wants to change").count()) === 0);
+  if (disk().includes("stop")) {
+    throw new Error(`the withdrawn edit reached the disk: ${disk()}`);
+  }
+  await statusSettled();
+  await shot("proposal-withdrawn");
+
+  await begin("E2 again: the whole history after Explorer and back");
+  await page.click('.activitybar a[aria-label^="Explorer"]');
+  await page.locator(".explorer-folders-view").waitFor({ timeout: TIMEOUT });
+  await openChat();
+  const all = await until("the whole history", async () => {
+    const t = await transcript();
+    return ["say hello", "Hello from the agent.", "Changed it.", "Left it as it was.", "Ran it."].every((s) => t.includes(s)) && t;
+  });
+  await shot("final");
+  log(`transcript: ${JSON.stringify(all)}`);
+  log(`status: ${JSON.stringify(await statusItem().innerText())}`);
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.VSCODE_E2E_CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  try {
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on("pageerror", (err) => log(`page error: ${err.message}`));
+    await scenario();
+    log("ok");
+  } catch (err) {
+    log(`FAILED at step "${step}": ${err && err.stack ? err.stack : err}`);
+    await shot("failure").catch(() => undefined);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+})();
