@@ -17,6 +17,7 @@ language server waits on its subscriptions for hours).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ log = logging.getLogger("codetether.unix")
 _READ_CHUNK = 1 << 16
 MAX_CONNECTIONS = 256
 FRAME_TIMEOUT = 30.0  # seconds without a byte in the middle of a frame
+CLOSE_GRACE = 1.0  # seconds to flush answers to a closing connection
 
 
 def _peer_credentials(sock: socket.socket | None) -> dict[str, int]:
@@ -136,7 +138,7 @@ class UnixListener:
             await writer.drain()
 
         conn = Connection(self.dispatcher, send, peer=peer, name=f"unix#{self._counter}")
-        conn.on_close.append(writer.close)  # ends the read loop below with EOF
+        conn.on_close.append(functools.partial(_close_soon, writer))  # ends the read loop below
         self._connections.add(conn)
         if self.on_connect is not None:
             self.on_connect(conn)
@@ -147,11 +149,7 @@ class UnixListener:
         finally:
             self._connections.discard(conn)
             await conn.close()
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, BrokenPipeError):
-                pass
+            await _close(writer)
 
     async def _read_frames(self, reader: asyncio.StreamReader, conn: Connection) -> None:
         buf = bytearray()
@@ -204,8 +202,25 @@ async def _refuse(writer: asyncio.StreamWriter, err: Unavailable) -> None:
             await writer.drain()
     except (ConnectionError, TimeoutError):
         pass
+    await _close(writer)
+
+
+def _close_soon(writer: asyncio.StreamWriter) -> None:
+    """Close now; abort if the queued answers are not flushed within CLOSE_GRACE (a
+    read loop blocked writing to a peer that does not read is then released)."""
+    writer.close()
+    asyncio.get_running_loop().call_later(CLOSE_GRACE, writer.transport.abort)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close, flushing what is queued for at most CLOSE_GRACE seconds, then abort.
+
+    A peer that never reads its answers would otherwise hold the close (and the
+    daemon's shutdown, which runs this inside cancelled tasks) forever.
+    """
     writer.close()
     try:
-        await writer.wait_closed()
-    except (ConnectionError, BrokenPipeError):
-        pass
+        async with asyncio.timeout(CLOSE_GRACE):
+            await writer.wait_closed()
+    except (ConnectionError, TimeoutError):
+        writer.transport.abort()

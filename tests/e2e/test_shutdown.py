@@ -83,3 +83,29 @@ def test_r4_signals_during_shutdown_are_absorbed_and_it_exits_zero(short_dir: Pa
     # Two of the same signal sent at once may arrive as one: the kernel does not queue them.
     assert log.count("received while shutting down: ignored") >= 1, log
     assert log.index("shutting down") < log.index("stopped")
+
+
+def test_r4_shutdown_completes_while_a_client_never_reads_its_answers(short_dir: Path) -> None:
+    from codetether.daemon.runner import DRAIN_SECONDS
+
+    home = short_dir / "h"
+    proc = _start_daemon(home)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(str(home / "run" / "daemon.sock"))
+        client.sendall(b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"tools/list"}\n' % i
+                                for i in range(200)))
+        client.settimeout(30)
+        assert client.recv(1) == b"{"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        # The client stays connected and silent until the daemon is gone: answers it
+        # never reads must not hold the shutdown (they did, for good, before R4's fix).
+        out, _ = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        client.close()
+    assert proc.returncode == 0, out.decode(errors="replace")
+    assert elapsed < DRAIN_SECONDS + 5, elapsed
+    assert not (home / "run" / "daemon.pid").exists()
+    assert [p for p in home.rglob("*.ct-tmp")] == []
