@@ -4,7 +4,8 @@ Policy: per tool, a table of glob patterns to actions, evaluated deny > ask >
 allow over every rule that matches (the tool's own rules and the ``"*"`` rules).
 With no matching rule, read-only tools are allowed and the rest ask. The mode
 then adjusts: ``auto`` turns ask into allow, ``plan`` denies anything that is not
-read-only. Deny always stays deny.
+read-only. Deny always stays deny. A call with several subjects (a patch or a
+multiedit touching several files) gets the strictest decision over all of them.
 
 Store: an append-only JSON Lines file of approval records; a decision appends the
 updated record, so the file is both the durable pending list (it survives a
@@ -28,7 +29,7 @@ from ..errors import Conflict, NotFound
 from ..wire.api import ApprovalRecord
 from ..wire.messages import ToolCall
 
-__all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policy"]
+__all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policies", "evaluate_policy"]
 
 Action = Literal["allow", "ask", "deny"]
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
@@ -57,6 +58,19 @@ def evaluate_policy(tool: str, subject: str, *, read_only: bool, mode: str,
     if mode == "auto" and best.action == "ask":
         return PolicyDecision("allow", f"mode:auto ({best.rule})")
     return best
+
+
+def evaluate_policies(tool: str, subjects: list[str], *, read_only: bool, mode: str,
+                      rules: dict[str, dict[str, str]]) -> PolicyDecision:
+    """The strictest decision over ``subjects`` (deny > ask > allow; the first wins a
+    tie, so the receipt names the subject that decided). No subjects: judged as ""."""
+    strictest: PolicyDecision | None = None
+    for subject in subjects or [""]:
+        decision = evaluate_policy(tool, subject, read_only=read_only, mode=mode, rules=rules)
+        if strictest is None or _RANK[decision.action] > _RANK[strictest.action]:
+            strictest = decision
+    assert strictest is not None
+    return strictest
 
 
 class ApprovalStore:

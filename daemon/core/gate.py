@@ -4,18 +4,23 @@ Policy decides allow / ask / deny; "ask" creates a durable pending approval,
 announces it on the session's event stream and waits for a decision made through
 the API (any client: the CLI's y/n prompt, an editor, a script). Every decision,
 the policy's included, leaves a receipt in the approval store.
+
+Rules judge where a call really goes: a file tool's subjects are its paths resolved
+and made workspace-relative (``Tool.rule_subjects``), never the path as the model
+wrote it, so ``src/../x`` or a symlink under ``src/`` cannot borrow ``src/**``'s
+rule (S3). The subject shown to the user and recorded is that resolved one too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ToolFailure
+from ..errors import InvalidParams, ToolFailure
 from ..wire.events import ApprovalRequested, ApprovalResolved, EditProposed
 from ..wire.messages import ToolCall
-from .approvals import ApprovalStore, evaluate_policy
+from .approvals import ApprovalStore, evaluate_policies
 from .runtime import SessionRuntime
-from .tools.base import Tool
+from .tools.base import Tool, Workspace
 
 __all__ = ["Gate"]
 
@@ -27,6 +32,19 @@ class Gate:
         self.approvals = approvals
         self.mode = mode
         self.rules = rules
+        self.workspace = Workspace(runtime.meta.workspace)
+
+    def subjects(self, call: ToolCall, tool: Tool, subject: str) -> tuple[list[str], str]:
+        """The subjects rules judge for ``call``, and the one to show: for file tools
+        the resolved paths (see the module docstring), else ``subject`` as given."""
+        try:
+            args = tool.parse(call.arguments)
+        except InvalidParams:  # the agent parsed it already; judge what we were given
+            return [subject], subject
+        if tool.approval_paths(args) is None:
+            return [subject], subject
+        subjects = tool.rule_subjects(args, self.workspace)
+        return subjects, ", ".join(subjects)
 
     async def check(self, call: ToolCall, tool: Tool, subject: str, *,
                     proposes: bool = False) -> tuple[bool, str]:
@@ -38,8 +56,9 @@ class Gate:
                 return await self._ask_and_wait(existing.id, call, subject)
             return existing.status == "allow", _why(existing.status, existing.decided_by,
                                                     existing.reason)
-        decision = evaluate_policy(tool.name, subject, read_only=tool.read_only, mode=self.mode,
-                                   rules=self.rules)
+        subjects, subject = self.subjects(call, tool, subject)
+        decision = evaluate_policies(tool.name, subjects, read_only=tool.read_only, mode=self.mode,
+                                     rules=self.rules)
         if proposes and decision.action == "ask":
             return True, ""
         if decision.action != "ask":
@@ -61,8 +80,9 @@ class Gate:
                       files: list[dict[str, Any]]) -> bool:
         """Show an edit to the user; True if their editor applied it, False if the daemon
         should write it (approved elsewhere, or allowed by policy without an editor)."""
-        decision = evaluate_policy(tool.name, subject, read_only=False, mode=self.mode,
-                                   rules=self.rules)
+        subjects, subject = self.subjects(call, tool, subject)
+        decision = evaluate_policies(tool.name, subjects, read_only=False, mode=self.mode,
+                                     rules=self.rules)
         record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
                                        subject=subject, arguments=call.arguments)
         self.rt.proposals[record.id] = files

@@ -1,7 +1,7 @@
 import asyncio
 
 import pytest
-from codetether.daemon.core.approvals import ApprovalStore, evaluate_policy
+from codetether.daemon.core.approvals import ApprovalStore, evaluate_policies, evaluate_policy
 from codetether.daemon.errors import Conflict, NotFound
 from codetether.daemon.wire.messages import ToolCall
 
@@ -31,6 +31,19 @@ def test_policy_deny_beats_ask_beats_allow(tool, subject, read_only, mode, actio
         assert decision.action == "ask"  # "*" = ask also matches and outranks allow
         return
     assert decision.action == action, decision
+
+
+@pytest.mark.parametrize(("subjects", "mode", "action", "rule"), [
+    (["src/a.py", "src/secret/k.py"], "ask", "deny", "write_file:src/secret/**"),
+    (["src/a.py", "docs/x.md"], "ask", "ask", "default"),
+    (["docs/x.md", "src/a.py"], "auto", "allow", "mode:auto (default)"),
+    (["src/a.py", "src/secret/k.py"], "auto", "deny", "write_file:src/secret/**"),
+    (["src/a.py", "src/b.py"], "ask", "allow", "write_file:src/**"),
+    ([], "ask", "ask", "default"),
+])
+def test_several_subjects_get_the_strictest_decision(subjects, mode, action, rule):  # S3
+    decision = evaluate_policies("write_file", subjects, read_only=False, mode=mode, rules=RULES)
+    assert (decision.action, decision.rule) == (action, rule)
 
 
 async def test_pending_approval_survives_a_restart_and_leaves_receipts(tmp_path):

@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 import msgspec
 
 from ...errors import InvalidParams, ToolFailure, WorkspaceEscape
+from ...wire.events import SessionEvent
 
 __all__ = [
     "AskUser",
     "Authorize",
+    "Emit",
     "Tool",
     "ToolContext",
     "ToolRegistry",
@@ -68,6 +70,26 @@ class Workspace:
             raise ToolFailure(f"no such file or directory: {self.relative(resolved)}")
         return resolved
 
+    def rule_subject(self, path: str) -> str:
+        """The subject approval rules judge for ``path``: where it really leads.
+
+        Inside the root that is the workspace-relative, ``..``- and symlink-free path,
+        so ``src/../protected/x`` and ``src/lnk/x`` (``src/lnk -> ../protected``) are
+        both judged as ``protected/x`` (S3). Outside, it is the absolute resolved path,
+        which no workspace-relative rule matches (the tool refuses it anyway). A path
+        that cannot be resolved at all stays as given; the tool rejects it when run.
+        """
+        try:
+            return self.relative(self.resolve(path))
+        except WorkspaceEscape:
+            candidate = Path(path) if Path(path).is_absolute() else self.root / path
+            try:
+                return str(candidate.resolve(strict=False))
+            except (OSError, RuntimeError):
+                return path
+        except InvalidParams:
+            return path
+
     def relative(self, path: Path) -> str:
         try:
             rel = path.relative_to(self.root)
@@ -100,6 +122,9 @@ AskUser = Callable[[str, list[str]], Awaitable[str]]
 Authorize = Callable[["Tool", Any], Awaitable[None]]
 ReportSubcall = Callable[[str, str, str, "ToolResult", float], Awaitable[None]]
 Propose = Callable[[list[dict[str, Any]]], Awaitable[bool]]
+# emit(event): the session's event stream (SessionRuntime.emit), for tools whose
+# output should reach clients while they run (bash's ToolOutput).
+Emit = Callable[[SessionEvent], Awaitable[object]]
 
 
 @dataclass(slots=True)
@@ -135,6 +160,8 @@ class ToolContext:
     #: it; returns True if the editor applied it, False if the tool should write it;
     #: raises ToolFailure if the user rejected it. See ``_util.commit_changes``.
     propose: Propose | None = None
+    #: The session's event stream; None when the tool runs outside a session.
+    emit: Emit | None = None
 
     @property
     def plan_mode(self) -> bool:
@@ -172,12 +199,34 @@ class Tool:
             ) from exc
 
     def approval_subject(self, args: Any) -> str:
-        """The string policy patterns match against: a path, a command, a URL."""
+        """The string policy patterns match against: a path, a command, a URL.
+
+        For file tools this is the path as the model wrote it; the gate judges
+        :meth:`rule_subjects` instead, which resolves it."""
         for attr in ("path", "file_path", "command", "url", "pattern"):
             value = getattr(args, attr, None)
             if isinstance(value, str):
                 return value
         return ""
+
+    def approval_paths(self, args: Any) -> list[str] | None:
+        """Every path this call reads or writes, as given; None if the tool's
+        subject is not a path (a command, a URL, a question)."""
+        for attr in ("path", "file_path"):
+            value = getattr(args, attr, None)
+            if isinstance(value, str):
+                return [value]
+        return None
+
+    def rule_subjects(self, args: Any, workspace: Workspace) -> list[str]:
+        """What approval rules judge for this call: for a file tool, each path it
+        touches, resolved and workspace-relative (the decision is the strictest over
+        all of them); otherwise the one :meth:`approval_subject`."""
+        paths = self.approval_paths(args)
+        if paths is None:
+            return [self.approval_subject(args)]
+        subjects = list(dict.fromkeys(workspace.rule_subject(p) for p in paths))
+        return subjects or [""]  # nothing to resolve (an unparsable patch): judged as ""
 
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
         raise NotImplementedError

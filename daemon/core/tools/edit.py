@@ -102,6 +102,9 @@ class MultiEditTool(Tool):
     def approval_subject(self, args: MultiEditParams) -> str:
         return common_subject([edit.path for edit in args.edits])
 
+    def approval_paths(self, args: MultiEditParams) -> list[str]:
+        return [edit.path for edit in args.edits]
+
     async def run(self, args: MultiEditParams, ctx: ToolContext) -> ToolResult:
         guard_plan_mode(ctx, self.name)
         # Resolve every path before touching any content: an escape anywhere refuses all.

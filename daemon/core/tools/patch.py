@@ -62,12 +62,16 @@ class ApplyPatchTool(Tool):
     params = ApplyPatchParams
 
     def approval_subject(self, args: ApplyPatchParams) -> str:
+        return common_subject(self.approval_paths(args))
+
+    def approval_paths(self, args: ApplyPatchParams) -> list[str]:
+        """Every old and new file name in the patch; none if it does not parse (the
+        gate then judges the subject "", and the run refuses the patch)."""
         try:
             files = PatchSet(normalize_patch(args.patch))
         except UnidiffParseError:
-            return ""
-        names = [n for pf in files for n in (_source_name(pf), _target_name(pf)) if n]
-        return common_subject(names)
+            return []
+        return [n for pf in files for n in (_source_name(pf), _target_name(pf)) if n]
 
     async def run(self, args: ApplyPatchParams, ctx: ToolContext) -> ToolResult:
         guard_plan_mode(ctx, self.name)
