@@ -265,7 +265,8 @@ class Connection:
         label = method if len(method) <= 64 else method[:64] + "…"
         if "id" not in message:
             if self._full():
-                log.info("%s: notification %s dropped: %s", self.name, label, self._busy().message)
+                # Nobody to answer; debug, since a flood of them would flood the log too.
+                log.debug("%s: notification %s dropped: %s", self.name, label, self._busy().message)
                 return None
             self._spawn(self._run_notification(method, params), f"rpc:{label}")
             return None
