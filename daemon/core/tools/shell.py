@@ -18,12 +18,14 @@ import subprocess
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
 from ...errors import ToolFailure
+from ._stream import OutputStream
 from .base import Tool, ToolContext, ToolResult
 
 __all__ = ["BashTool", "ShellLimits"]
@@ -102,10 +104,22 @@ class BashTool(Tool):
         timeout = _timeout(args.timeout, ctx)
         cpu = limits.cpu_seconds if limits.cpu_seconds is not None else int(timeout) + 30
         output = _Output(_output_cap(limits.output_chars, ctx))
+        # Clients see the output as it arrives (C15); the result still has all of it.
+        live = OutputStream(ctx.emit, ctx.call_id) if ctx.emit is not None else None
+        try:
+            return await self._run(args, ctx, cwd, timeout, cpu, output, live)
+        except BaseException:
+            if live is not None:
+                live.cancel()
+            raise
+
+    async def _run(self, args: BashParams, ctx: ToolContext, cwd: Path, timeout: float, cpu: int,
+                   output: _Output, live: OutputStream | None) -> ToolResult:
+        limits = self.limits
         loop = asyncio.get_running_loop()
         spawn = asyncio.ensure_future(
             loop.subprocess_exec(
-                lambda: _ShellProtocol(output),
+                lambda: _ShellProtocol(output, live),
                 shutil.which("bash") or "/bin/bash", "-c", args.command,
                 cwd=cwd,
                 env=_environment(),
@@ -142,6 +156,8 @@ class BashTool(Tool):
             raise
         finally:
             transport.close()
+        if live is not None:
+            await live.close()
         code = transport.get_returncode()
         return _result(timeout, code, output, timed_out, closed, ctx.workspace.relative(cwd))
 
@@ -155,13 +171,16 @@ class _ShellProtocol(asyncio.SubprocessProtocol):
     would hang it; this protocol lets the tool tell them apart.
     """
 
-    def __init__(self, output: _Output) -> None:
+    def __init__(self, output: _Output, live: OutputStream | None = None) -> None:
         self.output = output
+        self.live = live
         self.exited = asyncio.Event()
         self.closed = asyncio.Event()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self.output.add(data)
+        if self.live is not None:
+            self.live.feed(data)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         self.closed.set()
