@@ -127,6 +127,8 @@ class UnixListener:
             writer.close()
             return
         if len(self._connections) >= self.max_connections:
+            log.info("refused a connection: %d open (limit %d)", len(self._connections),
+                     self.max_connections)
             await _refuse(writer, Unavailable(
                 f"too many connections to the daemon (limit {self.max_connections})",
                 data={"limit": self.max_connections}))

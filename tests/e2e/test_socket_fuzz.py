@@ -296,8 +296,10 @@ def test_fuzzed_frames_leave_the_daemon_alive_serving_and_small(daemon: Daemon) 
         fresh.close()
     assert status["result"]["pid"] == daemon.proc.pid  # type: ignore[index]
     log = daemon.log
-    assert "Task exception was never retrieved" not in log
-    assert "frame handling failed" not in log
+    # Bad input is answered, not logged as a failure: no orphaned task errors, no
+    # "frame handling failed", no asyncio write warnings, no tracebacks.
+    assert [line for line in log.splitlines()
+            if " ERROR " in line or " WARNING " in line or "Traceback" in line] == []
     assert main.internal_errors == []  # bad input is the caller's error, never a crash
     print(f"\n{sent['frames']} fuzzed frames, {sent['partial']} partial frames then close: daemon VmRSS "
           f"{before:.1f} MB -> {after:.1f} MB (+{after - before:.1f} MB) in {time.monotonic() - started:.0f} s")
