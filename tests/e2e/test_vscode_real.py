@@ -30,7 +30,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from codetether.daemon.testing import ScriptedVendorServer, Turn
 
 REPO = Path(__file__).resolve().parents[2]

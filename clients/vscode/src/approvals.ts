@@ -33,11 +33,10 @@ export type PendingItem =
   | { kind: "approval"; params: ApprovalParams }
   | { kind: "proposal"; params: ProposalParams };
 
-/** The modal's message and detail for an approval. */
+/** The modal's message and detail for an approval: the server's question, no kind tag (E7). */
 export function approvalMessage(p: ApprovalParams): { message: string; detail: string } {
-  const what = p.kind === "okr" ? "OKR" : p.kind;
-  const title = p.title.trim() || `${what} approval`;
-  return { message: `codetether wants approval (${what}): ${title}`, detail: p.detail.trim() };
+  const fallback = p.kind === "okr" ? "Approve this OKR?" : "Allow this?";
+  return { message: `codetether: ${p.title.trim() || fallback}`, detail: p.detail.trim() };
 }
 
 /** The notification shown beside a proposal's diff: the files by name, no tool jargon. */

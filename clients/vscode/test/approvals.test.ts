@@ -35,13 +35,13 @@ function recorder() {
 }
 
 describe("approval formatting", () => {
-  it("names the kind and trims the detail", () => {
+  it("asks the server's question without a kind tag (E7) and trims the detail", () => {
     assert.deepEqual(approvalMessage(toolApproval), {
-      message: "codetether wants approval (tool): bash: rm -rf build",
+      message: "codetether: bash: rm -rf build",
       detail: "The agent wants to run a shell command.",
     });
     assert.equal(approvalMessage({ ...toolApproval, kind: "okr", title: " " }).message,
-      "codetether wants approval (OKR): OKR approval");
+      "codetether: Approve this OKR?");
   });
 
   it("lists a proposal's files by name", () => {
@@ -78,7 +78,7 @@ describe("Approvals", () => {
     await approvals.onApproval(toolApproval);
     const [modal] = fake.called("showWarningMessage");
     assert.deepEqual(modal.args, [
-      "codetether wants approval (tool): bash: rm -rf build",
+      "codetether: bash: rm -rf build",
       { modal: true, detail: "The agent wants to run a shell command." },
       "Allow",
       "Deny",

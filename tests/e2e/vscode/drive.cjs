@@ -207,7 +207,7 @@ async function scenario() {
 
   await begin("a bash call allowed in the modal dialog");
   await send("show me the file");
-  const dialog = page.locator(".monaco-dialog-box", { hasText: "bash" });
+  const dialog = page.locator(".monaco-dialog-box", { hasText: "Allow bash?" });
   await dialog.waitFor({ timeout: TIMEOUT });
   await shot("bash-dialog");
   await dialog.locator(".monaco-button", { hasText: "Allow" }).click();
