@@ -24,6 +24,9 @@ from .tools.base import Tool, Workspace
 
 __all__ = ["Gate"]
 
+#: Judged calls remembered for :meth:`Gate.recheck`; far more than one turn's calls.
+_JUDGED_KEPT = 512
+
 
 class Gate:
     def __init__(self, runtime: SessionRuntime, approvals: ApprovalStore, mode: str,
@@ -33,6 +36,8 @@ class Gate:
         self.mode = mode
         self.rules = rules
         self.workspace = Workspace(runtime.meta.workspace)
+        #: call id -> the rule subjects :meth:`check` judged for it, for :meth:`recheck`.
+        self._judged: dict[str, list[str]] = {}
 
     def subjects(self, call: ToolCall, tool: Tool, subject: str) -> tuple[list[str], str]:
         """The subjects rules judge for ``call``, and the one to show: for file tools
@@ -57,6 +62,9 @@ class Gate:
             return existing.status == "allow", _why(existing.status, existing.decided_by,
                                                     existing.reason)
         subjects, subject = self.subjects(call, tool, subject)
+        self._judged[call.id] = subjects
+        while len(self._judged) > _JUDGED_KEPT:  # calls denied here are never rechecked
+            self._judged.pop(next(iter(self._judged)))
         decision = evaluate_policies(tool.name, subjects, read_only=tool.read_only, mode=self.mode,
                                      rules=self.rules)
         if proposes and decision.action == "ask":
@@ -75,6 +83,20 @@ class Gate:
         record = self.approvals.create(session_id=self.rt.id, call_id=call.id, tool=tool.name,
                                        subject=subject, arguments=call.arguments)
         return await self._ask_and_wait(record.id, call, subject)
+
+    async def recheck(self, call: ToolCall, tool: Tool, subject: str) -> tuple[bool, str]:
+        """Right before ``call`` runs: if its paths now lead somewhere other than when
+        :meth:`check` judged them (an earlier call of the same turn made a symlink, all
+        calls being judged before any runs), judge it again, as a new call: the first
+        decision covered other files. Unchanged, or never judged here: allowed."""
+        judged = self._judged.pop(call.id, None)
+        if judged is None:
+            return True, ""
+        subjects, _shown = self.subjects(call, tool, subject)
+        if subjects == judged:
+            return True, ""
+        again = ToolCall(id=f"{call.id}.recheck", name=call.name, arguments=call.arguments)
+        return await self.check(again, tool, subject)
 
     async def propose(self, call: ToolCall, tool: Tool, subject: str,
                       files: list[dict[str, Any]]) -> bool:

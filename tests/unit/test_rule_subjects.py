@@ -205,3 +205,19 @@ async def test_batch_members_are_judged_on_the_resolved_path(tmp_path: Path, ws:
         assert (ws / "src" / "d" / "f").read_text() == "a\n"  # all or nothing
     finally:
         store.close()
+
+
+async def test_a_link_made_after_the_decision_is_judged_again_before_the_call_runs(
+        gate_rig: GateRig, ws: Path) -> None:  # S3
+    # All calls of a turn are judged before any runs: a bash call could make src/new
+    # point at protected/ after write_file src/new/d/f was allowed as a src/ path.
+    tool = gate_rig.registry.get("write_file")
+    assert tool is not None
+    args = {"path": "src/new/d/f", "content": "b"}
+    call = ToolCall(id="w1", name="write_file", arguments=json.dumps(args))
+    assert (await gate_rig.gate.check(call, tool, "src/new/d/f"))[0]
+    assert await gate_rig.gate.recheck(call, tool, "src/new/d/f") == (True, "")  # unchanged
+    assert (await gate_rig.gate.check(call, tool, "src/new/d/f"))[0]
+    (ws / "src" / "new").symlink_to("../protected")
+    allowed, why = await gate_rig.gate.recheck(call, tool, "src/new/d/f")
+    assert not allowed and "protected/**" in why
