@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-__all__ = ["Paths", "get_paths"]
+__all__ = ["Paths", "ensure_private_dir", "get_paths"]
 
 _APP = "codetether"
 
@@ -101,3 +101,31 @@ def get_paths(env: Mapping[str, str] | None = None) -> Paths:
     run_dir = (platformdirs.user_runtime_dir(_APP) if runtime
                else os.path.join("/tmp", f"codetether-{os.getuid()}"))
     return Paths(platformdirs.user_config_dir(_APP), platformdirs.user_data_dir(_APP), run_dir)
+
+
+def ensure_private_dir(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` (0700) or check that the existing one is ours and private.
+
+    The runtime dir holds the socket the CLI sends prompts and keys to. Without
+    XDG_RUNTIME_DIR it lives in /tmp, where another local user could create it first
+    (S8): a dir that is a link, not ours, or writable by others is refused with an
+    error that says what to do, never used. Raises :class:`PermissionError`.
+    """
+    import stat
+
+    text = os.fspath(path)
+    try:
+        os.makedirs(text, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass  # a file or a dangling link by that name: reported below
+    info = os.lstat(text)
+    uid = os.getuid()
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"{text} is not a directory (a link or a file is in its place); "
+                              "remove it, or set XDG_RUNTIME_DIR or CODETETHER_HOME")
+    if info.st_uid != uid:
+        raise PermissionError(f"{text} belongs to uid {info.st_uid}, not to you (uid {uid}): another "
+                              "user created it first; remove it, or set XDG_RUNTIME_DIR or "
+                              "CODETETHER_HOME to a directory of yours")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(text, 0o700)  # ours: make it private again

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import ConfigError
-from .paths import Paths, get_paths
+from .paths import Paths, ensure_private_dir, get_paths
 
 __all__ = ["AlreadyRunning", "main", "serve"]
 
@@ -42,8 +42,7 @@ class AlreadyRunning(Exception):
 
 
 def _acquire_lock(paths: Paths) -> IO[str]:
-    paths.runtime_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(paths.runtime_dir, 0o700)
+    ensure_private_dir(paths.runtime_dir)  # S8: never a dir another user made for us
     fh = open(paths.lock_file, "a+")  # noqa: SIM115 - held for the daemon's life
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -201,4 +200,11 @@ def main() -> int:
             # Someone else won the race to start: they are the daemon, and ready.
             _signal_ready(ready_fd)
         print(f"codetether daemon: {exc}", flush=True)
+        return 3
+    except PermissionError as exc:  # an unsafe runtime dir (S8): say why, to whoever started us
+        message = str(exc)
+        if ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(ready_fd, f"error: {message}\n".encode())
+        print(f"codetether daemon: {message}", flush=True)
         return 3

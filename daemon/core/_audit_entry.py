@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from .redact import redact
+
 __all__ = [
     "AuditEntry",
     "OUTCOMES",
@@ -108,6 +110,7 @@ class Redactor:
         self.max_chars = max_chars
 
     def text(self, value: str) -> str:
+        value = redact(value)  # the daemon's one registry of secrets first
         for secret in self.secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)

@@ -22,6 +22,8 @@ from ..wire.api import PromptResult
 from ..wire.events import (
     Done,
     ErrorEvent,
+    Notice,
+    Progress,
     TextChunk,
     Thinking,
     ToolCallEnd,
@@ -31,10 +33,11 @@ from ..wire.events import (
 )
 from ..wire.messages import Message, ToolCall, Usage
 from .approvals import ApprovalStore
-from .compaction import build_context, estimate_tokens, maybe_compact
+from .compaction import build_context, context_tokens, estimate_tokens, maybe_compact
 from .gate import Gate
 from .providers.base import (
     CompletionRequest,
+    ProgressReport,
     Provider,
     StreamDone,
     TextDelta,
@@ -94,6 +97,7 @@ class Agent:
         self._tool_specs = [ToolSpec(t.name, t.description, t.schema()) for t in registry]
         self._system = SYSTEM_PROMPT.format(workspace=runtime.meta.workspace)
         self._overhead = estimate_tokens([], self._system, self._tool_specs)
+        self.truncated = False  # the last answer stopped at max_tokens
 
     async def run(self, prompt: str | None,
                   preserve_on_cancel: Callable[[], bool] = lambda: False) -> PromptResult:
@@ -119,8 +123,9 @@ class Agent:
                     self.rt.append(Message(role="user", content=note))
                 text, calls = await self._model_turn()
                 if not calls:
-                    await self.rt.emit(Done(stop_reason="end_turn", steps=steps, text=text))
-                    return self._result("end_turn", text, steps)
+                    reason = "max_tokens" if self.truncated else "end_turn"
+                    await self.rt.emit(Done(stop_reason=reason, steps=steps, text=text))
+                    return self._result(reason, text, steps)
                 await self._run_calls(calls)
                 self.rt.save_meta()  # once per turn; the transcript itself is already on disk
             await self.rt.emit(Done(stop_reason="max_steps", steps=steps, text=text))
@@ -159,6 +164,9 @@ class Agent:
         chunks: list[str] = []
         thinking: list[str] = []
         calls: list[ToolCall] = []
+        stop_reason = "end_turn"
+        await self.rt.emit(Progress(phase="prompt", detail=self.settings.model_label,
+                                    tokens=self._overhead + context_tokens(self.rt)))
         async for event in self.provider.stream(request):
             if isinstance(event, TextDelta):
                 chunks.append(event.text)
@@ -173,9 +181,16 @@ class Agent:
                 await self.rt.emit(UsageEvent(input_tokens=event.usage.input_tokens,
                                               output_tokens=event.usage.output_tokens,
                                               model=self.settings.model_label))
+            elif isinstance(event, ProgressReport):
+                await self.rt.emit(Progress(phase=event.phase, detail=event.detail, tokens=event.tokens))
             elif isinstance(event, StreamDone):
-                pass
+                stop_reason = event.stop_reason
         text = "".join(chunks)
+        self.truncated = stop_reason == "max_tokens" and not calls
+        if self.truncated:
+            # C16: say so; an answer cut off at the output limit is not a normal end.
+            await self.rt.emit(Notice(text=f"the answer was cut off at the model's output limit "
+                                           f"({self.settings.max_tokens} tokens)"))
         calls = _unique_ids(calls, self.rt.call_ids)
         self.rt.append(Message(role="assistant", content=text, tool_calls=calls,
                                thinking="".join(thinking) or None))

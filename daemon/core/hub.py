@@ -16,7 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from ..wire.events import SessionEvent
+from ..wire.events import SessionEvent, TextChunk, Thinking, ToolOutput
+from .redact import StreamRedactor, redact_value
 
 __all__ = ["EventHub", "Subscriber"]
 
@@ -60,6 +61,8 @@ class EventHub:
     def __init__(self) -> None:
         self.seq = 0
         self._subs: list[Subscriber] = []
+        #: Streamed text held back by the redactor, per stream (see :meth:`_clean`).
+        self._streams: dict[tuple[str, ...], StreamRedactor] = {}
         #: Called with (seq, event) for every event, before any subscriber sees it:
         #: the recorder (event stream, telemetry, audit). Must be cheap and not raise.
         self.on_publish: Callable[[int, SessionEvent], None] | None = None
@@ -85,10 +88,43 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._subs)
 
+    def _clean(self, event: SessionEvent) -> list[SessionEvent]:
+        """The redactor's boundary for events: what subscribers and the recorder get
+        instead of ``event``. Streamed text (text, thinking, tool output) goes through
+        one :class:`StreamRedactor` per stream, so a key split across chunks is caught;
+        any other event first releases what those streams held back."""
+        key: tuple[str, ...] | None
+        if isinstance(event, TextChunk | Thinking):
+            key = ("text",) if isinstance(event, TextChunk) else ("thinking",)
+        elif isinstance(event, ToolOutput):
+            key = ("tool_output", event.call_id, event.stream)
+        else:
+            key = None
+        out: list[SessionEvent] = []
+        if key is None:
+            for held_key in list(self._streams):
+                rest = self._streams.pop(held_key).flush()
+                if rest:
+                    out.append(_stream_event(held_key, rest))
+            out.append(redact_value(event))
+            return out
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = StreamRedactor()
+        text = stream.feed(event.text)
+        if text:
+            out.append(_stream_event(key, text))
+        return out
+
     def publish_nowait(self, event: SessionEvent) -> int:
         """Publish without ever waiting: a full queue drops the event for that
         subscriber, whatever its policy. For final events on paths (cancellation,
         errors) that must not hang on a client that stopped reading."""
+        for clean in self._clean(event):
+            self._publish_nowait(clean)
+        return self.seq
+
+    def _publish_nowait(self, event: SessionEvent) -> None:
         self.seq += 1
         self._observe(event)
         for sub in list(self._subs):
@@ -98,9 +134,13 @@ class EventHub:
                 sub.queue.put_nowait((self.seq, event))
             except asyncio.QueueFull:
                 sub.dropped += 1
-        return self.seq
 
     async def publish(self, event: SessionEvent) -> int:
+        for clean in self._clean(event):
+            await self._publish(clean)
+        return self.seq
+
+    async def _publish(self, event: SessionEvent) -> None:
         self.seq += 1
         self._observe(event)
         item = (self.seq, event)
@@ -114,4 +154,11 @@ class EventHub:
                     sub.dropped += 1
                     continue
                 await sub.put(item)
-        return self.seq
+
+
+def _stream_event(key: tuple[str, ...], text: str) -> SessionEvent:
+    if key[0] == "text":
+        return TextChunk(text=text)
+    if key[0] == "thinking":
+        return Thinking(text=text)
+    return ToolOutput(call_id=key[1], stream=key[2], text=text)

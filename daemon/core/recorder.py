@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..wire import events as ev
-from .redact import redact, values
+from .redact import redact_value, values
 
 if TYPE_CHECKING:
     from ..rpc import CallRecord
@@ -35,14 +35,7 @@ log = logging.getLogger("codetether.recorder")
 _to_builtins = msgspec.to_builtins
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+_clean = redact_value
 
 
 class Recorder:

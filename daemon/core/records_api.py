@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +14,7 @@ from ..errors import ConfigError, Conflict, InvalidParams, NotFound, SecretError
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
 from .compaction import context_tokens
+from .peers import refuse_agent_processes
 
 if TYPE_CHECKING:
     from .service import Service
@@ -24,7 +28,7 @@ class RecordsAPI:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def register(self, dispatcher: Dispatcher) -> None:
+    def register(self, dispatcher: Dispatcher, *, guard: Any = None) -> None:
         for name, handler, params in (
             ("session/status", self.on_session_status, api.SessionIdParams),
             ("telemetry/stats", self.on_telemetry_stats, api.SinceParams),
@@ -38,7 +42,7 @@ class RecordsAPI:
             ("events/reconstruct", self.on_events_reconstruct, api.SessionIdParams),
             ("events/archive", self.on_events_archive, api.SessionIdParams),
         ):
-            dispatcher.add(name, handler, params)
+            dispatcher.add(name, guard(name, handler) if guard else handler, params)
 
     def _telemetry(self):  # type: ignore[no-untyped-def]
         if self.service.recorder.telemetry is None:
@@ -69,13 +73,37 @@ class RecordsAPI:
     async def on_telemetry_export(self, _p: api.Empty, _ctx: CallContext) -> dict[str, Any]:
         return self._telemetry().export()
 
-    async def on_telemetry_report(self, p: api.ReportParams, _ctx: CallContext) -> dict[str, Any]:
-        target = Path(p.path).expanduser()
-        if not target.is_absolute() or not target.parent.is_dir():
-            raise InvalidParams(f"report path must be absolute, in an existing directory: {p.path!r}")
+    async def on_telemetry_report(self, p: api.ReportParams, ctx: CallContext) -> dict[str, Any]:
+        # The daemon writes this file with the user's rights: a process the agent started
+        # must not use it to write outside the workspace (S5), and the target is checked.
+        refuse_agent_processes(ctx, "write files through the daemon (telemetry/report)")
+        target = self._report_target(p.path)
         telemetry = self._telemetry()
-        await asyncio.to_thread(telemetry.report, target, p.since)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ct-tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            await asyncio.to_thread(telemetry.report, Path(tmp), p.since)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)  # replaces a link itself, never writes through it
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         return {"path": str(target), "bytes": target.stat().st_size}
+
+    def _report_target(self, raw: str) -> Path:
+        target = Path(raw).expanduser()
+        if not target.is_absolute():
+            raise InvalidParams(f"report path must be absolute: {raw!r}")
+        if not target.parent.is_dir():
+            raise InvalidParams(f"report directory does not exist: {str(target.parent)!r}")
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise InvalidParams(f"report path must be a regular file, not a directory or a link: {raw!r}")
+        real = target.parent.resolve() / target.name
+        paths = self.service.paths
+        for own in (paths.data_dir, paths.config_file.parent, paths.runtime_dir):
+            if real.is_relative_to(own.resolve()):
+                raise InvalidParams(f"the report may not be written into codetether's own files: {raw!r}")
+        return target
 
     async def on_audit_recent(self, p: api.AuditRecentParams, _ctx: CallContext) -> list[Any]:
         return self.service.recorder.audit.recent(max(1, min(p.limit, 10_000)))

@@ -19,6 +19,7 @@ from ..errors import NotFound
 from ..wire.events import FileChanged, QuestionAsked, SessionEvent
 from ..wire.messages import Message
 from .hub import EventHub
+from .redact import redact_value
 from .sessions import (
     CallStarted,
     MessageRecord,
@@ -75,6 +76,9 @@ class SessionRuntime:
         return self.transcript.messages
 
     def append(self, *messages: Message) -> None:
+        # Redacted in memory too: what is kept is what the next turn, session/get and a
+        # fork see, so a key a model or tool echoed is gone everywhere (S4).
+        messages = tuple(redact_value(m) for m in messages)
         start = len(self.transcript.messages)
         now = time.time()
         self.transcript.messages.extend(messages)

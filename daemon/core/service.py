@@ -16,14 +16,17 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from ..errors import ApprovalDenied, Conflict, InvalidParams, NotFound, Unavailable
+from ..errors import ApprovalDenied, ConfigError, Conflict, InvalidParams, NotFound, Unavailable
 from ..paths import Paths
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
+from ..wire.events import Notice
+from ..wire.messages import Usage
 from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
+from .peers import refuse_agent_processes, refuse_wider_mode
 from .models import ModelResolver, ResolvedModel
 from .recorder import Recorder
 from .records_api import RecordsAPI
@@ -38,15 +41,22 @@ log = logging.getLogger("codetether.service")
 
 _enc = msgspec.json.Encoder()
 
+#: What a daemon whose config.toml does not load still answers: enough to see why and to stop.
+_SERVED_WITH_BROKEN_CONFIG = frozenset({"daemon/status", "daemon/shutdown", "config/get"})
+
 
 class Service:
     """Owns the long-lived state. ``runtimes`` caches live sessions by id (loaded on
     first use); ``stopping`` tells runs cancelled by shutdown to leave their pending
     tool calls for a resume instead of closing them."""
 
-    def __init__(self, paths: Paths, loaded: LoadedConfig, models: ModelResolver) -> None:
+    def __init__(self, paths: Paths, loaded: LoadedConfig, models: ModelResolver, *,
+                 config_error: ConfigError | None = None) -> None:
         self.paths = paths
         self.loaded = loaded
+        #: Set while config.toml does not load (at start or on a reload). Fail closed: every
+        #: method but status, shutdown and config/get answers this error until the file loads.
+        self.config_error: ConfigError | None = config_error
         self.models = models
         # auto_save is read at start-up: switching stores under live sessions would lose them.
         self.sessions: SessionStore = (SessionStore(paths.sessions_dir)
@@ -89,8 +99,25 @@ class Service:
             ("config/set", self.on_config_set, api.ConfigSetParams),
         ]
         for name, handler, params in table:
-            dispatcher.add(name, handler, params)
-        RecordsAPI(self).register(dispatcher)
+            dispatcher.add(name, self._guarded(name, handler), params)
+        RecordsAPI(self).register(dispatcher, guard=self._guarded)
+
+    def _guarded(self, name: str, handler: Any) -> Any:
+        if name in _SERVED_WITH_BROKEN_CONFIG:
+            return handler
+
+        async def guarded(params: Any, ctx: CallContext) -> Any:
+            if self.config_error is not None:
+                raise ConfigError(f"{self.config_error.message} (fix the file; nothing runs until "
+                                  "it loads)")
+            return await handler(params, ctx)
+
+        guarded.__name__ = getattr(handler, "__name__", name)
+        return guarded
+
+    def config_failed(self, error: ConfigError) -> None:
+        """config.toml no longer loads: refuse to act until it does (S2)."""
+        self.config_error = error
 
     # -- daemon -------------------------------------------------------------------------
 
@@ -102,8 +129,13 @@ class Service:
             default_model=f"{c.default.provider}/{c.default.model}",
             sessions_loaded=len(self.runtimes),
             runs_active=sum(1 for r in self.runtimes.values() if r.busy),
-            config_warnings=list(self.loaded.warnings), health=(health := self.recorder.health()),
+            config_warnings=list(self.loaded.warnings), health=(health := self._health()),
+            config_error=self.config_error.message if self.config_error else None,
             degraded=not all(part["ok"] for part in health.values()))
+
+    def _health(self) -> dict[str, Any]:
+        ok, error = self.sessions.health()
+        return {"sessions": {"ok": ok, "error": error}, **self.recorder.health()}
 
     async def on_daemon_shutdown(self, _p: api.Empty, _ctx: CallContext) -> dict[str, bool]:
         self.shutdown_requested.set()
@@ -130,10 +162,11 @@ class Service:
                 self.watcher.track(rt)
         return rt
 
-    async def on_session_create(self, p: api.SessionCreateParams, _ctx: CallContext) -> api.SessionInfo:
+    async def on_session_create(self, p: api.SessionCreateParams, ctx: CallContext) -> api.SessionInfo:
         workspace = Path(p.workspace).expanduser()
         if not workspace.is_absolute() or not workspace.is_dir():
             raise InvalidParams(f"workspace must be an existing absolute directory: {p.workspace!r}")
+        refuse_wider_mode(ctx, p.approval_mode, self.config.permissions.mode)  # S5
         resolved = self.models.resolve(p.model)
         meta = self.sessions.create(workspace=str(workspace.resolve()), model=resolved.label,
                                     approval_mode=p.approval_mode or self.config.permissions.mode,
@@ -179,6 +212,7 @@ class Service:
             raise InvalidParams("session/prompt: text must not be empty")
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
+        refuse_wider_mode(ctx, p.approval_mode or rt.meta.approval_mode, self.config.permissions.mode)
         if p.model:
             rt.meta.model = self.models.resolve(p.model).label  # the session's model from now on
         # The approval mode of a prompt applies to that prompt only.
@@ -187,6 +221,14 @@ class Service:
     async def on_session_resume(self, p: api.SessionIdParams, ctx: CallContext) -> api.PromptResult:
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
+        refuse_wider_mode(ctx, rt.meta.approval_mode, self.config.permissions.mode)
+        if not _has_pending_work(rt.messages):
+            # S7: a finished session has nothing to resume; running the model again would
+            # start new work (and in auto mode run tools) that nobody asked for.
+            return api.PromptResult(
+                session_id=rt.id, stop_reason="nothing_to_resume", steps=0, usage=Usage(),
+                text=f"session {rt.id} finished its last run; there is nothing to resume "
+                     "(send a new prompt to continue it)")
         return await self._run(rt, None, ctx)
 
     def _check_can_run(self, rt: SessionRuntime) -> None:
@@ -206,7 +248,9 @@ class Service:
             pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"pump:{rt.id}:{ctx.connection.name}")
             try:
                 if text is not None:
-                    text = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
+                    text, notices = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
+                    for notice in notices:
+                        await rt.emit(Notice(text=notice))
                 resolved = self.models.resolve(rt.meta.model)
                 async with self.models.lease(resolved) as provider:
                     agent = Agent(rt, provider, self.tools, self.approvals,
@@ -262,7 +306,7 @@ class Service:
         return self.approvals.list(p.session_id, include_decided=p.include_decided)
 
     async def on_approval_decide(self, p: api.ApprovalDecideParams, ctx: CallContext) -> api.ApprovalRecord:
-        _refuse_agent_processes(ctx, "decide approvals")
+        refuse_agent_processes(ctx, "decide approvals")
         by = f"uid:{ctx.peer['uid']}" if "uid" in ctx.peer else "client"
         return self.approvals.decide(p.approval_id, p.decision, by=by, reason=p.reason,
                                      applied=p.applied)
@@ -297,7 +341,7 @@ class Service:
                 "warnings": list(self.loaded.warnings)}
 
     async def on_config_set(self, p: api.ConfigSetParams, ctx: CallContext) -> dict[str, Any]:
-        _refuse_agent_processes(ctx, "change the configuration")
+        refuse_agent_processes(ctx, "change the configuration")
         await self.apply_config(set_config_value(self.paths.config_file, p.key, p.value))
         return await self.on_config_get(api.Empty(), ctx)
 
@@ -305,6 +349,7 @@ class Service:
         from .secrets import SecretStore  # deferred with hvac behind it
 
         self.loaded = loaded
+        self.config_error = None
         await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
         self.recorder.configure(loaded.config)
         self.tools = _registry(loaded.config)  # runs in flight keep the registry they started with
@@ -327,31 +372,15 @@ def _registry(config: Any) -> Any:
         max_processes=t.bash_max_processes, output_chars=t.bash_max_output))
 
 
-def _refuse_agent_processes(ctx: CallContext, what: str) -> None:
-    """A command the agent runs (bash) must not approve its own next step.
-
-    Defence in depth, not a sandbox: the peer's pid (SO_PEERCRED) is refused when
-    the daemon is among its ancestors. A process that detaches from that chain, or
-    edits files directly, is outside what this check can see.
-    """
-    pid = ctx.peer.get("pid")
-    if pid and _descends_from(int(pid), os.getpid()):
-        raise ApprovalDenied(f"a process started by the agent may not {what}")
-
-
-def _descends_from(pid: int, ancestor: int) -> bool:
-    for _ in range(64):
-        if pid <= 1:
-            return False
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            return False
-        pid = int(stat.rsplit(b")", 1)[1].split()[1])  # field 4: ppid
-        if pid == ancestor:
-            return True
-    return False
+def _has_pending_work(messages: list[Any]) -> bool:
+    """An interrupted run left something to do: a prompt or tool results the model has
+    not answered, or tool calls with no result."""
+    if not messages:
+        return False
+    last = messages[-1]
+    if last.role != "assistant":
+        return True
+    return bool(last.tool_calls)
 
 
 async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext, *, watcher: bool = False) -> None:

@@ -11,18 +11,21 @@ Layout under ``<data>/sessions/<id>/``:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import shutil
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import msgspec
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, Unavailable
 from ..wire.messages import Message
 from ._fs import atomic_write
+from .redact import redact_bytes
 
 __all__ = [
     "CallStarted",
@@ -110,30 +113,53 @@ class SessionStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         # One open append handle per session: open+close per message cost more than
         # the rest of an agent turn. Bounded; closed on delete and close().
         self._handles: dict[str, BinaryIO] = {}
         self._enc = msgspec.json.Encoder()
         self._meta_dec = msgspec.json.Decoder(SessionMeta)
         self._rec_dec = msgspec.json.Decoder(Record)
+        self._error: str | None = None
 
     def _dir(self, session_id: str) -> Path:
-        if not session_id or "/" in session_id or session_id.startswith("."):
-            raise NotFound(f"no session {session_id!r}")
+        # Ids are ours (``20261121-114421-c79025``); anything a file name cannot be is
+        # simply not one of them (R3), not an OS error.
+        if (not session_id or len(session_id) > 128 or "/" in session_id or "\0" in session_id
+                or session_id.startswith(".")):
+            shown = session_id if len(session_id) <= 64 else session_id[:64] + "…"
+            raise NotFound(f"no session {shown!r}")
         return self.root / session_id
+
+    def health(self) -> tuple[bool, str | None]:
+        """(ok, the last write error): a store that cannot write makes the daemon degraded."""
+        return self._error is None, self._error
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """OS errors of a write become :class:`Unavailable` naming the cause (R5: a full
+        disk), and mark the store unhealthy until a write succeeds again."""
+        try:
+            yield
+        except OSError as exc:
+            self._error = f"cannot write {what}: {exc.strerror or exc} (errno {exc.errno})"
+            raise Unavailable(f"the session store {self._error}") from exc
+        self._error = None
 
     def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
                parent_id: str | None = None) -> SessionMeta:
         meta = _new_meta(workspace, model, approval_mode, title, parent_id)
-        self._dir(meta.id).mkdir(parents=True)
+        with self._writing(f"session {meta.id}"):
+            self._dir(meta.id).mkdir(parents=True, mode=0o700)
         self.save_meta(meta)
         return meta
 
     def save_meta(self, meta: SessionMeta) -> None:
         # Not fsynced: everything in it but todos and read files is rebuilt from the
         # transcript, and an fsync per save would dominate the agent loop.
-        atomic_write(self._dir(meta.id) / "meta.json", self._enc.encode(meta), 0o600, durable=False)
+        with self._writing(f"session {meta.id} metadata"):
+            atomic_write(self._dir(meta.id) / "meta.json", redact_bytes(self._enc.encode(meta)),
+                         0o600, durable=False)
 
     def get(self, session_id: str) -> SessionMeta:
         path = self._dir(session_id) / "meta.json"
@@ -171,13 +197,19 @@ class SessionStore:
         shutil.rmtree(directory)
 
     def append(self, session_id: str, records: builtins.list[Record], *, durable: bool = False) -> None:
+        with self._writing(f"session {session_id} transcript"):
+            self._append(session_id, records, durable)
+
+    def _append(self, session_id: str, records: builtins.list[Record], durable: bool) -> None:
         fh = self._handles.get(session_id)
         if fh is None:
             if len(self._handles) >= _MAX_OPEN:
                 self._handles.pop(next(iter(self._handles))).close()
-            fh = (self._dir(session_id) / "transcript.jsonl").open("ab")
+            fd = os.open(self._dir(session_id) / "transcript.jsonl",
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            fh = os.fdopen(fd, "ab")
             self._handles[session_id] = fh
-        fh.write(b"".join(self._enc.encode(r) + b"\n" for r in records))
+        fh.write(redact_bytes(b"".join(self._enc.encode(r) + b"\n" for r in records)))
         fh.flush()  # to the OS on every append: a daemon crash loses nothing written
         if durable:
             os.fsync(fh.fileno())
@@ -234,6 +266,7 @@ class MemorySessionStore(SessionStore):
         self._records: dict[str, list[Record]] = {}
         self._enc = msgspec.json.Encoder()
         self._meta_dec = msgspec.json.Decoder(SessionMeta)
+        self._error = None
 
     def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
                parent_id: str | None = None) -> SessionMeta:

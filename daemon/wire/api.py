@@ -55,6 +55,8 @@ class DaemonStatus(msgspec.Struct):
     sessions_loaded: int
     runs_active: int
     config_warnings: list[str] = []
+    #: config.toml does not load (key/line named): nothing runs until it does (fail closed).
+    config_error: str | None = None
     #: Record stores (telemetry, audit, events): {"name": {"ok": bool, "error": str|None}}
     health: dict[str, Any] = {}
     degraded: bool = False

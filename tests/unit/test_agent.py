@@ -213,12 +213,17 @@ def test_mentions_attach_workspace_files_and_ignore_escapes(tmp_path):
     (ws / "src" / "app.py").write_text("print('hi')\n")
     (tmp_path / "outside.txt").write_text("secret")
     read = []
-    text = expand_mentions("explain @src/app.py, not @../outside.txt or @missing.py", Workspace(ws),
-                           read.append)
+    text, notices = expand_mentions("explain @src/app.py, not @../outside.txt or @missing.py",
+                                    Workspace(ws), read.append)
     assert '<file path="src/app.py">\nprint(\'hi\')\n</file>' in text
     assert "secret" not in text and text.count("<file") == 1
     assert read == [ws / "src" / "app.py"]
-    assert expand_mentions("email me@example.com", Workspace(ws)) == "email me@example.com"
+    # C11: refused mentions are reported, not dropped silently; a bare @word is just text.
+    assert len(notices) == 2
+    assert notices[0].startswith("@../outside.txt was not attached")
+    assert notices[1] == "@missing.py was not attached: no such file in the workspace"
+    assert expand_mentions("email me@example.com, use @property", Workspace(ws)) == (
+        "email me@example.com, use @property", [])
 
 
 async def test_a_reused_call_id_never_inherits_an_earlier_approval(tmp_path):

@@ -20,6 +20,7 @@ __all__ = [
     "CompletionRequest",
     "ProviderCredentials",
     "ModelInfo",
+    "ProgressReport",
     "Provider",
     "ProviderEvent",
     "StreamDone",
@@ -93,7 +94,16 @@ class StreamDone(msgspec.Struct, frozen=True):
     stop_reason: str = "end_turn"  # "end_turn" | "tool_use" | "max_tokens" | vendor value
 
 
-ProviderEvent = TextDelta | ThinkingDelta | ToolCallReady | UsageReport | StreamDone
+class ProgressReport(msgspec.Struct, frozen=True):
+    """What the provider is busy with before the first token (a local model loading,
+    reading the prompt): clients show it while nothing else streams."""
+
+    phase: str  # "loading_model" | "prompt"
+    detail: str = ""
+    tokens: int = 0
+
+
+ProviderEvent = TextDelta | ThinkingDelta | ToolCallReady | UsageReport | StreamDone | ProgressReport
 
 
 class Provider(Protocol):

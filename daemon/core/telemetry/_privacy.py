@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from ..redact import redact_bytes
 from ._tools import FileChange, ToolExecution
 
 __all__ = ["REDACTED", "Redactor", "TelemetrySettings", "anonymize_path", "redact", "sanitize"]
@@ -69,6 +70,7 @@ class Redactor:
         return frozenset(self._secrets)
 
     def __call__(self, data: bytes) -> bytes:
+        data = redact_bytes(data)  # the daemon's one registry of secrets first
         for pattern in self._patterns:
             if pattern in data:
                 data = data.replace(pattern, b"[REDACTED]")

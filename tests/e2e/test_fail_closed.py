@@ -1,0 +1,167 @@
+"""Fail closed: nothing that goes wrong may widen what the agent may do or where it
+may write (findings S2, S5, S7, S8, R2, R3, R5), through the real daemon and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from codetether.daemon.cli.client import Client
+from codetether.daemon.errors import ApprovalDenied, InvalidParams, NotFound
+from codetether.daemon.paths import get_paths
+
+BROKEN = '[permissions.rules]\nbash = { "rm*" = "deny" }\nfoo = \n'
+
+
+def _client(home) -> Client:
+    home.cli("daemon", "start", check=True)
+    return Client(get_paths({"CODETETHER_HOME": str(home.root)}), autostart=False)
+
+
+def _wait(predicate, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # the config watcher's reload: poll its observable effect
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_S2_a_config_that_does_not_parse_runs_nothing_and_every_command_says_why(home):
+    home.write_config(BROKEN)
+    (home.workspace / "victim.txt").write_text("keep me\n")
+    for args in (("run", "--yes", "hi"), ("models",), ("tools",), ("sessions", "list")):
+        proc = home.cli(*args)
+        assert proc.returncode == 5, (args, proc.returncode, proc.stdout, proc.stderr)
+        assert "config.toml" in proc.stderr and ":3" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    status = home.cli("daemon", "status", "--json")
+    assert status.returncode == 5
+    assert ":3" in json.loads(status.stdout)["config_error"]
+    assert home.cli("daemon", "stop").returncode == 0  # stopping still works
+
+
+def test_S2_a_broken_reload_refuses_runs_until_the_file_loads_again(home):
+    home.script({"text": "one"}, {"text": "two"})
+    good = home.config_file.read_text()
+    assert home.cli("run", "hi").returncode == 0
+    home.write_config(good + BROKEN)  # a hot reload of a file with a syntax error
+    _wait(lambda: home.cli("run", "hi").returncode == 5, "a broken reload was not refused")
+    proc = home.cli("run", "hi")
+    assert "nothing runs until it loads" in proc.stderr
+    home.write_config(good)
+    _wait(lambda: home.cli("run", "again").returncode == 0, "the fixed config was not picked up")
+
+
+def _agent_runs(home, command: str) -> str:
+    """Have the scripted agent run ``command`` in bash (auto mode); its output."""
+    home.script({"tool": "bash", "arguments": {"command": command}}, {"text": "done"})
+    home.extra_env["PATH"] = f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"
+    proc = home.cli("run", "--yes", "--json", "go")
+    assert proc.returncode == 0, proc.stderr
+    end = next(json.loads(line) for line in proc.stdout.splitlines()
+               if json.loads(line)["type"] == "tool_call_end")
+    return str(end["output"])
+
+
+def test_S5_a_process_the_agent_starts_cannot_widen_its_mode_or_write_through_the_daemon(home, short_dir):
+    elsewhere = short_dir / "elsewhere"
+    elsewhere.mkdir()
+    report = short_dir / "evil.html"
+    output = _agent_runs(home, f"cd {elsewhere} && codetether run --yes 'write pwned'; echo rc=$?; "
+                               f"codetether telemetry report --html {report}; echo rc=$?")
+    assert output.count("rc=7") == 2, output
+    assert "may not choose approval mode 'auto'" in output
+    assert "may not write files through the daemon" in output
+    assert not report.exists() and not list(elsewhere.iterdir())
+
+
+def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api(home):
+    client = _client(home)
+    session = client.call("session/create", {"workspace": str(home.workspace), "approval_mode": "auto"})
+    # Simulate the peer check through a child of the daemon: the bash tool's own process.
+    script = (f"import sys; sys.path[:0] = {sys.path!r}\n"
+              "from codetether.daemon.cli.client import Client\n"
+              "from codetether.daemon.paths import get_paths\n"
+              "c = Client(get_paths(), autostart=False)\n"
+              "try:\n"
+              f"    c.call('session/prompt', {{'session_id': {session['id']!r}, 'text': 'x'}})\n"
+              "except Exception as e:\n"
+              "    print(type(e).__name__, e)\n")
+    (home.workspace / "probe.py").write_text(script)
+    output = _agent_runs(home, f"{sys.executable} probe.py")
+    assert "ApprovalDenied" in output and "'auto'" in output, output
+    client.close()
+
+
+def test_S7_resume_of_a_finished_session_is_a_no_op_that_says_so(home):
+    home.script({"tool": "bash", "arguments": {"command": "echo ran >> ran.txt"}}, {"text": "finished"},
+                {"tool": "bash", "arguments": {"command": "echo again >> ran.txt"}}, {"text": "x"})
+    assert home.cli("run", "--yes", "do it").returncode == 0
+    sid = home.json("sessions", "list")[0]["id"]
+    proc = home.cli("sessions", "resume", sid)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to resume" in proc.stdout + proc.stderr
+    assert (home.workspace / "ran.txt").read_text() == "ran\n"  # the bash call did not run again
+
+
+def test_R2_R3_bad_paths_and_ids_are_invalid_params_or_not_found(home, short_dir):
+    client = _client(home)
+    a_dir = short_dir / "adir"
+    a_dir.mkdir()
+    with pytest.raises(InvalidParams, match="regular file"):
+        client.call("telemetry/report", {"path": str(a_dir)})
+    with pytest.raises(InvalidParams, match="codetether's own files"):
+        client.call("telemetry/report", {"path": str(home.root / "data" / "r.html")})
+    for bad in ("a\0b", "x" * 300, "../x", ".hidden"):
+        for method in ("session/get", "session/resume", "session/delete", "session/cancel",
+                       "session/subscribe", "session/status"):
+            with pytest.raises(NotFound):
+                client.call(method, {"session_id": bad})
+        with pytest.raises(NotFound):
+            client.call("session/fork", {"session_id": bad})
+    assert client.call("daemon/status", {})["pid"]
+    client.close()
+
+
+def test_R5_a_full_disk_is_a_clear_error_and_makes_the_daemon_degraded(home):
+    sessions = home.root / "data" / "sessions"
+    sessions.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(sessions)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        home.script({"text": "x" * 10})
+        (sessions / "filler").write_bytes(b"\0" * 60_000)
+        with pytest.raises(OSError):
+            (sessions / "more").write_bytes(b"\0" * 8192)
+        proc = home.cli("run", "hello")
+        assert proc.returncode == 3, (proc.returncode, proc.stderr)
+        assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
+        status = home.json("daemon", "status")
+        assert status["degraded"] and not status["health"]["sessions"]["ok"]
+        (sessions / "filler").unlink()
+        assert home.cli("run", "hello").returncode == 0
+        assert not home.json("daemon", "status")["degraded"]
+    finally:
+        home.stop()
+        subprocess.run(["umount", "-l", str(sessions)], check=False)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the dir to another user")
+def test_S8_a_runtime_dir_another_user_owns_is_refused_with_a_clear_error(home):
+    run_dir = home.root / "run"
+    run_dir.mkdir(mode=0o777)
+    os.chmod(run_dir, 0o777)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(run_dir, nobody.pw_uid, nobody.pw_gid)
+    proc = home.cli("daemon", "start")
+    assert proc.returncode == 3, (proc.stdout, proc.stderr)
+    assert f"belongs to uid {nobody.pw_uid}" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (run_dir / "daemon.sock").exists()
+    assert not Path(run_dir / "daemon.pid").exists()
