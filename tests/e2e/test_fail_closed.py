@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from codetether.daemon.cli.client import Client
-from codetether.daemon.errors import ApprovalDenied, InvalidParams, NotFound
+from codetether.daemon.errors import InvalidParams, NotFound
 from codetether.daemon.paths import get_paths
 
 BROKEN = '[permissions.rules]\nbash = { "rm*" = "deny" }\nfoo = \n'
