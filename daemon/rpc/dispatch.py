@@ -34,6 +34,7 @@ from ..errors import (
     RequestCancelled,
     Unavailable,
 )
+from ..core.redact import redact_bytes
 
 __all__ = ["CallContext", "CallRecord", "Connection", "Dispatcher", "Handler", "Observer"]
 
@@ -184,6 +185,9 @@ class Connection:
     async def write(self, frame: bytes) -> None:
         if self.closed.is_set():
             return
+        # The client boundary of the one redactor (S4): results, errors and notifications
+        # alike, whatever produced them (a 401 body that echoes the key, a session's text).
+        frame = redact_bytes(frame)
         async with self._send_lock:
             try:
                 await self._send(frame)
