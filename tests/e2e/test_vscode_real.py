@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -104,14 +104,13 @@ async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _code_server(root: Path, workspace: Path, vsix: Path, env: dict[str, str]) -> AsyncIterator[str]:
+async def _code_server(root: Path, workspace: Path, vsix: Path, env: dict[str, str],
+                       settings: dict[str, object]) -> AsyncIterator[str]:
     user_data, extensions = root / "user-data", root / "extensions"
     (user_data / "User").mkdir(parents=True)
     common = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     _run([str(NODE), str(CODE_SERVER), *common, "--install-extension", str(vsix)], cwd=root, env=env, timeout=120)
-    # E5: the program comes from the User settings of a remote window; `codetether` is not on PATH.
     (user_data / "User" / "settings.json").write_text(json.dumps({
-        "codetether.serverCommand": [CLI, "lsp"],
         "workbench.startupEditor": "none",
         "workbench.secondarySideBar.defaultVisibility": "hidden",
         "chat.disableAIFeatures": True,
@@ -122,8 +121,9 @@ async def _code_server(root: Path, workspace: Path, vsix: Path, env: dict[str, s
         "update.mode": "none",
         "workbench.tips.enabled": False,
         "editor.formatOnSave": False,
+        **settings,
     }))
-    config = root / "code-server.yaml"
+    config = root / "code-server.yaml"  # not the user's ~/.config/code-server/config.yaml
     config.write_text("bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n")
     log: list[str] = []
     proc = await asyncio.create_subprocess_exec(
@@ -154,46 +154,81 @@ async def _code_server(root: Path, workspace: Path, vsix: Path, env: dict[str, s
             await drain
 
 
-@pytest.mark.timeout(600)
-async def test_vscode_extension_in_code_server() -> None:
+async def _drive(root: Path, url: str, workspace: Path, env: dict[str, str], mode: str = "scenario") -> str:
+    """Runs drive.cjs against code-server; its output, or an assertion naming the failed step."""
+    shots = root / "shots"
+    shots.mkdir(exist_ok=True)
+    driver = await asyncio.create_subprocess_exec(
+        "node", str(DRIVER), cwd=root, stdin=subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**env, "VSCODE_E2E_PLAYWRIGHT": str(PLAYWRIGHT), "VSCODE_E2E_CHROMIUM": str(CHROMIUM),
+             "DRIVE": json.dumps({"url": url, "workspace": str(workspace), "shots": str(shots), "mode": mode})})
+    out, _ = await asyncio.wait_for(driver.communicate(), timeout=420)
+    output = out.decode(errors="replace")
+    print(output)
+    if driver.returncode != 0:
+        (root / ".keep").touch()  # the screenshots and code-server's logs outlive the test
+    assert driver.returncode == 0, f"{output[-6000:]}\nscreenshots: {shots}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _setup_or_skip()
-    root = Path(tempfile.mkdtemp(prefix="ctv", dir="/tmp"))  # short: the daemon's socket lives under it
-    home, workspace, shots = root / "h", root / "ws", root / "shots"
-    for d in (home / "config", workspace, shots):
-        d.mkdir(parents=True)
-    (workspace / "hello.py").write_text(HELLO)
-    # E5: a workspace cannot choose the program (were this used, the server would not start).
-    (workspace / ".vscode").mkdir()
-    (workspace / ".vscode" / "settings.json").write_text(json.dumps({"codetether.serverCommand": ["/bin/false"]}))
+    return _package(tmp_path_factory.mktemp("vsix"))
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    """A short temp dir (the daemon's socket lives under it); kept when the test fails."""
+    path = Path(tempfile.mkdtemp(prefix="ctv", dir="/tmp"))
+    (path / "ws").mkdir()
+    (path / "ws" / "hello.py").write_text(HELLO)
+    yield path
+    if os.environ.get("CODETETHER_VSCODE_E2E_KEEP") or (path / ".keep").exists():
+        print(f"kept for inspection: {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _env(home: Path) -> dict[str, str]:
+    """The environment code-server runs in: our CODETETHER_HOME, and no `codetether` on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODETETHER_", "VAULT_", "VSCODE_"))}
     env["CODETETHER_HOME"] = str(home)
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
-    passed = False
+    return env
+
+
+@pytest.mark.timeout(600)
+async def test_vscode_extension_in_code_server(vsix: Path, root: Path) -> None:
+    home, workspace = root / "h", root / "ws"
+    (home / "config").mkdir(parents=True)
+    # E5: a workspace cannot choose the program (were this used, the server would not start).
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps({"codetether.serverCommand": ["/bin/false"]}))
+    env = _env(home)
     try:
-        vsix = await asyncio.to_thread(_package, root)
         async with ScriptedVendorServer(TURNS, fallback="(no more turns)") as model:
             (home / "config" / "config.toml").write_text(
                 '[default]\nprovider = "loopback"\nmodel = "scripted-model"\n\n'
                 f'[providers.loopback]\nbase_url = "{model.openai_base_url}"\n')
-            async with _code_server(root, workspace, vsix, env) as url:
-                driver = await asyncio.create_subprocess_exec(
-                    "node", str(DRIVER), cwd=root, stdin=subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                    env={**env, "VSCODE_E2E_PLAYWRIGHT": str(PLAYWRIGHT), "VSCODE_E2E_CHROMIUM": str(CHROMIUM),
-                         "DRIVE": json.dumps({"url": url, "workspace": str(workspace), "shots": str(shots)})})
-                out, _ = await asyncio.wait_for(driver.communicate(), timeout=420)
-                output = out.decode(errors="replace")
-                print(output)
-                assert driver.returncode == 0, f"{output[-6000:]}\nscreenshots: {shots}"
+            # E5: the program comes from the User settings of a remote window.
+            async with _code_server(root, workspace, vsix, env, {"codetether.serverCommand": [CLI, "lsp"]}) as url:
+                await _drive(root, url, workspace, env)
             # Every scripted turn was asked for, and nothing more: the user did each step once.
             assert len(model.requests_for("openai")) == len(TURNS)
         assert (workspace / "hello.py").read_text() == HELLO.replace("world", "there")
-        passed = True
     finally:
         subprocess.run([CLI, "daemon", "stop"], env={**env, "CODETETHER_HOME": str(home)},
                        capture_output=True, timeout=60)
-        if passed and not os.environ.get("CODETETHER_VSCODE_E2E_KEEP"):
-            shutil.rmtree(root, ignore_errors=True)
-        else:  # kept for the screenshots and logs
-            print(f"kept for inspection: {root}")
+
+
+@pytest.mark.timeout(300)
+async def test_vscode_missing_server_program_names_the_setting(vsix: Path, root: Path) -> None:  # E5
+    # Default settings, and `codetether` is not on PATH: what a remote window whose User
+    # setting was ignored used to hit as a bare ENOENT.
+    env = _env(root / "h")
+    async with _code_server(root, root / "ws", vsix, env, {}) as url:
+        output = await _drive(root, url, root / "ws", env, mode="missing-program")
+    assert "codetether.serverCommand" in output

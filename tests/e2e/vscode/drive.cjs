@@ -8,7 +8,7 @@
  * and exits 1 naming the step.
  *
  * Environment: VSCODE_E2E_PLAYWRIGHT (playwright-core's folder), VSCODE_E2E_CHROMIUM, and
- * DRIVE: JSON {url, workspace, shots}.
+ * DRIVE: JSON {url, workspace, shots, mode?}; mode "missing-program" checks only E5's error.
  */
 "use strict";
 
@@ -247,6 +247,26 @@ async function scenario() {
   log(`status: ${JSON.stringify(await statusItem().innerText())}`);
 }
 
+/** E5: without `codetether.serverCommand` and no `codetether` on PATH, the error says what to set. */
+async function missingProgram() {
+  await begin("open the workspace");
+  await page.goto(cfg.url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
+  await begin("the missing program's error names the setting (E5)");
+  const error = toast("codetether.serverCommand");
+  await error.waitFor({ timeout: 60_000 });
+  const text = await error.innerText();
+  for (const part of ['"codetether" is not on PATH', "User settings"]) {
+    if (!text.includes(part)) {
+      throw new Error(`the error does not say ${JSON.stringify(part)}: ${text}`);
+    }
+  }
+  await until("the status item to show the server is down",
+    async () => (await statusItem().locator(".codicon-debug-disconnect").count()) > 0);
+  await shot("missing-program");
+  log(`error: ${JSON.stringify(text)}`);
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.VSCODE_E2E_CHROMIUM,
@@ -256,7 +276,7 @@ async function scenario() {
   try {
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on("pageerror", (err) => log(`page error: ${err.message}`));
-    await scenario();
+    await (cfg.mode === "missing-program" ? missingProgram() : scenario());
     log("ok");
   } catch (err) {
     log(`FAILED at step "${step}": ${err && err.stack ? err.stack : err}`);
