@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from ..errors import ApprovalDenied, ConfigError, Conflict, InvalidParams, NotFound, Unavailable
+from ..errors import ConfigError, Conflict, InvalidParams, NotFound, Unavailable
 from ..paths import Paths
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
@@ -26,8 +26,8 @@ from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
-from .peers import refuse_agent_processes, refuse_wider_mode
 from .models import ModelResolver, ResolvedModel
+from .peers import refuse_agent_processes, refuse_wider_mode
 from .recorder import Recorder
 from .records_api import RecordsAPI
 from .runtime import SessionRuntime
@@ -129,7 +129,8 @@ class Service:
             default_model=f"{c.default.provider}/{c.default.model}",
             sessions_loaded=len(self.runtimes),
             runs_active=sum(1 for r in self.runtimes.values() if r.busy),
-            config_warnings=list(self.loaded.warnings), health=(health := self._health()),
+            config_warnings=[*self.loaded.warnings, *_misplaced_config(self.paths)],
+            health=(health := self._health()),
             config_error=self.config_error.message if self.config_error else None,
             degraded=not all(part["ok"] for part in health.values()))
 
@@ -247,10 +248,12 @@ class Service:
             sub = rt.hub.subscribe("block", maxsize=256)
             pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"pump:{rt.id}:{ctx.connection.name}")
             try:
+                notices = _misplaced_config(self.paths)
                 if text is not None:
-                    text, notices = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
-                    for notice in notices:
-                        await rt.emit(Notice(text=notice))
+                    text, refused = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
+                    notices += refused
+                for notice in notices:
+                    await rt.emit(Notice(text=notice))
                 resolved = self.models.resolve(rt.meta.model)
                 async with self.models.lease(resolved) as provider:
                     agent = Agent(rt, provider, self.tools, self.approvals,
@@ -370,6 +373,15 @@ def _registry(config: Any) -> Any:
     return default_registry(shell_limits=ShellLimits(
         address_space=t.bash_memory_mb << 20, file_size=t.bash_file_size_mb << 20,
         max_processes=t.bash_max_processes, output_chars=t.bash_max_output))
+
+
+def _misplaced_config(paths: Paths) -> list[str]:
+    """E9: a config.toml at the top of CODETETHER_HOME is not read; say where it goes."""
+    home = os.environ.get("CODETETHER_HOME")
+    stray = Path(home).expanduser() / "config.toml" if home else None
+    if stray is None or not stray.is_file() or stray.resolve() == paths.config_file.resolve():
+        return []
+    return [f"{stray} is not read: with CODETETHER_HOME set, the config file is {paths.config_file}"]
 
 
 def _has_pending_work(messages: list[Any]) -> bool:

@@ -165,3 +165,14 @@ def test_S8_a_runtime_dir_another_user_owns_is_refused_with_a_clear_error(home):
     assert f"belongs to uid {nobody.pw_uid}" in proc.stderr and "Traceback" not in proc.stderr
     assert not (run_dir / "daemon.sock").exists()
     assert not Path(run_dir / "daemon.pid").exists()
+
+
+def test_E9_a_config_at_the_top_of_CODETETHER_HOME_is_pointed_out(home):
+    home.script({"text": "hi"})
+    (home.root / "config.toml").write_text('[session]\nmax_steps = 3\n')
+    proc = home.cli("run", "--json", "hello")
+    assert proc.returncode == 0, proc.stderr
+    notices = [json.loads(line)["text"] for line in proc.stdout.splitlines()
+               if json.loads(line)["type"] == "notice"]
+    assert notices and "config" in notices[0] and str(home.config_file) in notices[0]
+    assert any("is not read" in w for w in home.json("daemon", "status")["config_warnings"])
