@@ -171,3 +171,14 @@ def test_schema_keeps_fields_named_like_keywords() -> None:
     schema = Titled().schema()
     assert set(schema["properties"]) == {"title", "type"}
     assert "title" not in schema and "description" not in schema
+
+
+def test_describe_is_one_short_line_for_progress() -> None:  # C15
+    registry = default_registry()
+    bash, read = registry.get("bash"), registry.get("read_file")
+    assert bash is not None and read is not None
+    assert bash.describe(bash.parse({"command": "make test", "description": "run the tests"})) == (
+        "bash: run the tests")
+    long = bash.describe(bash.parse({"command": "echo " + "x" * 200 + "\nls"}))
+    assert "\n" not in long and len(long) <= 65 and long.endswith("\u2026")
+    assert read.describe(read.parse({"path": "src/a.py"})) == "read_file src/a.py"

@@ -209,6 +209,14 @@ class Tool:
                 return value
         return ""
 
+    def describe(self, args: Any) -> str:
+        """One short line for a status bar or spinner while the call runs:
+        ``Progress(phase="tool", detail=tool.describe(args))`` (C15)."""
+        subject = " ".join(self.approval_subject(args).split())  # one line, however long
+        if len(subject) > _DESCRIBE_CHARS:
+            subject = subject[: _DESCRIBE_CHARS - 1] + "\u2026"
+        return f"{self.name} {subject}" if subject else self.name
+
     def approval_paths(self, args: Any) -> list[str] | None:
         """Every path this call reads or writes, as given; None if the tool's
         subject is not a path (a command, a URL, a question)."""
@@ -231,6 +239,9 @@ class Tool:
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
         raise NotImplementedError
 
+
+#: Characters of the subject in :meth:`Tool.describe`.
+_DESCRIBE_CHARS = 60
 
 _SCHEMAS: dict[type, dict[str, Any]] = {}
 

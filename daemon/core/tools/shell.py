@@ -96,6 +96,10 @@ class BashTool(Tool):
     def approval_subject(self, args: BashParams) -> str:
         return args.command
 
+    def describe(self, args: BashParams) -> str:
+        # The model's own few words say it better than a long command line.
+        return f"bash: {args.description}" if args.description.strip() else super().describe(args)
+
     async def run(self, args: BashParams, ctx: ToolContext) -> ToolResult:
         cwd = ctx.workspace.resolve(args.workdir or ".")
         if not cwd.is_dir():
