@@ -53,9 +53,17 @@ def _acquire_lock(paths: Paths) -> IO[str]:
     return fh
 
 
+class _PrivateLogHandler(logging.handlers.RotatingFileHandler):
+    """The daemon log, and each file rotation starts, 0600 like the rest of the data dir."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _setup_logging(paths: Paths, level: str) -> None:
-    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=5 << 20, backupCount=3)
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = _PrivateLogHandler(paths.log_file, maxBytes=5 << 20, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     from .core.redact import RedactingFilter, register
 

@@ -75,7 +75,8 @@ class EventStream:
         self.path = Path(directory) / session_id
         self.fsync = fsync
         self.max_backlog = max_backlog
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.mkdir(exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
         self._log_fd = os.open(self.path / LOG_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -150,7 +151,8 @@ class TelemetryStore:
 
     def _open(self) -> None:
         path = self.directory / f"{_PREFIX}{self._segment:06d}{_SUFFIX}"
-        fh = open(path, "ab")  # noqa: SIM115 - held open for the store's life
+        # Private like everything under the data dir; held open for the store's life.
+        fh = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600), "ab")
         try:
             self._size = fh.tell()
             if self._size and not _ends_with_newline(path):
