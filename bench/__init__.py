@@ -9,13 +9,21 @@ compact table at the end and writes ``.bench/results.json``.
 * ``rpc_latency``    — JSON-RPC round trip over the Unix socket, our client vs raw clients
 * ``agent_loop``     — agent-loop overhead per model turn with a zero-latency model
 * ``embedded_model`` — load time, time to first token, tokens/s; our wrapper vs llama_cpp
+* ``embedded_cli``   — the embedded model through the CLI: cold first answer (daemon not running,
+  model not loaded) and warm; the prompt size in tokens
 * ``records``        — telemetry append as history grows to 1M vs a full rewrite per record;
   event-stream random access in a 1M-event stream vs a line scan
+* ``report_rss``     — daemon memory across 10 telemetry reports (R2), vs drawing in-process
 * ``lsp_code_action`` — code action latency on a 10,000-line file with an agent edit pending
 * ``neovim_approval`` — approval round trip in real Neovim, proposal to buffer change
+* ``fuzz_rss``       — daemon memory under 20,000 fuzzed socket frames (when present)
 """
 
-BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "records",
-           "lsp_code_action", "neovim_approval")
+from pathlib import Path as _Path
+
+BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
+           "records", "report_rss", "lsp_code_action", "neovim_approval")
+# fuzz_rss (RSS after 20,000 fuzzed socket frames) runs when its module is present.
+BENCHES += tuple(n for n in ("fuzz_rss",) if (_Path(__file__).parent / f"{n}.py").is_file())
 
 __all__ = ["BENCHES"]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -219,13 +219,17 @@ class DaemonFailed(RuntimeError):
 
 
 @contextmanager
-def temp_daemon(extra_env: dict[str, str] | None = None) -> Iterator[Daemon]:
+def temp_daemon(extra_env: dict[str, str] | None = None,
+                prepare: Callable[[Path], None] | None = None) -> Iterator[Daemon]:
     """A daemon in its own CODETETHER_HOME, stopped (and its files removed) afterwards.
 
+    ``prepare(home)`` runs before the start (to seed config or data files).
     ``codetether daemon start`` returns only after the daemon's readiness handshake,
     so its return is the wait.
     """
     with temp_dir() as home:
+        if prepare is not None:
+            prepare(home)
         env = child_env(CODETETHER_HOME=str(home), **(extra_env or {}))
         try:
             proc = subprocess.run([CLI, "daemon", "start", "--json"], env=env, capture_output=True,

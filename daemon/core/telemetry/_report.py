@@ -23,7 +23,7 @@ from ._tokens import TokenCounts
 
 __all__ = ["render_report", "report_spec"]
 
-MAX_POINTS = 1500  # per series: beyond this the SVG grows without showing more
+MAX_POINTS = 400  # per series: a 960-pixel chart shows no more, and each point costs SVG bytes
 _TIMEOUT_S = 120.0
 
 
