@@ -30,6 +30,7 @@ from .models import ModelResolver, ResolvedModel
 from .peers import refuse_agent_processes, refuse_wider_mode
 from .recorder import Recorder
 from .records_api import RecordsAPI
+from .redact import register
 from .runtime import SessionRuntime
 from .sessions import MemorySessionStore, SessionMeta, SessionStore
 from .tools import ShellLimits, Workspace, default_registry
@@ -42,6 +43,9 @@ log = logging.getLogger("codetether.service")
 _enc = msgspec.json.Encoder()
 
 #: What a daemon whose config.toml does not load still answers: enough to see why and to stop.
+#: Forwarded variables that only say where Vault is: everything else in ``env`` is a secret.
+_NOT_SECRET_ENV = frozenset({"VAULT_ADDR", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "VAULT_NAMESPACE"})
+
 _SERVED_WITH_BROKEN_CONFIG = frozenset({"daemon/status", "daemon/shutdown", "config/get"})
 
 
@@ -211,6 +215,8 @@ class Service:
     async def on_session_prompt(self, p: api.PromptParams, ctx: CallContext) -> api.PromptResult:
         if not p.text.strip():
             raise InvalidParams("session/prompt: text must not be empty")
+        # Keys the client forwarded are secrets from the moment they arrive (S4, C5).
+        register(*(v for k, v in p.env.items() if k not in _NOT_SECRET_ENV))
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
         refuse_wider_mode(ctx, p.approval_mode or rt.meta.approval_mode, self.config.permissions.mode)
