@@ -21,7 +21,9 @@ end
 local function decide(command, what, args, cb)
   lsp().exec(command, { args }, function(err, result)
     if err then
-      log.notify(vim.log.levels.WARN, "%s %s: %s", what, args.id, err.message or vim.inspect(err))
+      log.notify(vim.log.levels.WARN, "%s: %s", what, log.plain(err))
+    elseif type(result) == "table" and result.applied == false and result.message then
+      log.notify(vim.log.levels.WARN, "%s", result.message) -- e.g. the buffer changed (E7)
     end
     if cb then
       cb(err, result)
@@ -122,9 +124,7 @@ end
 ---@param params table
 function M.on_proposal(params)
   local how = require("codetether").options.on_proposal
-  local paths = vim.tbl_map(function(f)
-    return f.path
-  end, params.files or {})
+  local paths = vim.tbl_map(pending.rel, params.files or {})
   if how == "diff" then
     require("codetether.diff").open(params.id)
   elseif how == "select" then
@@ -132,9 +132,9 @@ function M.on_proposal(params)
   else
     log.notify(
       vim.log.levels.INFO,
-      "%s proposes an edit to %s (:Codetether diff | approve | reject)",
-      params.tool,
-      table.concat(paths, ", ")
+      "the agent proposes a change to %s (%s): :Codetether diff | approve | reject",
+      table.concat(paths, ", "),
+      params.tool
     )
   end
 end

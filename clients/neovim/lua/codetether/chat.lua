@@ -129,7 +129,29 @@ local render = {
     return { ("  ? approve %s: %s"):format(e.tool, first_line(e.subject)) }
   end,
   approval_resolved = function(e)
-    return { ("  %s %s by %s"):format(e.decision == "allow" and "✓ allowed" or "✗ denied", e.tool, e.by) }
+    -- Say what happened to the user's code, not who decided what (E7).
+    local rule = e.rule or ""
+    local p = require("codetether.pending").known[e.approval_id]
+    if p then
+      local what = table.concat(p.rels, ", ")
+      if e.decision == "allow" then
+        return { ("  ✓ applied the change to %s"):format(what) }
+      elseif e.by == "cancelled" then
+        return { ("  ✗ change to %s withdrawn: the run was cancelled"):format(what) }
+      elseif rule:find("changed since", 1, true) then
+        return { ("  ✗ change to %s not applied: the buffer changed since the agent proposed it"):format(what) }
+      elseif rule ~= "" and rule ~= "rejected in the editor" then
+        return { ("  ✗ change to %s rejected: %s"):format(what, first_line(rule)) }
+      end
+      return { ("  ✗ change to %s rejected"):format(what) }
+    end
+    if e.decision == "allow" then
+      return { ("  ✓ allowed %s%s"):format(e.tool, e.by == "policy" and " by policy" or "") }
+    end
+    if e.by == "cancelled" then
+      return { ("  ✗ %s not run: the run was cancelled"):format(e.tool) }
+    end
+    return { ("  ✗ denied %s%s"):format(e.tool, rule ~= "" and (": " .. first_line(rule)) or "") }
   end,
   question = function(e)
     return { "  ? " .. first_line(e.question) }

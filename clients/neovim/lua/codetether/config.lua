@@ -17,6 +17,7 @@ local M = {}
 ---@field auto_start_daemon boolean
 ---@field log_level integer A `vim.log.levels` value for the log file.
 ---@field on_proposal "notify"|"diff"|"select" What an incoming edit proposal does.
+---@field save_after_apply boolean Write the files of an applied agent edit, so the agent's next command sees them.
 ---@field chat_split "right"|"below"|"tab"|"current"
 ---@field keymaps codetether.Keymaps
 
@@ -29,6 +30,7 @@ local M = {}
 ---@field auto_start_daemon? boolean
 ---@field log_level? integer
 ---@field on_proposal? "notify"|"diff"|"select"
+---@field save_after_apply? boolean
 ---@field chat_split? "right"|"below"|"tab"|"current"
 ---@field keymaps? { approve?: string, reject?: string, close?: string }
 
@@ -42,6 +44,7 @@ M.defaults = {
   auto_start_daemon = true,
   log_level = vim.log.levels.WARN,
   on_proposal = "notify",
+  save_after_apply = true,
   chat_split = "right",
   keymaps = { approve = "ga", reject = "gr", close = "q" },
 }
@@ -86,6 +89,9 @@ local checks = {
     return type(v) == "number" and v >= vim.log.levels.TRACE and v <= vim.log.levels.OFF, "a vim.log.levels value"
   end,
   on_proposal = one_of("notify", "diff", "select"),
+  save_after_apply = function(v)
+    return type(v) == "boolean", "boolean"
+  end,
   chat_split = one_of("right", "below", "tab", "current"),
 }
 
@@ -148,6 +154,7 @@ function M.init_options(o)
     approvalMode = o.approval_mode,
     codetetherHome = o.codetether_home or vim.NIL,
     autoStartDaemon = o.auto_start_daemon,
+    saveAfterApply = o.save_after_apply,
   }
 end
 

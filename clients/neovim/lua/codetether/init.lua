@@ -41,7 +41,7 @@ end
 local function report(what)
   return function(err, result)
     if err then
-      log.notify(vim.log.levels.ERROR, "%s: %s", what, err.message or vim.inspect(err))
+      log.notify(vim.log.levels.ERROR, "%s: %s", what, log.plain(err))
     elseif result ~= nil then
       log.notify(vim.log.levels.INFO, "%s: %s", what, vim.inspect(result))
     end
@@ -66,7 +66,7 @@ function M.chat(text, cb)
   chat.prompt(text)
   lsp().exec("codetether.chat", { { text = text, folder = lsp().folder() } }, function(err, result)
     if err then
-      chat.append({ "!! " .. (err.message or vim.inspect(err)) })
+      chat.append({ "!! " .. log.plain(err) })
     end
     if cb then
       cb(err, result)
@@ -181,16 +181,43 @@ end
 ---Show the status (tokens, cost, context).
 function M.status()
   require("codetether.status").refresh(function(s)
-    if s then
-      log.notify(vim.log.levels.INFO, "%s (model %s, session %s)", require("codetether.status").format(s),
-        tostring(s.model), tostring(s.session_id))
+    if not s then
+      return
     end
+    local model = type(s.model) == "string" and s.model or "the daemon's default model"
+    if type(s.session_id) ~= "string" then -- before any chat (E7)
+      return log.notify(vim.log.levels.INFO, "no session yet; a chat starts one with %s", model)
+    end
+    log.notify(vim.log.levels.INFO, "%s (model %s, session %s)", require("codetether.status").format(s), model,
+      s.session_id)
   end)
 end
 
 ---Cancel the running turn.
-function M.cancel()
-  lsp().exec("codetether.cancel", {}, report("cancel"))
+---@param cb fun(err: any, result: any)?
+function M.cancel(cb)
+  lsp().exec("codetether.cancel", {}, function(err, result)
+    if err then
+      log.notify(vim.log.levels.WARN, "cancel: %s", log.plain(err))
+    elseif type(result) == "table" and result.cancelled then
+      log.notify(vim.log.levels.INFO, "cancelled") -- what the user asked for: not an error (E7)
+    else
+      log.notify(vim.log.levels.INFO, "nothing to cancel")
+    end
+    if cb then
+      cb(err, result)
+    end
+  end)
+end
+
+---Whether `token` names a pending gate or looks like an approval id (12 hex digits), so
+---`:Codetether reject not what I wanted` keeps "not" in the reason (E7).
+---@param token string?
+local function is_id(token)
+  if not token then
+    return false
+  end
+  return require("codetether.pending").is_pending(token) or token:match("^%x+$") ~= nil and #token == 12
 end
 
 local commands = {
@@ -201,7 +228,9 @@ local commands = {
     M.approve(args[1])
   end,
   reject = function(args)
-    M.reject(args[1], args[2] and table.concat(args, " ", 2) or nil)
+    local id = is_id(args[1]) and args[1] or nil
+    local reason = table.concat(args, " ", id and 2 or 1)
+    M.reject(id, reason ~= "" and reason or nil)
   end,
   diff = function(args)
     M.diff(args[1])

@@ -39,6 +39,18 @@ for name, n in pairs(levels) do
   end
 end
 
+---An LSP error's message for people: no Python class path in front (E7).
+---@param err { message: string? }|string|nil
+---@return string
+function M.plain(err)
+  local msg = type(err) == "table" and err.message or err
+  if type(msg) ~= "string" or msg == "" then
+    return "failed"
+  end
+  msg = msg:gsub("^[%w_]+%.[%w_%.]*%.(%u[%w_]*): ", "")
+  return (msg:gsub("\n.*", ""))
+end
+
 ---Log and show a message to the user.
 ---@param level integer
 function M.notify(level, fmt, ...)

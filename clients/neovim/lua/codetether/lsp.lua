@@ -23,6 +23,10 @@ local routes = {
   ["codetether/event"] = function(params)
     vim.g.codetether_last_event = params.event
     require("codetether.chat").on_event(params)
+    local kind = (params.event or {}).type
+    if kind == "done" or kind == "error" then
+      require("codetether.status").idle() -- the turn is over, whatever the last push said (E4)
+    end
     return "CodetetherEvent"
   end,
   ["codetether/proposal"] = function(params)
@@ -36,7 +40,11 @@ local routes = {
     return "CodetetherApproval"
   end,
   ["codetether/resolved"] = function(params)
-    require("codetether.pending").resolve(params.id)
+    local pending = require("codetether.pending")
+    if pending.proposals[params.id] and params.by == "cancelled" then
+      log.notify(vim.log.levels.INFO, "the proposed edit was withdrawn: the run was cancelled")
+    end
+    pending.resolve(params.id)
     require("codetether.approvals").on_resolved(params)
     require("codetether.diff").on_resolved(params)
     return "CodetetherResolved"
@@ -76,6 +84,29 @@ handlers["workspace/applyEdit"] = function(err, params, ctx)
   end
   log.debug("applyEdit %s -> %s", params and params.label or "", vim.inspect(result))
   return result
+end
+
+---`codetether/saveDocuments` (a request): write the buffers of an applied agent edit,
+---silently and without autocmds, so exactly the applied text lands on disk (E6).
+handlers["codetether/saveDocuments"] = function(_, params)
+  local saved = {}
+  for _, uri in ipairs((params or {}).uris or {}) do
+    local bufnr = require("codetether.pending").bufnr(uri)
+    if bufnr then
+      local ok, err = pcall(vim.api.nvim_buf_call, bufnr, function()
+        if vim.bo.modified then
+          vim.cmd("silent noautocmd write")
+        end
+      end)
+      if ok then
+        table.insert(saved, uri)
+      else
+        log.warn("could not save %s: %s", uri, err)
+      end
+    end
+  end
+  log.debug("saveDocuments -> %s", vim.inspect(saved))
+  return { saved = saved }
 end
 
 ---@param bufnr integer
@@ -128,7 +159,7 @@ function M.ensure()
   local bufnr = vim.api.nvim_get_current_buf()
   local root = vim.fs.root(is_file_buffer(bufnr) and bufnr or vim.fn.getcwd(), { ".git" }) or vim.fn.getcwd()
   local capabilities = vim.lsp.protocol.make_client_capabilities()
-  capabilities.experimental = { codetether = { approvals = true } }
+  capabilities.experimental = { codetether = { approvals = true, saveDocuments = true } }
   log.info("starting %s in %s", table.concat(o.cmd, " "), root)
   local id = vim.lsp.start({
     name = M.name,

@@ -5,6 +5,7 @@ local M = {}
 ---@class codetether.ProposalFile
 ---@field uri string
 ---@field path string
+---@field rel string? workspace-relative path
 ---@field diff string?
 ---@field version integer?
 
@@ -28,6 +29,24 @@ M.proposals = {}
 M.approvals = {}
 ---@type string[] ids in arrival order
 local order = {}
+---@type table<string, { tool: string, rels: string[] }> every proposal seen, kept after it is
+---decided so the chat can say what happened to it
+M.known = {}
+
+---A file's workspace-relative path, for messages.
+---@param f codetether.ProposalFile
+---@return string
+function M.rel(f)
+  if f.rel and f.rel ~= "" then
+    return f.rel
+  end
+  local root = require("codetether.lsp").client()
+  root = root and root.root_dir
+  if root and vim.startswith(f.path or "", root .. "/") then
+    return f.path:sub(#root + 2)
+  end
+  return f.path or "?"
+end
 
 ---The loaded buffer showing `uri`, if any.
 ---@param uri string
@@ -58,6 +77,7 @@ function M.add_proposal(params)
     id = params.id, tool = params.tool, files = params.files or {}, ticks = ticks, arrived = vim.uv.hrtime(),
   }
   M.proposals[p.id] = p
+  M.known[p.id] = { tool = p.tool, rels = vim.tbl_map(M.rel, p.files) }
   table.insert(order, p.id)
   return p
 end

@@ -19,6 +19,14 @@ function M.update(params)
   vim.cmd.redrawstatus({ bang = true })
 end
 
+---A turn ended: drop "RUN" at once, whatever the last push said (E4).
+function M.idle()
+  if M.current and M.current.busy then
+    M.current = vim.tbl_extend("force", M.current, { busy = false })
+    vim.cmd.redrawstatus({ bang = true })
+  end
+end
+
 ---@param n number
 local function human(n)
   if n >= 1e6 then
