@@ -301,21 +301,21 @@ class Agent:
             changes=list(result.metadata.get("changes") or [])))
 
     def _subject(self, tool: Tool, args: Any) -> str:
-        subject = tool.approval_subject(args)
-        if subject and getattr(args, "path", None) == subject:
-            # Path subjects match workspace-relative, e.g. "src/**"; commands, URLs
-            # and queries are matched as they are.
-            try:
-                subject = self.workspace.relative(self.workspace.resolve(subject))
-            except CodetetherError:
-                pass
-        return subject
+        return tool.approval_subject(args)  # the gate resolves the paths a call touches (S3)
 
     async def _execute(self, call: ToolCall, tool: Tool | None, args: Any,
                        early: ToolResult | None) -> Message:
         started = time.monotonic()
         await self.rt.emit(ToolCallStart(call_id=call.id, name=call.name, arguments=call.arguments))
+        await self.rt.emit(Progress(phase="tool", detail=tool.describe(args)
+                                    if tool is not None and args is not None else call.name))
         result = early
+        if result is None and tool is not None:
+            # S3: a link made by an earlier call of this turn may have moved where the
+            # paths lead since they were judged: judge them again.
+            allowed, why = await self.gate.recheck(call, tool, self._subject(tool, args))
+            if not allowed:
+                result = ToolResult(f"Permission denied for {call.name}: {why}", is_error=True)
         if result is None and tool is not None and not tool.read_only:
             if call.id in self.rt.transcript.started:
                 # It began before a crash and its result was lost: never run it twice.
@@ -330,7 +330,7 @@ class Agent:
                               ask_user=self.rt.ask, state=self.rt.meta.state,
                               on_file_read=self.rt.remember_file, registry=self.registry,
                               authorize=self._authorizer(call), report_subcall=self._report_subcall,
-                              read_override=self.rt.read_buffer,
+                              read_override=self.rt.read_buffer, emit=self.rt.emit,
                               propose=self._proposer(call, tool, args) if self._proposes(tool) else None)
             ctx.settings.update(self.settings.tool_settings)
             try:

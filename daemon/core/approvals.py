@@ -28,6 +28,7 @@ import msgspec
 from ..errors import Conflict, NotFound
 from ..wire.api import ApprovalRecord
 from ..wire.messages import ToolCall
+from .redact import redact_bytes
 
 __all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policies", "evaluate_policy"]
 
@@ -100,9 +101,11 @@ class ApprovalStore:
                 self._index(record)
 
     def _append(self, record: ApprovalRecord) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as fh:
-            fh.write(self._encoder.encode(record) + b"\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Arguments may hold what a model echoed: redacted like every other record (S4).
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "ab") as fh:
+            fh.write(redact_bytes(self._encoder.encode(record)) + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         self._index(record)

@@ -61,7 +61,6 @@ async def test_bash_output_streams_before_the_call_ends(tool_root: Path) -> None
     assert result.output == "line 1\nline 2\nline 3\ndone\n[exit code: 0]"  # the result is whole
 
 
-@pytest.mark.xfail(strict=True, reason="needs emit=self.rt.emit in Agent._execute's ToolContext")
 async def test_agent_streams_bash_output_before_tool_call_end(tmp_path: Path) -> None:  # C15
     workspace = tmp_path / "ws"
     workspace.mkdir()
