@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["build_parser"]
+__all__ = ["AUDIT_CATEGORIES", "build_parser"]
+
+#: The audit categories the daemon writes (recorder.py and audit.py); ``--category``
+#: offers exactly these so a typo is a usage error, not an empty answer (C12).
+AUDIT_CATEGORIES = ("api", "approval", "daemon", "session", "tool")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -23,36 +27,68 @@ class _Formatter(argparse.HelpFormatter):
             width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
         except (ValueError, OSError):
             width = 80
-        super().__init__(prog, width=max(width - 2, 40))
+        super().__init__(prog, width=max(width - 2, 40), max_help_position=30)
+
+
+def _count(text: str) -> int:
+    """A limit or count: a whole number, 0 or more (C12: -1 is not "no limit")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more, got 0")
+    return value
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _actions(parser: argparse.ArgumentParser):  # type: ignore[no-untyped-def]
+    return parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                 title="actions", parser_class=_SubParser)
+
+
 def _run(sub) -> None:  # type: ignore[no-untyped-def]
-    run = sub.add_parser("run", help="run an agent task and stream the answer")
-    run.add_argument("prompt", nargs="+", help="the task; @path attaches a workspace file")
+    run = sub.add_parser(
+        "run", help="run an agent task and stream the answer",
+        description="Run an agent task and stream the answer. `-` as the prompt reads it from "
+                    "stdin; piped stdin with a prompt is attached to it as context.",
+        epilog="exit codes: 0 done, 1 error, 2 usage, 3 daemon unavailable, 4 not found, "
+               "5 config, 6 key/auth, 7 denied, 8 stopped at the step limit, "
+               "9 stopped at the model's output limit, 130 interrupted")
+    run.add_argument("prompt", nargs="+", help="the task (`-`: read it from stdin); "
+                                               "@path attaches a workspace file")
     run.add_argument("--model", "-m", help="provider/model, e.g. anthropic/claude-sonnet-4-20250514")
     group = run.add_mutually_exclusive_group()
     group.add_argument("--continue", "-c", dest="cont", action="store_true",
                        help="continue the latest session in this workspace")
     group.add_argument("--session", "-s", help="continue the session with this id")
-    run.add_argument("--yes", "-y", action="store_true", help="approve every tool call (auto mode)")
-    run.add_argument("--approval-mode", choices=["ask", "auto", "plan"])
+    run.add_argument("--yes", "-y", action="store_true",
+                     help="approve every tool call (auto mode; not with --approval-mode ask|plan)")
+    run.add_argument("--approval-mode", choices=["ask", "auto", "plan"],
+                     help="ask before writing (default), auto (approve all), plan (read-only)")
     run.add_argument("--workspace", "-w", help="workspace root (default: current directory)")
     _json_flag(run)
 
 
 def _sessions(sub) -> None:  # type: ignore[no-untyped-def]
     sessions = sub.add_parser("sessions", help="list, show, resume, delete or fork sessions")
-    ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
-    lst = ssub.add_parser("list")
+    ssub = _actions(sessions)
+    lst = ssub.add_parser("list", help="sessions of this workspace (--all: every one)")
     lst.add_argument("--all", action="store_true", help="every workspace, not just this one")
-    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--limit", type=_count, default=50)
     _json_flag(lst)
-    for name in ("show", "delete"):
-        p = ssub.add_parser(name)
+    for name, text in (("show", "a session's transcript"), ("delete", "delete a session")):
+        p = ssub.add_parser(name, help=text)
         p.add_argument("id")
         _json_flag(p)
     resume = ssub.add_parser("resume", help="resume pending work, or continue with a prompt")
@@ -60,9 +96,9 @@ def _sessions(sub) -> None:  # type: ignore[no-untyped-def]
     resume.add_argument("prompt", nargs="*")
     resume.add_argument("--yes", "-y", action="store_true")
     _json_flag(resume)
-    fork = ssub.add_parser("fork")
+    fork = ssub.add_parser("fork", help="copy a session (--at N: its first N messages)")
     fork.add_argument("id")
-    fork.add_argument("--at", type=int, help="keep only the first N messages")
+    fork.add_argument("--at", type=_count, help="keep only the first N messages")
     _json_flag(fork)
 
 
@@ -75,19 +111,23 @@ def _tools(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 def _config(sub) -> None:  # type: ignore[no-untyped-def]
-    config = sub.add_parser("config", help="show or change the configuration")
+    config = sub.add_parser(
+        "config", help="show or change the configuration",
+        description="--show prints the configuration as TOML (--json: as JSON); --set KEY=VALUE "
+                    "changes one key and prints what changed. A table value for "
+                    "permissions.rules.TOOL is merged into the existing rules.")
     cgroup = config.add_mutually_exclusive_group(required=True)
-    cgroup.add_argument("--show", action="store_true")
-    cgroup.add_argument("--set", metavar="KEY=VALUE")
+    cgroup.add_argument("--show", action="store_true", help="print the configuration")
+    cgroup.add_argument("--set", metavar="KEY=VALUE", help="change one key, e.g. session.max_steps=40")
     _json_flag(config)
 
 
 def _approvals(sub) -> None:  # type: ignore[no-untyped-def]
     approvals = sub.add_parser("approvals", help="list or decide pending approvals")
-    asub = approvals.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _json_flag(asub.add_parser("list"))
-    for name in ("allow", "deny"):
-        p = asub.add_parser(name)
+    asub = _actions(approvals)
+    _json_flag(asub.add_parser("list", help="pending approvals (they survive restarts)"))
+    for name, text in (("allow", "approve one"), ("deny", "refuse one")):
+        p = asub.add_parser(name, help=text)
         p.add_argument("id")
         p.add_argument("--reason", default="")
         _json_flag(p)
@@ -95,11 +135,13 @@ def _approvals(sub) -> None:  # type: ignore[no-untyped-def]
 
 def _daemon(sub) -> None:  # type: ignore[no-untyped-def]
     daemon = sub.add_parser("daemon", help="manage the daemon")
-    dsub = daemon.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for name in ("start", "stop", "status"):
-        _json_flag(dsub.add_parser(name))
-    logs = dsub.add_parser("logs")
-    logs.add_argument("-n", "--lines", type=int, default=50)
+    dsub = _actions(daemon)
+    for name, text in (("start", "start it (commands start it when needed)"),
+                       ("stop", "stop it; running sessions can be resumed"),
+                       ("status", "pid, uptime, model, socket (exit 3 when not running)")):
+        _json_flag(dsub.add_parser(name, help=text))
+    logs = dsub.add_parser("logs", help="the end of the daemon's log")
+    logs.add_argument("-n", "--lines", type=_count, default=50)
     _json_flag(logs)
 
 
@@ -107,6 +149,24 @@ class _SubParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        super().error(_did_you_mean(message))
+
+
+def _did_you_mean(message: str) -> str:
+    """argparse says "invalid choice: 'sesions' (choose from ...)"; name the close one (C14)."""
+    if not message.startswith("argument ") or "invalid choice: " not in message:
+        return message
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not found:
+        return message
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.5)
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def _stats(sub) -> None:  # type: ignore[no-untyped-def]
@@ -117,7 +177,7 @@ def _stats(sub) -> None:  # type: ignore[no-untyped-def]
 
 def _telemetry(sub) -> None:  # type: ignore[no-untyped-def]
     tel = sub.add_parser("telemetry", help="telemetry report and export")
-    tsub = tel.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tsub = _actions(tel)
     report = tsub.add_parser("report", help="a self-contained HTML page with charts")
     report.add_argument("--html", required=True, metavar="FILE")
     report.add_argument("--since")
@@ -127,33 +187,34 @@ def _telemetry(sub) -> None:  # type: ignore[no-untyped-def]
 
 def _audit(sub) -> None:  # type: ignore[no-untyped-def]
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
-    asub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    asub = _actions(audit)
     verify = asub.add_parser("verify", help="check the hash chain; names the first bad line")
     verify.add_argument("--file", help="verify this log file directly, without the daemon")
     _json_flag(verify)
-    recent = asub.add_parser("recent")
-    recent.add_argument("--limit", type=int, default=50)
+    recent = asub.add_parser("recent", help="the latest entries")
+    recent.add_argument("--limit", type=_positive, default=50)
     _json_flag(recent)
-    query = asub.add_parser("query")
-    for flag in ("--principal", "--resource", "--category", "--outcome", "--session", "--since",
-                 "--until"):
+    query = asub.add_parser("query", help="entries matching every filter given")
+    for flag in ("--principal", "--resource", "--session", "--since", "--until"):
         query.add_argument(flag)
+    query.add_argument("--category", choices=AUDIT_CATEGORIES)
+    query.add_argument("--outcome", choices=("success", "failure", "denied"))
     query.add_argument("--action", dest="action_name")
-    query.add_argument("--limit", type=int, default=100)
+    query.add_argument("--limit", type=_positive, default=100)
     _json_flag(query)
 
 
 def _events(sub) -> None:  # type: ignore[no-untyped-def]
     events = sub.add_parser("events", help="a session's event stream")
-    esub = events.add_subparsers(dest="action", metavar="ACTION", required=True)
-    show = esub.add_parser("show", help="replay events from a sequence number")
+    esub = _actions(events)
+    show = esub.add_parser("show", help="replay events from a sequence number (0 is the first)")
     show.add_argument("session")
-    show.add_argument("--from", dest="from_seq", type=int, default=0)
-    show.add_argument("--limit", type=int, default=200)
+    show.add_argument("--from", dest="from_seq", type=_count, default=0)
+    show.add_argument("--limit", type=_count, default=200)
     _json_flag(show)
     read = esub.add_parser("read", help="one event by sequence number (one seek)")
     read.add_argument("session")
-    read.add_argument("seq", type=int)
+    read.add_argument("seq", type=_count)
     _json_flag(read)
     rec = esub.add_parser("reconstruct", help="the transcript and file changes, from events")
     rec.add_argument("session")
@@ -183,11 +244,11 @@ _SUBCOMMANDS = {
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="codetether", description="An AI coding agent that lives beside your editor.",
-        formatter_class=_Formatter)
+    parser = _SubParser(
+        prog="codetether", description="An AI coding agent that lives beside your editor.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser,
+                                title="commands")
     first = next((a for a in argv or [] if not a.startswith("-")), None)
     wanted = [_SUBCOMMANDS[first]] if first in _SUBCOMMANDS else list(_SUBCOMMANDS.values())
     for add in wanted:

@@ -16,7 +16,7 @@ import time
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
 
-from ..errors import CodetetherError, Unavailable, from_wire
+from ..errors import CodetetherError, ConfigError, Unavailable, from_wire
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["Client", "DaemonUnavailable", "start_daemon"]
 
 START_TIMEOUT = 30.0
+#: sun_path is 108 bytes on Linux, one of them the terminating NUL.
+MAX_SOCKET_PATH = 107
 
 
 class DaemonUnavailable(Unavailable):
@@ -35,10 +37,15 @@ def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
     """Start the daemon detached and wait until it says it is listening."""
     import subprocess  # only when starting: keeps every other CLI call light
 
+    try:
+        paths.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(paths.data_dir / "daemon.stdout.log", "ab")  # noqa: SIM115 - handed to the child
+    except OSError as exc:  # C7: a home we cannot write is the user's to fix; say which
+        raise ConfigError(f"cannot start the daemon: {exc.filename or paths.data_dir}: "
+                          f"{exc.strerror or exc}; CODETETHER_HOME (or the data directory) must be "
+                          "a directory you can write") from None
     read_fd, write_fd = os.pipe()
     env = dict(os.environ, CODETETHER_READY_FD=str(write_fd))
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(paths.data_dir / "daemon.stdout.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         subprocess.Popen(
             [sys.executable, "-m", "codetether.daemon"], stdin=subprocess.DEVNULL, stdout=log,
@@ -79,14 +86,24 @@ class Client:
         self._sock = self._connect(autostart)
         self._buf = b""
         self._next_id = 0
+        #: Frames read ahead (while an approval prompt watched the socket), handed out
+        #: before anything new is read.
+        self._pending: list[dict[str, Any]] = []
 
     def _connect(self, autostart: bool) -> _socket.socket:
         path = self.paths.socket_path
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:  # C7: the kernel's limit, said plainly
+            raise ConfigError(f"the daemon's socket path is {len(os.fsencode(path))} bytes, over the "
+                              f"{MAX_SOCKET_PATH}-byte limit of Unix sockets: {path}; set "
+                              "CODETETHER_HOME to a shorter directory")
         try:
             return _open(path)
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
+        except (FileNotFoundError, NotADirectoryError, ConnectionRefusedError) as exc:
             if not autostart:
                 raise DaemonUnavailable(f"the daemon is not running (no socket at {path})") from exc
+        except OSError as exc:  # EACCES and the like: say what and where, no traceback (C7)
+            raise DaemonUnavailable(f"cannot connect to the daemon at {path}: "
+                                    f"{exc.strerror or exc}") from exc
         start_daemon(self.paths)
         # Ready means listening; only when two clients raced to start a daemon did ours
         # lose and report "ready" early, so retry briefly for the winner.
@@ -118,12 +135,41 @@ class Client:
         if not notify:
             self._next_id += 1
             req_id = msg["id"] = self._next_id
-        self._sock.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        try:
+            self._sock.sendall(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        except OSError as exc:  # EPIPE/ECONNRESET: the daemon went away, not our stdout
+            raise DaemonUnavailable("the daemon closed the connection") from exc
         return req_id
 
-    def read_frame(self) -> dict[str, Any]:
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def buffered(self) -> bool:
+        """A whole frame is already received: selecting on the socket would not show it."""
+        return b"\n" in self._buf
+
+    def take_pending(self) -> list[dict[str, Any]]:
+        frames, self._pending = self._pending, []
+        return frames
+
+    def push_back(self, frame: dict[str, Any]) -> None:
+        """Hand ``frame`` out again, after those already pushed back."""
+        self._pending.append(frame)
+
+    def read_frame(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next frame; ``TimeoutError`` when none is complete within ``timeout`` s."""
+        if self._pending:
+            return self._pending.pop(0)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self._buf:
-            chunk = self._sock.recv(1 << 16)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._sock], [], [], left)[0]:
+                    raise TimeoutError
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except OSError as exc:
+                raise DaemonUnavailable("the daemon closed the connection") from exc
             if not chunk:
                 raise DaemonUnavailable("the daemon closed the connection")
             self._buf += chunk
@@ -131,9 +177,11 @@ class Client:
         return json.loads(line)
 
     def wait(self, req_id: int, on_notification: Callable[[dict[str, Any]], None] | None = None,
-             on_other: Callable[[dict[str, Any]], None] | None = None) -> Any:
+             on_other: Callable[[dict[str, Any]], None] | None = None,
+             timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            frame = self.read_frame()
+            frame = self.read_frame(None if deadline is None else deadline - time.monotonic())
             if "method" in frame:
                 if on_notification is not None:
                     on_notification(frame)

@@ -27,10 +27,12 @@ from .client import Client, DaemonUnavailable
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["run"]
+__all__ = ["exit_code", "run"]
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 
 
-def _exit_code(exc: CodetetherError) -> int:
+def exit_code(exc: CodetetherError) -> int:
     for cls, code in ((Unavailable, 3), (NotFound, 4), (ConfigError, 5), (SecretError, 6),
                       (ProviderAuthError, 6), (ApprovalDenied, 7), (RequestCancelled, 130),
                       (InvalidParams, 2), (InvalidRequest, 2)):
@@ -56,100 +58,30 @@ def run(argv: list[str]) -> int:
         return 2
     paths = get_paths()
     try:
-        return _COMMANDS[args.command](args, paths)
-    except CodetetherError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": exc.to_wire()}))
-        else:
-            print(f"codetether: {exc.message}", file=sys.stderr)
-        return _exit_code(exc)
-    except KeyboardInterrupt:
-        return 130
-
-
-# -- run / resume -----------------------------------------------------------------------
-
-
-def _cmd_run(args: Any, paths: Any) -> int:
-    workspace = os.path.abspath(args.workspace or os.getcwd())
-    mode = "auto" if args.yes else args.approval_mode
-    with Client(paths) as client:
-        session_id = args.session
-        if args.cont:
-            found = client.call("session/list", {"workspace": workspace, "limit": 1})
-            session_id = found[0]["id"] if found else None
-        if session_id is None:
-            session_id = client.call("session/create", {"workspace": workspace, "model": args.model,
-                                                        "approval_mode": mode})["id"]
-        params = {"session_id": session_id, "text": " ".join(args.prompt)}
-        if args.model:
-            params["model"] = args.model
-        if mode:
-            params["approval_mode"] = mode
-        return _stream(client, "session/prompt", params, as_json=args.json)
-
-
-def _stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool) -> int:
-    from .render import EventPrinter
-
-    printer = EventPrinter(as_json=as_json)
-    req_id = client.send(method, params)
-    assert req_id is not None
-    interactive = sys.stdin.isatty()
-
-    def on_event(frame: dict[str, Any]) -> None:
-        p = frame.get("params") or {}
-        if frame.get("method") != "session/event":
-            return
-        event = p["event"]
-        printer.event(p["session_id"], p["seq"], event)
-        if event.get("type") == "approval_request":
-            _decide(client, event, interactive)
-        elif event.get("type") == "question":
-            _answer(client, event, interactive)
-
-    try:
-        result = client.wait(req_id, on_event)
-    except KeyboardInterrupt:
-        client.send("$/cancelRequest", {"id": req_id}, notify=True)
         try:
-            client.wait(req_id, on_event)
-        except (CodetetherError, KeyboardInterrupt):
-            pass
-        print("\ncancelled", file=sys.stderr)
-        return 130
-    printer.result(result)
-    return 0 if result.get("stop_reason") in ("end_turn", "max_steps") else 1
+            return _COMMANDS[args.command](args, paths)
+        except CodetetherError as exc:
+            if getattr(args, "json", False):
+                print(json.dumps({"error": exc.to_wire()}))
+            else:
+                print(f"codetether: {exc.message}", file=sys.stderr)
+            return exit_code(exc)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+    except BrokenPipeError:  # C1: `codetether ... | head` closed our stdout: stop quietly
+        _silence_stdout()
+        return EXIT_PIPE
 
 
-def _decide(client: Client, event: dict[str, Any], interactive: bool) -> None:
-    subject = event.get("subject") or event.get("arguments", "")
-    if interactive:
-        answer = _ask(f"Allow {event['tool']} {subject}? [y/N] ")
-        decision = "allow" if answer.strip().lower() in ("y", "yes") else "deny"
-        reason = "" if decision == "allow" else "declined at the CLI prompt"
-    else:
-        decision, reason = "deny", "non-interactive CLI: rerun with --yes or --approval-mode auto"
-        print(f"denied {event['tool']} {subject}: {reason}", file=sys.stderr)
-    client.send("approval/decide", {"approval_id": event["approval_id"], "decision": decision,
-                                    "reason": reason})
-
-
-def _answer(client: Client, event: dict[str, Any], interactive: bool) -> None:
-    options = event.get("options") or []
-    prompt = event["question"] + (f" [{' / '.join(options)}]" if options else "") + "\n> "
-    answer = _ask(prompt) if interactive else "(no answer: the CLI is not interactive)"
-    client.send("question/answer", {"question_id": event["question_id"], "answer": answer})
-
-
-def _ask(prompt: str) -> str:
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's last flush cannot fail again."""
     try:
-        with open("/dev/tty") as tty:
-            sys.stderr.write(prompt)
-            sys.stderr.flush()
-            return tty.readline()
-    except OSError:
-        return ""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 # -- sessions ---------------------------------------------------------------------------
@@ -175,12 +107,9 @@ def _cmd_sessions(args: Any, paths: Any) -> int:
             info = client.call("session/fork", {"session_id": args.id, "at_message": args.at})
             _print(info, args.json, f"forked {args.id} -> {info['id']}")
         elif args.action == "resume":
-            if args.prompt:
-                params = {"session_id": args.id, "text": " ".join(args.prompt)}
-                if args.yes:
-                    params["approval_mode"] = "auto"
-                return _stream(client, "session/prompt", params, as_json=args.json)
-            return _stream(client, "session/resume", {"session_id": args.id}, as_json=args.json)
+            from .run import cmd_resume
+
+            return cmd_resume(client, args)
     return 0
 
 
@@ -214,22 +143,6 @@ def _cmd_tools(args: Any, paths: Any) -> int:
     human = "\n".join(f"{r['name']:<12} {'ro' if r['read_only'] else 'rw'}  "
                       f"{r['description'].splitlines()[0]}" for r in rows)
     _print(rows, args.json, human)
-    return 0
-
-
-def _cmd_config(args: Any, paths: Any) -> int:
-    with Client(paths) as client:
-        if args.set:
-            key, sep, value = args.set.partition("=")
-            if not sep or not key.strip():
-                raise InvalidParams("--set needs KEY=VALUE, e.g. session.max_steps=30")
-            data = client.call("config/set", {"key": key.strip(), "value": value.strip()})
-        else:
-            data = client.call("config/get")
-    human = json.dumps(data["config"], indent=2)
-    for warning in data.get("warnings", []):
-        print(f"warning: {warning}", file=sys.stderr)
-    _print(data, args.json, f"# {data['path']}\n{human}")
     return 0
 
 
@@ -310,6 +223,18 @@ def _records(name: str):  # type: ignore[no-untyped-def]
         return getattr(records, f"cmd_{name}")(args, paths)
 
     return command
+
+
+def _cmd_run(args: Any, paths: Any) -> int:
+    from .run import cmd_run
+
+    return cmd_run(args, paths)
+
+
+def _cmd_config(args: Any, paths: Any) -> int:
+    from .config_cmd import cmd_config
+
+    return cmd_config(args, paths)
 
 
 def _cmd_lsp(args: Any, _paths: Any) -> int:

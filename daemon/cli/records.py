@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from ..errors import InvalidParams
+from ..errors import InvalidParams, NotFound
 from .client import Client
 
 TYPE_CHECKING = False
@@ -63,12 +63,24 @@ def _stats_text(s: dict[str, Any]) -> str:
 def cmd_telemetry(args: Any, paths: Any) -> int:
     with Client(paths) as client:
         if args.action == "report":
-            path = os.path.abspath(args.html)
+            path = _report_path(args.html)
             done = client.call("telemetry/report", {"path": path, "since": parse_since(args.since)})
             _out(done, args.json, f"wrote {done['path']} ({done['bytes']} bytes)")
         else:
             _out(client.call("telemetry/export"), True, "")
     return 0
+
+
+def _report_path(text: str) -> str:
+    """C12: relative is made absolute here (the daemon has its own cwd); a missing
+    directory or a directory as the file is said plainly."""
+    path = os.path.abspath(os.path.expanduser(text))
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise InvalidParams(f"--html {text}: {path} is a directory; give a file name in it")
+    if not os.path.isdir(parent):
+        raise InvalidParams(f"--html {text}: no directory {parent} (create it first)")
+    return path
 
 
 def _entry_line(e: dict[str, Any]) -> str:
@@ -81,7 +93,11 @@ def cmd_audit(args: Any, paths: Any) -> int:
     if args.action == "verify" and args.file:
         from ..core.audit import verify_file
 
-        result = verify_file(os.path.abspath(args.file))
+        path = os.path.abspath(args.file)
+        if not os.path.isfile(path):  # C6: nothing to verify is not "intact"
+            what = "is not a file" if os.path.exists(path) else "does not exist"
+            raise NotFound(f"audit verify --file: {path} {what}")
+        result = verify_file(path)
         data = {k: getattr(result, k) for k in ("ok", "entries", "first_bad_line", "reason")}
     else:
         with Client(paths) as client:
@@ -115,8 +131,11 @@ def cmd_events(args: Any, paths: Any) -> int:
         if args.action == "show":
             rows = client.call("events/replay", {"session_id": args.session, "from_seq": args.from_seq,
                                                  "limit": args.limit})
+            start = rows[0]["ts"] if rows else 0.0
+            if rows and rows[0]["seq"] > 0:  # C4: times count from the session's first event
+                start = client.call("events/read", {"session_id": args.session, "seq": 0})["ts"]
             _out(rows, args.json, "\n".join(
-                f"{r['seq']:>6} +{r['offset']:<10} {r['kind']:<18} {json.dumps(r['data'])[:100]}"
+                f"{r['seq']:>6} {_since(r['ts'] - start):>9} {r['kind']:<18} {json.dumps(r['data'])[:100]}"
                 for r in rows) or "no events")
         elif args.action == "archive":
             done = client.call("events/archive", {"session_id": args.session})
@@ -126,9 +145,31 @@ def cmd_events(args: Any, paths: Any) -> int:
             _out(client.call("events/read", {"session_id": args.session, "seq": args.seq}), True, "")
         else:
             rec = client.call("events/reconstruct", {"session_id": args.session})
-            human = "\n".join(f"{m.get('role')}: {str(m.get('content', ''))[:200]}"
-                              for m in rec.get("messages", []))
+            human = "\n".join(_message_line(m) for m in rec.get("messages", []))
             human += "".join(f"\n  changed {c.get('path')} ({c.get('kind')})"
                              for c in rec.get("file_changes", []))
             _out(rec, args.json, human)
     return 0
+
+
+def _since(seconds: float) -> str:
+    """Time since the first event: +125ms, +3.2s, +4m05s (C4: not a byte offset)."""
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"+{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"+{seconds:.1f}s"
+    return f"+{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _message_line(m: dict[str, Any]) -> str:
+    """One reconstructed message (C2: user/assistant carry ``text``, tools ``output``)."""
+    role = m.get("role")
+    if role == "tool":
+        mark = "✗" if m.get("is_error") else "✓"
+        lines = str(m.get("output") or "").strip().splitlines() or [""]
+        more = f"  (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+        return f"  [{m.get('name')}] {mark} {lines[0][:200]}{more}"
+    if role == "error":
+        return f"error: {m.get('message', '')}"
+    return f"{role}: {str(m.get('text') or m.get('content') or '')[:200]}"

@@ -1,4 +1,10 @@
-"""Turning session events into terminal output (human) or JSON lines."""
+"""Turning session events into terminal output (human) or JSON lines.
+
+Answer text goes to stdout; tool activity, notices and errors to stderr. On a terminal
+(stderr a TTY) a spinner says what the run is waiting for (loading the model, reading
+the prompt, running a tool: ``progress`` events); on a pipe nothing is drawn. ``rich``
+is imported only when a spinner is actually drawn, never on the other paths.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-__all__ = ["EventPrinter"]
+__all__ = ["EventPrinter", "stop_message"]
 
 
 def _first_line(text: str, width: int = 100) -> str:
@@ -14,14 +20,83 @@ def _first_line(text: str, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-class EventPrinter:
-    """Streams text to stdout and tool activity to stderr, or every event as JSON."""
+def _progress_text(event: dict[str, Any]) -> str:
+    phase, detail, tokens = event.get("phase"), event.get("detail") or "", event.get("tokens") or 0
+    if phase == "loading_model":
+        return f"loading the model{' ' + detail if detail else ''}…"
+    if phase == "prompt":
+        return f"reading {tokens} prompt tokens…" if tokens else "reading the prompt…"
+    if phase == "tool":
+        return f"running {detail or 'a tool'}…"
+    if phase == "compacting":
+        return "compacting the conversation…"
+    return f"{detail or 'generating'}…"
 
-    def __init__(self, *, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+
+def stop_message(result: dict[str, Any]) -> str | None:
+    """What to say when a run stopped short of its answer (C16)."""
+    reason = result.get("stop_reason")
+    if reason == "max_steps":
+        return (f"stopped at the step limit ({result.get('steps', '?')} steps); continue with "
+                "`codetether run -c`, or raise session.max_steps")
+    if reason == "max_tokens":
+        return ("the model stopped at its output token limit, so the answer may be cut short; "
+                "continue with `codetether run -c`")
+    if reason not in ("end_turn", None):
+        return f"stopped: {reason}"
+    return None
+
+
+class Spinner:
+    """A transient status line on stderr; ``rich`` is imported on the first :meth:`show`."""
+
+    def __init__(self, err: TextIO) -> None:
+        self._err = err
+        self._status: Any = None
+
+    def show(self, text: str) -> None:
+        if self._status is None:
+            from rich.console import Console
+
+            console = Console(file=self._err, stderr=True, highlight=False)
+            self._status = console.status(text, spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def hide(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+class EventPrinter:
+    """Streams text to stdout and tool activity to stderr, or every event as JSON.
+
+    ``errors`` holds the messages of the ``error`` events already shown, so the failed
+    request's error is not printed a second time (C9)."""
+
+    def __init__(self, *, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+                 progress: bool | None = None) -> None:
         self.as_json = as_json
         self.out = out
         self.err = err
+        if progress is None:
+            progress = not as_json and err.isatty()
+        self.spinner: Spinner | None = Spinner(err) if progress else None
+        self.errors: list[str] = []
         self._at_line_start = True
+        self._err_line_start = True
+        self._streamed: set[str] = set()  # tool calls whose output was shown as it came
+
+    def waiting(self, text: str) -> None:
+        if self.spinner is not None:
+            self.spinner.show(text)
+
+    def quiet(self) -> None:
+        """Take the spinner down before anything else is written."""
+        if self.spinner is not None:
+            self.spinner.hide()
 
     def event(self, session_id: str, seq: int, event: dict[str, Any]) -> None:
         if self.as_json:
@@ -29,36 +104,75 @@ class EventPrinter:
             self.out.flush()
             return
         kind = event.get("type")
+        if kind == "progress":
+            self.waiting(_progress_text(event))
+            return
+        if kind in ("usage", "done", "user", "edit_proposal"):
+            return
+        self.quiet()
         if kind == "text":
             text = event["text"]
             self.out.write(text)
             self.out.flush()
             self._at_line_start = text.endswith("\n")
+        elif kind == "thinking":
+            self.waiting("thinking…")
         elif kind == "tool_call_start":
             self._newline()
             self.err.write(f"⚙ {event['name']} {_first_line(event.get('arguments', ''), 80)}\n")
+            self.err.flush()
+            self.waiting(f"running {event['name']}…")
+        elif kind == "tool_output":
+            self._streamed.add(event.get("call_id", ""))
+            text = event.get("text", "")
+            self.err.write(text)
+            self.err.flush()
+            if text:
+                self._err_line_start = text.endswith("\n")
         elif kind == "tool_call_end":
-            mark = "✗" if event.get("is_error") else "✓"
-            self.err.write(f"  {mark} {_first_line(event.get('output', ''))}\n")
+            self._end_call(event)
         elif kind == "approval_resolved":
-            self.err.write(f"  approval {event['approval_id']}: {event['decision']}\n")
+            by = f" by {event['by']}" if event.get("by") else ""
+            self.err.write(f"  approval {event['approval_id']}: {event['decision']}{by}\n")
         elif kind == "compaction":
             self.err.write(f"  (compacted {event['summarized_messages']} older messages)\n")
         elif kind == "file_changed":
             self.err.write(f"  (changed on disk: {event['path']})\n")
+        elif kind == "notice":
+            self._newline()
+            label = "note" if event.get("level") == "info" else "warning"
+            self.err.write(f"{label}: {event.get('text', '')}\n")
         elif kind == "error":
             self._newline()
-            self.err.write(f"error: {event['message']}\n")
+            self.errors.append(event.get("message", ""))
+            self.err.write(f"error: {event.get('message', '')}\n")
         self.err.flush()
 
+    def _end_call(self, event: dict[str, Any]) -> None:
+        if not self._err_line_start:
+            self.err.write("\n")
+            self._err_line_start = True
+        mark = "✗" if event.get("is_error") else "✓"
+        streamed = event.get("call_id", "") in self._streamed
+        summary = "" if streamed and not event.get("is_error") else _first_line(event.get("output", ""))
+        self.err.write(f"  {mark} {summary}".rstrip() + "\n")
+        for change in event.get("changes") or []:
+            if isinstance(change, dict) and change.get("path"):
+                self.err.write(f"    {change.get('kind', 'changed')} {change['path']} "
+                               f"(+{change.get('additions', 0)} -{change.get('deletions', 0)})\n")
+        self.waiting("waiting for the model…")
+
     def result(self, result: dict[str, Any]) -> None:
+        self.quiet()
         if self.as_json:
             self.out.write(json.dumps({"type": "result", **result}) + "\n")
         else:
             self._newline()
-            if result.get("stop_reason") not in ("end_turn", None):
-                self.err.write(f"(stopped: {result['stop_reason']})\n")
+            message = stop_message(result)
+            if message:
+                self.err.write(f"{message}\n")
             self.err.write(f"session {result['session_id']}\n")
+            self.err.flush()
         self.out.flush()
 
     def _newline(self) -> None:

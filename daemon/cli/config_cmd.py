@@ -1,0 +1,124 @@
+"""``codetether config``: show the configuration as TOML (or JSON), change one key (C17).
+
+``--set`` prints only what changed. A table given for ``permissions.rules.TOOL`` (or
+``permissions.rules``) is merged into the rules already there, so adding one rule never
+drops the others: the daemon's ``config/set`` replaces the value it is given, so the
+merge is made here, from the current value, before the one call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+from ..errors import InvalidParams
+from .client import Client
+
+__all__ = ["cmd_config", "merge_rules", "to_toml"]
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def cmd_config(args: Any, paths: Any) -> int:
+    with Client(paths) as client:
+        if not args.set:
+            data = client.call("config/get")
+            _warn(data)
+            print(json.dumps(data, indent=2) if args.json else to_toml(data))
+            return 0
+        key, sep, value = args.set.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise InvalidParams("--set needs KEY=VALUE, e.g. session.max_steps=30")
+        before = client.call("config/get")
+        value = merge_rules(key, value, before["config"])
+        after = client.call("config/set", {"key": key, "value": value})
+    _warn(after)
+    changed = {k: {"old": old, "new": new} for k, (old, new) in
+               _changes(_flat(before["config"]), _flat(after["config"])).items()}
+    if args.json:
+        print(json.dumps({"path": after["path"], "changed": changed, "config": after["config"],
+                          "warnings": after.get("warnings", [])}, indent=2))
+    elif changed:
+        print("\n".join(f"{k}: {_show(c['old'])} -> {_show(c['new'])}" for k, c in changed.items()))
+    else:
+        print(f"{key}: unchanged")
+    return 0
+
+
+def _warn(data: dict[str, Any]) -> None:
+    for warning in data.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def merge_rules(key: str, value: str, config: dict[str, Any]) -> str:
+    """``value`` for ``config/set``, with a rules table merged into the current rules."""
+    parts = key.split(".")
+    if parts[:2] != ["permissions", "rules"] or len(parts) > 3:
+        return value
+    import tomllib
+
+    try:
+        new = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value  # not a table: the daemon says what is wrong with it
+    if not isinstance(new, dict):
+        return value
+    current = (config.get("permissions") or {}).get("rules") or {}
+    if len(parts) == 3:
+        old = current.get(parts[2]) or {}
+        return _inline({**old, **new}) if isinstance(old, dict) else value
+    merged = {tool: dict(rules) for tool, rules in current.items() if isinstance(rules, dict)}
+    for tool, rules in new.items():
+        merged[tool] = {**merged.get(tool, {}), **rules} if isinstance(rules, dict) else rules
+    return _inline(merged)
+
+
+def _inline(table: dict[str, Any]) -> str:
+    items = ", ".join(f"{json.dumps(str(k))} = {_inline(v) if isinstance(v, dict) else json.dumps(v)}"
+                      for k, v in table.items())
+    return "{ " + items + " }" if items else "{}"
+
+
+def _key(parts: tuple[str, ...]) -> str:
+    return ".".join(p if _BARE.fullmatch(p) else json.dumps(p) for p in parts)
+
+
+def _flat(data: Any, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    if isinstance(data, dict):  # an empty table adds no key: {} -> (unset) is no change
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flat(v, (*prefix, str(k))))
+        return out
+    return {_key(prefix): data}
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys())
+            if old.get(k) != new.get(k)}
+
+
+def _show(value: Any) -> str:
+    return "(unset)" if value is None else json.dumps(value)
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """The effective configuration as TOML: what config.toml would hold to get it.
+    TOML has no null, so unset values are left out."""
+    import tomlkit
+
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(f"effective configuration (file: {data['path']})"))
+    for name, value in _drop_none(data["config"]).items():
+        doc.add(name, value)
+    return tomlkit.dumps(doc).rstrip("\n")
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value if v is not None]
+    return value

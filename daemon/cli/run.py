@@ -1,0 +1,220 @@
+"""``codetether run`` and ``sessions resume``: stream a run, ask at approvals, cancel.
+
+Exit codes of a run (also in ``codetether run --help``): 0 the model finished,
+8 stopped at the step limit, 9 stopped at the model's output token limit, 130
+interrupted, 141 stdout closed (``| head``), else the error's code (see main.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from ..errors import CodetetherError, NotFound
+from .client import Client, DaemonUnavailable
+from .render import EventPrinter
+
+__all__ = ["EXIT_MAX_STEPS", "EXIT_MAX_TOKENS", "UsageError", "cmd_resume", "cmd_run", "read_prompt",
+           "stream"]
+
+EXIT_MAX_STEPS = 8
+EXIT_MAX_TOKENS = 9
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+CANCEL_GRACE = 0.8  # s to wait for the daemon's answer to a cancel: Ctrl-C returns within 1 s
+_EXIT = {"end_turn": 0, "max_steps": EXIT_MAX_STEPS, "max_tokens": EXIT_MAX_TOKENS}
+
+
+class UsageError(Exception):
+    """Contradictory or unusable arguments: exit 2 with the message."""
+
+
+def read_prompt(words: list[str], stdin: Any = None) -> tuple[str, bool]:
+    """The prompt from the arguments and stdin (C13), and whether stdin was consumed.
+
+    ``-`` alone reads the prompt from stdin. Otherwise stdin that is a pipe or a file
+    (not a terminal, not /dev/null) is appended to the prompt as context."""
+    import stat
+
+    stdin = sys.stdin if stdin is None else stdin
+    if words == ["-"]:
+        text = stdin.read()
+        if not text.strip():
+            raise UsageError("`-` reads the prompt from stdin, and stdin was empty")
+        return text.strip(), True
+    prompt = " ".join(words)
+    try:
+        mode = os.fstat(stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return prompt, False
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return prompt, False
+    context = stdin.read()
+    if context.strip():
+        prompt = f"{prompt}\n\n{context.rstrip()}"
+    return prompt, True
+
+
+def _approval_mode(args: Any) -> str | None:
+    """S1: --yes means auto, so with plan (read-only) or ask it is a contradiction."""
+    if args.yes and args.approval_mode in ("plan", "ask"):
+        raise UsageError(f"--yes approves every tool call (auto mode), which contradicts "
+                         f"--approval-mode {args.approval_mode}; give one of them")
+    return args.approval_mode or ("auto" if args.yes else None)
+
+
+def cmd_run(args: Any, paths: Any) -> int:
+    from ..wire.api import forwarded_env
+
+    try:
+        mode = _approval_mode(args)
+        text, used_stdin = read_prompt(args.prompt)
+    except UsageError as exc:
+        print(f"codetether run: error: {exc}", file=sys.stderr)
+        return 2
+    workspace = os.path.abspath(args.workspace or os.getcwd())
+    with Client(paths) as client:
+        session_id = args.session
+        if args.cont:
+            found = client.call("session/list", {"workspace": workspace, "limit": 1})
+            if not found:  # C16: not a silent new session
+                raise NotFound(f"no session to continue in {workspace}; start one with "
+                               "`codetether run \"...\"`")
+            session_id = found[0]["id"]
+        if session_id is None:
+            session_id = client.call("session/create", {"workspace": workspace, "model": args.model,
+                                                        "approval_mode": mode})["id"]
+        params: dict[str, Any] = {"session_id": session_id, "text": text,
+                                  "env": forwarded_env(os.environ)}
+        if args.model:
+            params["model"] = args.model
+        if mode:
+            params["approval_mode"] = mode
+        return stream(client, "session/prompt", params, as_json=args.json, workspace=workspace,
+                      interactive=sys.stdin.isatty() or (used_stdin and sys.stderr.isatty()))
+
+
+def cmd_resume(client: Client, args: Any) -> int:
+    from ..wire.api import forwarded_env
+
+    # Where the session works, for the diffs an approval prompt shows.
+    workspace = next((s["workspace"] for s in client.call("session/list", {"limit": 100_000})
+                      if s["id"] == args.id), None)
+    if args.prompt:
+        params: dict[str, Any] = {"session_id": args.id, "text": " ".join(args.prompt),
+                                  "env": forwarded_env(os.environ)}
+        if args.yes:
+            params["approval_mode"] = "auto"
+        return stream(client, "session/prompt", params, as_json=args.json, workspace=workspace)
+    return stream(client, "session/resume", {"session_id": args.id}, as_json=args.json,
+                  workspace=workspace)
+
+
+def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool,
+           workspace: str | None = None, interactive: bool | None = None) -> int:
+    from .approve import Prompter
+
+    printer = EventPrinter(as_json=as_json)
+    session_id = params["session_id"]
+    prompter = Prompter(client, printer, session_id, workspace,
+                        sys.stdin.isatty() if interactive is None else interactive)
+    # C3: --json numbers events as the session's event stream does (0-based, what
+    # `events read N` takes): the first event of this run is the stream's next one.
+    base = _stream_length(client, session_id) if as_json else 0
+    first: list[int] = []
+    req_id = client.send(method, params)
+    assert req_id is not None
+    printer.waiting("waiting for the model…")
+
+    def on_event(frame: dict[str, Any]) -> None:
+        p = frame.get("params") or {}
+        if frame.get("method") != "session/event":
+            return
+        event = p["event"]
+        if not first:
+            first.append(p["seq"])
+        printer.event(p["session_id"], base + p["seq"] - first[0], event)
+        if event.get("type") == "approval_request":
+            prompter.approval(event)
+        elif event.get("type") == "question":
+            prompter.question(event)
+
+    try:
+        result = client.wait(req_id, on_event)
+    except KeyboardInterrupt:
+        return _cancel(client, req_id, printer)
+    except BrokenPipeError:  # C1: stdout closed (`| head`): stop the run, quietly
+        _silence_stdout()
+        _cancel_quietly(client, req_id)
+        return EXIT_PIPE
+    except DaemonUnavailable as exc:
+        printer.quiet()
+        raise DaemonUnavailable(f"the daemon stopped during the run ({exc.message}); pending "
+                                f"work survives: `codetether sessions resume {session_id}`") from None
+    except CodetetherError as exc:
+        printer.quiet()
+        if not as_json and exc.message in printer.errors:  # C9: shown once, as its event
+            from .main import exit_code
+
+            return exit_code(exc)
+        raise
+    finally:
+        printer.quiet()
+    printer.result(result)
+    return _EXIT.get(result.get("stop_reason"), 1)
+
+
+def _stream_length(client: Client, session_id: str) -> int:
+    """How many events the session's stream holds: a few one-seek ``events/read`` probes
+    (doubling, then bisecting), as the daemon has no count call."""
+    def has(seq: int) -> bool:
+        try:
+            client.call("events/read", {"session_id": session_id, "seq": seq})
+        except NotFound:
+            return False
+        return True
+
+    if not has(0):
+        return 0
+    low, high = 0, 1  # has(low); find a high it does not have
+    while has(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if has(mid) else (low, mid)
+    return high
+
+
+def _cancel(client: Client, req_id: int, printer: EventPrinter) -> int:
+    """Ctrl-C: say so at once, ask the daemon to cancel, wait briefly for it (C15)."""
+    printer.quiet()
+    sys.stderr.write("\ncancelling…\n")
+    sys.stderr.flush()
+    deadline = time.monotonic() + CANCEL_GRACE
+    try:
+        client.send("$/cancelRequest", {"id": req_id}, notify=True)
+        client.wait(req_id, lambda _frame: None, timeout=max(0.0, deadline - time.monotonic()))
+    except (CodetetherError, KeyboardInterrupt, TimeoutError):
+        pass
+    sys.stderr.write("cancelled\n")
+    return 130
+
+
+def _cancel_quietly(client: Client, req_id: int) -> None:
+    try:
+        client.send("$/cancelRequest", {"id": req_id}, notify=True)
+        client.wait(req_id, lambda _frame: None, timeout=CANCEL_GRACE)
+    except (CodetetherError, TimeoutError, OSError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
