@@ -35,6 +35,20 @@ _NEXT_HEADER = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
 _HEADER_IN_BODY = re.compile(rb"content-length[ \t]*:[ \t]*\d{1,20}[ \t]*\r?\n", re.IGNORECASE)
 _NAME = b"content-length"
 _OVERLAP = 64  # a header split across two reads is still found
+_CUT_HEADER = re.compile(rb"content-length[ \t]*(?::[ \t]*\d*[ \t]*\r?)?\Z")
+
+
+def _cut_header(tail: bytes) -> int | None:
+    """Where a header starts in ``tail`` that the end of ``tail`` cuts off
+    ("Content-Le", "Content-Length: 4\r"), if any."""
+    low = tail.lower()
+    m = _CUT_HEADER.search(low)
+    if m is not None:
+        return m.start()
+    for k in range(min(len(_NAME) - 1, len(low)), 0, -1):
+        if low.endswith(_NAME[:k]):
+            return len(low) - k
+    return None
 
 
 @dataclass(frozen=True)
@@ -167,7 +181,18 @@ class FrameReader:
         body, keep = bytes(self._body), self._keep
         self._need = None
         self._body = bytearray()
-        if keep:
-            self._resyncing = False
-            out.append(body)
+        if not keep:
+            return True
+        tail = body[-_OVERLAP:]
+        partial = _cut_header(tail) if not body.rstrip().endswith(b"}") else None
+        if partial is not None:
+            # The declared length ended inside the next frame's header: give that header
+            # back instead of losing the frame behind it (a JSON-RPC body ends with "}").
+            cut = len(body) - len(tail) + partial
+            self._buf[:0] = body[cut:]
+            self._report(out, -32700, f"a message was shorter than its Content-Length "
+                                      f"({self._declared}); reading on at the next header")
+            return True
+        self._resyncing = False
+        out.append(body)
         return True

@@ -87,3 +87,9 @@ def test_r6_errors_reach_the_client_as_plain_messages() -> None:
     assert to_rpc_error(ValueError('"id" must be a string')).code == -32602
     internal = to_rpc_error(RuntimeError("boom"))
     assert internal.code == -32603 and "RuntimeError" not in internal.message and internal.data is None
+
+
+@pytest.mark.parametrize("extra", range(1, 70))
+def test_r6_a_length_that_ends_anywhere_in_the_next_frame_still_finds_it(extra: int) -> None:
+    out = feed_all(b"Content-Length: %d\r\n\r\n" % (len(BODY) + extra) + BODY + frame())
+    assert isinstance(out[0], FrameError) and out[-1] == BODY, out
