@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(quick: bool = False) -> BenchResult:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:randomly",
-         "tests/e2e/test_neovim.py", "-k", "approval_round_trip"],
+         "tests/e2e/test_neovim.py", "-k", "approval_round_trip and real"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     match = re.search(r"p50 ([\d.]+) ms, min ([\d.]+) ms, max ([\d.]+) ms", proc.stdout)
     if proc.returncode != 0 or match is None:
