@@ -7,8 +7,9 @@ platform has it) before any frame is read.
 What a peer can make the daemon hold is bounded, so a buggy or hostile client
 cannot exhaust it: at most ``max_connections`` connections (the next one is told
 -32010 and closed), one partial frame of at most ``max_message_bytes`` per
-connection (a longer one is skipped up to its newline and answered -32600), and
-a partial frame is kept only while bytes keep coming: ``frame_timeout`` seconds
+connection (a longer one is skipped up to its newline and answered -32600), at
+most ``max_buffered_bytes`` in all partial frames together (past that a frame is
+skipped and answered -32010), and a partial frame is kept only while bytes keep coming: ``frame_timeout`` seconds
 of silence mid-frame close the connection, so a half-open peer pins nothing.
 An idle connection between frames holds no buffer and is never timed out (the
 language server waits on its subscriptions for hours).
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from ..errors import InvalidRequest, MessageTooLarge, Unavailable
+from ..errors import CodetetherError, InvalidRequest, MessageTooLarge, Unavailable
 from ..rpc import Connection, Dispatcher
 
 __all__ = ["UnixListener"]
@@ -52,17 +53,23 @@ class UnixListener:
 
     ``_connections`` holds live connections so shutdown can drain them and
     ``max_connections`` can be enforced; ``_handlers`` holds every connection's
-    serving task, refused ones included, so shutdown can wait for them.
+    serving task, refused ones included, so shutdown can wait for them;
+    ``_buffered`` counts the bytes of all partial frames, for ``max_buffered_bytes``.
     """
 
     def __init__(self, path: Path, dispatcher: Dispatcher, *, max_message_bytes: int,
                  max_connections: int = MAX_CONNECTIONS, frame_timeout: float = FRAME_TIMEOUT,
+                 max_buffered_bytes: int | None = None,
                  on_connect=None) -> None:  # type: ignore[no-untyped-def]
         self.path = path
         self.dispatcher = dispatcher
         self.max_message_bytes = max_message_bytes
         self.max_connections = max_connections
         self.frame_timeout = frame_timeout
+        # Partial frames of every connection together: a flood of big frames is
+        # refused (-32010) before it can exhaust memory.
+        self.max_buffered_bytes = max_buffered_bytes or 4 * max_message_bytes
+        self._buffered = 0
         self.on_connect = on_connect
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
@@ -155,45 +162,61 @@ class UnixListener:
 
     async def _read_frames(self, reader: asyncio.StreamReader, conn: Connection) -> None:
         buf = bytearray()
-        discarding = False  # inside an oversized frame: drop bytes until its newline
-        while not conn.closed.is_set():
-            # Silence is fine between frames; in the middle of one it is a stalled
-            # or half-open peer, and its partial frame must not be held forever.
-            try:
-                async with asyncio.timeout(self.frame_timeout if buf or discarding else None):
-                    chunk = await reader.read(_READ_CHUNK)
-            except TimeoutError:
-                log.info("%s: no data for %.0f s inside a frame: closing", conn.name, self.frame_timeout)
-                await conn.send_error(None, InvalidRequest(
-                    f"incomplete frame: no newline after {self.frame_timeout:g} s without data",
-                    data={"timeout": self.frame_timeout}))
-                return
-            if not chunk:
-                return
-            start = 0
-            while True:
-                nl = chunk.find(b"\n", start)
-                if nl < 0:
-                    if not discarding:
-                        buf += chunk[start:]
-                        if len(buf) > self.max_message_bytes:
-                            buf = bytearray()  # not clear(): give the memory back now
-                            discarding = True
-                    break
-                if not discarding:
-                    buf += chunk[start:nl]
-                if discarding or len(buf) > self.max_message_bytes:
-                    discarding = False
-                    await conn.send_error(None, MessageTooLarge(
-                        f"message exceeds {self.max_message_bytes} bytes",
-                        data={"limit": self.max_message_bytes}))
-                elif buf and not buf.isspace():
-                    # No copy (strip() or bytes() would double an 8 MB frame): the
-                    # frame is decoded before receive() first yields, and buf is
-                    # replaced, not reused, below.
-                    await conn.receive(buf)
-                buf = bytearray()
-                start = nl + 1
+        refused: CodetetherError | None = None  # set inside a frame skipped up to its newline
+        try:
+            while not conn.closed.is_set():
+                # Silence is fine between frames; in the middle of one it is a stalled
+                # or half-open peer, and its partial frame must not be held forever.
+                try:
+                    async with asyncio.timeout(self.frame_timeout if buf or refused else None):
+                        chunk = await reader.read(_READ_CHUNK)
+                except TimeoutError:
+                    log.info("%s: no data for %.0f s inside a frame: closing", conn.name, self.frame_timeout)
+                    await conn.send_error(None, InvalidRequest(
+                        f"incomplete frame: no newline after {self.frame_timeout:g} s without data",
+                        data={"timeout": self.frame_timeout}))
+                    return
+                if not chunk:
+                    return
+                start = 0
+                while True:
+                    nl = chunk.find(b"\n", start)
+                    end = len(chunk) if nl < 0 else nl
+                    if refused is None and end > start:
+                        refused = self._refusal(len(buf) + end - start, end - start)
+                        if refused is None:
+                            buf += chunk[start:end]
+                            self._buffered += end - start
+                        else:  # give the memory back now, not at the newline
+                            self._buffered -= len(buf)
+                            buf = bytearray()
+                    if nl < 0:
+                        break
+                    if refused is not None:
+                        await conn.send_error(None, refused)
+                        refused = None
+                    elif buf and not buf.isspace():
+                        # No copy (strip() or bytes() would double an 8 MB frame): the
+                        # frame is decoded before receive() first yields, and buf is
+                        # replaced, not reused, below.
+                        await conn.receive(buf)
+                    self._buffered -= len(buf)
+                    buf = bytearray()
+                    start = nl + 1
+        finally:
+            self._buffered -= len(buf)
+
+    def _refusal(self, frame_size: int, more: int) -> CodetetherError | None:
+        """Why a frame growing to ``frame_size`` (by ``more`` bytes) cannot be kept, if so."""
+        if frame_size > self.max_message_bytes:
+            return MessageTooLarge(f"message exceeds {self.max_message_bytes} bytes",
+                                   data={"limit": self.max_message_bytes})
+        if self._buffered + more > self.max_buffered_bytes:
+            log.info("partial frames hold %d bytes (limit %d): refusing one", self._buffered,
+                     self.max_buffered_bytes)
+            return Unavailable("the daemon's input buffers are full; send the request again",
+                               data={"limit": self.max_buffered_bytes})
+        return None
 
 
 async def _refuse(writer: asyncio.StreamWriter, err: Unavailable) -> None:

@@ -384,3 +384,32 @@ async def test_a_stalled_partial_frame_is_dropped_with_its_connection(short_dir)
             await c.writer.wait_closed()
         await listener.stop_accepting()
         await listener.drain(1.0)
+
+
+async def test_partial_frames_share_one_memory_budget(short_dir):
+    d = Dispatcher()
+    d.add("double", _double, Params)
+    listener = UnixListener(short_dir / "b.sock", d, max_message_bytes=1024, max_buffered_bytes=1500)
+    await listener.start()
+    a = Conn(*await asyncio.open_unix_connection(str(listener.path)))
+    b = Conn(*await asyncio.open_unix_connection(str(listener.path)))
+    try:
+        frame = b'{"jsonrpc":"2.0","id":1,"method":"double","params":{"n":1}}'
+        a.writer.write(frame + b" " * (1000 - len(frame)))  # a partial frame of 1,000 bytes
+        await a.writer.drain()
+        while listener._buffered < 1000:  # the daemon has read it
+            await asyncio.sleep(0)
+        await b.send(b'{"jsonrpc":"2.0","id":2,"method":"double","params":{"n":2}}' + b" " * 600)
+        reply = await b.recv()
+        assert reply["error"]["code"] == -32010 and reply["error"]["data"] == {"limit": 1500}
+        # The first frame is untouched and completes; the budget is free again.
+        await a.send(b"")
+        assert (await a.recv())["result"] == {"twice": 2}
+        assert (await b.call(3, "double", {"n": 3}))["result"] == {"twice": 6}
+        assert listener._buffered == 0
+    finally:
+        for c in (a, b):
+            c.writer.close()
+            await c.writer.wait_closed()
+        await listener.stop_accepting()
+        await listener.drain(1.0)
