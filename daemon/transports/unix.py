@@ -117,6 +117,11 @@ class UnixListener:
     def connections(self) -> int:
         return len(self._connections)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held in partial frames, all connections together."""
+        return self._buffered
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:

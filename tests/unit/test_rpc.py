@@ -397,7 +397,7 @@ async def test_partial_frames_share_one_memory_budget(short_dir):
         frame = b'{"jsonrpc":"2.0","id":1,"method":"double","params":{"n":1}}'
         a.writer.write(frame + b" " * (1000 - len(frame)))  # a partial frame of 1,000 bytes
         await a.writer.drain()
-        while listener._buffered < 1000:  # the daemon has read it
+        while listener.buffered < 1000:  # the daemon has read it
             await asyncio.sleep(0)
         await b.send(b'{"jsonrpc":"2.0","id":2,"method":"double","params":{"n":2}}' + b" " * 600)
         reply = await b.recv()
@@ -406,7 +406,7 @@ async def test_partial_frames_share_one_memory_budget(short_dir):
         await a.send(b"")
         assert (await a.recv())["result"] == {"twice": 2}
         assert (await b.call(3, "double", {"n": 3}))["result"] == {"twice": 6}
-        assert listener._buffered == 0
+        assert listener.buffered == 0
     finally:
         for c in (a, b):
             c.writer.close()
