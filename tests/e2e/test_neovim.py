@@ -180,7 +180,7 @@ def chat_has(needle: str) -> str:
 PROPOSAL = "require('codetether.pending').latest(true) ~= nil"
 
 
-def test_chat_approve_edits_the_buffer_and_undo_restores(start: Callable[..., Editor]) -> None:
+def test_chat_approve_edits_the_buffer_and_undo_restores(start: Callable[..., Editor], home: Any) -> None:
     ed = start(EDIT, {"text": "Edited."})
     buf = open_hello(ed)
     ed.nvim.command("Codetether chat rename")
@@ -189,6 +189,9 @@ def test_chat_approve_edits_the_buffer_and_undo_restores(start: Callable[..., Ed
     ed.nvim.command("Codetether approve")
     ed.wait(first_line_is(buf, 'print("hello there")'), what="the applied edit")
     ed.wait(chat_has("Edited."), what="the answer")
+    # E6: saved (through codetether/saveDocuments) before the agent went on.
+    assert (home.workspace / "hello.py").read_text() == 'print("hello there")\n'
+    assert ed.lua(f"return vim.bo[{buf}].modified") is False
     ed.wait("(vim.g.codetether_last_event or {}).type == 'done'", what="done")
     chat = ed.chat()
     assert chat[0] == "> rename"

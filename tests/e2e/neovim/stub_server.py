@@ -73,6 +73,7 @@ class Stub:
         self.waiting: dict[str, Any] | None = None  # the gate the script waits on
         self.outgoing: dict[Any, tuple[Any, dict[str, Any]]] = {}  # our request id -> (their id, gate)
         self.usage = 0
+        self.save = False  # the client saves applied edits itself (codetether/saveDocuments)
 
     def event(self, **event: Any) -> None:
         notify("codetether/event", {"session_id": self.session, "seq": next(self.seq), "event": event})
@@ -115,7 +116,8 @@ class Stub:
             gate.update(original=text, proposed=proposed, path=args["path"])
             self.waiting = gate
             notify("codetether/proposal", {"id": gate_id, "tool": name,
-                                           "files": [{"uri": uri, "path": args["path"], "diff": "", "version": 0}]})
+                                           "files": [{"uri": uri, "path": str(path), "rel": args["path"],
+                                                     "diff": "", "version": 0}]})
             notify("codetether/approval", {"id": gate_id, "kind": "edit", "title": f"edit {args['path']}",
                                            "detail": ""})
         elif name == "question":
@@ -138,26 +140,35 @@ class Stub:
         if gate is None or gate["id"] != gate_id:
             return send({"id": their_id, "error": {"code": -32602, "message": f"no pending {gate_id}"}})
         if not allow:
-            send({"id": their_id, "result": {"status": "rejected"}})
-            notify("codetether/resolved", {"id": gate_id, "status": "rejected"})
+            send({"id": their_id, "result": {"status": "deny"}})
+            notify("codetether/resolved", {"id": gate_id, "status": "deny", "by": "stub", "reason": ""})
             return self.end_tool(gate, "rejected by the user", error=True)
         if gate["tool"] == "edit":
             req = f"s{next(self.ids)}"
             self.outgoing[req] = (their_id, gate)
             edit = {"changes": {gate["uri"]: [{"range": gate["range"], "newText": gate["args"]["new_string"]}]}}
             return send({"id": req, "method": "workspace/applyEdit", "params": {"label": "agent edit", "edit": edit}})
-        send({"id": their_id, "result": {"answered": True} if answer else {"status": "approved"}})
-        notify("codetether/resolved", {"id": gate_id, "status": "approved"})
+        send({"id": their_id, "result": {"answered": True} if answer else {"status": "allow"}})
+        notify("codetether/resolved", {"id": gate_id, "status": "allow", "by": "stub", "reason": ""})
         self.end_tool(gate, f"answer: {answer}" if answer else "ok")
 
     def applied(self, req: Any, result: Any) -> None:
         their_id, gate = self.outgoing.pop(req)
+        if gate.get("saving"):  # the answer to codetether/saveDocuments: now the agent goes on
+            send({"id": their_id, "result": {"status": "allow", "applied": True}})
+            notify("codetether/resolved", {"id": gate["id"], "status": "allow", "by": "stub", "reason": ""})
+            return self.end_tool(gate, "applied")
         if not (result or {}).get("applied"):
-            send({"id": their_id, "result": {"status": "refused"}})
-            notify("codetether/resolved", {"id": gate["id"], "status": "refused"})
+            send({"id": their_id, "result": {"status": "deny", "applied": False,
+                                              "message": "the editor could not apply it"}})
+            notify("codetether/resolved", {"id": gate["id"], "status": "deny", "by": "stub", "reason": ""})
             return self.end_tool(gate, "the edit could not be applied", error=True)
-        send({"id": their_id, "result": {"status": "applied"}})
-        notify("codetether/resolved", {"id": gate["id"], "status": "applied"})
+        if self.save:  # save before the agent goes on (PROTOCOL.md, Approving an edit)
+            req = f"s{next(self.ids)}"
+            self.outgoing[req] = (their_id, {**gate, "saving": True})
+            return send({"id": req, "method": "codetether/saveDocuments", "params": {"uris": [gate["uri"]]}})
+        send({"id": their_id, "result": {"status": "allow", "applied": True}})
+        notify("codetether/resolved", {"id": gate["id"], "status": "allow", "by": "stub", "reason": ""})
         self.end_tool(gate, "applied")
 
     # -- LSP
@@ -190,6 +201,9 @@ class Stub:
             return True
         if method == "initialize":
             self.root = unquote(urlparse(params.get("rootUri") or "").path) or os.getcwd()
+            ours = ((params.get("capabilities") or {}).get("experimental") or {}).get("codetether") or {}
+            self.save = bool(ours.get("saveDocuments")) and \
+                (params.get("initializationOptions") or {}).get("saveAfterApply", True) is not False
             send({"id": msg["id"], "result": {
                 "capabilities": {"textDocumentSync": 1, "executeCommandProvider": {"commands": []}},
                 "serverInfo": {"name": "codetether-stub"}}})
