@@ -85,8 +85,12 @@ async def client(lsp_client: LanguageClient, request):
         lsp_client.saves.append(uris)
         return {"saved": uris}
 
+    lsp_client.before_apply = None  # type: ignore[attr-defined]
+
     @lsp_client.feature(t.WORKSPACE_APPLY_EDIT)
-    def _apply(params: t.ApplyWorkspaceEditParams):
+    async def _apply(params: t.ApplyWorkspaceEditParams):
+        if lsp_client.before_apply is not None:
+            await lsp_client.before_apply()
         lsp_client.edits.append(params.edit)
         return t.ApplyWorkspaceEditResult(applied=lsp_client.apply)
 
@@ -408,3 +412,27 @@ async def test_r6_bad_arguments_and_unknown_ids_get_plain_errors(client: Languag
     assert code not in (-32603, None) and "0123456789ab" in message, (code, message)
     assert "Traceback" not in message and "codetether.daemon" not in message
     assert getattr(unknown.value, "data", None) is None
+
+
+async def test_s6_a_proposal_closed_while_it_is_applied_is_undone(client: LanguageClient):
+    # The daemon closes the proposal while the editor applies it (a cancel or a decision
+    # elsewhere racing the user's approve): the edit must not stay, in the buffer or on disk.
+    uri, proposal = await _edit_proposal(client, "s6c.py")
+    env = {**os.environ, "CODETETHER_HOME": str(HOME)}
+
+    async def deny_elsewhere():
+        client.before_apply = None
+        proc = await asyncio.create_subprocess_exec(CLI, "approvals", "deny", proposal["id"], env=env,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+
+    client.before_apply = deny_elsewhere
+    with pytest.raises(Exception) as refused:
+        await _command(client, "codetether.approve", {"id": proposal["id"]})
+    _code, message = _rpc_error(refused)
+    assert "undone" in message, message
+    applied, undone = (e.document_changes[0].edits[0].new_text for e in client.edits)
+    assert (applied, undone) == ("print('hello there')\n", "print('hello world')\n")
+    assert client.saves == [[uri], [uri]]  # saved with the edit, then saved back
+    assert await _actions(client, uri) == []
