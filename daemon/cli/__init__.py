@@ -1,7 +1,9 @@
 """The ``codetether`` command line: a thin client of the daemon.
 
 Exit codes: 0 success · 1 error · 2 usage or invalid params · 3 daemon unavailable ·
-4 not found · 5 config error · 6 missing key / auth · 7 denied · 130 interrupted.
+4 not found · 5 config error (config.toml does not load, or an unusable CODETETHER_HOME) ·
+6 missing key / auth · 7 denied · 8 a run stopped at the step limit · 9 a run stopped at
+the model's output token limit · 130 interrupted · 141 stdout closed (``| head``).
 """
 
 from __future__ import annotations

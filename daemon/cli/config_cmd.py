@@ -25,8 +25,13 @@ def cmd_config(args: Any, paths: Any) -> int:
     with Client(paths) as client:
         if not args.set:
             data = client.call("config/get")
+            broken = client.call("daemon/status").get("config_error")
             _warn(data)
             print(json.dumps(data, indent=2) if args.json else to_toml(data))
+            if broken:  # S2: what is shown is not what the file says; runs are refused
+                print(f"codetether: {broken} (this is the configuration in use until the file "
+                      "loads; runs are refused meanwhile)", file=sys.stderr)
+                return 5
             return 0
         key, sep, value = args.set.partition("=")
         key, value = key.strip(), value.strip()

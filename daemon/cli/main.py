@@ -175,7 +175,7 @@ def _cmd_daemon(args: Any, paths: Any) -> int:
         with Client(paths) as client:
             status = client.call("daemon/status")
         _print(status, args.json, f"daemon running, pid {status['pid']}")
-        return 0
+        return _config_state(status, args.json)
     try:
         client = Client(paths, autostart=False)
     except DaemonUnavailable as exc:
@@ -193,13 +193,24 @@ def _cmd_daemon(args: Any, paths: Any) -> int:
             _print({"running": True, **status}, args.json,
                    f"daemon running, pid {status['pid']}, up {status['uptime_s']:.0f}s, "
                    f"default model {status['default_model']}, socket {status['socket']}")
-            return 0
+            return _config_state(status, args.json)
         pid = client.call("daemon/status")["pid"]
         client.call("daemon/shutdown")
     stopped = _wait_for_exit(pid, timeout=30.0)
     _print({"stopped": stopped, "pid": pid}, args.json,
            "daemon stopped" if stopped else f"daemon {pid} is still shutting down")
     return 0 if stopped else 1
+
+
+def _config_state(status: dict[str, Any], as_json: bool) -> int:
+    """S2: a config.toml that does not load is an error of every command (exit 5): the
+    daemon serves status but refuses runs until the file loads."""
+    if not status.get("config_error"):
+        return 0
+    if not as_json:
+        print(f"codetether: {status['config_error']} (fix the file; nothing runs until it loads)",
+              file=sys.stderr)
+    return 5
 
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:

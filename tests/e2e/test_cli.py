@@ -141,25 +141,33 @@ def test_models_tools_and_config(home):
     assert proc.returncode == 2
 
 
-def test_bad_config_file_reports_and_keeps_serving(home):
+def test_bad_config_file_is_reported_by_every_command_and_refuses_runs(home):
+    # S2 (CLI side): the daemon serves status, the CLI says what is wrong and exits 5.
     home.write_config('[session]\nmax_steps = "lots"\nmystery = 1\n')
-    home.json("daemon", "start")
-    status = home.json("daemon", "status")
-    assert status["running"]
-    assert any("session.max_steps" in w and ":2:" in w for w in status["config_warnings"])
-    assert status["default_model"] == "embedded/smollm2-135m"  # fell back to defaults
+    proc = home.cli("daemon", "start")
+    assert proc.returncode == 5 and "session.max_steps" in proc.stderr and ":2:" in proc.stderr
+    proc = home.cli("daemon", "status", "--json")
+    status = json.loads(proc.stdout)
+    assert proc.returncode == 5 and status["running"]
+    assert "session.max_steps" in status["config_error"] and ":2:" in status["config_error"]
+    proc = home.cli("run", "--yes", "anything")
+    assert proc.returncode == 5 and "session.max_steps" in proc.stderr
+    proc = home.cli("config", "--show")
+    assert proc.returncode == 5 and "runs are refused" in proc.stderr
 
     home.write_config('[session]\nmax_steps = 3\nmystery = 1\n')
     deadline = time.monotonic() + 20
-    while home.json("config", "--show")["config"]["session"]["max_steps"] != 3:  # hot reload
+    while home.cli("daemon", "status").returncode != 0:  # hot reload
         assert time.monotonic() < deadline, "config was not reloaded"
     shown = home.json("config", "--show")
+    assert shown["config"]["session"]["max_steps"] == 3
     assert any("unknown key 'session.mystery'" in w for w in shown["warnings"])
 
-    home.write_config("[session\n")  # broken TOML: the previous config stays
-    home.write_config("[session\nmax_steps = 4\n")
-    assert home.json("daemon", "status")["running"]
-    assert home.json("config", "--show")["config"]["session"]["max_steps"] == 3
+    home.write_config("[session\nmax_steps = 4\n")  # broken TOML: refused again, loudly
+    while home.cli("daemon", "status").returncode != 5:
+        assert time.monotonic() < deadline + 20, "the broken reload was not reported"
+    proc = home.cli("config", "--show", "--json")
+    assert proc.returncode == 5 and json.loads(proc.stdout)["config"]["session"]["max_steps"] == 3
 
 
 def test_daemon_lifecycle_and_exit_codes(home):
