@@ -90,7 +90,9 @@ class EventPrinter:
         self._streamed: set[str] = set()  # tool calls whose output was shown as it came
 
     def waiting(self, text: str) -> None:
-        if self.spinner is not None:
+        # Only at the start of a line: the spinner's line is erased when it stops, and
+        # that must never take a half-printed line of the answer with it.
+        if self.spinner is not None and self._at_line_start and self._err_line_start:
             self.spinner.show(text)
 
     def quiet(self) -> None:
