@@ -171,6 +171,12 @@ def test_e7_status_before_any_chat_and_errors_are_plain(start: Callable[..., Edi
     ed.wait(note_has("0123456789ab"), what="the error message")
     error = next(n["msg"] for n in notes(ed) if "0123456789ab" in n["msg"])
     assert "codetether.daemon" not in error and "Traceback" not in error and "Error:" not in error, error
+    # Results read as words, not Lua tables.
+    ed.nvim.command("Codetether model scripted/scripted")
+    ed.wait(note_has("model: scripted/scripted"), what="the model message")
+    ed.nvim.command("Codetether new")
+    ed.wait(note_has("new session: "), what="the new session message")
+    assert not any("{" in n["msg"] for n in notes(ed)), notes(ed)
 
 
 def test_e7_proposal_notice_is_relative_with_either_server(start: Callable[..., Editor], home: Any) -> None:

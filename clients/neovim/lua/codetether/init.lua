@@ -37,13 +37,29 @@ local function lsp()
   return require("codetether.lsp")
 end
 
+---A command's result in words, not a Lua table (E7).
+---@param result any
+---@return string
+local function summary(result)
+  if type(result) ~= "table" then
+    return tostring(result)
+  elseif result.findings ~= nil then
+    return tostring(result.findings)
+  elseif result.models ~= nil then
+    return type(result.model) == "string" and result.model or "the daemon's default"
+  elseif result.session_id ~= nil then
+    return tostring(result.session_id)
+  end
+  return vim.inspect(result, { newline = " ", indent = "" })
+end
+
 ---@param what string
 local function report(what)
   return function(err, result)
     if err then
       log.notify(vim.log.levels.ERROR, "%s: %s", what, log.plain(err))
     elseif result ~= nil then
-      log.notify(vim.log.levels.INFO, "%s: %s", what, vim.inspect(result))
+      log.notify(vim.log.levels.INFO, "%s: %s", what, summary(result))
     end
   end
 end
