@@ -27,7 +27,7 @@ from .client import Client, DaemonUnavailable
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["exit_code", "run"]
+__all__ = ["exit_code", "run", "silence_stdout"]
 
 EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 
@@ -70,11 +70,11 @@ def run(argv: list[str]) -> int:
             print("\ninterrupted", file=sys.stderr)
             return 130
     except BrokenPipeError:  # C1: `codetether ... | head` closed our stdout: stop quietly
-        _silence_stdout()
+        silence_stdout()
         return EXIT_PIPE
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point fd 1 at /dev/null, so the interpreter's last flush cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

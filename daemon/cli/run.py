@@ -145,13 +145,15 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
     except KeyboardInterrupt:
         return _cancel(client, req_id, printer)
     except BrokenPipeError:  # C1: stdout closed (`| head`): stop the run, quietly
-        _silence_stdout()
+        from .main import silence_stdout
+
+        silence_stdout()
         _cancel_quietly(client, req_id)
         return EXIT_PIPE
-    except DaemonUnavailable as exc:
+    except DaemonUnavailable:
         printer.quiet()
-        raise DaemonUnavailable(f"the daemon stopped during the run ({exc.message}); pending "
-                                f"work survives: `codetether sessions resume {session_id}`") from None
+        raise DaemonUnavailable(f"the daemon stopped during the run; what was pending survives: "
+                                f"resume with `codetether sessions resume {session_id}`") from None
     except CodetetherError as exc:
         printer.quiet()
         if not as_json and exc.message in printer.errors:  # C9: shown once, as its event
@@ -207,14 +209,3 @@ def _cancel_quietly(client: Client, req_id: int) -> None:
         client.wait(req_id, lambda _frame: None, timeout=CANCEL_GRACE)
     except (CodetetherError, TimeoutError, OSError):
         pass
-
-
-def _silence_stdout() -> None:
-    """Point fd 1 at /dev/null so the interpreter's final flush cannot raise again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
