@@ -225,3 +225,16 @@ def test_c17_config_show_is_toml_or_json_and_set_prints_the_change(home):
     rules = home.json("config", "--show")["config"]["permissions"]["rules"]
     assert rules["bash"] == {"rm *": "deny", "git push*": "ask"}  # merged, not replaced
     assert tomllib.loads(home.config_file.read_text())["permissions"]["rules"]["bash"] == rules["bash"]
+
+
+def test_c5_a_prompt_carries_the_callers_keys(home):
+    # The daemon learns a key from the CLI that asks (here: it redacts the key the model
+    # echoes), not only from the environment it started with.
+    key = "zq8Xv2LmN4pR7tY1wK9sB3dF6hJ0cV5e"
+    home.script({"text": f"your key is {key} ok"})
+    home.json("daemon", "start")  # started without the key
+    proc = subprocess.run([CLI, "run", "echo it"], cwd=home.workspace, text=True, capture_output=True,
+                          env={**home.env, "MYVENDOR_API_KEY": key}, stdin=subprocess.DEVNULL,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "your key is" in proc.stdout and key not in proc.stdout
