@@ -151,15 +151,32 @@ class _SubParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        super().error(_did_you_mean(message))
+        super().error(_did_you_mean(message, _option_strings(self)))
 
 
-def _did_you_mean(message: str) -> str:
-    """argparse says "invalid choice: 'sesions' (choose from ...)"; name the close one (C14)."""
-    if not message.startswith("argument ") or "invalid choice: " not in message:
-        return message
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every --flag of ``parser`` and the subcommand parsers built under it."""
+    found: list[str] = []
+    for action in parser._actions:
+        found += [o for o in action.option_strings if o.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _option_strings(sub)
+    return sorted(set(found))
+
+
+def _did_you_mean(message: str, options: list[str] | None = None) -> str:
+    """argparse says "invalid choice: 'sesions' (choose from ...)" or "unrecognized
+    arguments: --jsn"; name the close one (C14)."""
     import difflib
     import re
+
+    if message.startswith("unrecognized arguments: ") and options:
+        unknown = message.removeprefix("unrecognized arguments: ").split()[0].partition("=")[0]
+        close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.6)
+        return message + (f"; did you mean {close[0]}?" if close else "")
+    if not message.startswith("argument ") or "invalid choice: " not in message:
+        return message
 
     found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if not found:

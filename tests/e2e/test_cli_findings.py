@@ -186,6 +186,8 @@ def test_c14_every_group_lists_its_actions_and_typos_get_a_suggestion(home):
     assert proc.returncode == 2 and "did you mean 'sessions'?" in proc.stderr
     proc = home.cli("daemon", "stauts")
     assert proc.returncode == 2 and "did you mean 'status'?" in proc.stderr
+    proc = home.cli("sessions", "list", "--jsn")
+    assert proc.returncode == 2 and "did you mean --json?" in proc.stderr
 
 
 def test_c16_limits_have_their_own_exit_codes_and_messages(home):
