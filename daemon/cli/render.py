@@ -42,6 +42,8 @@ def stop_message(result: dict[str, Any]) -> str | None:
     if reason == "max_tokens":
         return ("the model stopped at its output token limit, so the answer may be cut short; "
                 "continue with `codetether run -c`")
+    if reason == "nothing_to_resume":  # S7: the daemon explains; a no-op is not a failure
+        return str(result.get("text") or "nothing to resume")
     if reason not in ("end_turn", None):
         return f"stopped: {reason}"
     return None

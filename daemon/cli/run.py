@@ -23,7 +23,8 @@ EXIT_MAX_STEPS = 8
 EXIT_MAX_TOKENS = 9
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 CANCEL_GRACE = 0.8  # s to wait for the daemon's answer to a cancel: Ctrl-C returns within 1 s
-_EXIT = {"end_turn": 0, "max_steps": EXIT_MAX_STEPS, "max_tokens": EXIT_MAX_TOKENS}
+_EXIT = {"end_turn": 0, "nothing_to_resume": 0, "max_steps": EXIT_MAX_STEPS,
+         "max_tokens": EXIT_MAX_TOKENS}
 
 
 class UsageError(Exception):

@@ -240,3 +240,13 @@ def test_c5_a_prompt_carries_the_callers_keys(home):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "your key is" in proc.stdout and key not in proc.stdout
+
+
+def test_resuming_a_finished_session_says_there_is_nothing_to_resume(home):
+    # S7 is the daemon's; the CLI shows its answer and exits 0.
+    home.script({"text": "done"})
+    home.cli("run", "hi", check=True)
+    sid = home.json("sessions", "list")[0]["id"]
+    proc = home.cli("sessions", "resume", sid)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to resume" in proc.stderr and "stopped:" not in proc.stderr
