@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 
@@ -208,3 +209,54 @@ async def test_concurrent_requests_share_one_model():
 
 async def _collect(provider, request):
     return [e async for e in provider.stream(request)]
+
+
+TOOLS = [ToolSpec("read_file", "Read a text file from the workspace.",
+                  {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}),
+         ToolSpec("bash", "Run a bash command in the workspace.",
+                  {"type": "object", "required": ["command"], "properties": {"command": {"type": "string"}}})]
+
+
+def _cached_run(models: str, model_path: str, cache: bool) -> subprocess.CompletedProcess[str]:
+    """One request in a fresh process, greedy, so outputs are comparable across runs."""
+    code = f"""
+import asyncio, logging, os, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
+from codetether.daemon.core.providers import CompletionRequest, TextDelta, ToolCallReady
+from codetether.daemon.core.providers.embedded import EmbeddedProvider
+from codetether.daemon.core.providers.base import ToolSpec
+from codetether.daemon.wire.messages import Message
+tools = {[(t.name, t.description, t.parameters) for t in TOOLS]!r}
+async def main():
+    p = EmbeddedProvider(settings={{"model_path": {model_path!r}, "prompt_cache": {cache!r}, "n_ctx": 2048}})
+    req = CompletionRequest(model="", system="You are terse.", temperature=0.0, max_tokens=12,
+                            tools=[ToolSpec(*t) for t in tools],
+                            messages=[Message(role="user", content="What is 2 + 2?")])
+    out = []
+    async for e in p.stream(req):
+        out.append(e.text if isinstance(e, TextDelta) else repr(e.call) if isinstance(e, ToolCallReady) else "")
+    print("".join(out))
+asyncio.run(main())
+"""
+    env = dict(os.environ, CODETETHER_MODELS=models)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.embedded
+@needs_model
+def test_tool_prompt_state_is_saved_then_loaded_by_a_fresh_process(tmp_path):
+    model_path = str(find_model_file("smollm2-135m"))
+    models = str(tmp_path / "models")
+    plain = _cached_run(models, model_path, cache=False)
+    assert plain.returncode == 0, plain.stderr
+    assert not (tmp_path / "models" / "prompt-cache").exists()
+    first = _cached_run(models, model_path, cache=True)
+    assert first.returncode == 0 and "tool prompt" in first.stderr and ": evaluated" in first.stderr, first.stderr
+    saved = list((tmp_path / "models" / "prompt-cache").glob("*.kv"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 100_000
+    second = _cached_run(models, model_path, cache=True)
+    assert second.returncode == 0 and ": loaded" in second.stderr, second.stderr
+    assert plain.stdout == first.stdout == second.stdout  # the cache changes the time, not the answer
+    saved[0].write_bytes(b"garbage")  # a damaged file is dropped and the prompt evaluated again
+    third = _cached_run(models, model_path, cache=True)
+    assert third.returncode == 0 and "did not load" in third.stderr and third.stdout == plain.stdout

@@ -25,9 +25,11 @@ from ._gguf import (
     EMBEDDED_MODELS,
     EmbeddedModel,
     find_model_file,
+    models_dir,
     pull_model,
     unknown_model_error,
 )
+from ._kvcache import common_prefix, reuse_prefix
 from ._tooltext import (
     ToolCallTextParser,
     render_assistant,
@@ -161,6 +163,16 @@ def _generate(
             prompt = llama.tokenize(formatted.prompt.encode(), add_bos=not formatted.added_special, special=True)
             if len(prompt) + 1 >= llama.n_ctx():
                 raise ProviderError(f"embedded: prompt of {len(prompt)} tokens exceeds n_ctx {llama.n_ctx()}")
+            head: str = options.get("cache_prefix") or ""
+            cache_dir: Path | None = options.get("cache_dir")
+            cut = formatted.prompt.find(head) if head and cache_dir else -1
+            if cut >= 0 and cache_dir is not None:
+                # The tool prompt's tokens (as they start the whole prompt): evaluated once, then reused.
+                text = formatted.prompt[: cut + len(head)].encode()
+                head_tokens = llama.tokenize(text, add_bos=not formatted.added_special, special=True)
+                n = common_prefix(head_tokens, prompt)
+                how = reuse_prefix(llama, prompt[:n], shared.path, cache_dir)
+                log.debug("tool prompt (%d tokens): %s", n, how)
             sampled = 0
 
             def keep_going(_ids: Any, _logits: Any) -> bool:
@@ -253,6 +265,8 @@ class EmbeddedProvider:
         threads = self._settings.get("n_threads")
         shared = _shared_model(path, n_ctx, int(threads) if threads else None)
         options = {
+            "cache_prefix": render_tool_prompt(request.tools) if request.tools else "",
+            "cache_dir": models_dir() / "prompt-cache" if self._settings.get("prompt_cache", True) else None,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature if request.temperature is not None
             else float(self._settings.get("temperature", 0.3)),  # small models ramble when hot
