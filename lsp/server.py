@@ -151,6 +151,14 @@ class CodetetherServer(LanguageServer):
             self.spawn(self._publish_status(), "status")
         elif kind == "tool_call_start":
             self._progress_report(sid, f"{event['name']} …")
+        elif kind == "progress":
+            detail = event.get("detail") or event.get("phase", "")
+            tokens = f" ({event['tokens']} tokens)" if event.get("tokens") else ""
+            self._progress_report(sid, f"{detail}{tokens} …")
+        elif kind == "notice" and not self.client_approvals:
+            # The two clients show notices in their chat; any other editor gets a message.
+            level = t.MessageType.Info if event.get("level") == "info" else t.MessageType.Warning
+            self.window_show_message(t.ShowMessageParams(level, f"codetether: {event.get('text', '')}"))
         elif kind in ("done", "error"):
             self._progress_end(sid, event.get("stop_reason", kind))
             # The daemon still holds the run while it emits ``done``: its status says busy.

@@ -436,3 +436,15 @@ async def test_s6_a_proposal_closed_while_it_is_applied_is_undone(client: Langua
     assert (applied, undone) == ("print('hello there')\n", "print('hello world')\n")
     assert client.saves == [[uri], [uri]]  # saved with the edit, then saved back
     assert await _actions(client, uri) == []
+
+
+@pytest.mark.parametrize("client", ["generic"], indirect=True)
+async def test_notices_reach_any_editor(client: LanguageClient):
+    # A refused @mention is a notice: the two clients show it in their chat (it arrives as a
+    # codetether/event); any other editor gets window/showMessage.
+    _script({"text": "ok"})
+    await _command(client, "codetether.chat", {"text": "look at @no-such-file.py"})
+    await _until(lambda: _done(client), "the run to finish")
+    notices = [e["event"]["text"] for e in client.events if e["event"]["type"] == "notice"]
+    assert notices, client.events
+    assert any(notices[0] in m.message for m in client.messages), client.messages

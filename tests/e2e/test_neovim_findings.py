@@ -186,3 +186,17 @@ def test_e7_proposal_notice_is_relative_with_either_server(start: Callable[..., 
     ed.wait(note_has("proposes a change"), what="the proposal notice")
     notice = next(n["msg"] for n in notes(ed) if "proposes" in n["msg"])
     assert "hello.py" in notice and str(home.workspace) not in notice, notice
+
+
+@REAL_ONLY
+def test_streamed_bash_output_and_notices_show_in_the_chat(start: Callable[..., Editor]) -> None:
+    ed = start({"tool": "bash", "arguments": {"command": "printf 'one\\ntwo\\nthree'"}}, {"text": "Ran it."})
+    open_hello(ed)
+    ed.nvim.command("Codetether chat run it, see @no-such-file.py")
+    ed.wait(chat_has("Ran it."), what="the answer")
+    chat = ed.chat()
+    assert any(line.startswith("  ! ") for line in chat), chat  # the refused @mention
+    lines = [line for line in chat if line.startswith("    │ ")]
+    assert lines == ["    │ one", "    │ two", "    │ three"], chat
+    end = next(i for i, line in enumerate(chat) if line.startswith("  ✓ bash"))
+    assert chat.index("    │ three") < end, chat

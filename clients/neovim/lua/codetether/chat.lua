@@ -90,6 +90,47 @@ function M.stream(text)
   streaming = true
 end
 
+---Streamed tool output (bash) not yet ended by a newline, and how many lines each call
+---has shown, by call id; past MAX_OUTPUT lines a call's output is elided.
+local partial, shown = {}, {}
+local MAX_OUTPUT = 200
+
+---@param call_id string
+---@param lines string[]
+local function output_lines(call_id, lines)
+  local out = {}
+  for _, line in ipairs(lines) do
+    shown[call_id] = (shown[call_id] or 0) + 1
+    if shown[call_id] <= MAX_OUTPUT then
+      table.insert(out, "    │ " .. line)
+    elseif shown[call_id] == MAX_OUTPUT + 1 then
+      table.insert(out, "    │ …")
+    end
+  end
+  if #out > 0 then
+    M.append(out)
+  end
+end
+
+---`tool_output`: a piece of a running tool's output; whole lines go to the chat at once.
+---@param e { call_id: string, text: string }
+local function on_output(e)
+  local parts = vim.split((partial[e.call_id] or "") .. (e.text or ""), "\n", { plain = true })
+  partial[e.call_id] = table.remove(parts)
+  output_lines(e.call_id, parts)
+end
+
+---A tool call ended: the rest of its output (no final newline) goes out first.
+---@param call_id string?
+local function flush_output(call_id)
+  if call_id and partial[call_id] and partial[call_id] ~= "" then
+    output_lines(call_id, { partial[call_id] })
+  end
+  if call_id then
+    partial[call_id], shown[call_id] = nil, nil
+  end
+end
+
 ---A one-line summary of a tool call's JSON arguments.
 ---@param raw string
 local function summarize(raw)
@@ -156,6 +197,9 @@ local render = {
   question = function(e)
     return { "  ? " .. first_line(e.question) }
   end,
+  notice = function(e)
+    return { "  ! " .. first_line(e.text) }
+  end,
   compaction = function(e)
     return { ("  (compacted %d messages)"):format(e.summarized_messages) }
   end,
@@ -174,6 +218,10 @@ function M.on_event(params)
   if e.type == "text" then
     M.stream(e.text or "")
     return
+  elseif e.type == "tool_output" then
+    return on_output(e)
+  elseif e.type == "tool_call_end" then
+    flush_output(e.call_id)
   end
   local fn = render[e.type]
   local lines = fn and fn(e)
