@@ -55,16 +55,34 @@ def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
         os.close(write_fd)
         log.close()
     try:
-        ready, _, _ = select.select([read_fd], [], [], timeout)
-        data = os.read(read_fd, 64) if ready else b""
+        data = _read_line(read_fd, time.monotonic() + timeout)
+        ready = data is not None
     finally:
         os.close(read_fd)
+    data = data or b""
+    if data.startswith(b"error: "):  # the daemon said why it cannot start (S8: an unsafe dir)
+        raise DaemonUnavailable(f"the daemon cannot start: {data[7:].decode(errors='replace').strip()}")
     if not data.startswith(b"ready"):
         # Readable with no data means the daemon closed the pipe: it exited.
         why = ("the daemon exited during start-up" if ready
                else f"the daemon did not start within {timeout:.0f}s")
         raise DaemonUnavailable(f"{why}; see {paths.data_dir / 'daemon.stdout.log'} "
                                 f"and {paths.log_file}")
+
+
+def _read_line(fd: int, deadline: float) -> bytes | None:
+    """The daemon's one-line handshake: ``ready`` or ``error: why``; b"" if it closed the
+    pipe without a word, None if nothing came by ``deadline``."""
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return data or None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return data
+        data += chunk
+    return data
 
 
 def _open(path: str) -> _socket.socket:
