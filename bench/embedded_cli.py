@@ -46,7 +46,7 @@ def _run(env: dict[str, str], workspace: Path) -> dict[str, float]:
     if code != 0:
         raise RuntimeError(f"codetether run exited {code}: {stderr.strip()[-400:]}")
     return {"first": first if first is not None else total, "total": total,
-            "prompt_tokens": float(inputs[0]) if inputs else 0.0}
+            "prompt_tokens": float(inputs[0]) if inputs else 0.0, "turns": float(len(inputs))}
 
 
 def run(quick: bool = False) -> BenchResult:
@@ -59,38 +59,42 @@ def run(quick: bool = False) -> BenchResult:
     if find_model_file(DEFAULT_MODEL) is None:
         raise Skip(f"{DEFAULT_MODEL} is not downloaded: codetether models pull")
     result = BenchResult(NAME)
-    colds: list[dict[str, float]] = []
-    warms: list[dict[str, float]] = []
-    others: list[dict[str, float]] = []
+    from codetether.daemon.core.providers._gguf import models_dir
+
+    cache = models_dir() / "prompt-cache"
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in (
+        "cold, no prompt cache on disk", "cold, prompt cache on disk", "warm, same workspace",
+        "warm, another workspace")}
+    labels = list(runs)
     for _ in range(1 if quick else 2):
-        with temp_dir() as home:
-            env = child_env(CODETETHER_HOME=str(home))
-            ws, other = home / "ws", home / "other"
-            for folder in (ws, other):
-                folder.mkdir()
-                (folder / "main.py").write_text("print(2 + 2)\n")
-            try:
-                colds.append(_run(env, ws))
-                warms.append(_run(env, ws))
-                others.append(_run(env, other))
-            finally:
+        for kv in cache.glob("*.kv"):  # a cache: safe to drop, and the first cold run refills it
+            kv.unlink()
+        for cold in labels[:2]:
+            with temp_dir() as home:
+                env = child_env(CODETETHER_HOME=str(home))
+                ws, other = home / "ws", home / "other"
+                for folder in (ws, other):
+                    folder.mkdir()
+                    (folder / "main.py").write_text("print(2 + 2)\n")
                 try:
-                    _stop(env, int((home / "run" / "daemon.pid").read_text()))
-                except (OSError, ValueError):
-                    pass
-    rows = []
-    for label, runs in (("cold (no daemon, model not loaded)", colds), ("warm, same workspace", warms),
-                        ("warm, another workspace", others)):
-        rows.append([label, f"{summarize([r['first'] for r in runs]).p50:.2f}",
-                     f"{summarize([r['total'] for r in runs]).p50:.2f}", f"{runs[0]['prompt_tokens']:.0f}"])
-    print_rows(rows, ["codetether run --json", "first text s (p50)", "exit s (p50)", "prompt tokens"])
-    prompt = colds[0]["prompt_tokens"]
+                    runs[cold].append(_run(env, ws))
+                    if cold == labels[1]:
+                        runs[labels[2]].append(_run(env, ws))
+                        runs[labels[3]].append(_run(env, other))
+                finally:
+                    try:
+                        _stop(env, int((home / "run" / "daemon.pid").read_text()))
+                    except (OSError, ValueError):
+                        pass
+    print_rows([[label, f"{summarize([r['first'] for r in rs]).p50:.2f}",
+                 f"{summarize([r['total'] for r in rs]).p50:.2f}", f"{rs[0]['prompt_tokens']:.0f}",
+                 "/".join(f"{r['turns']:.0f}" for r in rs)] for label, rs in runs.items()],
+               ["codetether run --json", "first text s (p50)", "exit s (p50)", "prompt tokens", "model turns"])
+    prompt = runs[labels[0]][0]["prompt_tokens"]
     print(f"prompt: {prompt:.0f} tokens for this task (system + tools + the question); "
           f"{PROMPT_BEFORE} before the tool prompt was compacted")
-    result.figure("cold first answer via CLI (p50)", summarize([r["first"] for r in colds]).p50 * 1e3, "ms")
-    result.figure("warm first answer via CLI (p50)", summarize([r["first"] for r in warms]).p50 * 1e3, "ms")
-    result.figure("warm first answer, other workspace (p50)",
-                  summarize([r["first"] for r in others]).p50 * 1e3, "ms")
+    for label, rs in runs.items():
+        result.figure(f"first answer via CLI, {label} (p50)", summarize([r["first"] for r in rs]).p50 * 1e3, "ms")
     result.figure("first-turn prompt tokens", prompt, "tok")
     result.note(f"prompt tokens before compaction (issue figures): {PROMPT_BEFORE}")
     return result
