@@ -103,7 +103,18 @@ def _sessions(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 def _models(sub) -> None:  # type: ignore[no-untyped-def]
-    _json_flag(sub.add_parser("models", help="list models"))
+    models = sub.add_parser("models", help="list models; `models pull` fetches an embedded one")
+    _json_flag(models)
+    msub = models.add_subparsers(dest="action", metavar="ACTION", title="actions",
+                                 parser_class=_SubParser)
+    # The flags of models_pull.add_parser, declared here: its own parser imports the
+    # providers (~180 ms), which listing models must not pay for.
+    pull = msub.add_parser("pull", help="download an embedded model's file (default: the default "
+                                        "model), sha256-checked")
+    pull.add_argument("names", nargs="*", metavar="NAME", help="embedded model names (see `models`)")
+    pull.add_argument("--all", action="store_true", help="every embedded model")
+    pull.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    _json_flag(pull)
 
 
 def _tools(sub) -> None:  # type: ignore[no-untyped-def]

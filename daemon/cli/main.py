@@ -129,6 +129,10 @@ def _render_transcript(detail: dict[str, Any]) -> str:
 
 
 def _cmd_models(args: Any, paths: Any) -> int:
+    if getattr(args, "action", None) == "pull":
+        from .models_pull import cmd
+
+        return cmd(args, paths)
     with Client(paths) as client:
         rows = client.call("models/list")
     human = "\n".join(f"{'*' if r['default'] else ' '} {r['id']:<48} {r['context_window']:>8} ctx"

@@ -250,3 +250,14 @@ def test_resuming_a_finished_session_says_there_is_nothing_to_resume(home):
     proc = home.cli("sessions", "resume", sid)
     assert proc.returncode == 0, proc.stderr
     assert "nothing to resume" in proc.stderr and "stopped:" not in proc.stderr
+
+
+def test_models_pull_is_reachable_from_the_cli(home, short_dir):
+    # The deps work (D) ships `models pull`; the CLI routes to it without making `models` slower.
+    home.script({"text": "x"})
+    proc = subprocess.run([CLI, "models", "pull", "no-such-model"], cwd=home.workspace, text=True,
+                          capture_output=True, env={**home.env, "CODETETHER_MODELS": str(short_dir / "m")},
+                          stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 2 and "unknown embedded model 'no-such-model'" in proc.stderr
+    assert "models" in home.cli("--help", check=True).stdout
+    assert home.json("models")[0]["id"] == "scripted/scripted"
