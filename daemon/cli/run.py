@@ -21,7 +21,6 @@ __all__ = ["EXIT_MAX_STEPS", "EXIT_MAX_TOKENS", "UsageError", "cmd_resume", "cmd
 
 EXIT_MAX_STEPS = 8
 EXIT_MAX_TOKENS = 9
-EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 CANCEL_GRACE = 0.8  # s to wait for the daemon's answer to a cancel: Ctrl-C returns within 1 s
 _EXIT = {"end_turn": 0, "nothing_to_resume": 0, "max_steps": EXIT_MAX_STEPS,
          "max_tokens": EXIT_MAX_TOKENS}
@@ -146,7 +145,7 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
     except KeyboardInterrupt:
         return _cancel(client, req_id, printer)
     except BrokenPipeError:  # C1: stdout closed (`| head`): stop the run, quietly
-        from .main import silence_stdout
+        from .main import EXIT_PIPE, silence_stdout
 
         silence_stdout()
         _cancel_quietly(client, req_id)
