@@ -58,11 +58,8 @@ def cmd(args: Any, paths: Any = None) -> int:
         except ProviderError as exc:
             print(f"codetether: {exc.message}", file=sys.stderr)
             status = max(status, 1)
-    if getattr(args, "json", False):
+    if getattr(args, "json", False):  # the progress lines already named each path
         print(json.dumps(pulled))
-    elif not quiet:
-        for path in pulled.values():
-            print(path)
     return status
 
 
