@@ -39,7 +39,7 @@ async def approve_edit(ls: CodetetherServer, gate_id: str, gate: dict[str, Any])
     sid = gate["session_id"]
     open_ids = {rec["id"] for rec in await ls.call("approval/list", {"session_id": sid})}
     if gate_id not in open_ids or gate_id not in ls.pending:
-        ls.pending.pop(gate_id, None)
+        ls.forget(gate_id)
         raise Conflict(f"the proposal {gate_id} is closed ({gate.get('closed') or 'decided elsewhere'}); "
                        "nothing was applied")
     stale = ls.stale(gate["files"])
@@ -64,10 +64,10 @@ async def approve_edit(ls: CodetetherServer, gate_id: str, gate: dict[str, Any])
     except (Conflict, NotFound) as exc:
         # Closed while we applied (a cancel raced us): take the edit back (S6).
         await _revert(ls, sid, gate["files"])
-        ls.pending.pop(gate_id, None)
+        ls.forget(gate_id)
         raise Conflict(f"the proposal {gate_id} was closed while it was applied ({exc.message}); "
                        "the edit was undone") from exc
-    ls.pending.pop(gate_id, None)
+    ls.forget(gate_id)
     return {"status": rec["status"], "applied": True}
 
 

@@ -47,6 +47,8 @@ class CodetetherServer(LanguageServer):
         self.client_approvals = False
         self.client_saves = False  # experimental.codetether.saveDocuments (E6)
         self.closed: dict[str, str] = {}  # gate id -> why it closed without the user (S6)
+        #: Gates this editor decided whose approval_resolved has not arrived yet (bounded).
+        self._decided_here: dict[str, None] = {}
         self._status_seq = 0  # status pushes are ordered: a late answer never overwrites a newer one
         self.daemon: DaemonClient | None = None
         self.sessions: dict[str, str] = {}  # workspace folder path -> session id
@@ -169,7 +171,9 @@ class CodetetherServer(LanguageServer):
         """A gate was decided by anyone, or withdrawn (cancel, error): its proposal and code
         actions go away at once, so it cannot be applied afterwards (S6)."""
         gate_id, by, reason = event["approval_id"], event.get("by", ""), event.get("rule", "")
-        if self.pending.pop(gate_id, None) is None:
+        # Announced whoever decided, this editor included: its own approve may have taken
+        # the gate out of ``pending`` before the daemon's event arrived.
+        if self.pending.pop(gate_id, None) is None and self._decided_here.pop(gate_id, False) is False:
             return
         if by in ("cancelled", "error"):
             self.closed[gate_id] = closed_reason(by, reason)
@@ -231,9 +235,17 @@ class CodetetherServer(LanguageServer):
             raise Conflict(f"not applied: the proposal was withdrawn ({self.closed[gate_id]})")
         if gate is None or gate["kind"] != "edit":
             rec = await self.call("approval/decide", {"approval_id": gate_id, "decision": "allow"})
-            self.pending.pop(gate_id, None)
+            self.forget(gate_id)
             return {"status": rec["status"]}
         return await approve_edit(self, gate_id, gate)
+
+    def forget(self, gate_id: str) -> None:
+        """This editor decided the gate: drop it, and still announce it when the daemon's
+        approval_resolved arrives (clients close its toast and diff on that)."""
+        if self.pending.pop(gate_id, None) is not None:
+            self._decided_here[gate_id] = None
+            while len(self._decided_here) > 200:
+                self._decided_here.pop(next(iter(self._decided_here)))
 
     def stale(self, files: list[dict[str, Any]]) -> str | None:
         """The first file whose buffer no longer holds what the proposal was made from."""
