@@ -38,8 +38,10 @@ def start_daemon(paths: Any, *, timeout: float = START_TIMEOUT) -> None:
     import subprocess  # only when starting: keeps every other CLI call light
 
     try:
-        paths.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(paths.data_dir / "daemon.stdout.log", "ab")  # noqa: SIM115 - handed to the child
+        paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Private like the rest of the data dir (S4); handed to the child.
+        log = os.fdopen(os.open(paths.data_dir / "daemon.stdout.log",
+                                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600), "ab")
     except OSError as exc:  # C7: a home we cannot write is the user's to fix; say which
         raise ConfigError(f"cannot start the daemon: {exc.filename or paths.data_dir}: "
                           f"{exc.strerror or exc}; CODETETHER_HOME (or the data directory) must be "

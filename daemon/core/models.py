@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import difflib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -84,8 +85,20 @@ class ModelResolver:
         await self._close_unused()
 
     @contextlib.asynccontextmanager
-    async def lease(self, resolved: ResolvedModel) -> AsyncIterator[Provider]:
-        """The provider for one run; a config reload cannot close it under the run."""
+    async def lease(self, resolved: ResolvedModel,
+                    env: Mapping[str, str] | None = None) -> AsyncIterator[Provider]:
+        """The provider for one run; a config reload cannot close it under the run.
+
+        ``env``: the key and Vault variables of the client that asked (C5). When they
+        differ from the daemon's own for this provider, the run gets a provider of its
+        own, with credentials resolved from the client's environment, closed after it."""
+        if env and self._env_differs(resolved.provider_name, env):
+            own = await self._provider_for_env(resolved.provider_name, env)
+            try:
+                yield own
+            finally:
+                await _close(own)
+            return
         provider = await self.provider(resolved)
         key = id(provider)
         self._leases[key] = self._leases.get(key, 0) + 1
@@ -96,6 +109,21 @@ class ModelResolver:
             if not self._leases[key]:
                 del self._leases[key]
             await self._close_unused()
+
+    def _env_differs(self, name: str, env: Mapping[str, str]) -> bool:
+        if not needs_credentials(name, self._settings(name)):
+            return False
+        from .secrets import env_vars_for
+
+        names = {*env_vars_for(name), "VAULT_ADDR", "VAULT_TOKEN", "VAULT_MOUNT", "VAULT_SECRETS_PATH",
+                 "VAULT_NAMESPACE"}
+        return any(env[k] != os.environ.get(k) for k in names if k in env)
+
+    async def _provider_for_env(self, name: str, env: Mapping[str, str]) -> Provider:
+        from .secrets import SecretStore
+
+        store = SecretStore(self.config.secrets, env={**os.environ, **env})
+        return create_provider(name, await store.get(name), settings=self._settings(name))
 
     async def _close_unused(self) -> None:
         unused = [p for p in self._retired if id(p) not in self._leases]

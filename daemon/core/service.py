@@ -223,7 +223,7 @@ class Service:
         if p.model:
             rt.meta.model = self.models.resolve(p.model).label  # the session's model from now on
         # The approval mode of a prompt applies to that prompt only.
-        return await self._run(rt, p.text, ctx, mode=p.approval_mode)
+        return await self._run(rt, p.text, ctx, mode=p.approval_mode, env=p.env)
 
     async def on_session_resume(self, p: api.SessionIdParams, ctx: CallContext) -> api.PromptResult:
         rt = self.runtime(p.session_id)
@@ -247,7 +247,7 @@ class Service:
             raise NotFound(f"the workspace of session {rt.id} is gone: {rt.meta.workspace}")
 
     async def _run(self, rt: SessionRuntime, text: str | None, ctx: CallContext,
-                   mode: str | None = None) -> api.PromptResult:
+                   mode: str | None = None, env: dict[str, str] | None = None) -> api.PromptResult:
         async with rt.lock:
             rt.run_task = asyncio.current_task()  # first: session/cancel must reach it at once
             rt.run_connection = ctx.connection
@@ -261,7 +261,7 @@ class Service:
                 for notice in notices:
                     await rt.emit(Notice(text=notice))
                 resolved = self.models.resolve(rt.meta.model)
-                async with self.models.lease(resolved) as provider:
+                async with self.models.lease(resolved, env) as provider:
                     agent = Agent(rt, provider, self.tools, self.approvals,
                                   self._settings(resolved, mode or rt.meta.approval_mode))
                     return await agent.run(text, preserve_on_cancel=lambda: self.stopping)
