@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import tomllib
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,14 +82,16 @@ def config_as_dict(config: Config) -> dict[str, Any]:
     return data
 
 
-def set_config_value(path: Path, key: str, value: str) -> LoadedConfig:
+def set_config_value(path: Path, key: str, value: str,
+                     check: Callable[[Config], object] | None = None) -> LoadedConfig:
     """Set dotted ``key`` to ``value`` in the file at ``path`` and return the new config.
 
     ``value`` is read as a TOML literal when it is one (``30``, ``true``, ``"x"``,
     ``["a"]``, ``{ "git push*" = "ask" }``), otherwise as a plain string. Comments and
     layout are kept (tomlkit). The result is validated before anything is written;
     an unknown key or an invalid result raises :class:`ConfigError` and leaves the
-    file untouched. The write is atomic (temp file + ``os.replace``).
+    file untouched, and so does a :class:`ConfigError` from ``check(new_config)``.
+    The write is atomic (temp file + ``os.replace``).
     """
     import tomlkit  # deferred: only `config set` needs it
     from tomlkit.exceptions import ParseError as TomlkitParseError
@@ -114,6 +116,8 @@ def set_config_value(path: Path, key: str, value: str) -> LoadedConfig:
     new_text = tomlkit.dumps(doc)
     try:
         loaded = parse_config(new_text, source=str(path))
+        if check is not None:
+            check(loaded.config)
     except ConfigError as exc:
         raise ConfigError(f"{exc.message} (not written; {path} is unchanged)") from exc
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
-from .models import ModelResolver, ResolvedModel
+from .models import ModelResolver, ResolvedModel, check_model
 from .peers import refuse_agent_processes, refuse_wider_mode
 from .recorder import Recorder
 from .records_api import RecordsAPI
@@ -351,7 +351,11 @@ class Service:
 
     async def on_config_set(self, p: api.ConfigSetParams, ctx: CallContext) -> dict[str, Any]:
         refuse_agent_processes(ctx, "change the configuration")
-        await self.apply_config(set_config_value(self.paths.config_file, p.key, p.value))
+        def runnable(config: Any) -> None:  # C10: never switch to a model that cannot run
+            if p.key.startswith(("default.", "providers.")):
+                check_model(f"{config.default.provider}/{config.default.model}", config)
+
+        await self.apply_config(set_config_value(self.paths.config_file, p.key, p.value, runnable))
         return await self.on_config_get(api.Empty(), ctx)
 
     async def apply_config(self, loaded: LoadedConfig) -> None:

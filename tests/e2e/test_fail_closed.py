@@ -176,3 +176,14 @@ def test_E9_a_config_at_the_top_of_CODETETHER_HOME_is_pointed_out(home):
                if json.loads(line)["type"] == "notice"]
     assert notices and "config" in notices[0] and str(home.config_file) in notices[0]
     assert any("is not read" in w for w in home.json("daemon", "status")["config_warnings"])
+
+
+def test_C9_C10_a_model_that_cannot_run_is_refused_with_a_suggestion(home):
+    home.write_config("[session]\nmax_steps = 5\n")  # the embedded default
+    before = home.config_file.read_text()
+    proc = home.cli("config", "--set", "default.model=gpt-4o")
+    assert proc.returncode == 5, proc.stderr
+    assert "did you mean 'openai/gpt-4o'" in proc.stderr and "unchanged" in proc.stderr
+    assert home.config_file.read_text() == before
+    proc = home.cli("run", "-m", "gpt-4o", "hi")
+    assert proc.returncode == 2 and proc.stderr.count("did you mean 'openai/gpt-4o'") == 1
