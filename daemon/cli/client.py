@@ -206,6 +206,10 @@ class Client:
                 if on_notification is not None:
                     on_notification(frame)
                 continue
+            if frame.get("id") is None and "error" in frame:
+                # Not an answer to any one request: the connection itself was refused
+                # (e.g. the daemon's connection limit). Say why instead of "closed".
+                raise from_wire(frame["error"])
             if frame.get("id") != req_id:
                 if on_other is not None:
                     on_other(frame)
