@@ -57,9 +57,10 @@ def test_S2_a_broken_reload_refuses_runs_until_the_file_loads_again(home):
     _wait(lambda: home.cli("run", "again").returncode == 0, "the fixed config was not picked up")
 
 
-def _agent_runs(home, command: str) -> str:
+def _agent_runs(home, command: str, *, scripted: bool = False) -> str:
     """Have the scripted agent run ``command`` in bash (auto mode); its output."""
-    home.script({"tool": "bash", "arguments": {"command": command}}, {"text": "done"})
+    if not scripted:
+        home.script({"tool": "bash", "arguments": {"command": command}}, {"text": "done"})
     home.extra_env["PATH"] = f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"
     proc = home.cli("run", "--yes", "--json", "go")
     assert proc.returncode == 0, proc.stderr
@@ -81,6 +82,8 @@ def test_S5_a_process_the_agent_starts_cannot_widen_its_mode_or_write_through_th
 
 
 def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api(home):
+    command = f"{sys.executable} probe.py"
+    home.script({"tool": "bash", "arguments": {"command": command}}, {"text": "done"})
     client = _client(home)
     session = client.call("session/create", {"workspace": str(home.workspace), "approval_mode": "auto"})
     # Simulate the peer check through a child of the daemon: the bash tool's own process.
@@ -93,7 +96,7 @@ def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api
               "except Exception as e:\n"
               "    print(type(e).__name__, e)\n")
     (home.workspace / "probe.py").write_text(script)
-    output = _agent_runs(home, f"{sys.executable} probe.py")
+    output = _agent_runs(home, command, scripted=True)
     assert "ApprovalDenied" in output and "'auto'" in output, output
     client.close()
 
