@@ -16,14 +16,10 @@ compact table at the end and writes ``.bench/results.json``.
 * ``report_rss``     — daemon memory across 10 telemetry reports (R2), vs drawing in-process
 * ``lsp_code_action`` — code action latency on a 10,000-line file with an agent edit pending
 * ``neovim_approval`` — approval round trip in real Neovim, proposal to buffer change
-* ``fuzz_rss``       — daemon memory under 20,000 fuzzed socket frames (when present)
+* ``fuzz_rss``       — daemon memory under 20,000 fuzzed socket frames
 """
 
-from pathlib import Path as _Path
-
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
-           "records", "report_rss", "lsp_code_action", "neovim_approval")
-# fuzz_rss (RSS after 20,000 fuzzed socket frames) runs when its module is present.
-BENCHES += tuple(n for n in ("fuzz_rss",) if (_Path(__file__).parent / f"{n}.py").is_file())
+           "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss")
 
 __all__ = ["BENCHES"]
