@@ -23,16 +23,23 @@ from codetether.daemon.testing.scripted import ScriptedProvider, Turn
 from codetether.daemon.wire import events as ev
 
 # Prints a line, then waits for the test to release it, three times.
-STEPPED = 'for i in 1 2 3; do echo "line $i"; read go < gate; done; echo done'
+STEPPED = 'for i in 1 2 3; do echo "line $i"; read go; done < gate; echo done'
 
 
-async def _release(fifo: Path) -> None:
-    # Opening a FIFO for writing blocks until the command opens it for reading.
-    await asyncio.to_thread(fifo.write_text, "go\n")
+def _gate(fifo: Path) -> int:
+    """The test's end of the FIFO, opened before the command runs. O_RDWR never blocks,
+    and holding it open means the command's one open of the FIFO (for its whole loop)
+    neither blocks nor ever sees end-of-file: each line written is one release."""
+    os.mkfifo(fifo)
+    return os.open(fifo, os.O_RDWR)
+
+
+def _release(gate: int) -> None:
+    os.write(gate, b"go\n")
 
 
 async def test_bash_output_streams_before_the_call_ends(tool_root: Path) -> None:  # C15
-    os.mkfifo(tool_root / "gate")
+    gate = _gate(tool_root / "gate")
     events: asyncio.Queue[ev.SessionEvent] = asyncio.Queue()
 
     async def emit(event: ev.SessionEvent) -> int:
@@ -53,8 +60,9 @@ async def test_bash_output_streams_before_the_call_ends(tool_root: Path) -> None
             assert (event.call_id, event.stream) == ("call-7", "stdout")
             seen += event.text
         assert not run.done()
-        await _release(tool_root / "gate")
+        _release(gate)
     result = await run
+    os.close(gate)
     while not events.empty():
         seen += events.get_nowait().text  # type: ignore[union-attr]
     assert seen == "line 1\nline 2\nline 3\ndone\n"
@@ -64,7 +72,7 @@ async def test_bash_output_streams_before_the_call_ends(tool_root: Path) -> None
 async def test_agent_streams_bash_output_before_tool_call_end(tmp_path: Path) -> None:  # C15
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    os.mkfifo(workspace / "gate")
+    gate = _gate(workspace / "gate")
     store = SessionStore(tmp_path / "sessions")
     try:
         meta = store.create(workspace=str(workspace), model="scripted/scripted", approval_mode="auto")
@@ -90,7 +98,7 @@ async def test_agent_streams_bash_output_before_tool_call_end(tmp_path: Path) ->
                 assert not any(k is ev.ToolCallEnd for k in kinds)
                 released += event.text.count("line ")
                 for _ in range(event.text.count("line ")):
-                    await _release(workspace / "gate")
+                    _release(gate)
             if isinstance(event, ev.Done):
                 break
         await run
@@ -100,6 +108,7 @@ async def test_agent_streams_bash_output_before_tool_call_end(tmp_path: Path) ->
         assert len(kinds) - kinds[::-1].index(ev.ToolOutput) - 1 < kinds.index(ev.ToolCallEnd)
     finally:
         store.close()
+        os.close(gate)
 
 
 async def test_small_writes_are_coalesced_into_one_event() -> None:  # C15
