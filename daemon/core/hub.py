@@ -93,28 +93,26 @@ class EventHub:
         instead of ``event``. Streamed text (text, thinking, tool output) goes through
         one :class:`StreamRedactor` per stream, so a key split across chunks is caught;
         any other event first releases what those streams held back."""
-        key: tuple[str, ...] | None
-        if isinstance(event, TextChunk | Thinking):
-            key = ("text",) if isinstance(event, TextChunk) else ("thinking",)
-        elif isinstance(event, ToolOutput):
-            key = ("tool_output", event.call_id, event.stream)
-        else:
-            key = None
+        if isinstance(event, TextChunk):
+            return self._feed(("text",), event.text)
+        if isinstance(event, Thinking):
+            return self._feed(("thinking",), event.text)
+        if isinstance(event, ToolOutput):
+            return self._feed(("tool_output", event.call_id, event.stream), event.text)
         out: list[SessionEvent] = []
-        if key is None:
-            for held_key in list(self._streams):
-                rest = self._streams.pop(held_key).flush()
-                if rest:
-                    out.append(_stream_event(held_key, rest))
-            out.append(redact_value(event))
-            return out
+        for held_key in list(self._streams):
+            rest = self._streams.pop(held_key).flush()
+            if rest:
+                out.append(_stream_event(held_key, rest))
+        out.append(redact_value(event))
+        return out
+
+    def _feed(self, key: tuple[str, ...], text: str) -> list[SessionEvent]:
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = StreamRedactor()
-        text = stream.feed(event.text)
-        if text:
-            out.append(_stream_event(key, text))
-        return out
+        safe = stream.feed(text)
+        return [_stream_event(key, safe)] if safe else []
 
     def publish_nowait(self, event: SessionEvent) -> int:
         """Publish without ever waiting: a full queue drops the event for that

@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from ..core.redact import redact_bytes
 from ..errors import (
     CodetetherError,
     InvalidParams,
@@ -34,7 +35,6 @@ from ..errors import (
     RequestCancelled,
     Unavailable,
 )
-from ..core.redact import redact_bytes
 
 __all__ = ["CallContext", "CallRecord", "Connection", "Dispatcher", "Handler", "Observer"]
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 from pathlib import Path
 
-import pytest
 from codetether.daemon.core.agent import Agent, AgentSettings
 from codetether.daemon.core.approvals import ApprovalStore
 from codetether.daemon.core.runtime import SessionRuntime
