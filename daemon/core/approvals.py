@@ -28,7 +28,7 @@ import msgspec
 from ..errors import Conflict, NotFound
 from ..wire.api import ApprovalRecord
 from ..wire.messages import ToolCall
-from .redact import redact_bytes
+from .redact import redact_json
 
 __all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policies", "evaluate_policy"]
 
@@ -105,7 +105,7 @@ class ApprovalStore:
         # Arguments may hold what a model echoed: redacted like every other record (S4).
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "ab") as fh:
-            fh.write(redact_bytes(self._encoder.encode(record)) + b"\n")
+            fh.write(redact_json(self._encoder.encode(record)) + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         self._index(record)

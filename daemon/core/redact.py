@@ -27,6 +27,7 @@ __all__ = [
     "StreamRedactor",
     "redact",
     "redact_bytes",
+    "redact_json",
     "redact_value",
     "register",
     "values",
@@ -39,27 +40,44 @@ _values: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 _bytes_pattern: re.Pattern[bytes] | None = None
 _longest = 0
+_frozen: frozenset[str] = frozenset()
 
 
 def register(*secrets: str | None) -> None:
     """Redact these values from now on (``None``, empty and short values are ignored)."""
-    global _pattern, _bytes_pattern, _longest
     fresh = {s for s in secrets if s and len(s) >= _MIN_LEN} - _values
-    if not fresh:
-        return
+    if fresh:
+        with _lock:
+            _values.update(fresh)
+            _compile()
+
+
+def _replace_all(secrets: frozenset[str]) -> None:
+    """Tests only: put the registry back to ``secrets`` (it otherwise only grows)."""
     with _lock:
-        _values.update(fresh)
-        ordered = sorted(_values, key=len, reverse=True)  # a secret containing another goes whole
-        # Bytes are matched raw and JSON-escaped: they are usually encoded JSON lines.
-        forms = sorted({f for v in ordered for f in (v.encode(), msgspec.json.encode(v)[1:-1])},
-                       key=len, reverse=True)
-        _bytes_pattern = re.compile(b"|".join(re.escape(f) for f in forms))
-        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
-        _longest = len(ordered[0])
+        _values.clear()
+        _values.update(secrets)
+        _compile()
+
+
+def _compile() -> None:
+    global _pattern, _bytes_pattern, _longest, _frozen
+    _frozen = frozenset(_values)  # what readers iterate: never a set being updated
+    if not _values:
+        _pattern = _bytes_pattern = None
+        _longest = 0
+        return
+    ordered = sorted(_values, key=len, reverse=True)  # a secret containing another goes whole
+    # Bytes are encoded JSON: a secret appears there in its JSON-escaped form (the raw form
+    # of one with a quote or backslash never does, and matching it could cut an escape).
+    forms = sorted({msgspec.json.encode(v)[1:-1] for v in ordered}, key=len, reverse=True)
+    _bytes_pattern = re.compile(b"|".join(re.escape(f) for f in forms))
+    _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+    _longest = len(ordered[0])
 
 
 def values() -> frozenset[str]:
-    return frozenset(_values)
+    return _frozen
 
 
 def redact(text: str) -> str:
@@ -76,6 +94,20 @@ def redact_bytes(data: bytes) -> bytes:
     return pattern.sub(REDACTED.encode(), data)
 
 
+def redact_json(encoded: bytes) -> bytes:
+    """Encoded JSON with secrets removed, still valid JSON: the fast byte replacement,
+    checked whenever it changed something (a replacement that cut into an escape
+    sequence falls back to redacting each decoded string)."""
+    cleaned = redact_bytes(encoded)
+    if cleaned is encoded or cleaned == encoded:
+        return encoded
+    try:
+        msgspec.json.decode(cleaned)
+    except msgspec.DecodeError:
+        return msgspec.json.encode(_walk(msgspec.json.decode(encoded)))
+    return cleaned
+
+
 def redact_value(value: Any) -> Any:
     """``value`` with secrets removed from every string in it (dicts, lists, Structs).
     Returns ``value`` itself when there is nothing to remove."""
@@ -85,13 +117,21 @@ def redact_value(value: Any) -> Any:
         return redact(value)
     if isinstance(value, (dict, list, tuple, msgspec.Struct)):
         encoded = msgspec.json.encode(value)
-        cleaned = redact_bytes(encoded)
+        cleaned = redact_json(encoded)
         if cleaned == encoded:
             return value
-        kind = type(value)
-        if isinstance(value, tuple):
-            kind = list  # type: ignore[assignment]
+        kind = list if isinstance(value, tuple) else type(value)
         return msgspec.json.decode(cleaned, type=kind)
+    return value
+
+
+def _walk(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(k): _walk(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v) for v in value]
     return value
 
 
@@ -122,7 +162,7 @@ class StreamRedactor:
 
 def _partial_secret_suffix(text: str) -> int:
     """The length of the longest suffix of ``text`` that a secret starts with."""
-    secrets = _values
+    secrets = _frozen
     for k in range(min(len(text), _longest - 1), 0, -1):
         tail = text[-k:]
         if any(s.startswith(tail) for s in secrets):

@@ -25,7 +25,7 @@ import msgspec
 from ..errors import Conflict, NotFound, Unavailable
 from ..wire.messages import Message
 from ._fs import atomic_write
-from .redact import redact_bytes
+from .redact import redact_json
 
 __all__ = [
     "CallStarted",
@@ -158,7 +158,7 @@ class SessionStore:
         # Not fsynced: everything in it but todos and read files is rebuilt from the
         # transcript, and an fsync per save would dominate the agent loop.
         with self._writing(f"session {meta.id} metadata"):
-            atomic_write(self._dir(meta.id) / "meta.json", redact_bytes(self._enc.encode(meta)),
+            atomic_write(self._dir(meta.id) / "meta.json", redact_json(self._enc.encode(meta)),
                          0o600, durable=False)
 
     def get(self, session_id: str) -> SessionMeta:
@@ -209,7 +209,7 @@ class SessionStore:
                          os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
             fh = os.fdopen(fd, "ab")
             self._handles[session_id] = fh
-        fh.write(redact_bytes(b"".join(self._enc.encode(r) + b"\n" for r in records)))
+        fh.write(b"".join(redact_json(self._enc.encode(r)) + b"\n" for r in records))
         fh.flush()  # to the OS on every append: a daemon crash loses nothing written
         if durable:
             os.fsync(fh.fileno())

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from ..core.redact import redact_bytes
+from ..core.redact import redact_json
 from ..errors import (
     CodetetherError,
     InvalidParams,
@@ -187,7 +187,7 @@ class Connection:
             return
         # The client boundary of the one redactor (S4): results, errors and notifications
         # alike, whatever produced them (a 401 body that echoes the key, a session's text).
-        frame = redact_bytes(frame)
+        frame = redact_json(frame)
         async with self._send_lock:
             try:
                 await self._send(frame)

@@ -49,7 +49,7 @@ def test_s1_plan_mode_stays_read_only(home):
     assert end["is_error"]
 
 
-def test_c1_a_closed_stdout_ends_quietly(home):
+def test_c1_a_closed_stdout_ends_quietly(home):  # C1
     home.script({"text": "a long answer"}, {"text": "another"})
     for args in (("tools", "--json"), ("sessions", "list", "--all"), ("run", "--json", "hi"),
                  ("run", "hello")):
@@ -60,7 +60,7 @@ def test_c1_a_closed_stdout_ends_quietly(home):
     assert home.json("daemon", "status")["running"]
 
 
-def test_c2_events_reconstruct_prints_the_conversation(home):
+def test_c2_events_reconstruct_prints_the_conversation(home):  # C2
     home.script({"tool": "bash", "arguments": {"command": "echo one; echo two"}},
                 {"text": "Both printed."})
     home.cli("run", "--yes", "print two lines", check=True)
@@ -73,7 +73,7 @@ def test_c2_events_reconstruct_prints_the_conversation(home):
     assert not any(line.rstrip() in ("user:", "assistant:") for line in lines)
 
 
-def test_c3_run_json_seq_is_the_event_stream_seq(home):
+def test_c3_run_json_seq_is_the_event_stream_seq(home):  # C3
     home.script({"text": "first"}, {"text": "second"})
     first = _events(home.cli("run", "--json", "one", check=True).stdout)
     assert first[0]["seq"] == 0  # 0-based, like `events read`
@@ -85,7 +85,7 @@ def test_c3_run_json_seq_is_the_event_stream_seq(home):
     assert second[0]["seq"] == first[-2]["seq"] + 1  # runs continue one stream
 
 
-def test_c4_events_show_prints_time_since_the_first_event(home):
+def test_c4_events_show_prints_time_since_the_first_event(home):  # C4
     home.script({"text": "hello"})
     home.cli("run", "hi", check=True)
     sid = home.json("sessions", "list")[0]["id"]
@@ -100,7 +100,7 @@ def test_c4_events_show_prints_time_since_the_first_event(home):
     assert proc.stdout.split()[0] == "2"
 
 
-def test_c6_audit_verify_of_a_missing_file_is_an_error(home, short_dir):
+def test_c6_audit_verify_of_a_missing_file_is_an_error(home, short_dir):  # C6
     proc = home.cli("audit", "verify", "--file", "/no/such/file")
     assert proc.returncode == 4 and "/no/such/file does not exist" in proc.stderr
     assert "intact" not in proc.stdout
@@ -114,7 +114,7 @@ def _cli_at(home, codetether_home: Path, *args: str) -> subprocess.CompletedProc
                           stdin=subprocess.DEVNULL, timeout=120)
 
 
-def test_c7_an_unusable_home_is_a_clear_error(home, short_dir):
+def test_c7_an_unusable_home_is_a_clear_error(home, short_dir):  # C7
     long_home = short_dir / ("x" * 120)
     for args in (("daemon", "status"), ("run", "hi")):
         proc = _cli_at(home, long_home, *args)
@@ -130,21 +130,21 @@ def test_c7_an_unusable_home_is_a_clear_error(home, short_dir):
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
 
 
-def test_c9_a_run_error_is_printed_once(home):
+def test_c9_a_run_error_is_printed_once(home):  # C9
     home.script({"error": 400, "message": "the model refused the request"})
     proc = home.cli("run", "hi")
     assert proc.returncode == 1
     assert proc.stderr.count("the model refused the request") == 1, proc.stderr
 
 
-def test_c11_a_refused_mention_is_shown(home):
+def test_c11_a_refused_mention_is_shown(home):  # C11
     home.script({"text": "ok"})
     proc = home.cli("run", "look at @missing.py")
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^warning: .*missing\.py", proc.stderr, re.M), proc.stderr
 
 
-def test_c12_bad_arguments_are_usage_errors(home, short_dir):
+def test_c12_bad_arguments_are_usage_errors(home, short_dir):  # C12
     proc = home.cli("sessions", "list", "--limit", "-1")
     assert proc.returncode == 2 and "must be 0 or more" in proc.stderr
     proc = home.cli("audit", "query", "--category", "aproval")
@@ -160,7 +160,7 @@ def _run_with_stdin(home, text: str, *args: str) -> subprocess.CompletedProcess[
                           capture_output=True, timeout=120)
 
 
-def test_c13_dash_reads_the_prompt_from_stdin_and_piped_input_is_context(home):
+def test_c13_dash_reads_the_prompt_from_stdin_and_piped_input_is_context(home):  # C13
     home.script({"text": "one"}, {"text": "two"})
     proc = _run_with_stdin(home, "task from stdin\n", "run", "--json", "-")
     assert proc.returncode == 0, proc.stderr
@@ -173,7 +173,7 @@ def test_c13_dash_reads_the_prompt_from_stdin_and_piped_input_is_context(home):
     assert proc.returncode == 2 and "stdin was empty" in proc.stderr
 
 
-def test_c14_every_group_lists_its_actions_and_typos_get_a_suggestion(home):
+def test_c14_every_group_lists_its_actions_and_typos_get_a_suggestion(home):  # C14
     for group, actions in (("sessions", ("list", "show", "delete", "resume", "fork")),
                            ("approvals", ("list", "allow", "deny")),
                            ("daemon", ("start", "stop", "status", "logs")),
@@ -190,7 +190,7 @@ def test_c14_every_group_lists_its_actions_and_typos_get_a_suggestion(home):
     assert proc.returncode == 2 and "did you mean --json?" in proc.stderr
 
 
-def test_c16_limits_have_their_own_exit_codes_and_messages(home):
+def test_c16_limits_have_their_own_exit_codes_and_messages(home):  # C16
     home.script({"tool": "list_dir", "arguments": {"path": "."}},
                 {"text": "cut off mid-sent", "stop_reason": "max_tokens"})
     home.write_config(home.config_file.read_text().replace(
@@ -203,14 +203,14 @@ def test_c16_limits_have_their_own_exit_codes_and_messages(home):
     assert "output token limit" in proc.stderr
 
 
-def test_c16_continue_without_a_session_is_not_found(home):
+def test_c16_continue_without_a_session_is_not_found(home):  # C16
     home.script({"text": "x"})
     proc = home.cli("run", "-c", "go on")
     assert proc.returncode == 4 and "no session to continue" in proc.stderr
     assert home.json("sessions", "list") == []
 
 
-def test_c17_config_show_is_toml_or_json_and_set_prints_the_change(home):
+def test_c17_config_show_is_toml_or_json_and_set_prints_the_change(home):  # C17
     import tomllib
 
     home.script({"text": "x"})
@@ -229,7 +229,7 @@ def test_c17_config_show_is_toml_or_json_and_set_prints_the_change(home):
     assert tomllib.loads(home.config_file.read_text())["permissions"]["rules"]["bash"] == rules["bash"]
 
 
-def test_c5_a_prompt_carries_the_callers_keys(home):
+def test_c5_a_prompt_carries_the_callers_keys(home):  # C5
     # The daemon learns a key from the CLI that asks (here: it redacts the key the model
     # echoes), not only from the environment it started with.
     key = "zq8Xv2LmN4pR7tY1wK9sB3dF6hJ0cV5e"

@@ -74,7 +74,7 @@ def _open(terminals, home, *args: str) -> Terminal:
     return term
 
 
-def test_c8_daemon_stopped_at_the_prompt_says_how_to_resume(home, terminals):
+def test_c8_daemon_stopped_at_the_prompt_says_how_to_resume(home, terminals):  # C8
     home.script({"tool": "write_file", "arguments": {"path": "out.txt", "content": "hi\n"}},
                 {"text": "finished"})
     term = _open(terminals, home, "run", "write out.txt")
@@ -88,7 +88,7 @@ def test_c8_daemon_stopped_at_the_prompt_says_how_to_resume(home, terminals):
     assert not (home.workspace / "out.txt").exists()
 
 
-def test_c8_approval_decided_in_another_terminal_ends_the_prompt(home, terminals):
+def test_c8_approval_decided_in_another_terminal_ends_the_prompt(home, terminals):  # C8
     home.script({"tool": "write_file", "arguments": {"path": "out.txt", "content": "hi\n"}},
                 {"text": "finished"})
     term = _open(terminals, home, "run", "write out.txt")
@@ -102,7 +102,7 @@ def test_c8_approval_decided_in_another_terminal_ends_the_prompt(home, terminals
     assert (home.workspace / "out.txt").read_text() == "hi\n"
 
 
-def test_c15_the_approval_prompt_shows_the_diff_and_the_command(home, terminals):
+def test_c15_the_approval_prompt_shows_the_diff_and_the_command(home, terminals):  # C15
     (home.workspace / "app.py").write_text("def greet():\n    return 'hi'\n")
     home.script({"tool": "edit", "arguments": {"path": "app.py", "old_string": "'hi'",
                                                "new_string": "'hello'"}},
@@ -120,7 +120,7 @@ def test_c15_the_approval_prompt_shows_the_diff_and_the_command(home, terminals)
     assert "'hello'" in (home.workspace / "app.py").read_text()
 
 
-def test_c15_progress_on_a_terminal_and_nothing_drawn_on_a_pipe(home, terminals):
+def test_c15_progress_on_a_terminal_and_nothing_drawn_on_a_pipe(home, terminals):  # C15
     home.script({"text": "answer one"}, {"text": "answer two"})
     term = _open(terminals, home, "run", "hi")
     assert term.finish() == 0, term.output
@@ -130,7 +130,7 @@ def test_c15_progress_on_a_terminal_and_nothing_drawn_on_a_pipe(home, terminals)
     assert "\x1b[" not in proc.stderr + proc.stdout and "…" not in proc.stderr
 
 
-def test_c15_bash_output_streams_as_it_arrives(home):
+def test_c15_bash_output_streams_as_it_arrives(home):  # C15
     fifo = home.workspace / "gate"
     os.mkfifo(fifo)
     home.script({"tool": "bash", "arguments": {"command": "echo first; cat gate; echo second"}},
@@ -156,7 +156,7 @@ def test_c15_bash_output_streams_as_it_arrives(home):
     assert "second" in seen + err and "ran" in out
 
 
-def test_c15_ctrl_c_says_cancelling_and_returns_within_a_second(home, terminals):
+def test_c15_ctrl_c_says_cancelling_and_returns_within_a_second(home, terminals):  # C15
     home.script({"tool": "bash", "arguments": {"command": "sleep 60"}}, {"text": "never"})
     term = _open(terminals, home, "run", "--yes", "wait")
     term.expect("⚙ bash")

@@ -31,7 +31,7 @@ def _wait(predicate, what: str, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_S2_a_config_that_does_not_parse_runs_nothing_and_every_command_says_why(home):
+def test_S2_a_config_that_does_not_parse_runs_nothing_and_every_command_says_why(home):  # S2
     home.write_config(BROKEN)
     (home.workspace / "victim.txt").write_text("keep me\n")
     for args in (("run", "--yes", "hi"), ("models",), ("tools",), ("sessions", "list")):
@@ -45,7 +45,7 @@ def test_S2_a_config_that_does_not_parse_runs_nothing_and_every_command_says_why
     assert home.cli("daemon", "stop").returncode == 0  # stopping still works
 
 
-def test_S2_a_broken_reload_refuses_runs_until_the_file_loads_again(home):
+def test_S2_a_broken_reload_refuses_runs_until_the_file_loads_again(home):  # S2
     home.script({"text": "one"}, {"text": "two"})
     good = home.config_file.read_text()
     assert home.cli("run", "hi").returncode == 0
@@ -69,7 +69,7 @@ def _agent_runs(home, command: str, *, scripted: bool = False) -> str:
     return str(end["output"])
 
 
-def test_S5_a_process_the_agent_starts_cannot_widen_its_mode_or_write_through_the_daemon(home, short_dir):
+def test_S5_a_process_the_agent_starts_cannot_widen_its_mode_or_write_through_the_daemon(home, short_dir):  # S5
     elsewhere = short_dir / "elsewhere"
     elsewhere.mkdir()
     report = short_dir / "evil.html"
@@ -81,7 +81,7 @@ def test_S5_a_process_the_agent_starts_cannot_widen_its_mode_or_write_through_th
     assert not report.exists() and not list(elsewhere.iterdir())
 
 
-def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api(home):
+def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api(home):  # S5
     command = f"{sys.executable} probe.py"
     home.script({"tool": "bash", "arguments": {"command": command}}, {"text": "done"})
     client = _client(home)
@@ -101,7 +101,7 @@ def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api
     client.close()
 
 
-def test_S7_resume_of_a_finished_session_is_a_no_op_that_says_so(home):
+def test_S7_resume_of_a_finished_session_is_a_no_op_that_says_so(home):  # S7
     home.script({"tool": "bash", "arguments": {"command": "echo ran >> ran.txt"}}, {"text": "finished"},
                 {"tool": "bash", "arguments": {"command": "echo again >> ran.txt"}}, {"text": "x"})
     assert home.cli("run", "--yes", "do it").returncode == 0
@@ -112,7 +112,7 @@ def test_S7_resume_of_a_finished_session_is_a_no_op_that_says_so(home):
     assert (home.workspace / "ran.txt").read_text() == "ran\n"  # the bash call did not run again
 
 
-def test_R2_R3_bad_paths_and_ids_are_invalid_params_or_not_found(home, short_dir):
+def test_R2_R3_bad_paths_and_ids_are_invalid_params_or_not_found(home, short_dir):  # R2
     client = _client(home)
     a_dir = short_dir / "adir"
     a_dir.mkdir()
@@ -131,7 +131,7 @@ def test_R2_R3_bad_paths_and_ids_are_invalid_params_or_not_found(home, short_dir
     client.close()
 
 
-def test_R5_a_full_disk_is_a_clear_error_and_makes_the_daemon_degraded(home):
+def test_R5_a_full_disk_is_a_clear_error_and_makes_the_daemon_degraded(home):  # R5
     sessions = home.root / "data" / "sessions"
     sessions.mkdir(parents=True)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(sessions)],
@@ -157,7 +157,7 @@ def test_R5_a_full_disk_is_a_clear_error_and_makes_the_daemon_degraded(home):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the dir to another user")
-def test_S8_a_runtime_dir_another_user_owns_is_refused_with_a_clear_error(home):
+def test_S8_a_runtime_dir_another_user_owns_is_refused_with_a_clear_error(home):  # S8
     run_dir = home.root / "run"
     run_dir.mkdir(mode=0o777)
     os.chmod(run_dir, 0o777)
@@ -170,7 +170,7 @@ def test_S8_a_runtime_dir_another_user_owns_is_refused_with_a_clear_error(home):
     assert not Path(run_dir / "daemon.pid").exists()
 
 
-def test_E9_a_config_at_the_top_of_CODETETHER_HOME_is_pointed_out(home):
+def test_E9_a_config_at_the_top_of_CODETETHER_HOME_is_pointed_out(home):  # E9
     home.script({"text": "hi"})
     (home.root / "config.toml").write_text('[session]\nmax_steps = 3\n')
     proc = home.cli("run", "--json", "hello")
@@ -181,7 +181,7 @@ def test_E9_a_config_at_the_top_of_CODETETHER_HOME_is_pointed_out(home):
     assert any("is not read" in w for w in home.json("daemon", "status")["config_warnings"])
 
 
-def test_C9_C10_a_model_that_cannot_run_is_refused_with_a_suggestion(home):
+def test_C9_C10_a_model_that_cannot_run_is_refused_with_a_suggestion(home):  # C9
     home.write_config("[session]\nmax_steps = 5\n")  # the embedded default
     before = home.config_file.read_text()
     proc = home.cli("config", "--set", "default.model=gpt-4o")

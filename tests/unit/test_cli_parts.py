@@ -17,7 +17,7 @@ from codetether.daemon.cli.render import EventPrinter
 from codetether.daemon.cli.run import UsageError, read_prompt
 
 
-def test_c15_preview_of_write_file_diffs_against_the_file(tmp_path):
+def test_c15_preview_of_write_file_diffs_against_the_file(tmp_path):  # C15
     (tmp_path / "a.txt").write_text("one\ntwo\n")
     text = approval_preview("write_file", json.dumps({"path": "a.txt", "content": "one\nthree\n"}),
                             str(tmp_path))
@@ -26,7 +26,7 @@ def test_c15_preview_of_write_file_diffs_against_the_file(tmp_path):
     assert "/dev/null" in new and "+x" in new
 
 
-def test_c15_preview_of_edit_multiedit_patch_and_bash(tmp_path):
+def test_c15_preview_of_edit_multiedit_patch_and_bash(tmp_path):  # C15
     (tmp_path / "m.py").write_text("a = 1\nb = 2\n")
     edit = approval_preview("edit", json.dumps({"path": "m.py", "old_string": "a = 1",
                                                 "new_string": "a = 10"}), str(tmp_path))
@@ -42,7 +42,7 @@ def test_c15_preview_of_edit_multiedit_patch_and_bash(tmp_path):
     assert approval_preview("write_file", "{not json", str(tmp_path)) == ""
 
 
-def test_c15_preview_does_not_read_outside_the_workspace(tmp_path):
+def test_c15_preview_does_not_read_outside_the_workspace(tmp_path):  # C15
     ws = tmp_path / "ws"
     ws.mkdir()
     (tmp_path / "secret").write_text("top secret\n")
@@ -50,13 +50,13 @@ def test_c15_preview_does_not_read_outside_the_workspace(tmp_path):
     assert "top secret" not in text and "+x" in text
 
 
-def test_c15_a_long_diff_is_clipped(tmp_path):
+def test_c15_a_long_diff_is_clipped(tmp_path):  # C15
     text = approval_preview("write_file", json.dumps({"path": "big", "content": "x\n" * 500}),
                             str(tmp_path))
     assert len(text.splitlines()) <= 81 and "more lines" in text
 
 
-def test_c17_rules_are_merged_into_the_current_ones():
+def test_c17_rules_are_merged_into_the_current_ones():  # C17
     config = {"permissions": {"rules": {"bash": {"rm *": "deny"}, "edit": {"*": "ask"}}}}
     merged = merge_rules("permissions.rules.bash", '{ "git push*" = "ask" }', config)
     import tomllib
@@ -69,7 +69,7 @@ def test_c17_rules_are_merged_into_the_current_ones():
     assert merge_rules("permissions.rules.bash", "not toml {", config) == "not toml {"
 
 
-def test_c17_show_is_toml_without_nulls():
+def test_c17_show_is_toml_without_nulls():  # C17
     import tomllib
 
     text = to_toml({"path": "/x/config.toml", "config": {"default": {"provider": "p", "model": None},
@@ -77,7 +77,7 @@ def test_c17_show_is_toml_without_nulls():
     assert tomllib.loads(text) == {"default": {"provider": "p"}, "session": {"max_steps": 3}}
 
 
-def test_c13_read_prompt(tmp_path):
+def test_c13_read_prompt(tmp_path):  # C13
     stdin = tmp_path / "in.txt"
     stdin.write_text("context line\n")
     with open(stdin) as fh:
@@ -96,7 +96,7 @@ def _printer(**kw) -> tuple[EventPrinter, io.StringIO, io.StringIO]:
     return EventPrinter(as_json=False, out=out, err=err, progress=False, **kw), out, err
 
 
-def test_c11_notices_and_c9_errors_are_shown():
+def test_c11_notices_and_c9_errors_are_shown():  # C11, C9
     printer, out, err = _printer()
     printer.event("s", 0, {"type": "notice", "text": "@missing.py: no such file", "level": "warning"})
     printer.event("s", 1, {"type": "error", "code": -32004, "message": "model failed"})
@@ -104,7 +104,7 @@ def test_c11_notices_and_c9_errors_are_shown():
     assert printer.errors == ["model failed"]
 
 
-def test_c15_tool_output_streams_and_is_not_repeated():
+def test_c15_tool_output_streams_and_is_not_repeated():  # C15
     printer, out, err = _printer()
     printer.event("s", 0, {"type": "tool_call_start", "call_id": "c1", "name": "bash",
                            "arguments": '{"command": "ls"}'})
@@ -116,20 +116,20 @@ def test_c15_tool_output_streams_and_is_not_repeated():
     assert out.getvalue() == "" and "prompt" not in err.getvalue()
 
 
-def test_c16_limits_are_said():
+def test_c16_limits_are_said():  # C16
     printer, _, err = _printer()
     printer.result({"session_id": "s1", "stop_reason": "max_steps", "steps": 4})
     assert "stopped at the step limit (4 steps); continue with `codetether run -c`" in err.getvalue()
 
 
-def test_c14_did_you_mean():
+def test_c14_did_you_mean():  # C14
     message = "argument COMMAND: invalid choice: 'sesions' (choose from 'run', 'sessions')"
     assert _did_you_mean(message).endswith("did you mean 'sessions'?")
     assert _did_you_mean("argument COMMAND: invalid choice: 'zzz' (choose from 'run')").endswith("'run')")
     assert build_parser(["sessions"]).parse_args(["sessions", "list", "--limit", "0"]).limit == 0
 
 
-def test_c15_the_status_path_imports_nothing_heavy():
+def test_c15_the_status_path_imports_nothing_heavy():  # C15
     # `daemon status --json` must stay near `python -c pass`: no rich, msgspec or difflib.
     code = ("import sys; from codetether.daemon.cli import main as m; from codetether.daemon.cli import "
             "args; args.build_parser(['daemon', 'status', '--json']); import codetether.daemon.cli.main; "

@@ -35,3 +35,14 @@ def test_cli_example_parses(line):
 
 def test_there_are_examples():
     assert len(_examples()) >= 20
+
+
+def test_C18_the_readme_says_what_is_true():
+    # Stale claims the findings named: clients "coming next", a proto/ folder that does
+    # not exist, and "every command takes --json".
+    assert "coming next" not in README and "(next)" not in README
+    assert ("proto/" in README) == (ROOT / "proto").is_dir()
+    assert "Every command takes `--json`" not in README
+    # Where the config lives under CODETETHER_HOME (E9), and the figures say warm vs cold.
+    assert "CODETETHER_HOME" in README and "/config/config.toml" in README
+    assert "cold" in README and "warm" in README

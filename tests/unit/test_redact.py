@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 import msgspec
+import pytest
 from codetether.daemon.core import redact as r
 from codetether.daemon.core.hub import EventHub
-from codetether.daemon.wire.events import Done, TextChunk, ToolCallEnd, ToolOutput
-from hypothesis import given, settings
+from codetether.daemon.wire.events import Done, TextChunk, ToolCallEnd, ToolCallStart, ToolOutput
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 SECRET = "sk-unit-canary-0123456789abcdef"
 OTHER = 'quo"te\\canary-secret'
-r.register(SECRET, OTHER, None, "short")
+
+
+@pytest.fixture(autouse=True)
+def secrets() -> Iterator[None]:
+    # The registry is process-wide and only grows; other tests must not see these.
+    before = r.values()
+    r.register(SECRET, OTHER, None, "short")
+    yield
+    r._replace_all(before)
 
 
 def test_whole_values_bytes_and_structures():
@@ -31,7 +41,7 @@ def test_whole_values_bytes_and_structures():
     assert r.redact_value(event).output == "out [REDACTED]"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prefix=st.text(max_size=40), suffix=st.text(max_size=40),
        cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=12),
        which=st.sampled_from([SECRET, OTHER]))
@@ -86,3 +96,15 @@ def test_log_records_and_their_tracebacks_are_redacted():
     assert r.RedactingFilter().filter(record)
     rendered = logging.Formatter().format(record)
     assert SECRET not in rendered and rendered.count("[REDACTED]") == 2
+
+
+@pytest.mark.parametrize("secret", ["sk-abcdefgh\\", "nabcdefghij", 'ab"cdefghij', "tokén-ünïcode-1"])
+def test_redacted_json_stays_valid_json(secret):
+    # A raw-form match could cut an escape sequence ("...\\" before a quote, "\\n" + a
+    # secret starting with "n"); the result must always decode, with the secret gone.
+    r.register(secret)
+    event = ToolCallStart(call_id="c", name="bash", arguments=f'echo "{secret}" done\n{secret}')
+    cleaned = r.redact_value(event)
+    assert secret not in cleaned.arguments and "[REDACTED]" in cleaned.arguments
+    line = r.redact_json(msgspec.json.encode({"text": f"x\n{secret}\\{secret}"}))
+    assert secret not in msgspec.json.decode(line)["text"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ..redact import redact_bytes
+from ..redact import redact_json
 from ._tools import FileChange, ToolExecution
 
 __all__ = ["REDACTED", "Redactor", "TelemetrySettings", "anonymize_path", "redact", "sanitize"]
@@ -62,7 +62,7 @@ class Redactor:
         if len(secret) < 4 or secret in self._secrets:
             return
         self._secrets.add(secret)
-        forms = {secret.encode(), msgspec.json.encode(secret)[1:-1]}
+        forms = {msgspec.json.encode(secret)[1:-1]}  # applied to encoded JSON only
         self._patterns = sorted({*self._patterns, *forms}, key=len, reverse=True)
 
     @property
@@ -70,7 +70,7 @@ class Redactor:
         return frozenset(self._secrets)
 
     def __call__(self, data: bytes) -> bytes:
-        data = redact_bytes(data)  # the daemon's one registry of secrets first
+        data = redact_json(data)  # the daemon's one registry of secrets first
         for pattern in self._patterns:
             if pattern in data:
                 data = data.replace(pattern, b"[REDACTED]")
