@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-__all__ = ["Paths", "ensure_private_dir", "get_paths"]
+__all__ = ["Paths", "ensure_private_dir", "get_paths", "peer_is_us"]
 
 _APP = "codetether"
 
@@ -129,3 +129,15 @@ def ensure_private_dir(path: str | os.PathLike[str]) -> None:
                               "CODETETHER_HOME to a directory of yours")
     if stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(text, 0o700)  # ours: make it private again
+
+
+def peer_is_us(sock: object) -> int | None:
+    """None when the process at the other end of a connected Unix socket runs as our
+    uid; else its uid. Clients send prompts, buffers and keys over the socket: they
+    talk only to a daemon of their own user, never to one another user planted (S8)."""
+    import _socket  # the CLI's hot path: not the `socket` wrapper module
+    import sys
+
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # type: ignore[attr-defined]
+    uid = int.from_bytes(creds[4:8], sys.byteorder)  # struct ucred {pid, uid, gid}
+    return None if uid == os.getuid() else uid

@@ -16,7 +16,7 @@ from typing import Any
 
 from codetether.daemon.cli.client import start_daemon
 from codetether.daemon.errors import Unavailable, from_wire
-from codetether.daemon.paths import Paths
+from codetether.daemon.paths import Paths, peer_is_us
 
 __all__ = ["DaemonClient"]
 
@@ -53,6 +53,12 @@ class DaemonClient:
                     raise Unavailable(f"the codetether daemon is not running ({self.paths.socket_path})")
                 await asyncio.to_thread(start_daemon, self.paths)
                 reader, writer = await asyncio.open_unix_connection(self.paths.socket_path, limit=1 << 24)
+            other = peer_is_us(writer.get_extra_info("socket"))
+            if other is not None:  # never send buffers or prompts to another user's process (S8)
+                writer.close()
+                raise Unavailable(f"the socket {self.paths.socket_path} is served by uid {other}, not "
+                                  "by you: refusing to use it; remove it, or set XDG_RUNTIME_DIR or "
+                                  "CODETETHER_HOME to a directory of yours")
             self._writer = writer
             self._reader_task = asyncio.create_task(self._read(reader), name="lsp:daemon-reader")
             reconnected = self._connected_once

@@ -17,6 +17,7 @@ import time
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
 
 from ..errors import CodetetherError, ConfigError, Unavailable, from_wire
+from ..paths import peer_is_us
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,9 +92,15 @@ def _open(path: str) -> _socket.socket:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
+        other = peer_is_us(sock)
     except OSError:
         sock.close()
         raise
+    if other is not None:
+        sock.close()
+        raise DaemonUnavailable(f"the socket {path} is served by uid {other}, not by you: refusing to "
+                                "send it anything (another user's process); remove it, or set "
+                                "XDG_RUNTIME_DIR or CODETETHER_HOME to a directory of yours")
     return sock
 
 

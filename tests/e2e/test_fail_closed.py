@@ -190,3 +190,35 @@ def test_C9_C10_a_model_that_cannot_run_is_refused_with_a_suggestion(home):  # C
     assert home.config_file.read_text() == before
     proc = home.cli("run", "-m", "gpt-4o", "hi")
     assert proc.returncode == 2 and proc.stderr.count("did you mean 'openai/gpt-4o'") == 1
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs root to run a listener as another user")
+def test_S8_clients_never_talk_to_a_socket_another_user_serves(home):
+    # Another local user planted a listener where the daemon's socket goes: the CLI must
+    # not send it prompts or keys (C5 forwards them), and must say why.
+    run_dir = home.root / "run"
+    run_dir.mkdir(mode=0o777)
+    os.chmod(run_dir, 0o777)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(run_dir, nobody.pw_uid, nobody.pw_gid)
+    for parent in (home.root, home.root.parent):  # let the other user reach its dir
+        os.chmod(parent, 0o755)
+    sock = run_dir / "daemon.sock"
+    listener = subprocess.Popen(
+        ["/usr/bin/python3", "-c",
+         "import socket, sys\n"
+         f"s = socket.socket(socket.AF_UNIX); s.bind({str(sock)!r}); s.listen()\n"
+         "print('ready', flush=True)\n"
+         "c, _ = s.accept(); data = c.recv(65536); print('GOT', len(data), flush=True)\n"],
+        user=nobody.pw_uid, group=nobody.pw_gid, stdout=subprocess.PIPE, text=True, cwd="/")
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+        home.extra_env["ANTHROPIC_API_KEY"] = "sk-ant-must-not-leave-0123456789"
+        proc = home.cli("run", "hello")
+        assert proc.returncode == 3, (proc.stdout, proc.stderr)
+        assert f"served by uid {nobody.pw_uid}" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        listener.kill()
+        out, _ = listener.communicate()
+    assert "GOT" not in out or "GOT 0" in out  # nothing was sent
