@@ -122,7 +122,12 @@ class ModelResolver:
     async def _provider_for_env(self, name: str, env: Mapping[str, str]) -> Provider:
         from .secrets import SecretStore
 
-        store = SecretStore(self.config.secrets, env={**os.environ, **env})
+        base = dict(os.environ)
+        if any(k.startswith("VAULT_") for k in env):
+            # Vault settings come whole from the client or whole from the daemon: never the
+            # daemon's token sent to an address the client named.
+            base = {k: v for k, v in base.items() if not k.startswith("VAULT_")}
+        store = SecretStore(self.config.secrets, env={**base, **env})
         return create_provider(name, await store.get(name), settings=self._settings(name))
 
     async def _close_unused(self) -> None:

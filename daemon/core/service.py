@@ -20,6 +20,7 @@ from ..errors import ConfigError, Conflict, InvalidParams, NotFound, Unavailable
 from ..paths import Paths
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
+from ..wire.api import forwarded_env
 from ..wire.events import Notice
 from ..wire.messages import Usage
 from .agent import Agent, AgentSettings
@@ -27,7 +28,7 @@ from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
 from .mentions import expand_mentions
 from .models import ModelResolver, ResolvedModel, check_model
-from .peers import refuse_agent_processes, refuse_wider_mode
+from .peers import is_agent_process, refuse_agent_processes, refuse_wider_mode
 from .recorder import Recorder
 from .records_api import RecordsAPI
 from .redact import register
@@ -215,15 +216,18 @@ class Service:
     async def on_session_prompt(self, p: api.PromptParams, ctx: CallContext) -> api.PromptResult:
         if not p.text.strip():
             raise InvalidParams("session/prompt: text must not be empty")
-        # Keys the client forwarded are secrets from the moment they arrive (S4, C5).
-        register(*(v for k, v in p.env.items() if k not in _NOT_SECRET_ENV))
+        # C5: the asking user's keys, and only key and Vault variables. A process the agent
+        # started gets none: it must not point the daemon's credentials at a server of its
+        # choosing, nor have words of its choosing redacted everywhere.
+        env = {} if is_agent_process(ctx) else forwarded_env(p.env)
+        register(*(v for k, v in env.items() if k not in _NOT_SECRET_ENV))  # secrets from now on
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
         refuse_wider_mode(ctx, p.approval_mode or rt.meta.approval_mode, self.config.permissions.mode)
         if p.model:
             rt.meta.model = self.models.resolve(p.model).label  # the session's model from now on
         # The approval mode of a prompt applies to that prompt only.
-        return await self._run(rt, p.text, ctx, mode=p.approval_mode, env=p.env)
+        return await self._run(rt, p.text, ctx, mode=p.approval_mode, env=env)
 
     async def on_session_resume(self, p: api.SessionIdParams, ctx: CallContext) -> api.PromptResult:
         rt = self.runtime(p.session_id)
