@@ -47,7 +47,12 @@ _enc = msgspec.json.Encoder()
 #: Forwarded variables that only say where Vault is: everything else in ``env`` is a secret.
 _NOT_SECRET_ENV = frozenset({"VAULT_ADDR", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "VAULT_NAMESPACE"})
 
-_SERVED_WITH_BROKEN_CONFIG = frozenset({"daemon/status", "daemon/shutdown", "config/get"})
+#: What a daemon whose config.toml does not load still answers: enough to see why, to stop,
+#: and to look at, answer or cancel a run already in flight (it keeps the config it began
+#: with); nothing that starts work.
+_SERVED_WITH_BROKEN_CONFIG = frozenset({
+    "daemon/status", "daemon/shutdown", "config/get", "session/cancel", "session/get",
+    "session/list", "session/subscribe", "approval/list", "approval/decide", "question/answer"})
 
 
 class Service:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from codetether.daemon.cli.client import Client
-from codetether.daemon.errors import InvalidParams, NotFound
+from codetether.daemon.errors import ConfigError, InvalidParams, NotFound
 from codetether.daemon.paths import get_paths
 
 BROKEN = '[permissions.rules]\nbash = { "rm*" = "deny" }\nfoo = \n'
@@ -34,7 +34,7 @@ def _wait(predicate, what: str, timeout: float = 20.0) -> None:
 def test_S2_a_config_that_does_not_parse_runs_nothing_and_every_command_says_why(home):  # S2
     home.write_config(BROKEN)
     (home.workspace / "victim.txt").write_text("keep me\n")
-    for args in (("run", "--yes", "hi"), ("models",), ("tools",), ("sessions", "list")):
+    for args in (("run", "--yes", "hi"), ("models",), ("tools",), ("stats",)):
         proc = home.cli(*args)
         assert proc.returncode == 5, (args, proc.returncode, proc.stdout, proc.stderr)
         assert "config.toml" in proc.stderr and ":3" in proc.stderr, proc.stderr
@@ -222,3 +222,27 @@ def test_S8_clients_never_talk_to_a_socket_another_user_serves(home):
         listener.kill()
         out, _ = listener.communicate()
     assert "GOT" not in out or "GOT 0" in out  # nothing was sent
+
+
+def test_S2_a_run_in_flight_can_still_be_answered_when_the_config_breaks(home):
+    home.script({"tool": "bash", "arguments": {"command": "echo hi > out.txt"}}, {"text": "stopped"})
+    client = _client(home)
+    session = client.call("session/create", {"workspace": str(home.workspace), "approval_mode": "ask"})
+    asked: list[str] = []
+
+    def on_event(frame):
+        event = frame["params"]["event"]
+        if event["type"] == "approval_request" and not asked:
+            asked.append(event["approval_id"])
+            home.write_config(home.config_file.read_text() + BROKEN)
+            with Client(get_paths({"CODETETHER_HOME": str(home.root)}), autostart=False) as other:
+                _wait(lambda: other.call("daemon/status", {}).get("config_error"), "no reload")
+                assert other.call("approval/list", {})[0]["id"] == asked[0]
+                other.call("approval/decide", {"approval_id": asked[0], "decision": "deny"})
+
+    result = client.call("session/prompt", {"session_id": session["id"], "text": "go"}, on_event)
+    assert asked and result["stop_reason"] == "end_turn"
+    assert not (home.workspace / "out.txt").exists()
+    with pytest.raises(ConfigError):
+        client.call("session/prompt", {"session_id": session["id"], "text": "again"})
+    client.close()
