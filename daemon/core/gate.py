@@ -123,15 +123,17 @@ class Gate:
         return decided.applied
 
     def withdraw(self, call: ToolCall, *, by: str) -> None:
-        """The call will not run: close its approval if one is still pending."""
-        existing = self.approvals.find_for_call(self.rt.id, call)
-        if existing is not None and existing.status == "pending":
+        """The call will not run: close every approval still pending for it, its own and
+        those asked on its behalf (a re-check ``<id>.recheck``, batch members ``<id>.<n>``)."""
+        mine = [r for r in self.approvals.list(self.rt.id)
+                if r.call_id == call.id or r.call_id.startswith(f"{call.id}.")]
+        for existing in mine:
             self.approvals.decide(existing.id, "deny", by=by, reason="the call was closed")
             # Clients showing the request (an editor's proposal and its code actions, a CLI
             # prompt) must withdraw it: a cancelled run's edit can no longer be applied (S6).
             # Never waits: this runs on the cancellation path.
             self.rt.hub.publish_nowait(ApprovalResolved(
-                approval_id=existing.id, decision="deny", by=by, tool=call.name,
+                approval_id=existing.id, decision="deny", by=by, tool=existing.tool,
                 subject=existing.subject, rule="the call was closed"))
 
     async def _ask_and_wait(self, approval_id: str, call: ToolCall, subject: str) -> tuple[bool, str]:

@@ -365,3 +365,23 @@ async def test_editor_reads_see_unsaved_buffers(tmp_path):
     await rig.run()
     tool = next(m for m in rig.rt.messages if m.role == "tool")
     assert "unsaved buffer text" in tool.content and "on disk" not in tool.content
+
+
+async def test_S6_cancel_withdraws_approvals_asked_for_batch_members_too(tmp_path):
+    # A batch member's approval has its own id (<batch>.<n>); cancelling the run must close
+    # it and announce it, or a client keeps a live prompt for an edit that can never run.
+    rig = Rig(tmp_path, [Turn.tool("batch", {"calls": [
+        {"tool": "write_file", "arguments": {"path": "x.txt", "content": "x"}}]}),
+        Turn.text("never")], mode="ask")
+    task = asyncio.create_task(rig.run())
+    while True:
+        _, event = await rig.sub.queue.get()
+        if isinstance(event, ev.ApprovalRequested):
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rig.approvals.list(rig.rt.id) == []
+    resolved = [e for e in rig.events() if isinstance(e, ev.ApprovalResolved)]
+    assert [(e.approval_id, e.by) for e in resolved] == [(event.approval_id, "cancelled")]
+    assert not (rig.workspace / "x.txt").exists()
