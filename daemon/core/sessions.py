@@ -197,8 +197,17 @@ class SessionStore:
         shutil.rmtree(directory)
 
     def append(self, session_id: str, records: builtins.list[Record], *, durable: bool = False) -> None:
-        with self._writing(f"session {session_id} transcript"):
-            self._append(session_id, records, durable)
+        try:
+            with self._writing(f"session {session_id} transcript"):
+                self._append(session_id, records, durable)
+        except Unavailable:
+            # The handle's buffer may hold part of what failed: drop it, so the next append
+            # reopens the file instead of flushing a torn or repeated line later.
+            fh = self._handles.pop(session_id, None)
+            if fh is not None:
+                with contextlib.suppress(OSError):
+                    fh.close()
+            raise
 
     def _append(self, session_id: str, records: builtins.list[Record], durable: bool) -> None:
         fh = self._handles.get(session_id)
