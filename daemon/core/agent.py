@@ -264,11 +264,12 @@ class Agent:
                                                 is_error=True)
         return call, tool, args, None
 
-    def _authorizer(self, parent: ToolCall) -> Callable[[Tool, Any], Awaitable[None]]:
-        """The gate for sub-calls a tool makes (``batch``): same policy, same receipts."""
+    def _authorizer(self, parent: ToolCall) -> Callable[[Tool, Any], Awaitable[Any]]:
+        """The gate for sub-calls a tool makes (``batch``): same policy, same receipts,
+        and the same re-check right before each runs."""
         counter = 0
 
-        async def authorize(tool: Tool, args: Any) -> None:
+        async def authorize(tool: Tool, args: Any) -> Callable[[], Awaitable[None]]:
             nonlocal counter
             counter += 1
             if self.rt.meta.state.get("plan_mode") and not tool.read_only:
@@ -278,6 +279,13 @@ class Agent:
             allowed, why = await self.gate.check(call, tool, self._subject(tool, args))
             if not allowed:
                 raise ApprovalDenied(f"Permission denied for {tool.name}: {why}")
+
+            async def recheck() -> None:
+                allowed, why = await self.gate.recheck(call, tool, self._subject(tool, args))
+                if not allowed:
+                    raise ApprovalDenied(f"Permission denied for {tool.name}: {why}")
+
+            return recheck
 
         return authorize
 

@@ -385,3 +385,20 @@ async def test_S6_cancel_withdraws_approvals_asked_for_batch_members_too(tmp_pat
     resolved = [e for e in rig.events() if isinstance(e, ev.ApprovalResolved)]
     assert [(e.approval_id, e.by) for e in resolved] == [(event.approval_id, "cancelled")]
     assert not (rig.workspace / "x.txt").exists()
+
+
+async def test_S3_a_batch_member_is_judged_again_after_an_earlier_member_made_a_link(tmp_path):
+    # All members are judged before any runs; the bash member then points src/new at
+    # protected/. The write must be judged again as protected/x and denied (review finding).
+    rules = {"write_file": {"src/**": "allow", "protected/**": "deny"}}
+    rig = Rig(tmp_path, [Turn.tool("batch", {"calls": [
+        {"tool": "bash", "arguments": {"command": "ln -s ../protected src/new"}},
+        {"tool": "write_file", "arguments": {"path": "src/new/x", "content": "pwned"}}]}),
+        Turn.text("done")], rules=rules)
+    (rig.workspace / "src").mkdir()
+    (rig.workspace / "protected").mkdir()
+    await rig.run()
+    assert (rig.workspace / "src" / "new").is_symlink()
+    assert not (rig.workspace / "protected" / "x").exists()
+    end = next(e for e in rig.events() if isinstance(e, ev.ToolCallEnd) and e.name == "batch")
+    assert "[2] write_file (error)" in end.output and "protected/**" in end.output

@@ -23,6 +23,7 @@ __all__ = [
     "AskUser",
     "Authorize",
     "Emit",
+    "Recheck",
     "Tool",
     "ToolContext",
     "ToolRegistry",
@@ -116,10 +117,13 @@ class ToolResult:
 # tool can reach whichever client is attached.
 AskUser = Callable[[str, list[str]], Awaitable[str]]
 
-# authorize(tool, args) -> None, or raises ApprovalDenied. Supplied by the agent
+# authorize(tool, args) -> recheck, or raises ApprovalDenied. Supplied by the agent
 # loop so `batch` can put its non-read-only sub-calls through the same approval
-# gate as direct calls; without it, batch runs read-only tools only.
-Authorize = Callable[["Tool", Any], Awaitable[None]]
+# gate as direct calls; without it, batch runs read-only tools only. The returned
+# recheck (None: nothing to re-judge) is awaited right before the sub-call runs and
+# raises ApprovalDenied if its paths now lead elsewhere (S3: a link made meanwhile).
+Recheck = Callable[[], Awaitable[None]]
+Authorize = Callable[["Tool", Any], Awaitable[Recheck | None]]
 ReportSubcall = Callable[[str, str, str, "ToolResult", float], Awaitable[None]]
 Propose = Callable[[list[dict[str, Any]]], Awaitable[bool]]
 # emit(event): the session's event stream (SessionRuntime.emit), for tools whose

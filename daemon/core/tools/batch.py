@@ -12,7 +12,7 @@ from msgspec import Meta
 
 from ...errors import CodetetherError, ToolFailure
 from ._util import cap_text
-from .base import Tool, ToolContext, ToolResult
+from .base import Recheck, Tool, ToolContext, ToolResult
 
 __all__ = ["BatchTool"]
 
@@ -58,21 +58,27 @@ class BatchTool(Tool):
     async def run(self, args: BatchParams, ctx: ToolContext) -> ToolResult:
         if ctx.registry is None:
             raise ToolFailure("batch is unavailable: no tool registry in this session")
-        prepared: list[tuple[Tool, Any] | ToolResult] = []
+        prepared: list[tuple[Tool, Any, Recheck | None] | ToolResult] = []
         # Approval happens here, one call at a time, before anything runs.
         for call in args.calls:
             prepared.append(await self._prepare(call, ctx))
         writes = asyncio.Lock()  # serialises the calls that change things, in order
         results: list[ToolResult | None] = [None] * len(prepared)
 
-        async def one(index: int, tool: Tool, parsed: Any) -> None:
+        async def one(index: int, tool: Tool, parsed: Any, recheck: Recheck | None) -> None:
             sub = dataclasses.replace(ctx, call_id=f"{ctx.call_id}.{index + 1}")
             started = time.monotonic()
             if tool.read_only:
                 results[index] = await _run_one(tool, parsed, sub)
             else:
                 async with writes:
-                    results[index] = await _run_one(tool, parsed, sub)
+                    try:
+                        if recheck is not None:  # S3: judged again right before it runs
+                            await recheck()
+                    except CodetetherError as exc:
+                        results[index] = ToolResult(exc.message, is_error=True, metadata=_error_meta(exc))
+                    else:
+                        results[index] = await _run_one(tool, parsed, sub)
             if ctx.report_subcall is not None:
                 result = results[index]
                 assert result is not None
@@ -88,7 +94,7 @@ class BatchTool(Tool):
         final = [r if r is not None else ToolResult("no result", is_error=True) for r in results]
         return _render(args, final)
 
-    async def _prepare(self, call: BatchCall, ctx: ToolContext) -> tuple[Tool, Any] | ToolResult:
+    async def _prepare(self, call: BatchCall, ctx: ToolContext) -> tuple[Tool, Any, Recheck | None] | ToolResult:
         assert ctx.registry is not None
         if call.tool == self.name:
             return ToolResult("batch cannot be nested; list the calls directly", is_error=True)
@@ -96,6 +102,7 @@ class BatchTool(Tool):
         if tool is None:
             known = ", ".join(n for n in ctx.registry.names() if n != self.name)
             return ToolResult(f"unknown tool {call.tool!r}; available: {known}", is_error=True)
+        recheck: Recheck | None = None
         try:
             parsed = tool.parse(call.arguments)
             if not tool.read_only:
@@ -105,10 +112,10 @@ class BatchTool(Tool):
                         "in this session; call it directly instead",
                         is_error=True,
                     )
-                await ctx.authorize(tool, parsed)
+                recheck = await ctx.authorize(tool, parsed)
         except CodetetherError as exc:
             return ToolResult(exc.message, is_error=True, metadata=_error_meta(exc))
-        return tool, parsed
+        return tool, parsed, recheck
 
 
 async def _run_one(tool: Tool, parsed: Any, ctx: ToolContext) -> ToolResult:
