@@ -83,7 +83,6 @@ class RecordsAPI:
         os.close(fd)
         try:
             await asyncio.to_thread(telemetry.report, Path(tmp), p.since)
-            os.chmod(tmp, 0o644)
             os.replace(tmp, target)  # replaces a link itself, never writes through it
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -39,7 +39,9 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 def _key(model_path: Path, n_ctx: int, prefix: list[int]) -> str:
     stat = model_path.stat()
-    digest = hashlib.sha256(f"{model_path.name}:{stat.st_size}:{n_ctx}:".encode())
+    # Name, size, mtime and inode: another GGUF at the same path never reuses this state.
+    digest = hashlib.sha256(
+        f"{model_path.name}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{n_ctx}:".encode())
     digest.update(array.array("i", prefix).tobytes())
     return digest.hexdigest()[:32]
 
