@@ -26,6 +26,7 @@ from ..wire.messages import Usage
 from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
+from .guards import NOT_SECRET_ENV, has_pending_work, misplaced_config, refuse_while_config_broken
 from .mentions import expand_mentions
 from .models import ModelResolver, ResolvedModel, check_model
 from .peers import is_agent_process, refuse_agent_processes, refuse_wider_mode
@@ -43,16 +44,6 @@ log = logging.getLogger("codetether.service")
 
 _enc = msgspec.json.Encoder()
 
-#: What a daemon whose config.toml does not load still answers: enough to see why and to stop.
-#: Forwarded variables that only say where Vault is: everything else in ``env`` is a secret.
-_NOT_SECRET_ENV = frozenset({"VAULT_ADDR", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "VAULT_NAMESPACE"})
-
-#: What a daemon whose config.toml does not load still answers: enough to see why, to stop,
-#: and to look at, answer or cancel a run already in flight (it keeps the config it began
-#: with); nothing that starts work.
-_SERVED_WITH_BROKEN_CONFIG = frozenset({
-    "daemon/status", "daemon/shutdown", "config/get", "session/cancel", "session/get",
-    "session/list", "session/subscribe", "approval/list", "approval/decide", "question/answer"})
 
 
 class Service:
@@ -113,17 +104,7 @@ class Service:
         RecordsAPI(self).register(dispatcher, guard=self._guarded)
 
     def _guarded(self, name: str, handler: Any) -> Any:
-        if name in _SERVED_WITH_BROKEN_CONFIG:
-            return handler
-
-        async def guarded(params: Any, ctx: CallContext) -> Any:
-            if self.config_error is not None:
-                raise ConfigError(f"{self.config_error.message} (fix the file; nothing runs until "
-                                  "it loads)")
-            return await handler(params, ctx)
-
-        guarded.__name__ = getattr(handler, "__name__", name)
-        return guarded
+        return refuse_while_config_broken(name, handler, lambda: self.config_error)
 
     def config_failed(self, error: ConfigError) -> None:
         """config.toml no longer loads: refuse to act until it does (S2)."""
@@ -139,7 +120,7 @@ class Service:
             default_model=f"{c.default.provider}/{c.default.model}",
             sessions_loaded=len(self.runtimes),
             runs_active=sum(1 for r in self.runtimes.values() if r.busy),
-            config_warnings=[*self.loaded.warnings, *_misplaced_config(self.paths)],
+            config_warnings=[*self.loaded.warnings, *misplaced_config(self.paths)],
             health=(health := self._health()),
             config_error=self.config_error.message if self.config_error else None,
             degraded=not all(part["ok"] for part in health.values()))
@@ -225,7 +206,7 @@ class Service:
         # started gets none: it must not point the daemon's credentials at a server of its
         # choosing, nor have words of its choosing redacted everywhere.
         env = {} if is_agent_process(ctx) else forwarded_env(p.env)
-        register(*(v for k, v in env.items() if k not in _NOT_SECRET_ENV))  # secrets from now on
+        register(*(v for k, v in env.items() if k not in NOT_SECRET_ENV))  # secrets from now on
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
         refuse_wider_mode(ctx, p.approval_mode or rt.meta.approval_mode, self.config.permissions.mode)
@@ -238,7 +219,7 @@ class Service:
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
         refuse_wider_mode(ctx, rt.meta.approval_mode, self.config.permissions.mode)
-        if not _has_pending_work(rt.messages):
+        if not has_pending_work(rt.messages):
             # S7: a finished session has nothing to resume; running the model again would
             # start new work (and in auto mode run tools) that nobody asked for.
             return api.PromptResult(
@@ -263,7 +244,7 @@ class Service:
             sub = rt.hub.subscribe("block", maxsize=256)
             pump = asyncio.create_task(_pump(rt, sub, ctx), name=f"pump:{rt.id}:{ctx.connection.name}")
             try:
-                notices = _misplaced_config(self.paths)
+                notices = misplaced_config(self.paths)
                 if text is not None:
                     text, refused = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
                     notices += refused
@@ -392,26 +373,6 @@ def _registry(config: Any) -> Any:
     return default_registry(shell_limits=ShellLimits(
         address_space=t.bash_memory_mb << 20, file_size=t.bash_file_size_mb << 20,
         max_processes=t.bash_max_processes, output_chars=t.bash_max_output))
-
-
-def _misplaced_config(paths: Paths) -> list[str]:
-    """E9: a config.toml at the top of CODETETHER_HOME is not read; say where it goes."""
-    home = os.environ.get("CODETETHER_HOME")
-    stray = Path(home).expanduser() / "config.toml" if home else None
-    if stray is None or not stray.is_file() or stray.resolve() == paths.config_file.resolve():
-        return []
-    return [f"{stray} is not read: with CODETETHER_HOME set, the config file is {paths.config_file}"]
-
-
-def _has_pending_work(messages: list[Any]) -> bool:
-    """An interrupted run left something to do: a prompt or tool results the model has
-    not answered, or tool calls with no result."""
-    if not messages:
-        return False
-    last = messages[-1]
-    if last.role != "assistant":
-        return True
-    return bool(last.tool_calls)
 
 
 async def _pump(rt: SessionRuntime, sub: Any, ctx: CallContext, *, watcher: bool = False) -> None:
