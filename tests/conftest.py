@@ -15,3 +15,14 @@ def short_dir():
     path = Path(tempfile.mkdtemp(prefix="ct", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _secrets_registry():
+    """The redactor's registry is process-wide and only grows: a secret one test registers
+    must not change how another test's streamed text is held back or redacted."""
+    from codetether.daemon.core import redact
+
+    before = redact.values()
+    yield
+    redact._replace_all(before)

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ..redact import redact_json
+from ..redact import redact_json, register, values
 from ._tools import FileChange, ToolExecution
 
 __all__ = ["REDACTED", "Redactor", "TelemetrySettings", "anonymize_path", "redact", "sanitize"]
@@ -47,34 +47,18 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 class Redactor:
-    """Secret values to scrub from persisted bytes, longest first.
-
-    Each secret is matched raw and in its JSON-escaped form, because it is
-    applied to encoded JSON lines. Secrets shorter than 4 characters are
-    ignored: scrubbing them would shred unrelated text.
-    """
-
-    def __init__(self) -> None:
-        self._patterns: list[bytes] = []
-        self._secrets: set[str] = set()
+    """The telemetry store's view of the daemon's one redactor (:mod:`..redact`):
+    ``add`` registers a secret there, and calling it cleans encoded JSON with it."""
 
     def add(self, secret: str) -> None:
-        if len(secret) < 4 or secret in self._secrets:
-            return
-        self._secrets.add(secret)
-        forms = {msgspec.json.encode(secret)[1:-1]}  # applied to encoded JSON only
-        self._patterns = sorted({*self._patterns, *forms}, key=len, reverse=True)
+        register(secret)
 
     @property
     def secrets(self) -> frozenset[str]:
-        return frozenset(self._secrets)
+        return values()
 
     def __call__(self, data: bytes) -> bytes:
-        data = redact_json(data)  # the daemon's one registry of secrets first
-        for pattern in self._patterns:
-            if pattern in data:
-                data = data.replace(pattern, b"[REDACTED]")
-        return data
+        return redact_json(data)
 
 
 _HOME = os.path.expanduser("~")
