@@ -1,9 +1,8 @@
 """``codetether config``: show the configuration as TOML (or JSON), change one key (C17).
 
 ``--set`` prints only what changed. A table given for ``permissions.rules.TOOL`` (or
-``permissions.rules``) is merged into the rules already there, so adding one rule never
-drops the others: the daemon's ``config/set`` replaces the value it is given, so the
-merge is made here, from the current value, before the one call.
+``permissions.rules``) is merged by the daemon into the rules already in the file, so
+adding one rule never drops the others.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 from ..errors import InvalidParams
 from .client import Client
 
-__all__ = ["cmd_config", "merge_rules", "to_toml"]
+__all__ = ["cmd_config", "to_toml"]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -38,7 +37,6 @@ def cmd_config(args: Any, paths: Any) -> int:
         if not sep or not key:
             raise InvalidParams("--set needs KEY=VALUE, e.g. session.max_steps=30")
         before = client.call("config/get")
-        value = merge_rules(key, value, before["config"])
         after = client.call("config/set", {"key": key, "value": value})
     _warn(after)
     changed = {k: {"old": old, "new": new} for k, (old, new) in
@@ -56,35 +54,6 @@ def cmd_config(args: Any, paths: Any) -> int:
 def _warn(data: dict[str, Any]) -> None:
     for warning in data.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-
-
-def merge_rules(key: str, value: str, config: dict[str, Any]) -> str:
-    """``value`` for ``config/set``, with a rules table merged into the current rules."""
-    parts = key.split(".")
-    if parts[:2] != ["permissions", "rules"] or len(parts) > 3:
-        return value
-    import tomllib
-
-    try:
-        new = tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return value  # not a table: the daemon says what is wrong with it
-    if not isinstance(new, dict):
-        return value
-    current = (config.get("permissions") or {}).get("rules") or {}
-    if len(parts) == 3:
-        old = current.get(parts[2]) or {}
-        return _inline({**old, **new}) if isinstance(old, dict) else value
-    merged = {tool: dict(rules) for tool, rules in current.items() if isinstance(rules, dict)}
-    for tool, rules in new.items():
-        merged[tool] = {**merged.get(tool, {}), **rules} if isinstance(rules, dict) else rules
-    return _inline(merged)
-
-
-def _inline(table: dict[str, Any]) -> str:
-    items = ", ".join(f"{json.dumps(str(k))} = {_inline(v) if isinstance(v, dict) else json.dumps(v)}"
-                      for k, v in table.items())
-    return "{ " + items + " }" if items else "{}"
 
 
 def _key(parts: tuple[str, ...]) -> str:

@@ -112,7 +112,10 @@ def set_config_value(path: Path, key: str, value: str,
         doc = tomlkit.parse(old_text)
     except TomlkitParseError as exc:
         raise ConfigError(f"{path}:{exc.line}: invalid TOML: {exc}; nothing written") from exc
-    _assign(doc, parts, _to_item(_parse_literal(value)), path)
+    new_value = _parse_literal(value)
+    if parts[:2] == ("permissions", "rules") and isinstance(new_value, dict):
+        new_value = _merged_rules(doc, parts, new_value)
+    _assign(doc, parts, _to_item(new_value), path)
     new_text = tomlkit.dumps(doc)
     try:
         loaded = parse_config(new_text, source=str(path))
@@ -244,6 +247,25 @@ def _to_item(value: Any) -> Any:
     if isinstance(value, list):
         return [_to_item(v) for v in value]
     return value
+
+
+def _merged_rules(doc: Mapping[str, Any], parts: tuple[str, ...], new: dict[str, Any]) -> dict[str, Any]:
+    """C17: rules given for ``permissions.rules[.TOOL]`` join the file's own rules (a pattern
+    given again takes the new action) instead of replacing them: adding an allow rule must
+    never drop a deny rule. Merged in the same read-modify-write as the set itself."""
+    current: Any = doc
+    for part in parts:
+        current = current.get(part) if isinstance(current, Mapping) else None
+    if not isinstance(current, Mapping):
+        return new
+    old = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in current.unwrap().items()} \
+        if hasattr(current, "unwrap") else dict(current)
+    if len(parts) == 2:  # the whole rules table: merge per tool
+        for tool, rules in new.items():
+            old[tool] = {**old[tool], **rules} if isinstance(old.get(tool), dict) and isinstance(
+                rules, dict) else rules
+        return old
+    return {**old, **new}
 
 
 def _assign(doc: MutableMapping[str, Any], parts: tuple[str, ...], value: Any, path: Path) -> None:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from codetether.daemon.cli.args import _did_you_mean, build_parser
-from codetether.daemon.cli.config_cmd import merge_rules, to_toml
+from codetether.daemon.cli.config_cmd import to_toml
 from codetether.daemon.cli.preview import approval_preview
 from codetether.daemon.cli.render import EventPrinter
 from codetether.daemon.cli.run import UsageError, read_prompt
@@ -54,19 +54,6 @@ def test_c15_a_long_diff_is_clipped(tmp_path):  # C15
     text = approval_preview("write_file", json.dumps({"path": "big", "content": "x\n" * 500}),
                             str(tmp_path))
     assert len(text.splitlines()) <= 81 and "more lines" in text
-
-
-def test_c17_rules_are_merged_into_the_current_ones():  # C17
-    config = {"permissions": {"rules": {"bash": {"rm *": "deny"}, "edit": {"*": "ask"}}}}
-    merged = merge_rules("permissions.rules.bash", '{ "git push*" = "ask" }', config)
-    import tomllib
-
-    assert tomllib.loads(f"v = {merged}")["v"] == {"rm *": "deny", "git push*": "ask"}
-    whole = merge_rules("permissions.rules", '{ bash = { "ls" = "allow" } }', config)
-    assert tomllib.loads(f"v = {whole}")["v"] == {
-        "bash": {"rm *": "deny", "ls": "allow"}, "edit": {"*": "ask"}}
-    assert merge_rules("session.max_steps", "3", config) == "3"
-    assert merge_rules("permissions.rules.bash", "not toml {", config) == "not toml {"
 
 
 def test_c17_show_is_toml_without_nulls():  # C17
