@@ -20,7 +20,8 @@ from .render import EventPrinter
 
 __all__ = ["Prompter"]
 
-_NON_INTERACTIVE = "non-interactive CLI: rerun with --yes or --approval-mode auto"
+_NON_INTERACTIVE = ("non-interactive CLI, no one to ask: run it on a terminal, or use --yes (a rule "
+                    "that says \"ask\" still asks in auto mode)")
 
 
 class Prompter:

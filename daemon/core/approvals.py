@@ -56,7 +56,9 @@ def evaluate_policy(tool: str, subject: str, *, read_only: bool, mode: str,
         return best
     if mode == "plan" and not read_only:
         return PolicyDecision("deny", "mode:plan")
-    if mode == "auto" and best.action == "ask":
+    if mode == "auto" and best.action == "ask" and best.rule == "default":
+        # Auto mode answers the default "ask" for the user; a rule that says "ask" was
+        # written to be asked, and still is.
         return PolicyDecision("allow", f"mode:auto ({best.rule})")
     return best
 

@@ -46,9 +46,9 @@ class Gate:
             args = tool.parse(call.arguments)
         except InvalidParams:  # the agent parsed it already; judge what we were given
             return [subject], subject
-        if tool.approval_paths(args) is None:
-            return [subject], subject
         subjects = tool.rule_subjects(args, self.workspace)
+        if tool.approval_paths(args) is None:  # a command: each simple command in it too
+            return list(dict.fromkeys([subject, *subjects])), subject
         return subjects, ", ".join(subjects)
 
     async def check(self, call: ToolCall, tool: Tool, subject: str, *,

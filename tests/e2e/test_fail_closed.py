@@ -246,3 +246,28 @@ def test_S2_a_run_in_flight_can_still_be_answered_when_the_config_breaks(home):
     with pytest.raises(ConfigError):
         client.call("session/prompt", {"session_id": session["id"], "text": "again"})
     client.close()
+
+
+@pytest.mark.parametrize("command", ["echo ok; rm -f victim.txt", "  rm victim.txt",
+                                     "FOO=1 sudo rm victim.txt", "(cd . && rm victim.txt)",
+                                     "echo $(rm victim.txt)", "sh -c 'rm victim.txt'"])
+def test_S3_a_bash_deny_rule_holds_for_every_simple_command_in_the_line(home, command):
+    # Found trying it as a user: "rm*" = "deny" was checked against the whole line only.
+    home.script({"tool": "bash", "arguments": {"command": command}}, {"text": "done"})
+    home.write_config(home.config_file.read_text() + '\n[permissions.rules]\nbash = { "rm*" = "deny" }\n')
+    (home.workspace / "victim.txt").write_text("keep\n")
+    proc = home.cli("run", "--yes", "--json", "delete it")
+    assert proc.returncode == 0, proc.stderr
+    assert (home.workspace / "victim.txt").read_text() == "keep\n"
+    end = next(json.loads(line) for line in proc.stdout.splitlines()
+               if json.loads(line)["type"] == "tool_call_end")
+    assert end["is_error"] and "bash:rm*" in end["output"]
+
+
+def test_S3_an_explicit_ask_rule_still_asks_in_auto_mode(home):
+    home.script({"tool": "bash", "arguments": {"command": "echo pushed > pushed.txt"}}, {"text": "done"})
+    home.write_config(home.config_file.read_text() + '\n[permissions.rules]\nbash = { "echo pushed*" = "ask" }\n')
+    proc = home.cli("run", "--yes", "push")  # no terminal to ask on: denied, with the reason
+    assert proc.returncode == 0, proc.stderr
+    assert not (home.workspace / "pushed.txt").exists()
+    assert "no one to ask" in proc.stderr

@@ -25,8 +25,9 @@ import msgspec
 from msgspec import Meta
 
 from ...errors import ToolFailure
+from ._shellsplit import command_segments
 from ._stream import OutputStream
-from .base import Tool, ToolContext, ToolResult
+from .base import Tool, ToolContext, ToolResult, Workspace
 
 __all__ = ["BashTool", "ShellLimits"]
 
@@ -95,6 +96,11 @@ class BashTool(Tool):
 
     def approval_subject(self, args: BashParams) -> str:
         return args.command
+
+    def rule_subjects(self, args: BashParams, workspace: Workspace) -> list[str]:
+        """The whole line and each simple command in it: a deny rule for ``rm*`` also
+        stops ``echo ok; rm -f x`` and ``  sudo rm x`` (the strictest decision wins)."""
+        return list(dict.fromkeys([args.command, args.command.strip(), *command_segments(args.command)]))
 
     def describe(self, args: BashParams) -> str:
         # The model's own few words say it better than a long command line.
