@@ -209,3 +209,18 @@ def test_context_table() -> None:
     assert ContextLimit.for_model("unknown", 10) is None
     assert ContextLimit.for_model("unknown", 10, limit=20).level is ContextLevel.LOW  # type: ignore[union-attr]
     assert ContextLimit(5, 0).percent == 0.0
+
+
+def test_file_content_stays_out_of_recorded_tool_arguments_unless_asked():
+    # Found trying it as a user: include_file_content = false still recorded what
+    # write_file and edit wrote, through the tool's arguments.
+    from codetether.daemon.core.telemetry import TelemetrySettings, ToolExecution, sanitize
+
+    e = ToolExecution.start("edit", {"path": "a.py", "old_string": "SECRET_OLD", "new_string": "NEW_TEXT",
+                                     "edits": [{"old_string": "x", "new_string": "y"}]})
+    kept = sanitize(e, TelemetrySettings())
+    assert kept.input["path"] == "a.py"
+    assert "SECRET_OLD" not in str(kept.input) and "NEW_TEXT" not in str(kept.input)
+    assert kept.input["new_string"] == "[8 chars omitted]"
+    full = sanitize(e, TelemetrySettings(include_file_content=True))
+    assert full.input["new_string"] == "NEW_TEXT"

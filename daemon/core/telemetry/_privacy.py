@@ -117,6 +117,19 @@ def _file(change: FileChange, settings: TelemetrySettings, home: str) -> FileCha
     return msgspec.structs.replace(change, **updates) if updates else change
 
 
+#: Tool argument fields that carry file content (write_file, edit, multiedit, apply_patch).
+_CONTENT_FIELDS = frozenset({"content", "old_string", "new_string", "patch", "edits", "text"})
+
+
+def _without_content(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (f"[{len(v)} chars omitted]" if isinstance(v, str) else "[omitted]")
+                if k in _CONTENT_FIELDS else _without_content(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_content(v) for v in value]
+    return value
+
+
 def sanitize(execution: ToolExecution, settings: TelemetrySettings, home: str = _HOME) -> ToolExecution:
     """A copy of ``execution`` reduced as ``settings`` ask (the caller's object is not changed)."""
     limit = settings.max_output_chars
@@ -128,6 +141,9 @@ def sanitize(execution: ToolExecution, settings: TelemetrySettings, home: str = 
     }
     if not settings.include_tool_args:
         updates["input"] = None
+    elif not settings.include_file_content:
+        # What a write tool writes is file content too: keep the arguments, not the text.
+        updates["input"] = _without_content(execution.input)
     if settings.anonymize_paths:
         if settings.include_tool_args:
             updates["input"] = _anonymize_value(execution.input, home)
