@@ -33,7 +33,10 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
 async def test_output_and_exit_code(call_tool: CallTool) -> None:
     result = await call_tool("bash", command="echo out; echo err >&2; exit 3")
     assert result.output == "out\nerr\n[exit code: 3]"
-    assert result.is_error is False
+    # A command that failed is a failed call: clients show it, stats count it (found
+    # trying it as a user: "exit 3" showed a check mark).
+    assert result.is_error is True
+    assert (await call_tool("bash", command="true")).is_error is False
     assert result.metadata["exit_code"] == 3 and result.metadata["timed_out"] is False
 
 

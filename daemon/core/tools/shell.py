@@ -352,4 +352,4 @@ def _result(
         "output_bytes": output.total,
         "workdir": cwd_rel,
     }
-    return ToolResult("\n".join(parts), is_error=timed_out, metadata=meta)
+    return ToolResult("\n".join(parts), is_error=timed_out or code != 0, metadata=meta)
