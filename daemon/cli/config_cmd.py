@@ -39,8 +39,11 @@ def cmd_config(args: Any, paths: Any) -> int:
         before = client.call("config/get")
         after = client.call("config/set", {"key": key, "value": value})
     _warn(after)
+    # Only what this --set changed: a hot reload of an edit made just before can land
+    # between the two reads (found trying it as a user).
     changed = {k: {"old": old, "new": new} for k, (old, new) in
-               _changes(_flat(before["config"]), _flat(after["config"])).items()}
+               _changes(_flat(before["config"]), _flat(after["config"])).items()
+               if k == key or k.startswith(f"{key}.")}
     if args.json:
         print(json.dumps({"path": after["path"], "changed": changed, "config": after["config"],
                           "warnings": after.get("warnings", [])}, indent=2))

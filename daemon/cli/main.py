@@ -197,6 +197,10 @@ def _cmd_daemon(args: Any, paths: Any) -> int:
             _print({"running": True, **status}, args.json,
                    f"daemon running, pid {status['pid']}, up {status['uptime_s']:.0f}s, "
                    f"default model {status['default_model']}, socket {status['socket']}")
+            if status.get("degraded") and not args.json:  # said in words, not only in --json
+                broken = [f"{name}: {part.get('error')}" for name, part in status["health"].items()
+                          if not part.get("ok")]
+                print("degraded: " + "; ".join(broken), file=sys.stderr)
             return _config_state(status, args.json)
         pid = client.call("daemon/status")["pid"]
         client.call("daemon/shutdown")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 from ..errors import InvalidParams, NotFound
@@ -137,6 +138,13 @@ def cmd_events(args: Any, paths: Any) -> int:
             _out(rows, args.json, "\n".join(
                 f"{r['seq']:>6} {_since(r['ts'] - start):>9} {r['kind']:<18} {json.dumps(r['data'])[:100]}"
                 for r in rows) or "no events")
+            if rows and len(rows) == args.limit and not args.json:
+                # Say there is more, and how to see it (found trying it as a user).
+                more = client.call("events/replay", {"session_id": args.session,
+                                                     "from_seq": rows[-1]["seq"] + 1, "limit": 1})
+                if more:
+                    print(f"… more events from {rows[-1]['seq'] + 1}: add --from {rows[-1]['seq'] + 1} "
+                          f"(or a larger --limit)", file=sys.stderr)
         elif args.action == "archive":
             done = client.call("events/archive", {"session_id": args.session})
             _out(done, args.json, "\n".join(f"uploaded s3://{done['bucket']}/{f['key']} ({f['size']} bytes)"

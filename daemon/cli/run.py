@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from ..errors import CodetetherError, NotFound
+from ..errors import CodetetherError, NotFound, RequestCancelled
 from .client import Client, DaemonUnavailable
 from .render import EventPrinter
 
@@ -39,7 +39,7 @@ def read_prompt(words: list[str], stdin: Any = None) -> tuple[str, bool]:
 
     stdin = sys.stdin if stdin is None else stdin
     if words == ["-"]:
-        text = stdin.read()
+        text = _read_text(stdin)
         if not text.strip():
             raise UsageError("`-` reads the prompt from stdin, and stdin was empty")
         return text.strip(), True
@@ -50,10 +50,17 @@ def read_prompt(words: list[str], stdin: Any = None) -> tuple[str, bool]:
         return prompt, False
     if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
         return prompt, False
-    context = stdin.read()
+    context = _read_text(stdin)
     if context.strip():
         prompt = f"{prompt}\n\n{context.rstrip()}"
     return prompt, True
+
+
+def _read_text(stdin: Any) -> str:
+    """stdin as text; bytes that are not UTF-8 become U+FFFD instead of surrogates the
+    JSON encoder refuses later with a message about UTF-16 (found trying it as a user)."""
+    raw = getattr(stdin, "buffer", None)
+    return raw.read().decode("utf-8", "replace") if raw is not None else str(stdin.read())
 
 
 def _approval_mode(args: Any) -> str | None:
@@ -77,11 +84,14 @@ def cmd_run(args: Any, paths: Any) -> int:
     with Client(paths) as client:
         session_id = args.session
         if args.cont:
-            found = client.call("session/list", {"workspace": workspace, "limit": 1})
+            # The latest session that holds a conversation, not an empty one a failed run left.
+            found = [s for s in client.call("session/list", {"workspace": workspace, "limit": 50})
+                     if s.get("message_count")]
             if not found:  # C16: not a silent new session
                 raise NotFound(f"no session to continue in {workspace}; start one with "
                                "`codetether run \"...\"`")
             session_id = found[0]["id"]
+        created = session_id is None
         if session_id is None:
             session_id = client.call("session/create", {"workspace": workspace, "model": args.model,
                                                         "approval_mode": mode})["id"]
@@ -91,8 +101,26 @@ def cmd_run(args: Any, paths: Any) -> int:
             params["model"] = args.model
         if mode:
             params["approval_mode"] = mode
-        return stream(client, "session/prompt", params, as_json=args.json, workspace=workspace,
-                      interactive=sys.stdin.isatty() or (used_stdin and sys.stderr.isatty()))
+        code = 1
+        try:
+            code = stream(client, "session/prompt", params, as_json=args.json, workspace=workspace,
+                          interactive=sys.stdin.isatty() or (used_stdin and sys.stderr.isatty()))
+        finally:
+            if created and code != 0:
+                _drop_if_empty(client, session_id, workspace)
+        return code
+
+
+def _drop_if_empty(client: Client, session_id: str, workspace: str) -> None:
+    """A run that failed before anything was said (no key, a bad model) leaves no empty
+    session behind for ``--continue`` to pick (found trying it as a user)."""
+    try:
+        mine = [s for s in client.call("session/list", {"workspace": workspace, "limit": 50})
+                if s["id"] == session_id]
+        if mine and not mine[0].get("message_count") and not mine[0].get("busy"):
+            client.call("session/delete", {"session_id": session_id})
+    except (CodetetherError, OSError):
+        pass  # best effort: the run's own error is what the user needs to see
 
 
 def cmd_resume(client: Client, args: Any) -> int:
@@ -154,6 +182,21 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
         printer.quiet()
         raise DaemonUnavailable(f"the daemon stopped during the run; what was pending survives: "
                                 f"resume with `codetether sessions resume {session_id}`") from None
+    except RequestCancelled:
+        # Not our Ctrl-C (that is KeyboardInterrupt above): the daemon is stopping, or
+        # another client cancelled the run. Say which, and how to go on.
+        printer.quiet()
+        try:
+            status = client.wait(client.send("daemon/status", {}), lambda _frame: None, timeout=2.0)
+            stopping = bool(status.get("stopping"))
+        except (CodetetherError, OSError, TimeoutError):
+            stopping = True
+        if stopping:
+            raise DaemonUnavailable(f"the daemon stopped during the run; resume with "
+                                    f"`codetether sessions resume {session_id}`") from None
+        sys.stderr.write(f"the run was cancelled from another client; continue with "
+                         f"`codetether sessions resume {session_id}`\n")
+        return 130
     except CodetetherError as exc:
         printer.quiet()
         if not as_json and exc.message in printer.errors:  # C9: shown once, as its event

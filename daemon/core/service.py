@@ -123,6 +123,7 @@ class Service:
             config_warnings=[*self.loaded.warnings, *misplaced_config(self.paths)],
             health=(health := self._health()),
             config_error=self.config_error.message if self.config_error else None,
+            stopping=self.stopping,
             degraded=not all(part["ok"] for part in health.values()))
 
     def _health(self) -> dict[str, Any]:

@@ -57,6 +57,8 @@ class DaemonStatus(msgspec.Struct):
     config_warnings: list[str] = []
     #: config.toml does not load (key/line named): nothing runs until it does (fail closed).
     config_error: str | None = None
+    #: An ordered shutdown has begun: runs were cancelled and nothing new starts.
+    stopping: bool = False
     #: Record stores (telemetry, audit, events): {"name": {"ok": bool, "error": str|None}}
     health: dict[str, Any] = {}
     degraded: bool = False

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from ...errors import ConfigError, InvalidParams
+from ...errors import ConfigError, InvalidParams, SecretError
 from ._errors import ArchiveError, ArchiveNotFound
 from ._stream import INDEX_NAME, LOG_NAME, check_session_id
 
@@ -197,11 +197,16 @@ class S3Archiver:
             self._call("delete", key, self._client.delete_object, Bucket=self.bucket, Key=key)
 
     def _call(self, what: str, key: str, fn: Any, /, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         where = f"s3://{self.bucket}/{key}"
         try:
             return fn(**kwargs)
+        except NoCredentialsError as exc:  # a missing key, said like every other (exit 6)
+            raise SecretError(
+                f"archive {what} {where} failed: no credentials; store aws_access_key_id and "
+                "aws_secret_access_key in Vault at secret/codetether/providers/archive, or set "
+                "boto3's own (AWS_ACCESS_KEY_ID / ~/.aws/credentials)") from exc
         except ClientError as exc:
             err = exc.response.get("Error", {})
             code, message = str(err.get("Code", "")), str(err.get("Message", "")) or str(exc)
