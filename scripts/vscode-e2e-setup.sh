@@ -25,6 +25,8 @@ CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 NPM_FLAGS=(--no-audit --no-fund --loglevel=error)
 
 say() { printf 'vscode-e2e-setup: %s\n' "$*" >&2; }
+# A fresh machine has no package lists yet: update once when an install cannot find a package.
+apt_install() { apt-get install -y "$@" >&2 || { apt-get update >&2 && apt-get install -y "$@" >&2; }; }
 
 # A step is done when its stamp holds the version we want; a half-finished install has no stamp
 # and is redone from scratch.
@@ -46,7 +48,7 @@ if ! done_stamp "$CODE_SERVER_DIR" "$CODE_SERVER_VERSION"; then
     for header in /usr/include/krb5.h /usr/include/gssapi/gssapi.h; do
         if [ ! -e "$header" ]; then
             say "$header is missing: installing libkrb5-dev"
-            apt-get install -y libkrb5-dev >&2
+            apt_install libkrb5-dev
             break
         fi
     done
@@ -69,7 +71,7 @@ fi
 
 if [ ! -x "$CHROMIUM" ]; then
     say "$CHROMIUM is missing: installing chromium"
-    apt-get install -y chromium >&2
+    apt_install chromium
 fi
 
 cat <<EOF
