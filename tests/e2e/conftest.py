@@ -174,3 +174,38 @@ def home(short_dir: Path) -> Iterator[Home]:
         yield h
     finally:
         h.stop()
+
+
+def spawn_daemon(root: Path, config_extra: str = "", **popen: Any) -> subprocess.Popen[bytes]:
+    """The real daemon as our own child, under CODETETHER_HOME ``root``, with a scripted
+    model (and ``config_extra`` appended to its config); returns once it has said "ready"
+    on its handshake pipe, never by sleeping."""
+    (root / "config").mkdir(parents=True, exist_ok=True)
+    script = root / "script.json"
+    script.write_text(json.dumps({"turns": [], "fallback": "ok"}))
+    (root / "config" / "config.toml").write_text(
+        f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
+        f'[providers.scripted]\nscript = "{script}"\n\n{config_extra}')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "CODETETHER_"))}
+    read_fd, write_fd = os.pipe()
+    env.update(CODETETHER_HOME=str(root), CODETETHER_READY_FD=str(write_fd))
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "codetether.daemon"], env=env, pass_fds=(write_fd,),
+                            **popen)
+    os.close(write_fd)
+    try:
+        ready = select.select([read_fd], [], [], 60)[0] and os.read(read_fd, 16) == b"ready\n"
+    finally:
+        os.close(read_fd)
+    if not ready:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"daemon did not start: {(out or b'').decode(errors='replace')}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def daemon_process() -> Any:
+    """:func:`spawn_daemon`, for test modules (they cannot import this conftest)."""
+    return spawn_daemon

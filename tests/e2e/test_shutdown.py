@@ -5,40 +5,12 @@ leaves no temp file (``*.ct-tmp``), pid file or socket behind.
 
 from __future__ import annotations
 
-import json
-import os
-import select
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-
-def _start_daemon(home: Path) -> subprocess.Popen[bytes]:
-    (home / "config").mkdir(parents=True)
-    script = home / "script.json"
-    script.write_text(json.dumps({"turns": [], "fallback": "ok"}))
-    (home / "config" / "config.toml").write_text(
-        f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n[providers.scripted]\nscript = "{script}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "CODETETHER_"))}
-    read_fd, write_fd = os.pipe()
-    env.update(CODETETHER_HOME=str(home), CODETETHER_READY_FD=str(write_fd))
-    proc = subprocess.Popen([sys.executable, "-m", "codetether.daemon"], env=env, pass_fds=(write_fd,),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    os.close(write_fd)
-    try:
-        ready = select.select([read_fd], [], [], 60)[0] and os.read(read_fd, 16) == b"ready\n"
-    finally:
-        os.close(read_fd)
-    if not ready:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise AssertionError(f"daemon did not start: {out.decode(errors='replace')}")
-    return proc
 
 
 def _wait_until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -53,9 +25,10 @@ def _wait_until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-un
     (signal.SIGTERM, signal.SIGTERM, signal.SIGINT),
     (signal.SIGINT, signal.SIGTERM, signal.SIGTERM),
 ], ids=["term-term-int", "int-term-term"])
-def test_r4_signals_during_shutdown_are_absorbed_and_it_exits_zero(short_dir: Path, signals) -> None:  # type: ignore[no-untyped-def]
+def test_r4_signals_during_shutdown_are_absorbed_and_it_exits_zero(short_dir: Path, signals,  # type: ignore[no-untyped-def]
+                                                                  daemon_process) -> None:
     home = short_dir / "h"
-    proc = _start_daemon(home)
+    proc = daemon_process(home)
     sock_path = home / "run" / "daemon.sock"
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -85,11 +58,12 @@ def test_r4_signals_during_shutdown_are_absorbed_and_it_exits_zero(short_dir: Pa
     assert log.index("shutting down") < log.index("stopped")
 
 
-def test_r4_shutdown_completes_while_a_client_never_reads_its_answers(short_dir: Path) -> None:
+def test_r4_shutdown_completes_while_a_client_never_reads_its_answers(short_dir: Path,  # type: ignore[no-untyped-def]
+                                                                      daemon_process) -> None:
     from codetether.daemon.runner import DRAIN_SECONDS
 
     home = short_dir / "h"
-    proc = _start_daemon(home)
+    proc = daemon_process(home)
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(str(home / "run" / "daemon.sock"))

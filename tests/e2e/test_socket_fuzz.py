@@ -11,16 +11,15 @@ contains a raw newline except where it is meant to end one.
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -68,30 +67,14 @@ class Daemon:
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon(tmp_path_factory: pytest.TempPathFactory, daemon_process: Any) -> Iterator[Daemon]:
     import shutil
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="ct", dir="/tmp"))  # a socket path must stay < 108 bytes
-    (home / "config").mkdir()
-    script = home / "script.json"
-    script.write_text(json.dumps({"turns": [], "fallback": "ok"}))
-    (home / "config" / "config.toml").write_text(
-        f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
-        f'[providers.scripted]\nscript = "{script}"\n\n'
-        f"[daemon]\nmax_message_bytes = {MAX_MESSAGE_BYTES}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "CODETETHER_"))}
-    read_fd, write_fd = os.pipe()
-    env.update(CODETETHER_HOME=str(home), CODETETHER_READY_FD=str(write_fd))
-    proc = subprocess.Popen([sys.executable, "-m", "codetether.daemon"], env=env, pass_fds=(write_fd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
+    proc = daemon_process(home, f"[daemon]\nmax_message_bytes = {MAX_MESSAGE_BYTES}\n",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        ready = select.select([read_fd], [], [], 60)[0] and os.read(read_fd, 16) == b"ready\n"
-    finally:
-        os.close(read_fd)
-    try:
-        assert ready, "daemon did not signal readiness"
         yield Daemon(home, proc)
     finally:
         proc.send_signal(signal.SIGTERM)

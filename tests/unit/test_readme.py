@@ -37,7 +37,7 @@ def test_there_are_examples():
     assert len(_examples()) >= 20
 
 
-def test_C18_the_readme_says_what_is_true():
+def test_C18_the_readme_says_what_is_true():  # C18
     # Stale claims the findings named: clients "coming next", a proto/ folder that does
     # not exist, and "every command takes --json".
     assert "coming next" not in README and "(next)" not in README
