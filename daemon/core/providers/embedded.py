@@ -10,6 +10,7 @@ Tool calls are text (see :mod:`._tooltext`).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import uuid
@@ -118,7 +119,15 @@ class _SharedModel:
             self._llama = llama_cpp.Llama(
                 model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
             )
+            # Free it while llama_cpp is still whole: its __del__ at interpreter teardown
+            # finds the module's functions already gone and prints a TypeError.
+            atexit.register(self.close)
         return self._llama
+
+    def close(self) -> None:
+        llama, self._llama = self._llama, None
+        if llama is not None:
+            llama.close()
 
 
 _SHARED: dict[tuple[str, int], _SharedModel] = {}
