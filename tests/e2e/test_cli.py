@@ -118,6 +118,7 @@ def test_models_tools_and_config(home):
     models = home.json("models")
     assert models[0]["default"] and models[0]["id"] == "scripted/scripted"
     assert any(m["id"] == "embedded/smollm2-135m" and m["configured"] for m in models)
+    assert any(m["id"] == "embedded/gemma3-270m" for m in models)  # every model `models pull` fetches
     assert any(m["id"].startswith("anthropic/") for m in models)
 
     tools = {t["name"]: t for t in home.json("tools")}
