@@ -178,6 +178,7 @@ class Connection:
         self._inflight: dict[Any, asyncio.Task[None]] = {}
         self._answered: set[Any] = set()  # cancelled requests that already sent -32800
         self._tasks: set[asyncio.Task[None]] = set()
+        self._members = 0  # members of this connection's batches in flight (see _full)
         self.closed = asyncio.Event()
         self.on_close: list[Callable[[], None]] = []
         self._parent: Connection | None = None
@@ -231,8 +232,9 @@ class Connection:
                 if len(message) > MAX_BATCH:
                     return self.send_error(None, InvalidRequest(
                         f"batch of {len(message)} requests exceeds {MAX_BATCH}", data={"limit": MAX_BATCH}))
-                if self._full():
+                if self._full(len(message)):
                     return self.send_error(None, self._busy())
+                self._members += len(message)
                 self._spawn(self._batch(message), "rpc:batch")
                 return None
             return self._start(message)
@@ -240,8 +242,10 @@ class Connection:
             log.exception("%s: frame handling failed", self.name)
             return self.send_error(None, CodetetherError(f"internal error handling a frame: {exc!r}"))
 
-    def _full(self) -> bool:
-        return len(self._tasks) >= self.max_pending
+    def _full(self, adding: int = 1) -> bool:
+        """Over budget: every task counts, and so does each member of a batch in flight
+        (a batch is one task here, its members run on a child connection)."""
+        return len(self._tasks) + self._members + adding > self.max_pending
 
     def _busy(self) -> Unavailable:
         return Unavailable(f"too many requests in flight on this connection (limit {self.max_pending})",
@@ -312,7 +316,10 @@ class Connection:
             reply = sub._start(item)
             if reply is not None:
                 sub._spawn(reply, "rpc:error")
-        await sub.drain()
+        try:
+            await sub.drain()
+        finally:
+            self._members -= len(messages)
         if frames:
             await self.write(b"[" + b",".join(frames) + b"]")
 

@@ -331,6 +331,28 @@ async def test_requests_past_the_pending_limit_are_refused_not_queued():
     await conn.close()
 
 
+async def test_batch_members_count_against_the_pending_limit():  # R1
+    # A batch is one task, but its members each run: they spend the same budget, or a
+    # client could hold max_pending x MAX_BATCH requests with a few frames.
+    from codetether.daemon.rpc import Connection
+
+    d = Dispatcher()
+    d.add("forever", _forever)
+    frames = []
+
+    async def send(frame):
+        frames.append(json.loads(frame))
+
+    conn = Connection(d, send, max_pending=4)
+    batch = b"[" + b",".join(b'{"jsonrpc":"2.0","id":%d,"method":"forever"}' % i for i in range(3)) + b"]"
+    await conn.receive(batch)
+    assert frames == []  # the batch and its 3 members: the whole budget of 4
+    await conn.receive(batch)
+    await conn.receive(b'{"jsonrpc":"2.0","id":9,"method":"forever"}')
+    assert [(f["id"], f["error"]["code"]) for f in frames] == [(None, -32010), (9, -32010)]
+    await conn.close()
+
+
 async def test_connections_past_the_limit_are_told_why_and_closed(short_dir):
     d = Dispatcher()
     d.add("double", _double, Params)
