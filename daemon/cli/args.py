@@ -165,6 +165,16 @@ class _SubParser(argparse.ArgumentParser):
         super().error(_did_you_mean(message, _option_strings(self)))
 
 
+def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The deepest subcommand parser ``args`` went through (``sessions resume``)."""
+    while True:
+        action = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, action.dest, None) if action is not None and action.dest else None
+        if action is None or chosen not in action.choices:
+            return parser
+        parser = action.choices[chosen]
+
+
 def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     """Every --flag of ``parser`` and the subcommand parsers built under it."""
     found: list[str] = []

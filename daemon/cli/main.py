@@ -46,10 +46,12 @@ def _print(data: Any, as_json: bool, human: str) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from .args import build_parser
+    from .args import build_parser, innermost
 
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the (sub)command they were given to, with its usage line
+        innermost(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         print(f"codetether {__version__}")
         return 0

@@ -86,3 +86,11 @@ def test_archive_without_credentials_is_a_missing_key_with_a_hint(home, short_di
     proc = home.cli("events", "archive", sid)
     assert proc.returncode == 6, (proc.returncode, proc.stderr)
     assert "secret/codetether/providers/archive" in proc.stderr
+
+
+def test_an_unknown_flag_is_reported_by_its_subcommand(home):  # C14
+    proc = home.cli("run", "--bogus", "x")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: codetether run ") and "unrecognized arguments: --bogus" in proc.stderr
+    proc = home.cli("sessions", "resume", "abc", "--jsn")
+    assert "usage: codetether sessions resume" in proc.stderr and "did you mean --json?" in proc.stderr
