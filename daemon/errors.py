@@ -2,23 +2,38 @@
 
 ::
 
-    CodetetherError                      -32603  500  INTERNAL
-    ├── ParseError                       -32700  400  INVALID_ARGUMENT
-    ├── InvalidRequest                   -32600  400  INVALID_ARGUMENT
-    │   └── MessageTooLarge              -32600  413  RESOURCE_EXHAUSTED
-    ├── MethodNotFound                   -32601  404  UNIMPLEMENTED
-    ├── InvalidParams                    -32602  400  INVALID_ARGUMENT
-    ├── RequestCancelled                 -32800  499  CANCELLED
-    ├── NotFound                         -32001  404  NOT_FOUND
-    ├── ConfigError                      -32002  400  FAILED_PRECONDITION
-    ├── SecretError                      -32003  401  UNAUTHENTICATED
-    ├── ProviderError                    -32004  502  UNAVAILABLE
-    │   └── ProviderAuthError            -32005  401  UNAUTHENTICATED
-    ├── ToolFailure                      -32006  422  FAILED_PRECONDITION
-    │   └── WorkspaceEscape              -32007  403  PERMISSION_DENIED
-    ├── ApprovalDenied                   -32008  403  PERMISSION_DENIED
-    ├── Conflict                         -32009  409  ABORTED
-    └── Unavailable                      -32010  503  UNAVAILABLE
+    CodetetherError                        -32603  500  INTERNAL             INTERNAL
+    ├── ParseError                         -32700  400  INVALID_ARGUMENT     PARSE_ERROR
+    ├── InvalidRequest                     -32600  400  INVALID_ARGUMENT     INVALID_REQUEST
+    │   └── MessageTooLarge                -32600  413  RESOURCE_EXHAUSTED   MESSAGE_TOO_LARGE
+    ├── MethodNotFound                     -32601  404  UNIMPLEMENTED        METHOD_NOT_FOUND
+    ├── InvalidParams                      -32602  400  INVALID_ARGUMENT     INVALID_PARAMS
+    ├── RequestCancelled                   -32800  499  CANCELLED            REQUEST_CANCELLED
+    │   A2A's errors, at the codes its specification gives them:
+    ├── TaskNotFound                       -32001  404  NOT_FOUND            TASK_NOT_FOUND
+    ├── TaskNotCancelable                  -32002  409  FAILED_PRECONDITION  TASK_NOT_CANCELABLE
+    ├── PushNotificationNotSupported       -32003  400  UNIMPLEMENTED        PUSH_NOTIFICATION_NOT_SUPPORTED
+    ├── UnsupportedOperation               -32004  400  UNIMPLEMENTED        UNSUPPORTED_OPERATION
+    ├── ContentTypeNotSupported            -32005  415  INVALID_ARGUMENT     CONTENT_TYPE_NOT_SUPPORTED
+    ├── InvalidAgentResponse               -32006  502  INTERNAL             INVALID_AGENT_RESPONSE
+    ├── ExtendedAgentCardNotConfigured     -32007  400  FAILED_PRECONDITION  EXTENDED_AGENT_CARD_NOT_CONFIGURED
+    ├── ExtensionSupportRequired           -32008  400  FAILED_PRECONDITION  EXTENSION_SUPPORT_REQUIRED
+    ├── VersionNotSupported                -32009  400  UNIMPLEMENTED        VERSION_NOT_SUPPORTED
+    │   codetether's own, outside the JSON-RPC reserved block (-32768..-32000), which A2A
+    │   (-32001..-32009) and LSP (-32899..-32800) already use:
+    ├── NotFound                           -31001  404  NOT_FOUND            NOT_FOUND
+    ├── ConfigError                        -31002  400  FAILED_PRECONDITION  CONFIG_ERROR
+    ├── SecretError                        -31003  401  UNAUTHENTICATED      SECRET_ERROR
+    ├── ProviderError                      -31004  502  UNAVAILABLE          PROVIDER_ERROR
+    │   └── ProviderAuthError              -31005  401  UNAUTHENTICATED      PROVIDER_AUTH_ERROR
+    ├── ToolFailure                        -31006  422  FAILED_PRECONDITION  TOOL_FAILURE
+    │   └── WorkspaceEscape                -31007  403  PERMISSION_DENIED    WORKSPACE_ESCAPE
+    ├── ApprovalDenied                     -31008  403  PERMISSION_DENIED    APPROVAL_DENIED
+    ├── Conflict                           -31009  409  ABORTED              CONFLICT
+    └── Unavailable                        -31010  503  UNAVAILABLE          UNAVAILABLE
+
+The last column is each class's unique ``reason`` (A2A 1.0's ``ErrorInfo.reason`` and the
+gRPC status detail); :func:`from_wire` rebuilds the exact class from it, or from the code.
 
 Every transport maps errors through :data:`ERROR_TABLE` and :func:`from_wire`;
 none keeps a table of its own. Foreign exceptions are mapped to these at the
@@ -37,8 +52,12 @@ __all__ = [
     "CodetetherError",
     "ConfigError",
     "Conflict",
+    "ContentTypeNotSupported",
     "ERROR_TABLE",
     "ErrorCodes",
+    "ExtendedAgentCardNotConfigured",
+    "ExtensionSupportRequired",
+    "InvalidAgentResponse",
     "InvalidParams",
     "InvalidRequest",
     "MessageTooLarge",
@@ -47,22 +66,27 @@ __all__ = [
     "ParseError",
     "ProviderAuthError",
     "ProviderError",
+    "PushNotificationNotSupported",
     "RequestCancelled",
     "SecretError",
+    "TaskNotCancelable",
+    "TaskNotFound",
     "ToolFailure",
     "Unavailable",
+    "UnsupportedOperation",
+    "VersionNotSupported",
     "WorkspaceEscape",
     "from_wire",
 ]
 
 
 class ErrorCodes(tuple):  # noqa: SLOT001 - a NamedTuple would pull `typing` into the CLI
-    """(jsonrpc, http, grpc) codes of one error class."""
+    """(jsonrpc, http, grpc, reason) of one error class."""
 
     __slots__ = ()
 
-    def __new__(cls, jsonrpc: int, http: int, grpc: str) -> ErrorCodes:
-        return tuple.__new__(cls, (jsonrpc, http, grpc))
+    def __new__(cls, jsonrpc: int, http: int, grpc: str, reason: str) -> ErrorCodes:
+        return tuple.__new__(cls, (jsonrpc, http, grpc, reason))
 
     @property
     def jsonrpc(self) -> int:
@@ -75,6 +99,10 @@ class ErrorCodes(tuple):  # noqa: SLOT001 - a NamedTuple would pull `typing` int
     @property
     def grpc(self) -> str:
         return str(self[2])
+
+    @property
+    def reason(self) -> str:
+        return str(self[3])
 
 
 class CodetetherError(Exception):
@@ -123,6 +151,42 @@ class RequestCancelled(CodetetherError):
     """The client cancelled the request ($/cancelRequest)."""
 
 
+class TaskNotFound(CodetetherError):
+    """A2A: no task with that id (or not one the caller may see)."""
+
+
+class TaskNotCancelable(CodetetherError):
+    """A2A: the task is in a state that cannot be cancelled (a terminal one)."""
+
+
+class PushNotificationNotSupported(CodetetherError):
+    """A2A: the agent does not support push notifications."""
+
+
+class UnsupportedOperation(CodetetherError):
+    """A2A: the operation is valid but this agent does not support it."""
+
+
+class ContentTypeNotSupported(CodetetherError):
+    """A2A: a media type in the request is not supported."""
+
+
+class InvalidAgentResponse(CodetetherError):
+    """A2A: a peer agent answered with something the specification does not allow."""
+
+
+class ExtendedAgentCardNotConfigured(CodetetherError):
+    """A2A: the extended agent card was asked for and none is configured."""
+
+
+class ExtensionSupportRequired(CodetetherError):
+    """A2A: an extension the card marks required was not declared by the client."""
+
+
+class VersionNotSupported(CodetetherError):
+    """A2A: the requested protocol version (``A2A-Version``) is not supported."""
+
+
 class NotFound(CodetetherError):
     """A named thing (session, approval, model, tool) does not exist."""
 
@@ -164,33 +228,50 @@ class Unavailable(CodetetherError):
 
 
 ERROR_TABLE: dict[type[CodetetherError], ErrorCodes] = {
-    CodetetherError: ErrorCodes(-32603, 500, "INTERNAL"),
-    ParseError: ErrorCodes(-32700, 400, "INVALID_ARGUMENT"),
-    InvalidRequest: ErrorCodes(-32600, 400, "INVALID_ARGUMENT"),
-    MessageTooLarge: ErrorCodes(-32600, 413, "RESOURCE_EXHAUSTED"),
-    MethodNotFound: ErrorCodes(-32601, 404, "UNIMPLEMENTED"),
-    InvalidParams: ErrorCodes(-32602, 400, "INVALID_ARGUMENT"),
-    RequestCancelled: ErrorCodes(-32800, 499, "CANCELLED"),
-    NotFound: ErrorCodes(-32001, 404, "NOT_FOUND"),
-    ConfigError: ErrorCodes(-32002, 400, "FAILED_PRECONDITION"),
-    SecretError: ErrorCodes(-32003, 401, "UNAUTHENTICATED"),
-    ProviderError: ErrorCodes(-32004, 502, "UNAVAILABLE"),
-    ProviderAuthError: ErrorCodes(-32005, 401, "UNAUTHENTICATED"),
-    ToolFailure: ErrorCodes(-32006, 422, "FAILED_PRECONDITION"),
-    WorkspaceEscape: ErrorCodes(-32007, 403, "PERMISSION_DENIED"),
-    ApprovalDenied: ErrorCodes(-32008, 403, "PERMISSION_DENIED"),
-    Conflict: ErrorCodes(-32009, 409, "ABORTED"),
-    Unavailable: ErrorCodes(-32010, 503, "UNAVAILABLE"),
+    CodetetherError: ErrorCodes(-32603, 500, "INTERNAL", "INTERNAL"),
+    ParseError: ErrorCodes(-32700, 400, "INVALID_ARGUMENT", "PARSE_ERROR"),
+    InvalidRequest: ErrorCodes(-32600, 400, "INVALID_ARGUMENT", "INVALID_REQUEST"),
+    MessageTooLarge: ErrorCodes(-32600, 413, "RESOURCE_EXHAUSTED", "MESSAGE_TOO_LARGE"),
+    MethodNotFound: ErrorCodes(-32601, 404, "UNIMPLEMENTED", "METHOD_NOT_FOUND"),
+    InvalidParams: ErrorCodes(-32602, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"),
+    RequestCancelled: ErrorCodes(-32800, 499, "CANCELLED", "REQUEST_CANCELLED"),
+    TaskNotFound: ErrorCodes(-32001, 404, "NOT_FOUND", "TASK_NOT_FOUND"),
+    TaskNotCancelable: ErrorCodes(-32002, 409, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"),
+    PushNotificationNotSupported: ErrorCodes(-32003, 400, "UNIMPLEMENTED", "PUSH_NOTIFICATION_NOT_SUPPORTED"),
+    UnsupportedOperation: ErrorCodes(-32004, 400, "UNIMPLEMENTED", "UNSUPPORTED_OPERATION"),
+    ContentTypeNotSupported: ErrorCodes(-32005, 415, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"),
+    InvalidAgentResponse: ErrorCodes(-32006, 502, "INTERNAL", "INVALID_AGENT_RESPONSE"),
+    ExtendedAgentCardNotConfigured: ErrorCodes(-32007, 400, "FAILED_PRECONDITION",
+                                               "EXTENDED_AGENT_CARD_NOT_CONFIGURED"),
+    ExtensionSupportRequired: ErrorCodes(-32008, 400, "FAILED_PRECONDITION", "EXTENSION_SUPPORT_REQUIRED"),
+    VersionNotSupported: ErrorCodes(-32009, 400, "UNIMPLEMENTED", "VERSION_NOT_SUPPORTED"),
+    NotFound: ErrorCodes(-31001, 404, "NOT_FOUND", "NOT_FOUND"),
+    ConfigError: ErrorCodes(-31002, 400, "FAILED_PRECONDITION", "CONFIG_ERROR"),
+    SecretError: ErrorCodes(-31003, 401, "UNAUTHENTICATED", "SECRET_ERROR"),
+    ProviderError: ErrorCodes(-31004, 502, "UNAVAILABLE", "PROVIDER_ERROR"),
+    ProviderAuthError: ErrorCodes(-31005, 401, "UNAUTHENTICATED", "PROVIDER_AUTH_ERROR"),
+    ToolFailure: ErrorCodes(-31006, 422, "FAILED_PRECONDITION", "TOOL_FAILURE"),
+    WorkspaceEscape: ErrorCodes(-31007, 403, "PERMISSION_DENIED", "WORKSPACE_ESCAPE"),
+    ApprovalDenied: ErrorCodes(-31008, 403, "PERMISSION_DENIED", "APPROVAL_DENIED"),
+    Conflict: ErrorCodes(-31009, 409, "ABORTED", "CONFLICT"),
+    Unavailable: ErrorCodes(-31010, 503, "UNAVAILABLE", "UNAVAILABLE"),
 }
 
 _BY_CODE: dict[int, type[CodetetherError]] = {}
+_BY_REASON: dict[str, type[CodetetherError]] = {}
 for _cls, _codes in ERROR_TABLE.items():
-    # The most specific class wins for shared codes only if registered first; keep the
-    # base class for -32600 so a client sees InvalidRequest for both.
+    # Shared codes (-32600) map to the first class registered (the base); the reason, when
+    # the sender gave one, names the exact class.
     _BY_CODE.setdefault(_codes.jsonrpc, _cls)
+    _BY_REASON[_codes.reason] = _cls
 
 
 def from_wire(err: dict[str, Any]) -> CodetetherError:
-    """Rebuild the error a server sent (round-trips class, message and data)."""
-    cls = _BY_CODE.get(int(err.get("code", -32603)), CodetetherError)
-    return cls(str(err.get("message", "")), data=err.get("data"))
+    """Rebuild the error a server sent (round-trips class, message and data): by the
+    ``reason`` in its data when there is one, else by its code."""
+    data = err.get("data")
+    reason = data.get("reason") if isinstance(data, dict) else None
+    cls = _BY_REASON.get(reason) if isinstance(reason, str) else None
+    if cls is None:
+        cls = _BY_CODE.get(int(err.get("code", -32603)), CodetetherError)
+    return cls(str(err.get("message", "")), data=data)

@@ -187,7 +187,9 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
         # another client cancelled the run. Say which, and how to go on.
         printer.quiet()
         try:
-            status = client.wait(client.send("daemon/status", {}), lambda _frame: None, timeout=2.0)
+            status_id = client.send("daemon/status", {})
+            assert status_id is not None
+            status = client.wait(status_id, lambda _frame: None, timeout=2.0)
             stopping = bool(status.get("stopping"))
         except (CodetetherError, OSError, TimeoutError):
             stopping = True

@@ -179,9 +179,10 @@ class ModelResolver:
                                             or pname in self.config.providers)
         from .providers._gguf import EMBEDDED_MODELS  # every model `models pull` can fetch
 
-        for model_id, model in EMBEDDED_MODELS.items():
+        for model_id, embedded in EMBEDDED_MODELS.items():
             label = f"embedded/{model_id}"
-            entries.setdefault(label, ModelEntry(id=label, provider="embedded", context_window=model.n_ctx,
+            entries.setdefault(label, ModelEntry(id=label, provider="embedded",
+                                                 context_window=embedded.n_ctx,
                                                  default=label == default, configured=True))
         for pname, section in self.config.providers.items():
             for model in [section.model, *section.models]:

@@ -10,7 +10,7 @@ reason (invalid UTF-8, nesting deeper than the interpreter's recursion limit,
 numbers out of range) is -32700 and the connection, with its requests in flight,
 keeps going (R1). What one connection can hold is bounded: at most
 ``max_pending`` tasks and ``MAX_BATCH`` members per batch; past that a request
-is answered -32010 at once instead of queued.
+is answered -31010 at once instead of queued.
 """
 
 from __future__ import annotations

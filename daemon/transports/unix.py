@@ -6,10 +6,10 @@ platform has it) before any frame is read.
 
 What a peer can make the daemon hold is bounded, so a buggy or hostile client
 cannot exhaust it: at most ``max_connections`` connections (the next one is told
--32010 and closed), one partial frame of at most ``max_message_bytes`` per
+-31010 and closed), one partial frame of at most ``max_message_bytes`` per
 connection (a longer one is skipped up to its newline and answered -32600), at
 most ``max_buffered_bytes`` in all partial frames together (past that a frame is
-skipped and answered -32010), and a partial frame is kept only while bytes keep coming: ``frame_timeout`` seconds
+skipped and answered -31010), and a partial frame is kept only while bytes keep coming: ``frame_timeout`` seconds
 of silence mid-frame close the connection, so a half-open peer pins nothing.
 An idle connection between frames holds no buffer and is never timed out (the
 language server waits on its subscriptions for hours).
@@ -67,7 +67,7 @@ class UnixListener:
         self.max_connections = max_connections
         self.frame_timeout = frame_timeout
         # Partial frames of every connection together: a flood of big frames is
-        # refused (-32010) before it can exhaust memory.
+        # refused (-31010) before it can exhaust memory.
         self.max_buffered_bytes = max_buffered_bytes or 4 * max_message_bytes
         self._buffered = 0
         self.on_connect = on_connect

@@ -125,7 +125,7 @@ async def test_auth_failure_names_the_vault_path(vendor, status, server, provide
         await collect(provider, REQUEST)
     name = provider.name
     assert f"secret/codetether/providers/{name}" in caught.value.message
-    assert caught.value.codes.jsonrpc == -32005
+    assert caught.value.codes.jsonrpc == -31005
     # auth failures are final: no retry
     assert len(server.requests) == 1
 

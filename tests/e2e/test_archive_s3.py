@@ -123,7 +123,7 @@ def test_upload_to_a_missing_bucket_is_a_clear_error(endpoint: str, live: EventS
         "NoSuchBucket: The specified bucket does not exist"
     )
     assert info.value.data == {"code": "NoSuchBucket"}
-    assert info.value.codes.jsonrpc == -32001
+    assert info.value.codes.jsonrpc == -31001
 
 
 def test_unreachable_endpoint_is_an_archive_error(live: EventStreamStore):

@@ -110,7 +110,7 @@ def test_sessions_list_show_fork_delete(home):
     proc = home.cli("sessions", "show", fork["id"])
     assert proc.returncode == 4 and "no session" in proc.stderr
     proc = home.cli("run", "--session", "nope", "x", "--json")
-    assert proc.returncode == 4 and json.loads(proc.stdout)["error"]["code"] == -32001
+    assert proc.returncode == 4 and json.loads(proc.stdout)["error"]["code"] == -31001
 
 
 def test_models_tools_and_config(home):

@@ -49,7 +49,7 @@ def test_bad_frames_get_clear_errors_and_the_daemon_keeps_serving(home):
         (b'{"jsonrpc":"2.0","id":2,"method":"no/such"}', -32601),
         (b'{"jsonrpc":"2.0","id":3,"method":"session/create","params":{"workspace":5}}', -32602),
         (b'{"jsonrpc":"2.0","id":4,"method":"session/create","params":{"workspace":"/nonexistent"}}', -32602),
-        (b'{"jsonrpc":"2.0","id":5,"method":"session/prompt","params":{"session_id":"nope","text":"x"}}', -32001),
+        (b'{"jsonrpc":"2.0","id":5,"method":"session/prompt","params":{"session_id":"nope","text":"x"}}', -31001),
         (b'{"jsonrpc":"2.0","id":6,"method":"approval/decide","params":{"approval_id":"x","decision":"maybe"}}', -32602),
     ]
     for frame, code in cases:

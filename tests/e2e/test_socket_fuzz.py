@@ -217,7 +217,7 @@ def _flood(path: str, n: int) -> tuple[int, int]:
             if "result" in frame:
                 served += 1
             else:
-                assert frame["error"]["code"] == -32010, frame
+                assert frame["error"]["code"] == -31010, frame
                 refused += 1
     finally:
         for c in clients:

@@ -86,7 +86,7 @@ def _printer(**kw) -> tuple[EventPrinter, io.StringIO, io.StringIO]:
 def test_c11_notices_and_c9_errors_are_shown():  # C11, C9
     printer, out, err = _printer()
     printer.event("s", 0, {"type": "notice", "text": "@missing.py: no such file", "level": "warning"})
-    printer.event("s", 1, {"type": "error", "code": -32004, "message": "model failed"})
+    printer.event("s", 1, {"type": "error", "code": -31004, "message": "model failed"})
     assert err.getvalue() == "warning: @missing.py: no such file\nerror: model failed\n"
     assert printer.errors == ["model failed"]
 

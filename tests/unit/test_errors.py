@@ -49,3 +49,31 @@ def test_cli_import_path_stays_light():
     heavy = {"typing", "socket", "asyncio", "msgspec", "dataclasses", "subprocess", "platformdirs",
              "codetether.daemon.core", "codetether.daemon.rpc", "httpx", "hvac"}
     assert not heavy & loaded, heavy & loaded
+
+
+def test_codes_do_not_collide_with_a2a_or_lsp_and_reasons_are_unique():
+    # An a2a-sdk peer must never read a codetether error as one of A2A's (issue 8), and the
+    # LSP client libraries give -32002/-32001 meanings of their own.
+    a2a = {errors.TaskNotFound: -32001, errors.TaskNotCancelable: -32002,
+           errors.PushNotificationNotSupported: -32003, errors.UnsupportedOperation: -32004,
+           errors.ContentTypeNotSupported: -32005, errors.InvalidAgentResponse: -32006,
+           errors.ExtendedAgentCardNotConfigured: -32007, errors.ExtensionSupportRequired: -32008,
+           errors.VersionNotSupported: -32009}
+    jsonrpc = {errors.CodetetherError, errors.ParseError, errors.InvalidRequest, errors.MessageTooLarge,
+               errors.MethodNotFound, errors.InvalidParams, errors.RequestCancelled}
+    for cls, codes in errors.ERROR_TABLE.items():
+        if cls in a2a:
+            assert codes.jsonrpc == a2a[cls], cls
+        elif cls not in jsonrpc:
+            assert not -32768 <= codes.jsonrpc <= -32000, (cls, codes.jsonrpc)
+    reasons = [codes.reason for codes in errors.ERROR_TABLE.values()]
+    assert len(reasons) == len(set(reasons))
+    assert all(r.isupper() and r.replace("_", "").isalpha() for r in reasons)
+
+
+@pytest.mark.parametrize("cls", _error_classes())
+def test_the_reason_rebuilds_the_exact_class(cls):
+    err = cls("boom")
+    wire = err.to_wire()
+    wire["data"] = {"reason": err.codes.reason}
+    assert type(errors.from_wire(wire)) is cls

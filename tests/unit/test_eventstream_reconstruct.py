@@ -80,7 +80,7 @@ def session(tmp_path: Path):
         )
         s.append_event(UsageEvent(input_tokens=300, output_tokens=20, model="small"))
         s.append_event(ToolCallStart(call_id="c6", name="bash", arguments='{"command": "pytest"}'))
-        s.append_event(ErrorEvent(code=-32004, message="provider timed out"))
+        s.append_event(ErrorEvent(code=-31004, message="provider timed out"))
         s.append_event(Done(stop_reason="error", steps=3))
         yield s
 

@@ -59,7 +59,7 @@ def test_usage_by_operation_approvals_and_run_ends(recorder):
 def test_api_calls_are_audited_and_secrets_redacted_everywhere(recorder, tmp_path):
     canary = "sk-recorder-canary-0123456789"
     redact.register(canary)
-    recorder.on_call(CallRecord("session/prompt", {"uid": 0}, "failure", 1.5, -32004,
+    recorder.on_call(CallRecord("session/prompt", {"uid": 0}, "failure", 1.5, -31004,
                                 f"provider said {canary}", {"session_id": "s9", "text": canary}))
     recorder.on_event("s9", "m", 1, ev.TextChunk(text=f"the key is {canary}"))
     entry = recorder.audit.query(category="api")[0]

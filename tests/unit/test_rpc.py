@@ -325,7 +325,7 @@ async def test_requests_past_the_pending_limit_are_refused_not_queued():
     for i in range(3):
         await conn.receive(b'{"jsonrpc":"2.0","id":%d,"method":"forever"}' % i)
     assert frames == [{"jsonrpc": "2.0", "id": 2, "error": {
-        "code": -32010, "message": "too many requests in flight on this connection (limit 2)",
+        "code": -31010, "message": "too many requests in flight on this connection (limit 2)",
         "data": {"limit": 2}}}]
     assert conn.inflight == 2
     await conn.close()
@@ -349,7 +349,7 @@ async def test_batch_members_count_against_the_pending_limit():  # R1
     assert frames == []  # the batch and its 3 members: the whole budget of 4
     await conn.receive(batch)
     await conn.receive(b'{"jsonrpc":"2.0","id":9,"method":"forever"}')
-    assert [(f["id"], f["error"]["code"]) for f in frames] == [(None, -32010), (9, -32010)]
+    assert [(f["id"], f["error"]["code"]) for f in frames] == [(None, -31010), (9, -31010)]
     await conn.close()
 
 
@@ -366,7 +366,7 @@ async def test_connections_past_the_limit_are_told_why_and_closed(short_dir):
         extra = Conn(*await asyncio.open_unix_connection(str(listener.path)))
         opened.append(extra)
         reply = await extra.recv()
-        assert reply["error"]["code"] == -32010 and reply["error"]["data"] == {"limit": 2}
+        assert reply["error"]["code"] == -31010 and reply["error"]["data"] == {"limit": 2}
         assert await asyncio.wait_for(extra.reader.read(), 10) == b""  # then closed
         # Freeing a slot lets the next one in.
         first = opened.pop(0)
@@ -423,7 +423,7 @@ async def test_partial_frames_share_one_memory_budget(short_dir):
             await asyncio.sleep(0)
         await b.send(b'{"jsonrpc":"2.0","id":2,"method":"double","params":{"n":2}}' + b" " * 600)
         reply = await b.recv()
-        assert reply["error"]["code"] == -32010 and reply["error"]["data"] == {"limit": 1500}
+        assert reply["error"]["code"] == -31010 and reply["error"]["data"] == {"limit": 1500}
         # The first frame is untouched and completes; the budget is free again.
         await a.send(b"")
         assert (await a.recv())["result"] == {"twice": 2}
