@@ -50,7 +50,8 @@ class DaemonClient:
                 reader, writer = await asyncio.open_unix_connection(self.paths.socket_path, limit=1 << 24)
             except (FileNotFoundError, ConnectionRefusedError):
                 if not self.autostart:
-                    raise Unavailable(f"the codetether daemon is not running ({self.paths.socket_path})")
+                    raise Unavailable(
+                        f"the codetether daemon is not running ({self.paths.socket_path})") from None
                 await asyncio.to_thread(start_daemon, self.paths)
                 reader, writer = await asyncio.open_unix_connection(self.paths.socket_path, limit=1 << 24)
             other = peer_is_us(writer.get_extra_info("socket"))

@@ -129,13 +129,13 @@ class SessionRuntime:
         if key not in self.meta.read_files:
             return False
         try:
-            mtime = path.stat().st_mtime_ns
+            mtime = path.stat().st_mtime_ns  # noqa: ASYNC240 - one local stat, cheaper than a thread hop
         except OSError:
             mtime = -1
         if mtime == self.meta.read_files[key]:
             return False  # our own write, already recorded
         self.meta.read_files[key] = mtime
-        rel = os.path.relpath(path, self.meta.workspace)
+        rel = os.path.relpath(path, self.meta.workspace)  # noqa: ASYNC240 - absolute paths: string work
         note = f"{rel} was deleted" if mtime < 0 else f"{rel} changed on disk"
         if note not in self.notes:
             self.notes.append(note)

@@ -156,7 +156,7 @@ class Service:
         return rt
 
     async def on_session_create(self, p: api.SessionCreateParams, ctx: CallContext) -> api.SessionInfo:
-        workspace = Path(p.workspace).expanduser()
+        workspace = Path(p.workspace).expanduser()  # noqa: ASYNC240 - no I/O ($HOME from the environment)
         if not workspace.is_absolute() or not workspace.is_dir():
             raise InvalidParams(f"workspace must be an existing absolute directory: {p.workspace!r}")
         refuse_wider_mode(ctx, p.approval_mode, self.config.permissions.mode)  # S5
@@ -172,7 +172,7 @@ class Service:
     async def on_session_list(self, p: api.SessionListParams, _ctx: CallContext) -> list[api.SessionInfo]:
         metas = self.sessions.list()
         if p.workspace:
-            ws = str(Path(p.workspace).expanduser().resolve())
+            ws = str(Path(p.workspace).expanduser().resolve())  # noqa: ASYNC240 - a few local lstats
             metas = [m for m in metas if m.workspace == ws]
         return [self._info(self.runtimes[m.id].meta if m.id in self.runtimes else m)
                 for m in metas[: max(0, p.limit)]]

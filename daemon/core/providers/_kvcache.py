@@ -30,7 +30,7 @@ MIN_PREFIX = 32  # below this, evaluating is as quick as loading a file
 
 def common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # lengths differ: the shorter one bounds the prefix
         if x != y:
             break
         n += 1
