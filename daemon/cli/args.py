@@ -73,7 +73,8 @@ def _run(sub) -> None:  # type: ignore[no-untyped-def]
                        help="continue the latest session in this workspace")
     group.add_argument("--session", "-s", help="continue the session with this id")
     run.add_argument("--yes", "-y", action="store_true",
-                     help="approve every tool call (auto mode; not with --approval-mode ask|plan)")
+                     help="auto mode: no questions except where a rule says \"ask\"; deny rules still "
+                          "deny (not with --approval-mode ask|plan)")
     run.add_argument("--approval-mode", choices=["ask", "auto", "plan"],
                      help="ask before writing (default), auto (approve all), plan (read-only)")
     run.add_argument("--workspace", "-w", help="workspace root (default: current directory)")
@@ -94,7 +95,7 @@ def _sessions(sub) -> None:  # type: ignore[no-untyped-def]
     resume = ssub.add_parser("resume", help="resume pending work, or continue with a prompt")
     resume.add_argument("id")
     resume.add_argument("prompt", nargs="*", default=[], help="a new prompt (optional)")
-    resume.add_argument("--yes", "-y", action="store_true")
+    resume.add_argument("--yes", "-y", action="store_true", help="continue in auto mode (see run --yes)")
     _json_flag(resume)
     fork = ssub.add_parser("fork", help="copy a session (--at N: its first N messages)")
     fork.add_argument("id")
