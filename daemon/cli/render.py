@@ -61,15 +61,21 @@ class Spinner:
             from rich.console import Console
 
             console = Console(file=self._err, stderr=True, highlight=False)
-            self._status = console.status(text, spinner="dots")
-            self._status.start()
+            status = console.status(text, spinner="dots")
+            status.start()
+            # Kept only once started: a Ctrl-C inside start() leaves nothing half-made for
+            # hide() to stop (rich then fails on its own bookkeeping).
+            self._status = status
         else:
             self._status.update(text)
 
     def hide(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        status, self._status = self._status, None
+        if status is not None:
+            try:
+                status.stop()
+            except (IndexError, RuntimeError, OSError):  # a terminal gone or an interrupted start
+                pass
 
 
 class EventPrinter:

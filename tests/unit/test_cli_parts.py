@@ -124,3 +124,29 @@ def test_c15_the_status_path_imports_nothing_heavy():  # C15
             "if n in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_c15_a_ctrl_c_while_the_spinner_starts_leaves_nothing_to_crash_on(monkeypatch):
+    # Found by CI on a clean clone: Ctrl-C landed inside rich's Live.start(); the cancel path
+    # then stopped the half-started spinner and rich raised IndexError (a traceback, exit 1).
+    import io
+
+    import rich.console
+    from codetether.daemon.cli import render
+
+    class Interrupted:
+        def start(self):
+            raise KeyboardInterrupt
+
+    class Console:
+        def __init__(self, **_kwargs):
+            pass
+
+        def status(self, *_args, **_kwargs):
+            return Interrupted()
+
+    monkeypatch.setattr(rich.console, "Console", Console)
+    spinner = render.Spinner(io.StringIO())
+    with pytest.raises(KeyboardInterrupt):
+        spinner.show("reading 4035 prompt tokens…")
+    spinner.hide()  # nothing half-made to stop: no IndexError
