@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,21 @@ import pytest_lsp
 from lsprotocol import types as t
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-HOME = Path(tempfile.mkdtemp(prefix="ctl", dir="/tmp"))
+# A short path (a socket must fit in 108 bytes), made by the fixtures that use it and removed
+# when the module is done: nothing is created at import time.
+HOME = Path("/tmp") / f"ctl{os.getpid()}-{uuid.uuid4().hex[:8]}"
 WS = HOME / "ws"
 SCRIPT = HOME / "script.json"
 CLI = str(Path(sys.executable).parent / "codetether")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _home():
+    HOME.mkdir(mode=0o700, exist_ok=True)
+    yield
+    subprocess.run([CLI, "daemon", "stop"], env={**os.environ, "CODETETHER_HOME": str(HOME)},
+                   capture_output=True, timeout=60)
+    shutil.rmtree(HOME, ignore_errors=True)
 
 
 def _plain(obj):
