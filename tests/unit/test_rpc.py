@@ -2,9 +2,13 @@
 error, and the listener keeps serving afterwards."""
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -353,30 +357,22 @@ async def test_batch_members_count_against_the_pending_limit():  # R1
     await conn.close()
 
 
-async def test_connections_past_the_limit_are_told_why_and_closed(short_dir):
+@contextlib.asynccontextmanager
+async def _serving(sock: Path, **options: Any) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[Any]]]]:
+    """A listener serving ``double`` with ``options``, and a way to connect to it; every
+    connection made is closed and the listener drained on the way out."""
     d = Dispatcher()
     d.add("double", _double, Params)
-    listener = UnixListener(short_dir / "c.sock", d, max_message_bytes=1024, max_connections=2)
+    listener = UnixListener(sock, d, max_message_bytes=1024, **options)
     await listener.start()
-    opened = []
+    opened: list[Conn] = []
+
+    async def connect() -> Conn:
+        opened.append(Conn(*await asyncio.open_unix_connection(str(listener.path))))
+        return opened[-1]
+
     try:
-        for _ in range(2):
-            opened.append(Conn(*await asyncio.open_unix_connection(str(listener.path))))
-            assert (await opened[-1].call(1, "double", {"n": 1}))["result"] == {"twice": 2}
-        extra = Conn(*await asyncio.open_unix_connection(str(listener.path)))
-        opened.append(extra)
-        reply = await extra.recv()
-        assert reply["error"]["code"] == -31010 and reply["error"]["data"] == {"limit": 2}
-        assert await asyncio.wait_for(extra.reader.read(), 10) == b""  # then closed
-        # Freeing a slot lets the next one in.
-        first = opened.pop(0)
-        first.writer.close()
-        await first.writer.wait_closed()
-        while listener.connections >= 2:  # the daemon notices the EOF
-            await asyncio.sleep(0)
-        again = Conn(*await asyncio.open_unix_connection(str(listener.path)))
-        opened.append(again)
-        assert (await again.call(2, "double", {"n": 2}))["result"] == {"twice": 4}
+        yield listener, connect
     finally:
         for c in opened:
             c.writer.close()
@@ -385,14 +381,27 @@ async def test_connections_past_the_limit_are_told_why_and_closed(short_dir):
         await listener.drain(1.0)
 
 
+async def test_connections_past_the_limit_are_told_why_and_closed(short_dir):
+    async with _serving(short_dir / "c.sock", max_connections=2) as (listener, connect):
+        first = await connect()
+        for conn in (first, await connect()):
+            assert (await conn.call(1, "double", {"n": 1}))["result"] == {"twice": 2}
+        extra = await connect()
+        reply = await extra.recv()
+        assert reply["error"]["code"] == -31010 and reply["error"]["data"] == {"limit": 2}
+        assert await asyncio.wait_for(extra.reader.read(), 10) == b""  # then closed
+        # Freeing a slot lets the next one in.
+        first.writer.close()
+        await first.writer.wait_closed()
+        while listener.connections >= 2:  # the daemon notices the EOF
+            await asyncio.sleep(0)
+        again = await connect()
+        assert (await again.call(2, "double", {"n": 2}))["result"] == {"twice": 4}
+
+
 async def test_a_stalled_partial_frame_is_dropped_with_its_connection(short_dir):
-    d = Dispatcher()
-    d.add("double", _double, Params)
-    listener = UnixListener(short_dir / "t.sock", d, max_message_bytes=1024, frame_timeout=0.2)
-    await listener.start()
-    idle = Conn(*await asyncio.open_unix_connection(str(listener.path)))
-    stalled = Conn(*await asyncio.open_unix_connection(str(listener.path)))
-    try:
+    async with _serving(short_dir / "t.sock", frame_timeout=0.2) as (_listener, connect):
+        idle, stalled = await connect(), await connect()
         stalled.writer.write(b'{"jsonrpc":"2.0","id":1,"meth')  # no newline, then silence
         await stalled.writer.drain()
         reply = await stalled.recv()
@@ -400,22 +409,11 @@ async def test_a_stalled_partial_frame_is_dropped_with_its_connection(short_dir)
         assert await asyncio.wait_for(stalled.reader.read(), 10) == b""
         # A connection idle between frames for longer than that is not timed out.
         assert (await idle.call(1, "double", {"n": 3}))["result"] == {"twice": 6}
-    finally:
-        for c in (idle, stalled):
-            c.writer.close()
-            await c.writer.wait_closed()
-        await listener.stop_accepting()
-        await listener.drain(1.0)
 
 
 async def test_partial_frames_share_one_memory_budget(short_dir):
-    d = Dispatcher()
-    d.add("double", _double, Params)
-    listener = UnixListener(short_dir / "b.sock", d, max_message_bytes=1024, max_buffered_bytes=1500)
-    await listener.start()
-    a = Conn(*await asyncio.open_unix_connection(str(listener.path)))
-    b = Conn(*await asyncio.open_unix_connection(str(listener.path)))
-    try:
+    async with _serving(short_dir / "b.sock", max_buffered_bytes=1500) as (listener, connect):
+        a, b = await connect(), await connect()
         frame = b'{"jsonrpc":"2.0","id":1,"method":"double","params":{"n":1}}'
         a.writer.write(frame + b" " * (1000 - len(frame)))  # a partial frame of 1,000 bytes
         await a.writer.drain()
@@ -429,9 +427,4 @@ async def test_partial_frames_share_one_memory_budget(short_dir):
         assert (await a.recv())["result"] == {"twice": 2}
         assert (await b.call(3, "double", {"n": 3}))["result"] == {"twice": 6}
         assert listener.buffered == 0
-    finally:
-        for c in (a, b):
-            c.writer.close()
-            await c.writer.wait_closed()
-        await listener.stop_accepting()
-        await listener.drain(1.0)
+
