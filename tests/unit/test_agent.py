@@ -47,6 +47,13 @@ class Rig:
     async def run(self, prompt="go"):
         return await self.agent().run(prompt)
 
+    async def next_event(self, kind):
+        """The next published event of type ``kind`` (the ones before it are consumed)."""
+        while True:
+            _, event = await self.sub.queue.get()
+            if isinstance(event, kind):
+                return event
+
     def events(self):
         out = []
         while not self.sub.queue.empty():
@@ -123,10 +130,7 @@ async def test_question_reaches_the_client_and_the_answer_the_model(tmp_path):
                                                 "options": ["tabs", "spaces"]}),
                          Turn.text("spaces it is")])
     task = asyncio.create_task(rig.run())
-    while True:
-        _, event = await rig.sub.queue.get()
-        if isinstance(event, ev.QuestionAsked):
-            break
+    event = await rig.next_event(ev.QuestionAsked)
     assert event.options == ["tabs", "spaces"]
     rig.rt.answer(event.question_id, "spaces")
     result = await task
@@ -148,10 +152,7 @@ async def test_ask_mode_waits_for_a_decision(tmp_path):
     rig = Rig(tmp_path, [Turn.tool("write_file", {"path": "x.txt", "content": "x"}),
                          Turn.text("written")], mode="ask")
     task = asyncio.create_task(rig.run())
-    while True:
-        _, event = await rig.sub.queue.get()
-        if isinstance(event, ev.ApprovalRequested):
-            break
+    event = await rig.next_event(ev.ApprovalRequested)
     assert (event.tool, event.subject) == ("write_file", "x.txt")
     rig.approvals.decide(event.approval_id, "allow", by="test")
     assert (await task).text == "written"
@@ -161,10 +162,7 @@ async def test_ask_mode_waits_for_a_decision(tmp_path):
 async def test_cancellation_closes_open_calls(tmp_path):
     rig = Rig(tmp_path, [Turn.tool("bash", {"command": "sleep 30"}), Turn.text("never")])
     task = asyncio.create_task(rig.run())
-    while True:
-        _, event = await rig.sub.queue.get()
-        if isinstance(event, ev.ToolCallStart):
-            break
+    await rig.next_event(ev.ToolCallStart)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -250,10 +248,7 @@ async def test_a_new_prompt_closes_calls_an_interrupted_run_left_open(tmp_path):
     rig = Rig(tmp_path, [Turn.tool("write_file", {"path": "x.txt", "content": "x"}),
                          Turn.text("fresh start")], mode="ask")
     task = asyncio.create_task(rig.agent().run("first", preserve_on_cancel=lambda: True))
-    while True:
-        _, event = await rig.sub.queue.get()
-        if isinstance(event, ev.ApprovalRequested):
-            break
+    await rig.next_event(ev.ApprovalRequested)
     task.cancel()  # as at daemon shutdown: the call and its approval stay open
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -374,10 +369,7 @@ async def test_S6_cancel_withdraws_approvals_asked_for_batch_members_too(tmp_pat
         {"tool": "write_file", "arguments": {"path": "x.txt", "content": "x"}}]}),
         Turn.text("never")], mode="ask")
     task = asyncio.create_task(rig.run())
-    while True:
-        _, event = await rig.sub.queue.get()
-        if isinstance(event, ev.ApprovalRequested):
-            break
+    event = await rig.next_event(ev.ApprovalRequested)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
