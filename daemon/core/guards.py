@@ -11,10 +11,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..paths import Paths
 
-__all__ = ["NOT_SECRET_ENV", "has_pending_work", "misplaced_config", "refuse_while_config_broken"]
-
-#: Forwarded variables that only say where Vault is: everything else in ``env`` is a secret.
-NOT_SECRET_ENV = frozenset({"VAULT_ADDR", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "VAULT_NAMESPACE"})
+__all__ = ["has_pending_work", "misplaced_config", "refuse_while_config_broken"]
 
 #: What a daemon whose config.toml does not load still answers: enough to see why, to stop,
 #: and to look at, answer or cancel a run already in flight (it keeps the config it began

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..errors import ConfigError, InvalidParams
-from ..wire.api import ModelEntry
+from ..wire.api import VAULT_SETTINGS, ModelEntry
 from .providers.base import ProviderCredentials
 from .providers.registry import (
     KNOWN_PROVIDERS,
@@ -115,8 +115,7 @@ class ModelResolver:
             return False
         from .secrets import env_vars_for
 
-        names = {*env_vars_for(name), "VAULT_ADDR", "VAULT_TOKEN", "VAULT_MOUNT", "VAULT_SECRETS_PATH",
-                 "VAULT_NAMESPACE"}
+        names = {*env_vars_for(name), *VAULT_SETTINGS, "VAULT_TOKEN"}
         return any(env[k] != os.environ.get(k) for k in names if k in env)
 
     async def _provider_for_env(self, name: str, env: Mapping[str, str]) -> Provider:

@@ -26,7 +26,7 @@ from ..wire.messages import Usage
 from .agent import Agent, AgentSettings
 from .approvals import ApprovalStore
 from .config import LoadedConfig, config_as_dict, set_config_value
-from .guards import NOT_SECRET_ENV, has_pending_work, misplaced_config, refuse_while_config_broken
+from .guards import has_pending_work, misplaced_config, refuse_while_config_broken
 from .mentions import expand_mentions
 from .models import ModelResolver, ResolvedModel, check_model
 from .peers import is_agent_process, refuse_agent_processes, refuse_wider_mode
@@ -207,7 +207,7 @@ class Service:
         # started gets none: it must not point the daemon's credentials at a server of its
         # choosing, nor have words of its choosing redacted everywhere.
         env = {} if is_agent_process(ctx) else forwarded_env(p.env)
-        register(*(v for k, v in env.items() if k not in NOT_SECRET_ENV))  # secrets from now on
+        register(*(v for k, v in env.items() if k not in api.VAULT_SETTINGS))  # secrets from now on
         rt = self.runtime(p.session_id)
         self._check_can_run(rt)
         refuse_wider_mode(ctx, p.approval_mode or rt.meta.approval_mode, self.config.permissions.mode)

@@ -22,6 +22,7 @@ __all__ = [
     "EventsReadParams",
     "EventsReplayParams",
     "ModelEntry",
+    "VAULT_SETTINGS",
     "forwarded_env",
     "PromptParams",
     "PromptResult",
@@ -119,9 +120,10 @@ class PromptParams(msgspec.Struct, forbid_unknown_fields=True):
     env: dict[str, str] = {}
 
 
-_FORWARDED_NAMES = frozenset({"VAULT_ADDR", "VAULT_TOKEN", "VAULT_MOUNT", "VAULT_SECRETS_PATH",
-                              "VAULT_NAMESPACE", "GITHUB_TOKEN", "AWS_BEARER_TOKEN_BEDROCK",
-                              "GOOGLE_API_KEY", "GEMINI_API_KEY"})
+#: Where Vault is: forwarded, but not secrets (everything else forwarded is one).
+VAULT_SETTINGS = frozenset({"VAULT_ADDR", "VAULT_MOUNT", "VAULT_SECRETS_PATH", "VAULT_NAMESPACE"})
+_FORWARDED_NAMES = VAULT_SETTINGS | {"VAULT_TOKEN", "GITHUB_TOKEN", "AWS_BEARER_TOKEN_BEDROCK",
+                                     "GOOGLE_API_KEY", "GEMINI_API_KEY"}
 
 
 def forwarded_env(environ: dict[str, str] | Any) -> dict[str, str]:
