@@ -1,8 +1,10 @@
 """Test doubles shipped as public API: a scripted in-process provider and a scripted
 server speaking each model vendor's real HTTP wire format.
 
-Names load on first use, so importing this package (the registry does, to offer the
-``scripted`` provider) does not pull in the aiohttp server.
+The scripted provider is an ordinary provider (``core/providers/scripted.py``, reachable
+by name from config like any other); it is re-exported here with the wire-format
+servers. Names load on first use, so importing this package does not pull in the
+aiohttp server.
 """
 
 from __future__ import annotations
@@ -20,19 +22,19 @@ __all__ = [
 ]
 
 _HOMES = {
-    "RecordedRequest": "vendor_servers",
-    "Script": "scripted",
-    "ScriptedError": "scripted",
-    "ScriptedProvider": "scripted",
-    "ScriptedVendorServer": "vendor_servers",
-    "Turn": "scripted",
+    "RecordedRequest": ".vendor_servers",
+    "Script": "..core.providers.scripted",
+    "ScriptedError": "..core.providers.scripted",
+    "ScriptedProvider": "..core.providers.scripted",
+    "ScriptedVendorServer": ".vendor_servers",
+    "Turn": "..core.providers.scripted",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
     globals()[name] = value
     return value
 

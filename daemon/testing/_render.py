@@ -12,7 +12,7 @@ from binascii import crc32
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .scripted import ScriptedError, Turn
+from ..core.providers.scripted import ScriptedError, Turn
 
 __all__ = [
     "anthropic_events",

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from ..core.providers.scripted import DEFAULT_FALLBACK, Script, Turn
 from ._render import (
     anthropic_events,
     bedrock_events,
@@ -39,7 +40,6 @@ from ._render import (
     gemini_chunks,
     openai_chunks,
 )
-from .scripted import DEFAULT_FALLBACK, Script, Turn
 
 __all__ = ["RecordedRequest", "ScriptedVendorServer"]
 

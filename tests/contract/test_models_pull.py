@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from codetether.daemon.core.config import Config
-from codetether.daemon.core.models import check_model
 from codetether.daemon.core.providers import CompletionRequest
 from codetether.daemon.core.providers._gguf import EMBEDDED_MODELS, find_model_file, pull_model
+from codetether.daemon.core.providers._models import check_model
 from codetether.daemon.core.providers.embedded import EmbeddedProvider
 from codetether.daemon.errors import ConfigError, ProviderError
 from codetether.daemon.wire.messages import Message

@@ -36,7 +36,7 @@ def test_bedrock_without_botocore_names_the_extra():
 def test_choosing_a_bedrock_model_without_botocore_is_refused():  # C10
     done = _without(["botocore"], """
         from codetether.daemon.core.config import Config
-        from codetether.daemon.core.models import check_model
+        from codetether.daemon.core.providers._models import check_model
         from codetether.daemon.errors import ConfigError
         try:
             check_model("bedrock", Config())
@@ -49,7 +49,7 @@ def test_choosing_a_bedrock_model_without_botocore_is_refused():  # C10
 
 def test_archive_without_boto3_names_the_extra():
     done = _without(["boto3", "botocore"], """
-        from codetether.daemon.core.eventstream import S3Archiver
+        from codetether.daemon.core.records.eventstream import S3Archiver
         from codetether.daemon.errors import ConfigError
         try:
             S3Archiver("bucket")
@@ -86,8 +86,8 @@ def test_embedded_without_llama_cpp_names_the_extra(tmp_path):
 def test_the_daemon_core_does_not_import_heavy_packages(module):
     """The core install has none of these (D); nothing on the daemon's import path may need them."""
     done = _without([module], """
-        import codetether.daemon.core.service, codetether.daemon.core.telemetry
-        import codetether.daemon.core.providers.registry, codetether.daemon.core.models
+        import codetether.daemon.api._service_legacy, codetether.daemon.core.records.telemetry
+        import codetether.daemon.core.providers.registry, codetether.daemon.core.providers._models
         print("ok")
     """)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr

@@ -127,7 +127,7 @@ def test_registry_import_stays_light():
         "codetether.daemon.core.providers.registry",
         "codetether.daemon.testing",
         "codetether.daemon.testing._render",
-        "codetether.daemon.testing.scripted",
+        "codetether.daemon.core.providers.scripted",
         "codetether.daemon.testing.vendor_servers",
     ],
 )

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 from codetether.daemon.core.agent import Agent, AgentSettings, truncate_output
 from codetether.daemon.core.approvals import ApprovalStore
-from codetether.daemon.core.runtime import SessionRuntime
-from codetether.daemon.core.sessions import SessionStore
+from codetether.daemon.core.providers.scripted import ScriptedProvider, Turn
+from codetether.daemon.core.sessions import FileWatcher, SessionRuntime, SessionStore
 from codetether.daemon.core.tools import default_registry
-from codetether.daemon.core.watcher import FileWatcher
-from codetether.daemon.testing.scripted import ScriptedProvider, Turn
 from codetether.daemon.wire import events as ev
 from codetether.daemon.wire.messages import ToolCall
 
@@ -176,8 +173,7 @@ async def test_outside_change_to_a_read_file_is_noted_for_the_model(tmp_path):
     target = rig.workspace / "a.py"
     target.write_text("x = 1\n")
     await rig.run()
-    service = SimpleNamespace(config=SimpleNamespace(session=SimpleNamespace(watch_files=True)))
-    watcher = FileWatcher(service)
+    watcher = FileWatcher(lambda: True)
     watcher.track(rig.rt)
     try:
         # The OS watch starts on a thread; edit until the change is seen (a handshake,
@@ -203,7 +199,7 @@ async def test_outside_change_to_a_read_file_is_noted_for_the_model(tmp_path):
 
 
 def test_mentions_attach_workspace_files_and_ignore_escapes(tmp_path):
-    from codetether.daemon.core.mentions import expand_mentions
+    from codetether.daemon.core.agent import expand_mentions
     from codetether.daemon.core.tools import Workspace
 
     ws = tmp_path / "ws"
@@ -295,7 +291,7 @@ async def test_a_failing_provider_reports_error_and_done_events(tmp_path):
 
 async def test_batch_sub_calls_are_events_with_a_parent_in_telemetry(tmp_path):
     from codetether.daemon.core.config import Config
-    from codetether.daemon.core.recorder import Recorder
+    from codetether.daemon.core.records import Recorder
 
     rig = Rig(tmp_path, [Turn.tool("batch", {"calls": [
         {"tool": "write_file", "arguments": {"path": "a.txt", "content": "a"}},
@@ -312,7 +308,7 @@ async def test_batch_sub_calls_are_events_with_a_parent_in_telemetry(tmp_path):
         assert by_name["write_file"].parent_id == by_name["batch"].id
         assert by_name["read_file"].parent_id == by_name["batch"].id
         assert by_name["batch"].parent_id is None
-        from codetether.daemon.core.eventstream import reconstruct
+        from codetether.daemon.core.records.eventstream import reconstruct
 
         changes = reconstruct(recorder.events.open(rig.rt.id)).file_changes
         assert [c["path"] for c in changes].count("a.txt") >= 1

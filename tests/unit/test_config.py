@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from codetether.daemon.core._config_locate import format_key, key_lines, parse_key
 from codetether.daemon.core.config import (
     Config,
     ConfigWatcher,
@@ -23,6 +22,7 @@ from codetether.daemon.core.config import (
     parse_config,
     set_config_value,
 )
+from codetether.daemon.core.config._locate import format_key, key_lines, parse_key
 from codetether.daemon.errors import ConfigError
 
 FULL = """\
@@ -591,7 +591,7 @@ async def test_watcher_exit_on_cancellation_reraises(tmp_path: Path) -> None:
 def test_importing_config_and_secrets_stays_light() -> None:
     """hvac, requests, watchfiles and tomlkit load only when first used (idle daemon memory)."""
     code = (
-        "import sys, codetether.daemon.core.config, codetether.daemon.core.secrets;"
+        "import sys, codetether.daemon.core.config, codetether.daemon.core.secrets._vault;"
         "print(sorted(m for m in ('hvac', 'requests', 'watchfiles', 'tomlkit') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from codetether.daemon.core.hub import EventHub
+from codetether.daemon.core.sessions import EventHub
 from codetether.daemon.wire.events import TextChunk
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from codetether.daemon.core.config import Config
-from codetether.daemon.core.models import ModelResolver
+from codetether.daemon.core.providers._models import ModelResolver
 from codetether.daemon.core.secrets import SecretStore
 from codetether.daemon.errors import SecretError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from codetether.daemon.core.config import Config, parse_config
-from codetether.daemon.core.models import ModelResolver, check_model, suggest_model
+from codetether.daemon.core.providers._models import ModelResolver, check_model, suggest_model
 from codetether.daemon.errors import ConfigError, InvalidParams
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import msgspec
 import pytest
-from codetether.daemon.core import redact as r
-from codetether.daemon.core.hub import EventHub
+from codetether.daemon.core.secrets import _redact as r
+from codetether.daemon.core.sessions import EventHub
 from codetether.daemon.wire.events import Done, TextChunk, ToolCallEnd, ToolCallStart, ToolOutput
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -17,13 +17,11 @@ from typing import Any
 
 import pytest
 from codetether.daemon.core.agent import Agent, AgentSettings
-from codetether.daemon.core.approvals import ApprovalStore
-from codetether.daemon.core.gate import Gate
-from codetether.daemon.core.runtime import SessionRuntime
-from codetether.daemon.core.sessions import SessionStore
+from codetether.daemon.core.approvals import ApprovalStore, Gate
+from codetether.daemon.core.providers.scripted import ScriptedProvider, Turn
+from codetether.daemon.core.sessions import SessionRuntime, SessionStore
 from codetether.daemon.core.tools import Tool, ToolContext, Workspace, default_registry
 from codetether.daemon.errors import WorkspaceEscape
-from codetether.daemon.testing.scripted import ScriptedProvider, Turn
 from codetether.daemon.wire import events as ev
 from codetether.daemon.wire.messages import ToolCall
 

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from codetether.daemon.core.agent import Agent, AgentSettings
 from codetether.daemon.core.approvals import ApprovalStore
-from codetether.daemon.core.runtime import SessionRuntime
-from codetether.daemon.core.sessions import SessionStore
+from codetether.daemon.core.providers.scripted import ScriptedProvider, Turn
+from codetether.daemon.core.sessions import SessionRuntime, SessionStore
 from codetether.daemon.core.tools import ToolContext, Workspace, default_registry
 from codetether.daemon.core.tools._stream import LIVE_BUDGET, MAX_EVENT_CHARS, OutputStream
-from codetether.daemon.testing.scripted import ScriptedProvider, Turn
 from codetether.daemon.wire import events as ev
 
 # Prints a line, then waits for the test to release it, three times.

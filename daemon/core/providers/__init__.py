@@ -1,13 +1,23 @@
-"""Model providers: the contract (:mod:`.base`) and the registry that builds them.
+"""Model providers: the contract (:mod:`.base`), the table of known providers and the one
+list of provider APIs, the registry that builds them, and the resolver that turns
+``provider/model`` names into live, credentialed instances.
 
 Vendor modules (``openai``, ``anthropic``, ``gemini``, ``bedrock``, ``copilot``,
-``embedded``) are imported by :func:`create_provider` on demand, keeping this
-package cheap to import.
+``embedded``, and ``scripted``, the test double re-exported by
+:mod:`codetether.daemon.testing`) are imported by :func:`create_provider` on demand,
+keeping this package cheap to import.
 """
 
+from ._models import (
+    ModelResolver,
+    ResolvedModel,
+    check_model,
+    suggest_model,
+)
 from .base import (
     CompletionRequest,
     ModelInfo,
+    ProgressReport,
     Provider,
     ProviderCredentials,
     ProviderEvent,
@@ -20,6 +30,7 @@ from .base import (
 )
 from .registry import (
     KNOWN_PROVIDERS,
+    PROVIDER_APIS,
     ProviderInfo,
     create_provider,
     needs_credentials,
@@ -31,18 +42,24 @@ __all__ = [
     "CompletionRequest",
     "KNOWN_PROVIDERS",
     "ModelInfo",
+    "ModelResolver",
+    "PROVIDER_APIS",
+    "ProgressReport",
     "Provider",
     "ProviderCredentials",
     "ProviderEvent",
     "ProviderInfo",
+    "ResolvedModel",
     "StreamDone",
     "TextDelta",
     "ThinkingDelta",
     "ToolCallReady",
     "ToolSpec",
     "UsageReport",
+    "check_model",
     "create_provider",
     "needs_credentials",
     "provider_info",
     "split_model_ref",
+    "suggest_model",
 ]

@@ -32,6 +32,7 @@ import msgspec
 from httpx_sse import EventSource, SSEError, aconnect_sse
 
 from ...errors import ConfigError, ProviderAuthError, ProviderError, SecretError
+from ._known import provider_info
 from .base import CompletionRequest, ModelInfo, ProviderCredentials, ProviderEvent
 
 __all__ = [
@@ -291,8 +292,6 @@ class HttpProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         """The static model table of this provider, plus a configured default model."""
-        from .registry import provider_info  # registry imports provider modules lazily
-
         known = provider_info(self.name)
         # the table is keyed by canonical name; report the name this instance answers to
         models = [msgspec.structs.replace(m, provider=self.name) for m in (known.models if known else ())]

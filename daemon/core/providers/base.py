@@ -15,13 +15,14 @@ from typing import Any, Protocol
 import msgspec
 
 from ...wire.messages import Message, ToolCall, Usage
+from ..secrets import ProviderCredentials  # re-exported: every provider is built from one
 
 __all__ = [
     "CompletionRequest",
-    "ProviderCredentials",
     "ModelInfo",
     "ProgressReport",
     "Provider",
+    "ProviderCredentials",
     "ProviderEvent",
     "StreamDone",
     "TextDelta",
@@ -30,24 +31,6 @@ __all__ = [
     "ToolSpec",
     "UsageReport",
 ]
-
-
-class ProviderCredentials(msgspec.Struct, frozen=True):
-    """What Vault (or, when allowed, the environment) holds for one provider:
-    the fields of ``secret/codetether/providers/<provider>``. Never logged."""
-
-    api_key: str | None = None
-    base_url: str | None = None
-    organization: str | None = None
-    headers: dict[str, str] = {}
-    # Bedrock: AWS credentials and region in the same secret.
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    aws_session_token: str | None = None
-    region: str | None = None
-
-    def __repr__(self) -> str:  # keep keys out of logs and tracebacks
-        return f"ProviderCredentials(base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
 
 
 class ToolSpec(msgspec.Struct, frozen=True):

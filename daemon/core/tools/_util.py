@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import ToolFailure
-from .._fs import atomic_write
+from ..storage import atomic_write
 from .base import ToolContext
 
 ChangeKind = Literal["create", "modify", "delete"]

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import msgspec
 
-from ..errors import NotFound
-from ..wire.events import FileChanged, QuestionAsked, SessionEvent
-from ..wire.messages import Message
-from .hub import EventHub
-from .redact import redact_value
-from .sessions import (
+from ...errors import NotFound
+from ...wire.events import FileChanged, QuestionAsked, SessionEvent
+from ...wire.messages import Message
+from ..secrets import redact_value
+from ._hub import EventHub
+from ._store import (
     CallStarted,
     MessageRecord,
     SessionMeta,

@@ -21,18 +21,20 @@ newer file does not break an older daemon); a bad value or invalid TOML is a
 
 :func:`set_config_value` edits one key with tomlkit, keeping comments and layout,
 and writes only a file that validates. :class:`ConfigWatcher` reloads on change.
+:func:`misplaced_config` says where a config file that is not read should go.
 """
 
 from __future__ import annotations
 
-from ._config_load import (
+from ._load import (
     LoadedConfig,
     config_as_dict,
     load_config,
     parse_config,
     set_config_value,
 )
-from ._config_schema import (
+from ._misplaced import misplaced_config
+from ._schema import (
     ArchiveSection,
     Config,
     DaemonSection,
@@ -48,7 +50,7 @@ from ._config_schema import (
     TelemetrySection,
     ToolsSection,
 )
-from ._config_watch import ConfigWatcher
+from ._watch import ConfigWatcher
 
 __all__ = [
     "ArchiveSection",
@@ -69,6 +71,7 @@ __all__ = [
     "ToolsSection",
     "config_as_dict",
     "load_config",
+    "misplaced_config",
     "parse_config",
     "set_config_value",
 ]

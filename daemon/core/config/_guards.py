@@ -1,15 +1,18 @@
-"""Checks the service makes before it acts: fail closed on a broken config (S2), say
-where a misplaced config file should go (E9), and what is left to resume (S7)."""
+"""Transitional: fail closed on a broken config (S2), until ``daemon/api/_guards.py`` holds it.
+
+``misplaced_config`` now lives in :mod:`codetether.daemon.core.config` and ``has_pending_work``
+in :mod:`codetether.daemon.core.sessions`; they are re-exported here only so the legacy
+service keeps importing while it is split. Delete this module once nothing imports it.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..paths import Paths
+from ...errors import ConfigError
+from ..sessions import has_pending_work
+from ._misplaced import misplaced_config
 
 __all__ = ["has_pending_work", "misplaced_config", "refuse_while_config_broken"]
 
@@ -35,23 +38,3 @@ def refuse_while_config_broken(name: str, handler: Any,
 
     guarded.__name__ = getattr(handler, "__name__", name)
     return guarded
-
-
-def misplaced_config(paths: Paths) -> list[str]:
-    """E9: a config.toml at the top of CODETETHER_HOME is not read; say where it goes."""
-    home = os.environ.get("CODETETHER_HOME")
-    stray = Path(home).expanduser() / "config.toml" if home else None
-    if stray is None or not stray.is_file() or stray.resolve() == paths.config_file.resolve():
-        return []
-    return [f"{stray} is not read: with CODETETHER_HOME set, the config file is {paths.config_file}"]
-
-
-def has_pending_work(messages: list[Any]) -> bool:
-    """An interrupted run left something to do: a prompt or tool results the model has
-    not answered, or tool calls with no result (S7)."""
-    if not messages:
-        return False
-    last = messages[-1]
-    if last.role != "assistant":
-        return True
-    return bool(last.tool_calls)

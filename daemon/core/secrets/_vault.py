@@ -2,7 +2,7 @@
 
 A provider's key lives at ``<mount>/<path>/<provider>``, by default
 ``secret/codetether/providers/<provider>``, in the fields of
-:class:`~.providers.base.ProviderCredentials` (``api_key``, ``base_url``,
+:class:`ProviderCredentials` (``api_key``, ``base_url``,
 ``organization``, ``headers``, ``aws_*``, ``region``). ``VAULT_ADDR``,
 ``VAULT_TOKEN``, ``VAULT_MOUNT`` and ``VAULT_SECRETS_PATH`` override ``[secrets]``.
 
@@ -35,10 +35,10 @@ from typing import Any
 
 import msgspec
 
-from ..errors import SecretError
-from ._config_schema import SecretsSection
-from .providers.base import ProviderCredentials
-from .redact import register
+from ...errors import SecretError
+from ..config import SecretsSection
+from ._credentials import ProviderCredentials
+from ._redact import register
 
 __all__ = ["ENV_KEYS", "SecretStore", "env_vars_for"]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidParams, ToolFailure
-from ..wire.events import ApprovalRequested, ApprovalResolved, EditProposed
-from ..wire.messages import ToolCall
-from .approvals import ApprovalStore, evaluate_policies
-from .runtime import SessionRuntime
-from .tools.base import Tool, Workspace
+from ...errors import InvalidParams, ToolFailure
+from ...wire.events import ApprovalRequested, ApprovalResolved, EditProposed
+from ...wire.messages import ToolCall
+from ..sessions import SessionRuntime
+from ..tools import Tool, Workspace
+from ._store import ApprovalStore, evaluate_policies
 
 __all__ = ["Gate"]
 

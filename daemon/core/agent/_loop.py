@@ -12,14 +12,13 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from ..errors import ApprovalDenied, CodetetherError, InvalidParams, ToolFailure
-from ..wire.api import PromptResult
-from ..wire.events import (
+from ...errors import ApprovalDenied, CodetetherError, InvalidParams, ToolFailure
+from ...wire.api import PromptResult
+from ...wire.events import (
     Done,
     ErrorEvent,
     Notice,
@@ -31,11 +30,9 @@ from ..wire.events import (
     UsageEvent,
     UserMessage,
 )
-from ..wire.messages import Message, ToolCall, Usage
-from .approvals import ApprovalStore
-from .compaction import build_context, context_tokens, estimate_tokens, maybe_compact
-from .gate import Gate
-from .providers.base import (
+from ...wire.messages import Message, ToolCall, Usage
+from ..approvals import ApprovalStore, Gate
+from ..providers import (
     CompletionRequest,
     ProgressReport,
     Provider,
@@ -46,8 +43,10 @@ from .providers.base import (
     ToolSpec,
     UsageReport,
 )
-from .runtime import SessionRuntime
-from .tools.base import Tool, ToolContext, ToolRegistry, ToolResult, Workspace
+from ..sessions import SessionRuntime
+from ..tools import Tool, ToolContext, ToolRegistry, ToolResult, Workspace
+from ._compaction import build_context, context_tokens, estimate_tokens, maybe_compact
+from ._settings import AgentSettings
 
 __all__ = ["Agent", "AgentSettings", "truncate_output"]
 
@@ -59,20 +58,6 @@ PROPOSING_TOOLS = frozenset({"write_file", "edit", "multiedit", "apply_patch"})
 SYSTEM_PROMPT = """You are codetether, a coding agent working in the workspace {workspace}.
 Use the tools to read, search and change files and to run commands; paths are relative to the
 workspace. Read a file before editing it. When the task is done, answer briefly and stop."""
-
-
-@dataclass(slots=True)
-class AgentSettings:
-    model: str  # model id as the provider knows it
-    model_label: str  # "provider/model" for events
-    context_window: int = 8192
-    max_steps: int = 25
-    tool_output_budget: int = 16000
-    compact_threshold: float = 0.8
-    mode: str = "ask"
-    rules: dict[str, dict[str, str]] = field(default_factory=dict)
-    max_tokens: int = 4096
-    tool_settings: dict[str, Any] = field(default_factory=dict)  # e.g. websearch_url
 
 
 def truncate_output(text: str, budget: int) -> str:

@@ -22,10 +22,10 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from ..errors import Conflict, NotFound, Unavailable
-from ..wire.messages import Message
-from ._fs import atomic_write
-from .redact import redact_json
+from ...errors import Conflict, NotFound, Unavailable
+from ...wire.messages import Message
+from ..secrets import redact_json
+from ..storage import atomic_write
 
 __all__ = [
     "CallStarted",

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import CodetetherError
-from .tools.base import Workspace
+from ...errors import CodetetherError
+from ..tools import Workspace
 
 __all__ = ["expand_mentions"]
 

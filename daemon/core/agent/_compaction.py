@@ -9,17 +9,13 @@ an extractive digest if the model fails) and a summary record is appended.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from ..errors import CodetetherError
-from ..wire.events import Compaction, UsageEvent
-from ..wire.messages import Message, Usage
-from .providers.base import CompletionRequest, Provider, TextDelta, ToolSpec, UsageReport
-from .sessions import Transcript
-
-if TYPE_CHECKING:
-    from .agent import AgentSettings
-    from .runtime import SessionRuntime
+from ...errors import CodetetherError
+from ...wire.events import Compaction, UsageEvent
+from ...wire.messages import Message, Usage
+from ..providers import CompletionRequest, Provider, TextDelta, ToolSpec, UsageReport
+from ..sessions import SessionRuntime, Transcript
+from ._settings import AgentSettings
 
 __all__ = ["build_context", "context_tokens", "estimate_tokens", "maybe_compact"]
 

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from ..wire.events import SessionEvent, TextChunk, Thinking, ToolOutput
-from .redact import StreamRedactor, redact_value
+from ...wire.events import SessionEvent, TextChunk, Thinking, ToolOutput
+from ..secrets import StreamRedactor, redact_value
 
 __all__ = ["EventHub", "Subscriber"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ..errors import ConfigError
-from ._config_load import LoadedConfig, load_config_bytes, read_config_bytes
-from ._config_schema import Config
+from ...errors import ConfigError
+from ._load import LoadedConfig, load_config_bytes, read_config_bytes
+from ._schema import Config
 
 __all__ = ["ConfigWatcher", "WatcherState"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ConfigError
-from ._config_locate import format_key, key_lines, line_of, parse_key
-from ._config_schema import Config, KeyPath, is_known_key, unknown_keys
-from ._fs import atomic_write
+from ...errors import ConfigError
+from ..storage import atomic_write
+from ._locate import format_key, key_lines, line_of, parse_key
+from ._schema import Config, KeyPath, is_known_key, unknown_keys
 
 __all__ = [
     "LoadedConfig",

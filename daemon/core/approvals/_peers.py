@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import ApprovalDenied
+from ...errors import ApprovalDenied
 
 __all__ = ["MODE_RANK", "is_agent_process", "refuse_agent_processes", "refuse_wider_mode"]
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .runtime import SessionRuntime
-    from .service import Service
+from ._runtime import SessionRuntime
 
 __all__ = ["FileWatcher"]
 
@@ -23,17 +21,23 @@ log = logging.getLogger("codetether.watcher")
 
 class FileWatcher:
     """``_tasks`` maps a workspace root to its watch task; ``_sessions`` maps a root to
-    the runtimes in it. ``_stop`` ends every watch task."""
+    the runtimes in it. ``_stop`` ends every watch task.
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    ``enabled`` is asked each time a session is tracked (the owner passes, for example,
+    ``lambda: app.config.session.watch_files``), so a config reload takes effect for the
+    next session without the watcher knowing the config.
+    """
+
+    def __init__(self, enabled: Callable[[], bool]) -> None:
+        self._enabled = enabled
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sessions: dict[str, set[SessionRuntime]] = {}
         self._stop = asyncio.Event()
 
     @property
     def enabled(self) -> bool:
-        return bool(self.service.config.session.watch_files)
+        """Whether newly tracked workspaces get a watch (asked of the owner every time)."""
+        return bool(self._enabled())
 
     def track(self, rt: SessionRuntime) -> None:
         root = rt.meta.workspace

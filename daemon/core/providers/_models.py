@@ -12,26 +12,23 @@ import difflib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from ..errors import ConfigError, InvalidParams
-from ..wire.api import VAULT_SETTINGS, ModelEntry
-from .providers.base import ProviderCredentials
-from .providers.registry import (
+from ...errors import ConfigError, InvalidParams
+from ...wire.api import VAULT_SETTINGS, ModelEntry
+from ..config import Config
+from ..secrets import SecretStore, env_vars_for
+from .base import Provider, ProviderCredentials
+from .registry import (
     KNOWN_PROVIDERS,
     create_provider,
     needs_credentials,
     provider_info,
 )
 
-if TYPE_CHECKING:
-    from .config import Config
-    from .providers.base import Provider
-    from .secrets import SecretStore
-
-__all__ = ["ModelResolver", "ResolvedModel", "check_model", "split_model"]
+__all__ = ["ModelResolver", "ResolvedModel", "check_model", "split_model", "suggest_model"]
 
 log = logging.getLogger("codetether.models")
 
@@ -113,14 +110,10 @@ class ModelResolver:
     def _env_differs(self, name: str, env: Mapping[str, str]) -> bool:
         if not needs_credentials(name, self._settings(name)):
             return False
-        from .secrets import env_vars_for
-
         names = {*env_vars_for(name), *VAULT_SETTINGS, "VAULT_TOKEN"}
         return any(env[k] != os.environ.get(k) for k in names if k in env)
 
     async def _provider_for_env(self, name: str, env: Mapping[str, str]) -> Provider:
-        from .secrets import SecretStore
-
         base = dict(os.environ)
         if any(k.startswith("VAULT_") for k in env):
             # Vault settings come whole from the client or whole from the daemon: never the
@@ -176,7 +169,7 @@ class ModelResolver:
                                             default=label == default,
                                             configured=not needs_credentials(pname)
                                             or pname in self.config.providers)
-        from .providers._gguf import EMBEDDED_MODELS  # every model `models pull` can fetch
+        from ._gguf import EMBEDDED_MODELS  # every model `models pull` can fetch
 
         for model_id, embedded in EMBEDDED_MODELS.items():
             label = f"embedded/{model_id}"
@@ -219,7 +212,7 @@ def _resolve(name: str | None, config: Config) -> ResolvedModel:
             f"or add [providers.{provider_name}] base_url = ... to the config")
     api = settings.get("api") or (known.api if known else "openai")
     if api == "embedded" and not settings.get("model_path"):
-        from .providers._gguf import EMBEDDED_MODELS, unknown_model_error
+        from ._gguf import EMBEDDED_MODELS, unknown_model_error
 
         if model not in EMBEDDED_MODELS:
             suggestion = suggest_model(model, config)
@@ -232,7 +225,7 @@ def _resolve(name: str | None, config: Config) -> ResolvedModel:
 
 def _labels(config: Config) -> list[str]:
     """Every ``provider/model`` we know of: the provider table, then the config."""
-    from .providers._gguf import EMBEDDED_MODELS
+    from ._gguf import EMBEDDED_MODELS
 
     labels = [f"{p}/{info.id}" for p, known in KNOWN_PROVIDERS.items() if p != "scripted"
               for info in known.models]
@@ -272,7 +265,7 @@ def check_model(name: str, config: Config) -> ResolvedModel:
     info = provider_info(resolved.provider_name)
     api = settings.get("api") or (info.api if info else "openai")
     if api == "embedded" and not settings.get("model_path"):
-        from .providers._gguf import find_model_file
+        from ._gguf import find_model_file
 
         if find_model_file(resolved.model) is None:
             raise ConfigError(f"embedded model {resolved.model!r} is not downloaded: "

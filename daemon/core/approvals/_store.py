@@ -25,10 +25,10 @@ from typing import Literal
 
 import msgspec
 
-from ..errors import Conflict, NotFound
-from ..wire.api import ApprovalRecord
-from ..wire.messages import ToolCall
-from .redact import redact_json
+from ...errors import Conflict, NotFound
+from ...wire.api import ApprovalRecord
+from ...wire.messages import ToolCall
+from ..secrets import redact_json
 
 __all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policies", "evaluate_policy"]
 

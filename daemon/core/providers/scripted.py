@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.providers.base import (
+from ...errors import ConfigError, ProviderError
+from ...wire.messages import ToolCall, Usage
+from .base import (
     CompletionRequest,
     ModelInfo,
     ProviderEvent,
@@ -36,8 +38,6 @@ from ..core.providers.base import (
     ToolCallReady,
     UsageReport,
 )
-from ..errors import ConfigError, ProviderError
-from ..wire.messages import ToolCall, Usage
 
 __all__ = ["DEFAULT_FALLBACK", "Script", "ScriptedError", "ScriptedProvider", "Turn"]
 
@@ -215,7 +215,7 @@ class Script:
 
 def error_for(provider: str, error: ScriptedError) -> ProviderError:
     """The error a real provider raises for this status, after its retries."""
-    from ..core.providers._http import auth_error  # shares the real message wording
+    from ._http import auth_error  # shares the real message wording
 
     if error.status in (401, 403):
         return auth_error(provider, f"HTTP {error.status}: {error.message}")

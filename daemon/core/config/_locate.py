@@ -17,7 +17,7 @@ import re
 import tomllib
 from typing import Any
 
-from ._config_schema import KeyPath
+from ._schema import KeyPath
 
 __all__ = ["format_key", "key_lines", "line_of", "parse_key"]
 

@@ -1,0 +1,40 @@
+"""Secrets: provider keys from Vault/OpenBao (hvac) and the environment, and the one redactor
+that keeps every known secret out of anything written or sent.
+"""
+
+
+from ._credentials import (
+    ProviderCredentials,
+)
+from ._redact import (
+    REDACTED,
+    RedactingFilter,
+    StreamRedactor,
+    redact,
+    redact_bytes,
+    redact_json,
+    redact_value,
+    register,
+    values,
+)
+from ._vault import (
+    ENV_KEYS,
+    SecretStore,
+    env_vars_for,
+)
+
+__all__ = [
+    "ENV_KEYS",
+    "ProviderCredentials",
+    "REDACTED",
+    "RedactingFilter",
+    "SecretStore",
+    "StreamRedactor",
+    "env_vars_for",
+    "redact",
+    "redact_bytes",
+    "redact_json",
+    "redact_value",
+    "register",
+    "values",
+]
