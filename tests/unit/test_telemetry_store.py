@@ -9,16 +9,17 @@ from typing import Any
 
 import msgspec
 import pytest
-from codetether.daemon.core.telemetry import (
+from codetether.daemon.core.records.telemetry import (
     FileChange,
     Telemetry,
     TelemetrySettings,
     TelemetryStore,
     TokenCounts,
     ToolExecution,
+    anonymize_path,
     redact,
 )
-from codetether.daemon.core.telemetry._privacy import anonymize_path
+from codetether.daemon.core.storage import _jsonl
 from codetether.daemon.errors import Unavailable
 
 CANARY = "sk-canary-0123456789abcdef"
@@ -60,11 +61,11 @@ def test_restart_without_close_replays_past_watermark(tmp_path: Path) -> None:
     again = Telemetry(tmp_path)  # the first one "crashed": never closed
     assert _core(again.stats()) == expected
     again.close()
-    tel.store._fh.close()  # type: ignore[union-attr]
+    tel.store._log.close_file()  # the "crashed" store's descriptor
 
 
 def test_summary_not_rewritten_per_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from codetether.daemon.core.telemetry import _store
+    from codetether.daemon.core.records.telemetry import _store
 
     writes: list[Path] = []
     real = _store.atomic_write
@@ -112,20 +113,11 @@ def test_write_failure_degrades_once_and_recovers(
     clock = [1000.0]
     tel = Telemetry(tmp_path, retry_seconds=5, clock=lambda: clock[0])
     _fill(tel, 2)
-    fh = tel.store._fh
-    assert fh is not None
 
-    class Full:
-        def write(self, data: bytes) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-        def flush(self) -> None: ...
-
-        def close(self) -> None: ...
-
-    real_open = tel.store._open
-    monkeypatch.setattr(tel.store, "_fh", Full())
-    monkeypatch.setattr(tel.store, "_open", lambda: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    monkeypatch.setattr(_jsonl, "_os_write", full)
     with caplog.at_level(logging.ERROR, logger="codetether.daemon.telemetry"):
         _fill(tel, 5)
         clock[0] += 10  # a retry happens, and fails quietly
@@ -137,8 +129,7 @@ def test_write_failure_degrades_once_and_recovers(
     stats = tel.stats()
     assert stats["total_executions"] == 12 and stats["total_requests"] == 12  # memory is right
 
-    fh.close()
-    monkeypatch.setattr(tel.store, "_open", real_open)
+    monkeypatch.undo()
     clock[0] += 10
     tel.record_tool(_exec("recovered"))
     assert tel.health() == (True, None)
