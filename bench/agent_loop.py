@@ -147,7 +147,7 @@ class _Bench:
 
     def _agent(self, script: Sequence[Any]) -> Any:
         from codetether.daemon.core.agent import Agent, AgentSettings
-        from codetether.daemon.core.runtime import SessionRuntime
+        from codetether.daemon.core.sessions import SessionRuntime
 
         meta = self.store.create(workspace=self.workspace, model="scripted/m", approval_mode="auto")
         runtime = SessionRuntime(meta, self.store)
@@ -176,7 +176,7 @@ class _Bench:
         """Per-turn seconds of prompts answered in one long-lived session (text turns):
         the loop's overhead once the session's files are open, as in daily use."""
         from codetether.daemon.core.agent import Agent, AgentSettings
-        from codetether.daemon.core.runtime import SessionRuntime
+        from codetether.daemon.core.sessions import SessionRuntime
 
         warm = max(5, runs // 10)
         meta = self.store.create(workspace=self.workspace, model="scripted/m", approval_mode="auto")
@@ -272,10 +272,10 @@ def _registry() -> tuple[Any, str]:
 
 def _provider_factory() -> tuple[Callable[[list[Any]], Any], str]:
     try:
-        from codetether.daemon.testing.scripted import ScriptedProvider
+        from codetether.daemon.core.providers.scripted import ScriptedProvider
     except ImportError:
-        return _ZeroProvider, "in-bench zero-latency provider (codetether.daemon.testing.scripted missing)"
-    return ScriptedProvider, "codetether.daemon.testing.scripted.ScriptedProvider"
+        return _ZeroProvider, "in-bench zero-latency provider (codetether.daemon.core.providers.scripted missing)"
+    return ScriptedProvider, "codetether.daemon.core.providers.scripted.ScriptedProvider"
 
 
 # Turns are built as event lists: both ScriptedProvider (via Turn.coerce) and the

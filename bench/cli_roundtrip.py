@@ -139,7 +139,7 @@ _PHASES = """
 import json, sys, time
 t = [time.perf_counter()]
 from codetether.daemon.cli.args import build_parser
-from codetether.daemon.cli.client import Client
+from codetether.daemon.client import Client
 from codetether.daemon.paths import get_paths
 t.append(time.perf_counter())
 try:  # as cli.main.run does it: newer build_parser() builds only the named subcommand

@@ -107,7 +107,7 @@ def _via(modules: dict[str, ImportedModule], name: str) -> str:
 
 
 def _status_calls(daemon: Daemon) -> None:
-    from codetether.daemon.cli.client import Client
+    from codetether.daemon.client import Client
 
     with Client(daemon.paths, autostart=False) as client:
         for _ in range(20):
@@ -118,7 +118,7 @@ def _status_calls(daemon: Daemon) -> None:
 
 
 def _catalogue_calls(daemon: Daemon) -> None:
-    from codetether.daemon.cli.client import Client
+    from codetether.daemon.client import Client
 
     with Client(daemon.paths, autostart=False) as client:
         for method in CATALOGUE:

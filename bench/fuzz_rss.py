@@ -91,7 +91,7 @@ def _rss(pid: int) -> float:
 
 
 def _max_message_bytes(daemon: Daemon) -> int:
-    from codetether.daemon.cli.client import Client
+    from codetether.daemon.client import Client
 
     with Client(daemon.paths, autostart=False) as client:
         config = client.call("config/get")

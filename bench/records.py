@@ -31,7 +31,7 @@ def run(quick: bool = False) -> BenchResult:
 
 
 def _telemetry(result: BenchResult, directory: Path, total: int) -> None:
-    from codetether.daemon.core.telemetry import Telemetry, TokenCounts, ToolExecution
+    from codetether.daemon.core.records.telemetry import Telemetry, TokenCounts, ToolExecution
 
     telemetry = Telemetry(directory)
     counts = TokenCounts(input=1200, output=300)
@@ -89,7 +89,7 @@ def _rewrite_baseline(result: BenchResult, directory: Path, sizes: tuple[int, ..
 
 
 def _event_stream(result: BenchResult, directory: Path, total: int) -> None:
-    from codetether.daemon.core.eventstream import EventStream
+    from codetether.daemon.core.records.eventstream import EventStream
 
     stream = EventStream(directory, "bench-session")
     data = {"text": "a chunk of streamed answer text", "call_id": "c1"}

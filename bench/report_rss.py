@@ -26,7 +26,7 @@ PLOTLY_BEFORE = (30.0, 147.0)  # the finding's figure (R2), plotly in the daemon
 
 
 def _seed(home: Path, records: int) -> None:
-    from codetether.daemon.core.telemetry import Telemetry, TokenCounts, ToolExecution
+    from codetether.daemon.core.records.telemetry import Telemetry, TokenCounts, ToolExecution
 
     clock = [1_700_000_000.0]
     with Telemetry(home / "data" / "telemetry", clock=lambda: clock[0]) as tel:
@@ -49,9 +49,9 @@ def _in_process(records: int, out: Path) -> list[float]:
     code = f"""
 import json, sys
 from pathlib import Path
-from codetether.daemon.core.telemetry import Telemetry
-from codetether.daemon.core.telemetry._report import report_spec
-from codetether.daemon.core.telemetry._charts import write_page
+from codetether.daemon.core.records.telemetry import Telemetry
+from codetether.daemon.core.records.telemetry._report import report_spec
+from codetether.daemon.core.records.telemetry._charts import write_page
 def rss():
     return next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmRSS:'))
 with Telemetry(Path({str(out)!r})) as tel:
@@ -69,7 +69,7 @@ print(json.dumps(readings))
 
 
 def run(quick: bool = False) -> BenchResult:
-    from codetether.daemon.cli.client import Client
+    from codetether.daemon.client import Client
 
     result = BenchResult(NAME)
     records = 1000 if quick else 3000

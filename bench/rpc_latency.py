@@ -39,7 +39,7 @@ METHOD = "daemon/status"
 
 
 def run(quick: bool = False) -> BenchResult:
-    from codetether.daemon.cli.client import Client
+    from codetether.daemon.client import Client
 
     result = BenchResult(NAME)
     calls = 500 if quick else 2000
@@ -89,10 +89,10 @@ def run(quick: bool = False) -> BenchResult:
 
 async def _in_process(home: Path, n: int) -> list[float]:
     """Per-request seconds of the daemon's Python path for METHOD, without the socket."""
+    from codetether.daemon.api._service_legacy import Service
     from codetether.daemon.core.config import load_config
-    from codetether.daemon.core.models import ModelResolver
+    from codetether.daemon.core.providers._models import ModelResolver
     from codetether.daemon.core.secrets import SecretStore
-    from codetether.daemon.core.service import Service
     from codetether.daemon.paths import get_paths
     from codetether.daemon.rpc import Connection, Dispatcher
 

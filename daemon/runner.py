@@ -65,7 +65,7 @@ def _setup_logging(paths: Paths, level: str) -> None:
     paths.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handler = _PrivateLogHandler(paths.log_file, maxBytes=5 << 20, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    from .core.redact import RedactingFilter, register
+    from .core.secrets import RedactingFilter, register
 
     handler.addFilter(RedactingFilter())
     register(os.environ.get("VAULT_TOKEN"))
@@ -76,10 +76,10 @@ def _setup_logging(paths: Paths, level: str) -> None:
 
 
 async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
+    from .api._service_legacy import Service
     from .core.config import ConfigWatcher, load_config
-    from .core.models import ModelResolver
+    from .core.providers._models import ModelResolver
     from .core.secrets import SecretStore
-    from .core.service import Service
     from .rpc import Dispatcher
     from .transports.unix import UnixListener
 

@@ -21,7 +21,7 @@ def short_dir():
 def _secrets_registry():
     """The redactor's registry is process-wide and only grows: a secret one test registers
     must not change how another test's streamed text is held back or redacted."""
-    from codetether.daemon.core import redact
+    from codetether.daemon.core.secrets import _redact as redact
 
     before = redact.values()
     yield

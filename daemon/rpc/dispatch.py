@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from ..core.redact import redact_json
+from ..core.secrets import redact_json
 from ..errors import (
     CodetetherError,
     InvalidParams,

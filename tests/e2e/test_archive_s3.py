@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
-from codetether.daemon.core.eventstream import (  # noqa: E402
+from codetether.daemon.core.records.eventstream import (  # noqa: E402
     ArchiveError,
     ArchiveNotFound,
     EventStream,

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from codetether.daemon.cli.client import Client
+from codetether.daemon.client import Client
 from codetether.daemon.errors import InvalidParams, MethodNotFound, RequestCancelled
 from codetether.daemon.paths import get_paths
 

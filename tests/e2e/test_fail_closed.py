@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from codetether.daemon.cli.client import Client
+from codetether.daemon.client import Client
 from codetether.daemon.errors import ConfigError, InvalidParams, NotFound
 from codetether.daemon.paths import get_paths
 
@@ -88,7 +88,7 @@ def test_S5_agent_processes_cannot_prompt_a_session_in_a_wider_mode_over_the_api
     session = client.call("session/create", {"workspace": str(home.workspace), "approval_mode": "auto"})
     # Simulate the peer check through a child of the daemon: the bash tool's own process.
     script = (f"import sys; sys.path[:0] = {sys.path!r}\n"
-              "from codetether.daemon.cli.client import Client\n"
+              "from codetether.daemon.client import Client\n"
               "from codetether.daemon.paths import get_paths\n"
               "c = Client(get_paths(), autostart=False)\n"
               "try:\n"

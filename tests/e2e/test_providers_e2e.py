@@ -9,7 +9,7 @@ import uuid
 
 import hvac
 import pytest
-from codetether.daemon.testing.scripted import Turn
+from codetether.daemon.core.providers.scripted import Turn
 from codetether.daemon.testing.vendor_servers import ScriptedVendorServer
 
 VENDORS = {

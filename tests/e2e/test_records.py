@@ -122,7 +122,7 @@ async def test_a_vault_key_never_reaches_logs_telemetry_audit_or_events(home, va
     import uuid
 
     import hvac
-    from codetether.daemon.testing.scripted import Turn
+    from codetether.daemon.core.providers.scripted import Turn
     from codetether.daemon.testing.vendor_servers import ScriptedVendorServer
 
     canary = f"sk-canary-{uuid.uuid4().hex}"

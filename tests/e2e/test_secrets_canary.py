@@ -15,7 +15,7 @@ import stat
 import uuid
 
 import hvac
-from codetether.daemon.testing.scripted import Turn
+from codetether.daemon.core.providers.scripted import Turn
 from codetether.daemon.testing.vendor_servers import ScriptedVendorServer
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import hvac
 import pytest
-from codetether.daemon.core import secrets as secrets_mod
+from codetether.daemon.core.secrets import _vault as secrets_mod
 from codetether.daemon.core.config import SecretsSection
 from codetether.daemon.core.secrets import SecretStore
 from codetether.daemon.errors import SecretError

@@ -10,14 +10,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.agent import context_tokens
+from ..core.approvals import refuse_agent_processes
 from ..errors import ConfigError, Conflict, InvalidParams, NotFound, SecretError, Unavailable
 from ..rpc import CallContext, Dispatcher
 from ..wire import api
-from .compaction import context_tokens
-from .peers import refuse_agent_processes
 
 if TYPE_CHECKING:
-    from .service import Service
+    from ._service_legacy import Service
 
 __all__ = ["RecordsAPI"]
 
@@ -59,7 +59,7 @@ class RecordsAPI:
             "current": limit.current, "limit": limit.limit, "percent": round(limit.percent, 1),
             "level": str(limit.level.value if hasattr(limit.level, "value") else limit.level)}
         used_in, used_out = self.service.recorder.session_usage.get(rt.id, [0, 0])
-        from .telemetry import CostEstimate, TokenCounts
+        from ..core.records.telemetry import CostEstimate, TokenCounts
 
         cost = CostEstimate.from_tokens(resolved.label, TokenCounts(input=used_in, output=used_out))
         return {"session_id": rt.id, "busy": rt.busy, "model": resolved.label,
@@ -134,7 +134,7 @@ class RecordsAPI:
         return list(itertools.islice(stream.replay(max(0, p.from_seq)), max(0, min(p.limit, 100_000))))
 
     async def on_events_reconstruct(self, p: api.SessionIdParams, _ctx: CallContext) -> Any:
-        from .eventstream import reconstruct
+        from ..core.records.eventstream import reconstruct
 
         return reconstruct(self._stream(p.session_id))
 
@@ -152,7 +152,7 @@ class RecordsAPI:
             creds = await self.service.models.secrets.get("archive")
         except SecretError:
             creds = None
-        from .eventstream import S3Archiver
+        from ..core.records.eventstream import S3Archiver
 
         events = self.service.recorder.events
         events.release(p.session_id)  # a closed stream: the copy is complete

@@ -16,6 +16,15 @@ from typing import Any
 import msgspec
 
 from .. import __version__
+from ..core.agent import Agent, AgentSettings, expand_mentions
+from ..core.approvals import ApprovalStore, is_agent_process, refuse_agent_processes, refuse_wider_mode
+from ..core.config import LoadedConfig, config_as_dict, set_config_value
+from ..core.config._guards import has_pending_work, misplaced_config, refuse_while_config_broken
+from ..core.providers._models import ModelResolver, ResolvedModel, check_model
+from ..core.records import Recorder
+from ..core.secrets import register
+from ..core.sessions import FileWatcher, MemorySessionStore, SessionMeta, SessionRuntime, SessionStore
+from ..core.tools import ShellLimits, Workspace, default_registry
 from ..errors import ConfigError, Conflict, InvalidParams, NotFound, Unavailable
 from ..paths import Paths
 from ..rpc import CallContext, Dispatcher
@@ -23,20 +32,7 @@ from ..wire import api
 from ..wire.api import forwarded_env
 from ..wire.events import Notice
 from ..wire.messages import Usage
-from .agent import Agent, AgentSettings
-from .approvals import ApprovalStore
-from .config import LoadedConfig, config_as_dict, set_config_value
-from .guards import has_pending_work, misplaced_config, refuse_while_config_broken
-from .mentions import expand_mentions
-from .models import ModelResolver, ResolvedModel, check_model
-from .peers import is_agent_process, refuse_agent_processes, refuse_wider_mode
-from .recorder import Recorder
-from .records_api import RecordsAPI
-from .redact import register
-from .runtime import SessionRuntime
-from .sessions import MemorySessionStore, SessionMeta, SessionStore
-from .tools import ShellLimits, Workspace, default_registry
-from .watcher import FileWatcher
+from ._records_legacy import RecordsAPI
 
 __all__ = ["Service"]
 
@@ -350,7 +346,7 @@ class Service:
         return await self.on_config_get(api.Empty(), ctx)
 
     async def apply_config(self, loaded: LoadedConfig) -> None:
-        from .secrets import SecretStore  # deferred with hvac behind it
+        from ..core.secrets import SecretStore  # deferred with hvac behind it
 
         self.loaded = loaded
         self.config_error = None

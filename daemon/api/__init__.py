@@ -1,0 +1,3 @@
+"""The daemon API (moving here from core/service.py)."""
+
+__all__: list[str] = []
