@@ -28,7 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from ._audit_entry import AuditEntry, VerifyResult, decoder, digest, unseal
+from ._entry import AuditEntry, VerifyResult, decoder, digest, unseal
 
 __all__ = ["Filter", "TailState", "iter_entries_reverse", "iter_lines_reverse", "scan_tail", "verify_file"]
 

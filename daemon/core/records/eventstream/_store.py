@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ...errors import Unavailable
+from ....errors import Unavailable
 from ._errors import StreamClosed
 from ._stream import LOG_NAME, EventStream, check_session_id
 

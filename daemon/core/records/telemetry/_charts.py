@@ -1,6 +1,6 @@
 """The report's page, drawn with pygal (inline SVG): the child side of :mod:`._report`.
 
-Run as ``python -m codetether.daemon.core.telemetry._charts OUT.html`` with the page
+Run as ``python -m codetether.daemon.core.records.telemetry._charts OUT.html`` with the page
 spec (JSON, built by :func:`._report.report_spec`) on stdin: it writes the page
 atomically and exits 0, or prints one line of error and exits 1. The daemon runs it
 in a child process so that pygal and the SVG trees are never loaded into the
@@ -125,7 +125,7 @@ def write_page(spec: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m codetether.daemon.core.telemetry._charts OUT.html < spec.json", file=sys.stderr)
+        print("usage: python -m codetether.daemon.core.records.telemetry._charts OUT.html < spec.json", file=sys.stderr)
         return 2
     try:
         write_page(json.load(sys.stdin), Path(argv[0]))

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import CodetetherError, InvalidParams
+from ....errors import CodetetherError, InvalidParams
 from ._pricing import CostEstimate
 from ._records import Record, Summary, TokenRecord, ToolRecord, stats_dict
 from ._tokens import TokenCounts
@@ -143,7 +143,7 @@ def render_report(stats_or_records: Mapping[str, Any] | Iterable[Record], path: 
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "codetether.daemon.core.telemetry._charts", str(path)],
+            [sys.executable, "-m", "codetether.daemon.core.records.telemetry._charts", str(path)],
             input=spec, capture_output=True, env=env, timeout=_TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired as exc:

@@ -32,8 +32,8 @@ from typing import Any
 
 import msgspec
 
-from ..errors import InvalidParams, Unavailable
-from ._audit_entry import (
+from ....errors import InvalidParams, Unavailable
+from ._entry import (
     OUTCOMES,
     AuditEntry,
     Outcome,
@@ -43,7 +43,7 @@ from ._audit_entry import (
     scrub_surrogates,
     seal,
 )
-from ._audit_read import TORN_ACTION, TORN_CATEGORY, Filter, iter_entries_reverse, scan_tail, verify_file
+from ._read import TORN_ACTION, TORN_CATEGORY, Filter, iter_entries_reverse, scan_tail, verify_file
 
 __all__ = ["AuditEntry", "AuditLog", "Outcome", "VerifyResult", "verify_file"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ...errors import Unavailable
+from ....errors import Unavailable
 from ._pricing import ContextLimit
 from ._privacy import Redactor, TelemetrySettings, sanitize
 from ._store import TelemetryStore

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..wire import events as ev
-from .redact import redact_value, values
+from ...wire import events as ev
+from ..secrets import redact_value, values
 
 if TYPE_CHECKING:
-    from ..rpc import CallRecord
-    from .config import Config
+    from ...rpc import CallRecord
+    from ..config import Config
     from .telemetry import Telemetry
 
 __all__ = ["Recorder"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from ...errors import ConfigError, InvalidParams, SecretError
+from ....errors import ConfigError, InvalidParams, SecretError
 from ._errors import ArchiveError, ArchiveNotFound
 from ._stream import INDEX_NAME, LOG_NAME, check_session_id
 

@@ -5,7 +5,7 @@ Each inherits its wire codes from its parent in :data:`codetether.daemon.errors.
 
 from __future__ import annotations
 
-from ...errors import CodetetherError, NotFound, Unavailable
+from ....errors import CodetetherError, NotFound, Unavailable
 
 
 class EventNotFound(NotFound, KeyError):

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ..redact import redact_json, register, values
+from ...secrets import redact_json, register, values
 from ._tools import FileChange, ToolExecution
 
 __all__ = ["REDACTED", "Redactor", "TelemetrySettings", "anonymize_path", "redact", "sanitize"]

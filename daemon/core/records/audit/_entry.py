@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .redact import redact
+from ...secrets import redact
 
 __all__ = [
     "AuditEntry",
