@@ -11,10 +11,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from codetether.daemon.core import _audit_read
-from codetether.daemon.core import audit as audit_mod
-from codetether.daemon.core._audit_entry import digest, seal
-from codetether.daemon.core.audit import AuditEntry, AuditLog, VerifyResult, verify_file
+from codetether.daemon.core.records.audit import _read as _audit_read
+from codetether.daemon.core.records.audit import _trail as audit_mod
+from codetether.daemon.core.records.audit import AuditEntry, AuditLog, VerifyResult, digest, seal, verify_file
+from codetether.daemon.core.storage import _jsonl
 from codetether.daemon.errors import InvalidParams, Unavailable
 
 CANARY = "sk-canary-0123456789abcdef"
@@ -239,7 +239,7 @@ def _fail_writes(monkeypatch: pytest.MonkeyPatch, partial: int | None = None) ->
             return os.write(fd, bytes(data[:partial]))
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(audit_mod, "_os_write", write)
+    monkeypatch.setattr(_jsonl, "_os_write", write)
     return calls
 
 

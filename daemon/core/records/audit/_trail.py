@@ -21,10 +21,8 @@ transports call it in a thread.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import msgspec
 
 from ....errors import InvalidParams, Unavailable
+from ...storage import JsonlLog
 from ._entry import (
     OUTCOMES,
     AuditEntry,
@@ -49,7 +48,6 @@ __all__ = ["AuditEntry", "AuditLog", "Outcome", "VerifyResult", "verify_file"]
 
 log = logging.getLogger("codetether.daemon.audit")
 
-_os_write = os.write  # a seam: tests make it fail with ENOSPC
 MAX_QUERY_LIMIT = 10_000
 
 
@@ -66,10 +64,12 @@ class AuditLog:
     and counted, and a ``daemon``/``audit_backlog_overflow`` entry says how many).
     Each later :meth:`record` retries, writing the backlog first, in order. Entries
     are chained when written, so an entry returned while degraded has ``seq == 0``.
+    The file, its backlog and the retries are a :class:`~codetether.daemon.core.storage.JsonlLog`;
+    the chain and the torn-tail recovery entry are this class's.
 
-    ``_lock`` guards the descriptor, the chain head (``_seq``, ``_prev``, ``_end``),
-    the backlog and the health state; readers open the file themselves and read
-    only up to ``_end``, which only grows, so they never hold it for long.
+    ``_lock`` guards the log (descriptor, ``end``, backlog, health state) and the
+    chain head (``_seq``, ``_prev``); readers open the file themselves and read only
+    up to the log's ``end``, which only grows, so they never hold it for long.
     """
 
     def __init__(self, path: Path, *, secrets: Callable[[], Iterable[str]] | None = None,
@@ -78,20 +78,28 @@ class AuditLog:
         self._secrets = secrets
         self._known_secrets: tuple[str, ...] = ()
         self._red = Redactor((), max_chars)
-        self._fsync = fsync
         self._max_chars = max_chars
         self._lock = threading.Lock()
-        self._fd: int | None = None
         self._closed = False
-        self._seq, self._prev, self._end = 1, "", 0
-        self._backlog: deque[AuditEntry] = deque(maxlen=backlog_limit)
-        self._dropped = 0
-        self._error: str | None = None
-        # The line being written and what to do once it is: after a failed write, part
-        # or all of it may be in the file.
-        self._inflight: tuple[bytes, Callable[[], object] | None] | None = None
+        self._seq, self._prev = 1, ""
+        self._last: AuditEntry | None = None  # the entry written last
+        # The line being written, what to do once it is, and whether it is the oldest
+        # held entry: after a failed write, part or all of it may be in the file.
+        self._inflight: tuple[bytes, Callable[[], object] | None, bool] | None = None
+        self._log: JsonlLog[AuditEntry] = JsonlLog(
+            path,
+            self._write_held,
+            fsync=fsync,
+            backlog_limit=backlog_limit,
+            drop="oldest",
+            on_open=self._repair_tail,
+            on_retry=self._settle_partial_write,
+            before_drain=self._record_overflow,
+            on_degraded=self._degraded,
+            on_recovered=self._recovered,
+        )
         with self._lock:
-            self._flush_backlog()
+            self._log.flush()
 
     # -- writing ---------------------------------------------------------------
 
@@ -119,13 +127,9 @@ class AuditLog:
         with self._lock:
             if self._closed:
                 raise Unavailable(f"audit log {self.path} is closed")
-            if len(self._backlog) == self._backlog.maxlen:
-                self._flush_backlog()  # make room if the disk is back
-                if len(self._backlog) == self._backlog.maxlen:
-                    self._dropped += 1
-            self._backlog.append(draft)
-            written = self._flush_backlog()
-            return written if written is not None and not self._backlog else draft
+            if self._log.append(draft) == "written" and self._last is not None:
+                return self._last
+            return draft
 
     def _redactor(self) -> Redactor:
         if self._secrets is not None:
@@ -139,125 +143,104 @@ class AuditLog:
                     self._red = Redactor(secrets, self._max_chars)
         return self._red
 
-    def _flush_backlog(self) -> AuditEntry | None:
-        """Write what is held, oldest first; the last entry written, or None."""
-        last = None
-        try:
-            if self._fd is None:
-                self._open()
-            elif self._error is not None:
-                self._settle_partial_write()
-            if self._dropped:
-                self._write(AuditEntry(0, time.time(), "daemon", "audit_backlog_overflow", "daemon",
-                                       "failure", detail={"dropped": self._dropped}),
-                            partial(self._forget_dropped, self._dropped))
-            while self._backlog:
-                last = self._write(self._backlog[0], self._backlog.popleft)
-        except OSError as exc:
-            self._degrade(exc)
-            return last
-        if self._error is not None:
-            log.warning("audit: %s is writable again; held entries written", self.path)
-            self._error = None
-        return last
+    def _record_overflow(self) -> None:
+        """Before the held entries: one entry saying how many were dropped."""
+        dropped = self._log.dropped
+        if dropped:
+            self._write(AuditEntry(0, time.time(), "daemon", "audit_backlog_overflow", "daemon",
+                                   "failure", detail={"dropped": dropped}),
+                        partial(self._forget_dropped, dropped))
 
     def _forget_dropped(self, count: int) -> None:
-        self._dropped -= count
+        self._log.dropped -= count
 
-    def _write(self, draft: AuditEntry, done: Callable[[], object] | None = None) -> AuditEntry:
+    def _write_held(self, draft: AuditEntry) -> None:
+        # The log pops the entry once this returns; a settled partial write pops it there.
+        self._write(draft, held=True)
+
+    def _write(self, draft: AuditEntry, done: Callable[[], object] | None = None, *,
+               held: bool = False) -> AuditEntry:
         """Seal ``draft`` onto the chain and append it; ``done()`` once it is in the file."""
         try:
             entry, line = seal(draft, self._seq, self._prev)
         except UnicodeEncodeError:
             draft = AuditEntry(**scrub_surrogates(msgspec.structs.asdict(draft)))
             entry, line = seal(draft, self._seq, self._prev)
-        self._inflight = (line, done)
-        self._write_bytes(line + b"\n")
-        self._commit(self._end + len(line) + 1)
+        self._inflight = (line, done, held)
+        self._log.write(line + b"\n")
+        self._commit(self._log.end)
+        self._last = entry
         return entry
 
-    def _commit(self, end: int) -> None:
+    def _commit(self, end: int, settled: bool = False) -> None:
         assert self._inflight is not None
-        line, done = self._inflight
+        line, done, held = self._inflight
         self._inflight = None
-        self._seq, self._prev, self._end = self._seq + 1, digest(line), end
+        self._seq, self._prev, self._log.end = self._seq + 1, digest(line), end
         if done is not None:
             done()
+        if settled and held:
+            self._log.held.popleft()
 
-    def _write_bytes(self, data: bytes) -> None:
-        assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            view = view[_os_write(self._fd, view):]
-        if self._fsync:
-            os.fsync(self._fd)
+    def _degraded(self, exc: OSError) -> None:
+        log.error("audit: %s; holding up to %d entries in memory until a write succeeds",
+                  self._why(exc), self._log.limit)
 
-    def _degrade(self, exc: OSError) -> None:
-        message = f"audit log {self.path} is not writable: {exc.strerror or exc}"
-        if self._error is None:
-            log.error("audit: %s; holding up to %d entries in memory until a write succeeds",
-                      message, self._backlog.maxlen)
-        self._error = message
+    def _why(self, exc: OSError) -> str:
+        return f"audit log {self.path} is not writable: {exc.strerror or exc}"
+
+    def _recovered(self) -> None:
+        log.warning("audit: %s is writable again; held entries written", self.path)
 
     # -- opening and torn tails ------------------------------------------------------
 
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._fd = fd
-        try:
-            self._end = os.fstat(fd).st_size
-            tail = scan_tail(fd, self._end)
-            self._seq, self._prev = tail.next_seq, tail.prev
-            if tail.missing_newline:
-                self._write_bytes(b"\n")
-                self._end += 1
-            elif tail.torn_offset is not None:
-                self._recover_torn(tail.torn_offset)
-        except OSError:
-            # Half-repaired: open afresh next time, which reads the tail again.
-            self._fd = None
-            os.close(fd)
-            raise
+    def _repair_tail(self) -> None:
+        """On open: continue the chain after the last entry; end or recover a torn tail."""
+        assert self._log.fd is not None
+        tail = scan_tail(self._log.fd, self._log.end)
+        self._seq, self._prev = tail.next_seq, tail.prev
+        if tail.missing_newline:
+            self._log.write(b"\n")
+        elif tail.torn_offset is not None:
+            self._recover_torn(tail.torn_offset)
 
     def _settle_partial_write(self) -> None:
         """After a failed write: whatever part of it reached the file (or of the
-        newline or recovery entry that was to end torn bytes: ``_end`` stays before them)."""
-        assert self._fd is not None
-        size = os.fstat(self._fd).st_size
-        if size < self._end:
+        newline or recovery entry that was to end torn bytes: ``end`` stays before them)."""
+        end = self._log.end
+        size = self._log.size()
+        if size < end:
             log.error("audit: %s shrank from %d to %d bytes behind the daemon's back",
-                      self.path, self._end, size)
-            self._end = size
-        elif size > self._end:
-            region = os.pread(self._fd, size - self._end, self._end)
+                      self.path, end, size)
+            self._log.end = size
+        elif size > end:
+            region = self._log.pread(size - end, end)
             line = self._inflight[0] if self._inflight else None
             if line and region.endswith(line) and region[-len(line) - 1:-len(line)] in (b"", b"\n"):
                 # All but the newline got there: a whole entry (after the torn bytes
                 # it names, for a recovery entry), so finish it rather than call it torn.
-                self._write_bytes(b"\n")
-                self._commit(size + 1)
+                self._log.write(b"\n")
+                self._commit(size + 1, settled=True)
             else:
-                self._recover_torn(self._end)
+                self._recover_torn(end)
         self._inflight = None
 
     def _recover_torn(self, offset: int) -> None:
-        assert self._fd is not None
-        size = os.fstat(self._fd).st_size
-        torn = os.pread(self._fd, size - offset, offset)
+        size = self._log.size()
+        torn = self._log.pread(size - offset, offset)
         if not torn.endswith(b"\n"):
-            self._write_bytes(b"\n")
+            self._log.write(b"\n")
             torn += b"\n"
         log.warning("audit: %s has %d torn bytes at offset %d (a crash or failed write); recording "
                     "the recovery", self.path, len(torn), offset)
-        # Until the recovery entry is in, the torn bytes start at _end, so a retry
+        # Until the recovery entry is in, the torn bytes start at end, so a retry
         # names all of them (with any half-written recovery line) again.
-        self._end = offset + len(torn)
+        self._log.end = offset + len(torn)
         try:
             self._write(AuditEntry(0, time.time(), TORN_CATEGORY, TORN_ACTION, "daemon", "success",
                                    detail={"offset": offset, "length": len(torn), "sha256": digest(torn)}))
         except OSError:
-            self._end = offset
+            self._log.end = offset
             raise
 
     # -- reading ---------------------------------------------------------------------
@@ -266,7 +249,7 @@ class AuditLog:
         with self._lock:
             if self._closed:
                 raise Unavailable(f"audit log {self.path} is closed")
-            return list(reversed(self._backlog)), self._end
+            return list(reversed(self._log.held)), self._log.end
 
     def recent(self, limit: int = 50) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first (held ones, ``seq == 0``, first);
@@ -307,25 +290,23 @@ class AuditLog:
     def health(self) -> tuple[bool, str | None]:
         """``(True, None)``, or ``(False, why)`` while writes fail."""
         with self._lock:
-            if self._error is None:
+            error = self._log.error
+            if error is None:
                 return True, None
-            lost = f"; {self._dropped} dropped" if self._dropped else ""
-            return False, f"{self._error}; {len(self._backlog)} entries held in memory{lost}"
+            dropped = self._log.dropped
+            lost = f"; {dropped} dropped" if dropped else ""
+            return False, f"{self._why(error)}; {len(self._log.held)} entries held in memory{lost}"
 
     def close(self) -> None:
         """Try once more to write what is held, then close. Idempotent."""
         with self._lock:
             if self._closed:
                 return
-            if self._backlog:
-                self._flush_backlog()
-                if self._backlog:
-                    log.error("audit: closing %s with %d entries that could not be written",
-                              self.path, len(self._backlog))
             self._closed = True
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            lost = self._log.close()
+            if lost:
+                log.error("audit: closing %s with %d entries that could not be written",
+                          self.path, lost)
 
     def __enter__(self) -> AuditLog:
         return self
