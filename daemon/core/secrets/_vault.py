@@ -275,7 +275,7 @@ def _credentials(data: Mapping[str, Any], provider: str, target: _Target) -> Pro
 
 def _vault_read(target: _Target, provider: str) -> dict[str, Any] | None:
     """Read one KV v2 secret (blocking; runs in a worker thread). None: no such secret."""
-    import hvac  # type: ignore[import-untyped]  # deferred: keeps hvac out of an idle daemon
+    import hvac  # deferred: keeps hvac out of an idle daemon
     import requests
     from hvac import exceptions as hx
 

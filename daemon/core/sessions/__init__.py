@@ -1,26 +1,35 @@
-"""Sessions: the on-disk store (transcripts and metadata), the live runtime of one session, its
-event hub, and the watcher that notices files changed under a session.
+"""Sessions: the session store behind one small interface (:class:`SessionBackend`, with a
+file backend :class:`SessionStore` and an in-memory one :class:`MemorySessionStore`), the
+records a transcript is made of, the live runtime of one session and its event hub, the
+watcher that notices files changed under a session, and what an interrupted run left to do.
 """
 
-
+from ._backend import (
+    SessionBackend,
+)
 from ._hub import (
     EventHub,
     Subscriber,
 )
+from ._memory import (
+    MemorySessionStore,
+)
 from ._pending import (
     has_pending_work,
+)
+from ._records import (
+    CallStarted,
+    MessageRecord,
+    SessionMeta,
+    SummaryRecord,
+    Transcript,
+    TranscriptRecord,
 )
 from ._runtime import (
     SessionRuntime,
 )
 from ._store import (
-    CallStarted,
-    MemorySessionStore,
-    MessageRecord,
-    SessionMeta,
     SessionStore,
-    SummaryRecord,
-    Transcript,
 )
 from ._watcher import (
     FileWatcher,
@@ -32,11 +41,13 @@ __all__ = [
     "FileWatcher",
     "MemorySessionStore",
     "MessageRecord",
+    "SessionBackend",
     "SessionMeta",
     "SessionRuntime",
     "SessionStore",
     "Subscriber",
     "SummaryRecord",
     "Transcript",
+    "TranscriptRecord",
     "has_pending_work",
 ]

@@ -19,12 +19,12 @@ from ...errors import NotFound
 from ...wire.events import FileChanged, QuestionAsked, SessionEvent
 from ...wire.messages import Message
 from ..secrets import redact_value
+from ._backend import SessionBackend
 from ._hub import EventHub
-from ._store import (
+from ._records import (
     CallStarted,
     MessageRecord,
     SessionMeta,
-    SessionStore,
     SummaryRecord,
     Transcript,
 )
@@ -35,7 +35,7 @@ _enc = msgspec.json.Encoder()
 
 
 class SessionRuntime:
-    def __init__(self, meta: SessionMeta, store: SessionStore) -> None:
+    def __init__(self, meta: SessionMeta, store: SessionBackend) -> None:
         self.meta = meta
         self.store = store
         self.transcript: Transcript = store.load(meta.id)

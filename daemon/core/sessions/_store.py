@@ -1,4 +1,4 @@
-"""Session persistence: metadata plus an append-only transcript per session.
+"""Session persistence on disk: metadata plus an append-only transcript per session.
 
 Layout under ``<data>/sessions/<id>/``:
 
@@ -14,102 +14,28 @@ import builtins
 import contextlib
 import os
 import shutil
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import msgspec
 
 from ...errors import Conflict, NotFound, Unavailable
-from ...wire.messages import Message
 from ..secrets import redact_json
 from ..storage import atomic_write
+from ._backend import fork_session
+from ._records import SessionMeta, Transcript, TranscriptRecord, new_meta
 
-__all__ = [
-    "CallStarted",
-    "MemorySessionStore",
-    "MessageRecord",
-    "SessionMeta",
-    "SessionStore",
-    "SummaryRecord",
-    "Transcript",
-]
-
-
-class SessionMeta(msgspec.Struct):
-    id: str
-    workspace: str
-    model: str
-    approval_mode: str
-    created_at: float
-    updated_at: float
-    title: str = ""
-    parent_id: str | None = None
-    message_count: int = 0
-    # Tool-owned state (todos, plan_mode) and files the agent has read (path -> mtime_ns).
-    state: dict[str, Any] = {}
-    read_files: dict[str, int] = {}
-
-
-class MessageRecord(msgspec.Struct, tag="message", tag_field="type"):
-    index: int
-    ts: float
-    message: Message
-
-
-class SummaryRecord(msgspec.Struct, tag="summary", tag_field="type"):
-    #: The summary replaces messages[0:covers] in the context sent to the model.
-    covers: int
-    ts: float
-    text: str
-
-
-class CallStarted(msgspec.Struct, tag="call_started", tag_field="type"):
-    """Written (and fsynced) just before a side-effecting tool runs, so a resume after
-    a crash knows the call may have happened and never runs it twice."""
-
-    call_id: str
-    ts: float
-
-
-Record = MessageRecord | SummaryRecord | CallStarted
-
-
-class Transcript(msgspec.Struct):
-    messages: list[Message] = []
-    summaries: list[SummaryRecord] = []
-    started: set[str] = set()
-
-    def add(self, record: Record) -> None:
-        if isinstance(record, MessageRecord):
-            self.messages.append(record.message)
-        elif isinstance(record, SummaryRecord):
-            self.summaries.append(record)
-        else:
-            self.started.add(record.call_id)
-
-    @property
-    def latest_summary(self) -> SummaryRecord | None:
-        return self.summaries[-1] if self.summaries else None
-
-
-def _new_meta(workspace: str, model: str, approval_mode: str, title: str,
-              parent_id: str | None) -> SessionMeta:
-    now = time.time()
-    return SessionMeta(
-        id=time.strftime("%Y%m%d-%H%M%S-", time.gmtime(now)) + uuid.uuid4().hex[:6],
-        workspace=workspace, model=model, approval_mode=approval_mode,
-        created_at=now, updated_at=now, title=title, parent_id=parent_id)
+__all__ = ["SessionStore"]
 
 
 _MAX_OPEN = 64
 
 
 class SessionStore:
-    """File-backed store. Methods are synchronous and cheap; callers run them on the
-    event loop (appends are small) — one writer per session is the caller's rule."""
+    """The :class:`~._backend.SessionBackend` on disk. Methods are synchronous and cheap;
+    callers run them on the event loop (appends are small) — one writer per session is the
+    caller's rule. ``_handles`` holds one open append handle per session (bounded)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -119,7 +45,7 @@ class SessionStore:
         self._handles: dict[str, BinaryIO] = {}
         self._enc = msgspec.json.Encoder()
         self._meta_dec = msgspec.json.Decoder(SessionMeta)
-        self._rec_dec = msgspec.json.Decoder(Record)
+        self._rec_dec = msgspec.json.Decoder(TranscriptRecord)
         self._error: str | None = None
 
     def _dir(self, session_id: str) -> Path:
@@ -148,7 +74,7 @@ class SessionStore:
 
     def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
                parent_id: str | None = None) -> SessionMeta:
-        meta = _new_meta(workspace, model, approval_mode, title, parent_id)
+        meta = new_meta(workspace, model, approval_mode, title, parent_id)
         with self._writing(f"session {meta.id}"):
             self._dir(meta.id).mkdir(parents=True, mode=0o700)
         self.save_meta(meta)
@@ -196,7 +122,7 @@ class SessionStore:
             fh.close()
         shutil.rmtree(directory)
 
-    def append(self, session_id: str, records: builtins.list[Record], *, durable: bool = False) -> None:
+    def append(self, session_id: str, records: builtins.list[TranscriptRecord], *, durable: bool = False) -> None:
         try:
             with self._writing(f"session {session_id} transcript"):
                 self._append(session_id, records, durable)
@@ -209,7 +135,7 @@ class SessionStore:
                     fh.close()
             raise
 
-    def _append(self, session_id: str, records: builtins.list[Record], durable: bool) -> None:
+    def _append(self, session_id: str, records: builtins.list[TranscriptRecord], durable: bool) -> None:
         fh = self._handles.get(session_id)
         if fh is None:
             if len(self._handles) >= _MAX_OPEN:
@@ -249,74 +175,4 @@ class SessionStore:
         return transcript
 
     def fork(self, session_id: str, at_message: int | None = None) -> SessionMeta:
-        source = self.get(session_id)
-        transcript = self.load(session_id)
-        keep = transcript.messages if at_message is None else transcript.messages[:max(0, at_message)]
-        meta = self.create(workspace=source.workspace, model=source.model,
-                           approval_mode=source.approval_mode,
-                           title=f"{source.title} (fork)".strip(), parent_id=source.id)
-        now = time.time()
-        records: list[Record] = [MessageRecord(i, now, m) for i, m in enumerate(keep)]
-        records += [s for s in transcript.summaries if s.covers <= len(keep)]
-        if records:
-            self.append(meta.id, records)
-        meta.message_count = len(keep)
-        meta.state = dict(source.state)
-        self.save_meta(meta)
-        return meta
-
-
-class MemorySessionStore(SessionStore):
-    """The same store kept in memory: ``[session] auto_save = false``. Sessions live
-    as long as the daemon; nothing is written to disk."""
-
-    def __init__(self) -> None:
-        self._metas: dict[str, SessionMeta] = {}
-        self._records: dict[str, list[Record]] = {}
-        self._enc = msgspec.json.Encoder()
-        self._meta_dec = msgspec.json.Decoder(SessionMeta)
-        self._error = None
-
-    def create(self, *, workspace: str, model: str, approval_mode: str, title: str = "",
-               parent_id: str | None = None) -> SessionMeta:
-        meta = _new_meta(workspace, model, approval_mode, title, parent_id)
-        self._records[meta.id] = []
-        self.save_meta(meta)
-        return meta
-
-    def save_meta(self, meta: SessionMeta) -> None:
-        # A copy, as the file store would hold: later mutation of ``meta`` is not saved.
-        self._metas[meta.id] = self._meta_dec.decode(self._enc.encode(meta))
-
-    def get(self, session_id: str) -> SessionMeta:
-        try:
-            return self._meta_dec.decode(self._enc.encode(self._metas[session_id]))
-        except KeyError:
-            raise NotFound(f"no session {session_id!r}") from None
-
-    def exists(self, session_id: str) -> bool:
-        return session_id in self._metas
-
-    def list(self) -> list[SessionMeta]:
-        return sorted((self.get(i) for i in self._metas), key=lambda m: m.updated_at, reverse=True)
-
-    def delete(self, session_id: str) -> None:
-        self.get(session_id)
-        del self._metas[session_id], self._records[session_id]
-
-    def append(self, session_id: str, records: builtins.list[Record], *, durable: bool = False) -> None:
-        self.get(session_id)
-        self._records[session_id].extend(records)
-
-    def close(self) -> None:
-        pass
-
-    def last_modified(self, session_id: str) -> float:
-        return self.get(session_id).updated_at
-
-    def load(self, session_id: str) -> Transcript:
-        self.get(session_id)
-        transcript = Transcript(messages=[], summaries=[], started=set())
-        for record in self._records[session_id]:
-            transcript.add(record)
-        return transcript
+        return fork_session(self, session_id, at_message)
