@@ -1,4 +1,8 @@
 """The audit trail: one hash-chained JSONL record per API call and agent action, queryable.
+
+    AuditTrail   the interface (a Protocol); AuditLog is its JSONL backend
+    AuditEntry   one entry, its canonical encoding and chain (seal, unseal, digest)
+    verify_file  recompute a file's chain; the torn-tail rule is in ``_read``
 """
 
 from ._entry import (
@@ -12,6 +16,9 @@ from ._entry import (
     scrub_surrogates,
     seal,
     unseal,
+)
+from ._interface import (
+    AuditTrail,
 )
 from ._read import (
     Filter,
@@ -28,6 +35,7 @@ from ._trail import (
 __all__ = [
     "AuditEntry",
     "AuditLog",
+    "AuditTrail",
     "Filter",
     "OUTCOMES",
     "Outcome",

@@ -5,7 +5,8 @@ record per line, seq counting from 0) and ``events.idx`` (little-endian uint64
 offset of line N at byte N*8), so any event is one index read plus one log read
 away, replay starts at any seq without scanning, and a session can be rebuilt from
 its events (:func:`reconstruct`). :class:`S3Archiver` moves closed streams to
-S3-compatible storage and back.
+S3-compatible storage and back. :class:`EventLog` and :class:`EventLogStore` are the
+interfaces (Protocols) that :class:`EventStream` and :class:`EventStreamStore` implement.
 
 Errors, all in the codetether tree (:mod:`codetether.daemon.errors`)::
 
@@ -21,6 +22,7 @@ Errors, all in the codetether tree (:mod:`codetether.daemon.errors`)::
 
 from ._archive import ArchivedFile, ArchivedStream, S3Archiver
 from ._errors import ArchiveError, ArchiveNotFound, CorruptEvent, EventNotFound, StreamClosed
+from ._interface import EventLog, EventLogStore
 from ._reconstruct import Reconstruction, reconstruct
 from ._record import EventRecord
 from ._store import EventStreamStore
@@ -32,6 +34,8 @@ __all__ = [
     "ArchivedFile",
     "ArchivedStream",
     "CorruptEvent",
+    "EventLog",
+    "EventLogStore",
     "EventNotFound",
     "EventRecord",
     "EventStream",

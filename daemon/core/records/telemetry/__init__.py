@@ -4,13 +4,15 @@ The daemon talks to :class:`Telemetry`; the lower layers are public for tests an
 
     Telemetry            facade: record_tool / record_tokens / stats / export / health
     ├── ToolExecutionTracker, TokenUsageRegistry   in-memory views (thread-safe)
-    └── TelemetryStore   append-only JSONL segments + summary.json (see its module)
+    └── TelemetryStore   append-only JSONL segments + summary.json (see its module),
+                         the backend of the TelemetryBackend interface
 
 Nothing leaves the machine. Secrets registered with :meth:`Telemetry.add_secret`
 are scrubbed from every persisted and exported byte.
 """
 
 from ._facade import Telemetry
+from ._interface import TelemetryBackend
 from ._pricing import (
     ContextLevel,
     ContextLimit,
@@ -28,15 +30,16 @@ from ._tokens import TokenCounts, TokenStats, TokenUsageRegistry, TokenUsageSnap
 from ._tools import FileChange, FileChangeType, ToolExecution, ToolExecutionStats, ToolExecutionTracker
 
 __all__ = [
-    "REDACTED",
     "ContextLevel",
     "ContextLimit",
     "CostEstimate",
     "FileChange",
     "FileChangeType",
     "ModelPrice",
+    "REDACTED",
     "Redactor",
     "Telemetry",
+    "TelemetryBackend",
     "TelemetrySettings",
     "TelemetryStore",
     "TokenCounts",
