@@ -31,7 +31,7 @@ from ...wire.events import (
     UserMessage,
 )
 from ...wire.messages import Message, ToolCall, Usage
-from ..approvals import ApprovalStore, Gate
+from ..approvals import ApprovalBackend, Gate
 from ..providers import (
     CompletionRequest,
     ProgressReport,
@@ -71,7 +71,7 @@ def truncate_output(text: str, budget: int) -> str:
 
 class Agent:
     def __init__(self, runtime: SessionRuntime, provider: Provider, registry: ToolRegistry,
-                 approvals: ApprovalStore, settings: AgentSettings) -> None:
+                 approvals: ApprovalBackend, settings: AgentSettings) -> None:
         self.rt = runtime
         self.provider = provider
         self.registry = registry

@@ -1,8 +1,11 @@
-"""Approvals: the policy (deny > ask > allow), the durable approval store, the gate a tool call
-passes through, and the checks on who may decide or widen them.
+"""Approvals: the policy (deny > ask > allow), the durable approval store behind one small
+interface (:class:`ApprovalBackend`; :class:`ApprovalStore` is the JSON Lines backend), the
+gate a tool call passes through, and the checks on who may decide or widen them.
 """
 
-
+from ._backend import (
+    ApprovalBackend,
+)
 from ._gate import (
     Gate,
 )
@@ -12,14 +15,19 @@ from ._peers import (
     refuse_agent_processes,
     refuse_wider_mode,
 )
-from ._store import (
-    ApprovalStore,
+from ._policy import (
+    Action,
     PolicyDecision,
     evaluate_policies,
     evaluate_policy,
 )
+from ._store import (
+    ApprovalStore,
+)
 
 __all__ = [
+    "Action",
+    "ApprovalBackend",
     "ApprovalStore",
     "Gate",
     "MODE_RANK",

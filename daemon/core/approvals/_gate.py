@@ -20,7 +20,8 @@ from ...wire.events import ApprovalRequested, ApprovalResolved, EditProposed
 from ...wire.messages import ToolCall
 from ..sessions import SessionRuntime
 from ..tools import Tool, Workspace
-from ._store import ApprovalStore, evaluate_policies
+from ._backend import ApprovalBackend
+from ._policy import evaluate_policies
 
 __all__ = ["Gate"]
 
@@ -29,7 +30,7 @@ _JUDGED_KEPT = 512
 
 
 class Gate:
-    def __init__(self, runtime: SessionRuntime, approvals: ApprovalStore, mode: str,
+    def __init__(self, runtime: SessionRuntime, approvals: ApprovalBackend, mode: str,
                  rules: dict[str, dict[str, str]]) -> None:
         self.rt = runtime
         self.approvals = approvals

@@ -1,25 +1,16 @@
-"""Approval policy and the durable approval store.
+"""The durable approval store: an append-only JSON Lines file of approval records.
 
-Policy: per tool, a table of glob patterns to actions, evaluated deny > ask >
-allow over every rule that matches (the tool's own rules and the ``"*"`` rules).
-With no matching rule, read-only tools are allowed and the rest ask. The mode
-then adjusts: ``auto`` turns ask into allow, ``plan`` denies anything that is not
-read-only. Deny always stays deny. A call with several subjects (a patch or a
-multiedit touching several files) gets the strictest decision over all of them.
-
-Store: an append-only JSON Lines file of approval records; a decision appends the
-updated record, so the file is both the durable pending list (it survives a
-daemon restart) and the receipt log of every decision.
+A decision appends the updated record, so the file is both the durable pending list
+(it survives a daemon restart) and the receipt log of every decision.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
+import builtins
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -29,55 +20,14 @@ from ...errors import Conflict, NotFound
 from ...wire.api import ApprovalRecord
 from ...wire.messages import ToolCall
 from ..secrets import redact_json
+from ._policy import PolicyDecision
 
-__all__ = ["ApprovalStore", "PolicyDecision", "evaluate_policies", "evaluate_policy"]
-
-Action = Literal["allow", "ask", "deny"]
-_RANK = {"allow": 0, "ask": 1, "deny": 2}
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyDecision:
-    action: Action
-    rule: str  # which rule decided, for the receipt ("default", "bash:git push*", "mode:plan")
-
-
-def evaluate_policy(tool: str, subject: str, *, read_only: bool, mode: str,
-                    rules: dict[str, dict[str, str]]) -> PolicyDecision:
-    best: PolicyDecision | None = None
-    for table_name in (tool, "*"):
-        for pattern, action in (rules.get(table_name) or {}).items():
-            if fnmatch.fnmatchcase(subject, pattern):
-                if best is None or _RANK[action] > _RANK[best.action]:
-                    best = PolicyDecision(action, f"{table_name}:{pattern}")  # type: ignore[arg-type]
-    if best is None:
-        best = PolicyDecision("allow" if read_only else "ask", "default")
-    if best.action == "deny":
-        return best
-    if mode == "plan" and not read_only:
-        return PolicyDecision("deny", "mode:plan")
-    if mode == "auto" and best.action == "ask" and best.rule == "default":
-        # Auto mode answers the default "ask" for the user; a rule that says "ask" was
-        # written to be asked, and still is.
-        return PolicyDecision("allow", f"mode:auto ({best.rule})")
-    return best
-
-
-def evaluate_policies(tool: str, subjects: list[str], *, read_only: bool, mode: str,
-                      rules: dict[str, dict[str, str]]) -> PolicyDecision:
-    """The strictest decision over ``subjects`` (deny > ask > allow; the first wins a
-    tie, so the receipt names the subject that decided). No subjects: judged as ""."""
-    strictest: PolicyDecision | None = None
-    for subject in subjects or [""]:
-        decision = evaluate_policy(tool, subject, read_only=read_only, mode=mode, rules=rules)
-        if strictest is None or _RANK[decision.action] > _RANK[strictest.action]:
-            strictest = decision
-    assert strictest is not None
-    return strictest
+__all__ = ["ApprovalStore"]
 
 
 class ApprovalStore:
-    """Durable approvals. ``_records`` is the folded state of the log, ``_by_call``
+    """The :class:`~._backend.ApprovalBackend` on one JSON Lines file (fsynced per record;
+    a torn last line is skipped on load). ``_records`` is the folded state of the log, ``_by_call``
     indexes user-decided records by (session, call id); ``_waiters``
     maps an approval id to the futures awaiting its decision. Both are touched only
     from the event loop thread."""
@@ -154,7 +104,8 @@ class ApprovalStore:
         for record in self.list(session_id):
             self.decide(record.id, "deny", by=by, reason="the session was deleted")
 
-    def list(self, session_id: str | None = None, *, include_decided: bool = False) -> list[ApprovalRecord]:
+    def list(self, session_id: str | None = None, *,
+             include_decided: bool = False) -> builtins.list[ApprovalRecord]:
         return sorted(
             (r for r in self._records.values()
              if (session_id is None or r.session_id == session_id)
