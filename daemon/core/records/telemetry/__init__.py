@@ -30,13 +30,13 @@ from ._tokens import TokenCounts, TokenStats, TokenUsageRegistry, TokenUsageSnap
 from ._tools import FileChange, FileChangeType, ToolExecution, ToolExecutionStats, ToolExecutionTracker
 
 __all__ = [
+    "REDACTED",
     "ContextLevel",
     "ContextLimit",
     "CostEstimate",
     "FileChange",
     "FileChangeType",
     "ModelPrice",
-    "REDACTED",
     "Redactor",
     "Telemetry",
     "TelemetryBackend",
