@@ -1,5 +1,5 @@
-"""The agent loop: model turns, tool calls through the gate, compaction of long transcripts, and
-``@file`` mentions.
+"""The agent loop: model turns, tool calls through the gate, compaction of long transcripts,
+``@file`` mentions, and the settings one run is configured with (:class:`AgentSettings`).
 """
 
 
@@ -11,11 +11,13 @@ from ._compaction import (
 )
 from ._loop import (
     Agent,
-    AgentSettings,
     truncate_output,
 )
 from ._mentions import (
     expand_mentions,
+)
+from ._settings import (
+    AgentSettings,
 )
 
 __all__ = [

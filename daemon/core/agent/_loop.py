@@ -48,7 +48,7 @@ from ..tools import Tool, ToolContext, ToolRegistry, ToolResult, Workspace
 from ._compaction import build_context, context_tokens, estimate_tokens, maybe_compact
 from ._settings import AgentSettings
 
-__all__ = ["Agent", "AgentSettings", "truncate_output"]
+__all__ = ["Agent", "truncate_output"]
 
 log = logging.getLogger("codetether.agent")
 

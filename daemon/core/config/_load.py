@@ -277,10 +277,11 @@ def _assign(doc: MutableMapping[str, Any], parts: tuple[str, ...], value: Any, p
             # Only the leaf's own table gets a header: no empty [providers] above [providers.x].
             container[part] = tomlkit.table(is_super_table=depth < len(parts) - 2)
         child = container[part]
-        if not isinstance(child, Mapping):
+        # Every tomlkit table (document, table, inline table, out-of-order proxy) is mutable.
+        if not isinstance(child, MutableMapping):
             where = format_key(parts[: depth + 1])
             raise ConfigError(f"{path}: {where} is not a table; cannot set {format_key(parts)}")
-        container = child  # type: ignore[assignment]
+        container = child
     container[parts[-1]] = value
 
 

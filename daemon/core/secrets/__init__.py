@@ -1,5 +1,6 @@
-"""Secrets: provider keys from Vault/OpenBao (hvac) and the environment, and the one redactor
-that keeps every known secret out of anything written or sent.
+"""Secrets: provider keys from Vault/OpenBao (hvac) and the environment, handed to providers as
+:class:`ProviderCredentials`, and the one redactor that keeps every known secret out of
+anything written or sent.
 """
 
 
