@@ -1,9 +1,9 @@
 """Provider names → provider instances (the static table of known providers is re-exported
 from :mod:`._known`).
 
-Importing this module is cheap on purpose: it is read on every CLI start (model
-listings, ``needs_credentials``), so the provider modules (httpx, botocore,
-llama_cpp) are imported only inside :func:`create_provider`.
+Importing this module is cheap on purpose (a test holds it to that): a daemon pays
+only for the providers it uses, so the provider modules (httpx, botocore, llama_cpp)
+are imported only inside :func:`create_provider`.
 """
 
 from __future__ import annotations
