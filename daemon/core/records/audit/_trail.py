@@ -1,8 +1,8 @@
 """The audit trail: an append-only, hash-chained JSON Lines log of what the daemon did.
 
 Every API call, tool run, approval decision, session and config change is one
-:class:`AuditEntry` line (see ``_audit_entry`` for the canonical encoding and the
-chain, ``_audit_read`` for the torn-tail rule). The file is only ever appended to
+:class:`AuditEntry` line (see ``_entry`` for the canonical encoding and the
+chain, ``_read`` for the torn-tail rule). The file is only ever appended to
 (``O_APPEND``, mode 0600): never truncated, rewritten or rotated. An entry is
 about 300–600 bytes, so 100,000 entries a day grow it by ~50 MB; archiving old
 logs is the operator's job (move the file away while the daemon is stopped; the
