@@ -8,7 +8,7 @@ One persistent connection per client, ``daemon/status`` each time:
 
 The clients take turns in rounds so machine noise lands on all three alike. For
 scale, the daemon's own share is timed in process too: the same Service and
-Dispatcher the runner builds, a frame fed to a Connection whose ``send`` just
+API the runner builds, a frame fed to a Connection whose ``send`` just
 hands the reply back (decode, task, dispatch, handler, encode; no socket).
 """
 
@@ -89,25 +89,25 @@ def run(quick: bool = False) -> BenchResult:
 
 async def _in_process(home: Path, n: int) -> list[float]:
     """Per-request seconds of the daemon's Python path for METHOD, without the socket."""
-    from codetether.daemon.api._service_legacy import Service
+    from codetether.daemon.api import build_api
+    from codetether.daemon.app import App
     from codetether.daemon.core.config import load_config
-    from codetether.daemon.core.providers._models import ModelResolver
+    from codetether.daemon.core.providers import ModelResolver
     from codetether.daemon.core.secrets import SecretStore
     from codetether.daemon.paths import get_paths
-    from codetether.daemon.rpc import Connection, Dispatcher
+    from codetether.daemon.rpc import Connection
 
     paths = get_paths({"CODETETHER_HOME": str(home)})
     loaded = load_config(Path(os.devnull))
-    service = Service(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
-    dispatcher = Dispatcher()
-    service.register(dispatcher)
+    app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+    api = build_api(app)
     loop = asyncio.get_running_loop()
     reply: asyncio.Future[bytes] = loop.create_future()
 
     async def send(frame: bytes) -> None:
         reply.set_result(frame)
 
-    conn = Connection(dispatcher, send, name="bench")
+    conn = Connection(api, send, name="bench")
     out = []
     try:
         for i, frame in enumerate(_frames(n + 100, 1)):
@@ -121,7 +121,7 @@ async def _in_process(home: Path, n: int) -> list[float]:
                 raise RuntimeError(f"unexpected reply: {answer[:200]!r}")
     finally:
         await conn.close()
-        await service.aclose()
+        await app.aclose()
     return out
 
 

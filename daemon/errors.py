@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 
-class ErrorCodes(tuple):  # noqa: SLOT001 - a NamedTuple would pull `typing` into the CLI
+class ErrorCodes(tuple[int, int, str, str]):  # a NamedTuple would pull `typing` into the CLI
     """(jsonrpc, http, grpc, reason) of one error class."""
 
     __slots__ = ()

@@ -1,10 +1,10 @@
 """Assemble the daemon; ordered start-up and shutdown.
 
-Start-up: single-instance lock → logging → config → service → listener → config
+Start-up: single-instance lock → logging → config → app → listener → config
 watcher → ready. Shutdown (SIGTERM, SIGINT or ``daemon/shutdown``) unwinds the
 same stack in reverse: stop the config watcher → stop accepting, cancel runs
 (their pending tool calls and approvals stay on disk for a resume) and drain
-in-flight requests → close the service. An AsyncExitStack runs every step even
+in-flight requests → close the app. An AsyncExitStack runs every step even
 when one fails, and also when start-up itself fails half-way.
 
 SIGTERM and SIGINT are ours from the moment the lock is held until the pid file
@@ -23,10 +23,14 @@ import logging.handlers
 import os
 import signal
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .errors import ConfigError
 from .paths import Paths, ensure_private_dir, get_paths
+
+if TYPE_CHECKING:  # imported when serving: `python -m codetether.daemon --help` stays light
+    from .app import App
+    from .transports import UnixListener
 
 __all__ = ["AlreadyRunning", "main", "serve"]
 
@@ -76,12 +80,12 @@ def _setup_logging(paths: Paths, level: str) -> None:
 
 
 async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
-    from .api._service_legacy import Service
-    from .core.config import ConfigWatcher, load_config
-    from .core.providers._models import ModelResolver
+    from .api import build_api
+    from .app import App
+    from .core.config import ConfigWatcher, LoadedConfig, load_config
+    from .core.providers import ModelResolver
     from .core.secrets import SecretStore
-    from .rpc import Dispatcher
-    from .transports.unix import UnixListener
+    from .transports import UnixListener
 
     lock = _acquire_lock(paths)
     stop = asyncio.Event()
@@ -114,31 +118,29 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         for warning in loaded.warnings:
             log.warning("%s", warning)
 
-        service = Service(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)),
-                          config_error=config_error)
-        dispatcher = Dispatcher()
-        service.register(dispatcher)
-        listener = UnixListener(paths.socket, dispatcher,
+        app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)),
+                  config_error=config_error)
+        listener = UnixListener(paths.socket, build_api(app),
                                 max_message_bytes=loaded.config.daemon.max_message_bytes)
 
-        async def on_config(new) -> None:  # type: ignore[no-untyped-def]
-            await service.apply_config(new)
+        async def on_config(new: LoadedConfig) -> None:
+            await app.apply_config(new)
             log.info("config reloaded")
 
         def on_config_error(exc: ConfigError) -> None:
             log.error("config reload refused; runs are refused until it loads: %s", exc.message)
-            service.config_failed(exc)
+            app.config_failed(exc)
 
         # Teardown runs in reverse order of set-up, whatever step failed: the watcher
-        # stops before the service closes, the service closes after the listener drained.
+        # stops before the app closes, the app closes after the listener drained.
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(service.aclose)
+            stack.push_async_callback(app.aclose)
             await listener.start()
-            stack.push_async_callback(_drain, service, listener)
+            stack.push_async_callback(_drain, app, listener)
             await stack.enter_async_context(ConfigWatcher(paths.config_file, on_config, on_config_error))
             log.info("daemon %s listening on %s", os.getpid(), paths.socket)
             _signal_ready(ready_fd)
-            shutdown = asyncio.create_task(service.shutdown_requested.wait(), name="shutdown-request")
+            shutdown = asyncio.create_task(app.shutdown_requested.wait(), name="shutdown-request")
             stopper = asyncio.create_task(stop.wait(), name="stop-signal")
             try:
                 await asyncio.wait([shutdown, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -159,13 +161,10 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
             loop.remove_signal_handler(sig)
 
 
-async def _drain(service, listener) -> None:  # type: ignore[no-untyped-def]
+async def _drain(app: App, listener: UnixListener) -> None:
     """Stop accepting, cancel runs (their open calls stay for a resume), drain requests."""
     await listener.stop_accepting()
-    service.stopping = True
-    for rt in list(service.runtimes.values()):
-        if rt.run_task is not None:
-            rt.run_task.cancel()
+    app.stop_runs()
     await listener.drain(DRAIN_SECONDS)
 
 

@@ -1,3 +1,53 @@
-"""The daemon API (moving here from core/service.py)."""
+"""The daemon's one request handler, whatever the transport.
 
-__all__: list[str] = []
+Every method is an ``on_<method>(params, ctx)`` of one domain module (``daemon``,
+``sessions``, ``approvals``, ``catalog``, ``config``, ``records``) that takes only the
+components it uses. A transport decodes a request, builds a :class:`CallContext`
+(peer, principal, transport, request id, deadline and an ``emit`` sink it
+implements), calls :meth:`API.call` or :meth:`API.stream`, and encodes the answer;
+errors are mapped through the one table in :mod:`codetether.daemon.errors`.
+
+A streaming method (``session/prompt``, ``session/resume``) is an async iterator of
+notes that ends with its answer: the Unix transport sends the notes as
+``session/event`` notifications before the response; an SSE or gRPC server stream
+sends them as they are.
+"""
+
+from ..app import App
+from ._context import CallContext, Emit, Transport
+from ._table import API, CallRecord, Handler, Method, Observer
+from .approvals import ApprovalsAPI
+from .catalog import CatalogAPI
+from .config import ConfigAPI
+from .daemon import DaemonAPI
+from .records import RecordsAPI
+from .sessions import SessionsAPI
+
+__all__ = [
+    "API",
+    "ApprovalsAPI",
+    "CallContext",
+    "CallRecord",
+    "CatalogAPI",
+    "ConfigAPI",
+    "DaemonAPI",
+    "Emit",
+    "Handler",
+    "Method",
+    "Observer",
+    "RecordsAPI",
+    "SessionsAPI",
+    "Transport",
+    "build_api",
+]
+
+
+def build_api(app: App) -> API:
+    """Every method of the daemon over ``app``'s components, audited by its recorder."""
+    table = API(config_error=lambda: app.config_error)
+    table.observers.append(app.recorder.on_call)
+    for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app)):
+        for method in domain.methods():
+            table.add(method)
+    return table

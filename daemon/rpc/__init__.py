@@ -1,5 +1,5 @@
-"""JSON-RPC 2.0: method table, dispatch, per-connection request tracking and cancellation."""
+"""JSON-RPC 2.0: framing-free dispatch onto the API, per-connection request tracking and cancellation."""
 
-from .dispatch import CallContext, CallRecord, Connection, Dispatcher
+from .dispatch import Caller, Connection
 
-__all__ = ["CallContext", "CallRecord", "Connection", "Dispatcher"]
+__all__ = ["Caller", "Connection"]

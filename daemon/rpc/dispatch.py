@@ -1,9 +1,11 @@
-"""JSON-RPC 2.0 dispatch, shared by every transport.
+"""JSON-RPC 2.0 over any framed byte stream: the engine the Unix (and HTTP) transports share.
 
 A transport hands complete frames to :meth:`Connection.receive` (or the
 synchronous :meth:`Connection.feed`) and supplies a ``send`` coroutine; everything
-else — decoding, the method table, params validation, concurrency,
-``$/cancelRequest`` and the error table — lives here.
+else — decoding, concurrency, ``$/cancelRequest``, batches and the error frames —
+lives here. Methods, params and results are the API's (:class:`~codetether.daemon.api.API`):
+this module builds each call's :class:`~codetether.daemon.api.CallContext`, whose
+``emit`` sends a note as a JSON-RPC notification named by the note's ``METHOD``.
 
 Hostile input is answered, never fatal: a frame that fails to decode for any
 reason (invalid UTF-8, nesting deeper than the interpreter's recursion limit,
@@ -18,25 +20,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Protocol
 
 import msgspec
 
+from ..api import CallContext, Transport
 from ..core.secrets import redact_json
-from ..errors import (
-    CodetetherError,
-    InvalidParams,
-    InvalidRequest,
-    MethodNotFound,
-    ParseError,
-    RequestCancelled,
-    Unavailable,
-)
+from ..errors import CodetetherError, InvalidRequest, ParseError, RequestCancelled, Unavailable
 
-__all__ = ["CallContext", "CallRecord", "Connection", "Dispatcher", "Handler", "Observer"]
+__all__ = ["Caller", "Connection"]
 
 log = logging.getLogger("codetether.rpc")
 
@@ -50,108 +43,10 @@ MAX_BATCH = 1000  # members per batch: each one is a task, and a frame may be me
 MAX_PENDING = 512  # tasks per connection (requests, notifications, answers being written)
 
 
-@dataclass(slots=True)
-class CallContext:
-    """Who is calling, on which connection. Handlers use ``notify`` to stream."""
+class Caller(Protocol):
+    """What a connection calls: :class:`~codetether.daemon.api.API`, or a test's stand-in."""
 
-    connection: Connection
-    request_id: Any = None
-    method: str = ""
-
-    @property
-    def peer(self) -> dict[str, Any]:
-        return self.connection.peer
-
-    async def notify(self, method: str, params: Any) -> None:
-        await self.connection.notify(method, params)
-
-
-Handler = Callable[[Any, CallContext], Awaitable[Any]]
-
-
-@dataclass(slots=True)
-class _Method:
-    handler: Handler
-    params: type | None
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """One finished call, for observers (the audit trail)."""
-
-    method: str
-    peer: dict[str, Any]
-    outcome: str  # "success" | "failure" | "denied" | "cancelled"
-    duration_ms: float
-    error_code: int | None = None
-    error: str | None = None
-    params: Any = None
-
-
-Observer = Callable[[CallRecord], None]
-
-
-class Dispatcher:
-    """The method table. ``params`` is a msgspec Struct type the raw params are
-    converted into; a mismatch is -32602 with msgspec's precise message.
-    ``observers`` see every finished call (they must be cheap and must not raise)."""
-
-    def __init__(self) -> None:
-        self._methods: dict[str, _Method] = {}
-        self.observers: list[Observer] = []
-
-    def add(self, name: str, handler: Handler, params: type | None = None) -> None:
-        if name in self._methods:
-            raise ValueError(f"method {name!r} registered twice")
-        self._methods[name] = _Method(handler, params)
-
-    def methods(self) -> list[str]:
-        return sorted(self._methods)
-
-    async def call(self, method: str, raw_params: Any, ctx: CallContext) -> Any:
-        if not self.observers:
-            return await self._call(method, raw_params, ctx)
-        started = time.perf_counter()
-        outcome, code, message = "success", None, None
-        try:
-            return await self._call(method, raw_params, ctx)
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        except CodetetherError as exc:
-            outcome = "denied" if exc.codes.http in (401, 403) else "failure"
-            code, message = exc.codes.jsonrpc, exc.message
-            raise
-        except Exception as exc:
-            outcome, code, message = "failure", -32603, repr(exc)
-            raise
-        finally:
-            record = CallRecord(method, ctx.peer, outcome, (time.perf_counter() - started) * 1000,
-                                code, message, raw_params)
-            for observer in self.observers:
-                try:
-                    observer(record)
-                except Exception:  # noqa: BLE001 - an observer must not break the call
-                    log.exception("call observer failed")
-
-    async def _call(self, method: str, raw_params: Any, ctx: CallContext) -> Any:
-        entry = self._methods.get(method)
-        if entry is None:
-            shown = method if len(method) <= 200 else method[:200] + "…"
-            raise MethodNotFound(f"unknown method {shown!r}", data={"method": shown})
-        params: Any = raw_params
-        if entry.params is not None:
-            if raw_params is None:
-                raw_params = {}
-            if not isinstance(raw_params, dict):
-                raise InvalidParams(f"{method}: params must be an object")
-            try:
-                params = msgspec.convert(raw_params, entry.params)
-            except msgspec.ValidationError as exc:
-                raise InvalidParams(f"{method}: {exc}") from exc
-            except RecursionError as exc:  # R1: params nested deeper than we can walk
-                raise InvalidParams(f"{method}: params nested too deeply") from exc
-        return await entry.handler(params, ctx)
+    async def call(self, name: str, raw_params: Any, ctx: CallContext) -> Any: ...
 
 
 def _error_frame(req_id: Any, err: CodetetherError) -> bytes:
@@ -167,11 +62,13 @@ class Connection:
     the connection, and its size is what ``max_pending`` bounds.
     """
 
-    def __init__(self, dispatcher: Dispatcher, send: Send, *, peer: dict[str, Any] | None = None,
-                 name: str = "conn", max_pending: int = MAX_PENDING) -> None:
-        self.dispatcher = dispatcher
+    def __init__(self, api: Caller, send: Send, *, peer: Mapping[str, Any] | None = None,
+                 name: str = "conn", max_pending: int = MAX_PENDING, transport: Transport = "unix") -> None:
+        self.api = api
         self.max_pending = max_pending
-        self.peer = peer or {}
+        self.peer: Mapping[str, Any] = peer or {}
+        self.principal = CallContext.principal_of(self.peer)
+        self.transport: Transport = transport
         self.name = name
         self._send = send
         self._send_lock = asyncio.Lock()
@@ -199,6 +96,17 @@ class Connection:
     async def notify(self, method: str, params: Any) -> None:
         frame = _encoder.encode({"jsonrpc": "2.0", "method": method, "params": params})
         await (self._parent or self).write(frame)
+
+    async def emit(self, note: Any) -> None:
+        """A call's note, as the notification its type names (``METHOD``)."""
+        await self.notify(type(note).METHOD, note)
+
+    def context(self, req_id: Any, method: str) -> CallContext:
+        """The API's view of one call on this connection (a batch member's is its parent's)."""
+        owner = self._parent or self
+        return CallContext(transport=self.transport, method=method, request_id=req_id, peer=self.peer,
+                           principal=self.principal, emit=self.emit, channel=owner,
+                           closed=self.closed, on_close=self.on_close)
 
     async def send_error(self, req_id: Any, err: CodetetherError) -> None:
         await self.write(_error_frame(req_id, err))
@@ -307,8 +215,8 @@ class Connection:
         # Batches answer in one array; each member is dispatched as usual but its
         # frame is collected instead of written.
         frames: list[bytes] = []
-        sub = Connection(self.dispatcher, _collect(frames), peer=self.peer, name=self.name,
-                         max_pending=MAX_BATCH)
+        sub = Connection(self.api, _collect(frames), peer=self.peer, name=self.name,
+                         max_pending=MAX_BATCH, transport=self.transport)
         # Members' notifications (and anything they subscribe) belong to this
         # connection: they go out directly and end when it closes.
         sub._parent, sub.closed, sub.on_close = self, self.closed, self.on_close
@@ -325,16 +233,15 @@ class Connection:
 
     async def _run_notification(self, method: str, params: Any) -> None:
         try:
-            await self.dispatcher.call(method, params, CallContext(self, None, method))
+            await self.api.call(method, params, self.context(None, method))
         except CodetetherError as exc:
             log.info("%s: notification %s failed: %s", self.name, method, exc.message)
         except Exception:  # noqa: BLE001 - a notification has nobody to answer
             log.exception("%s: notification %s crashed", self.name, method)
 
     async def _run_request(self, req_id: Any, method: str, params: Any) -> None:
-        ctx = CallContext(self, req_id, method)
         try:
-            result = await self.dispatcher.call(method, params, ctx)
+            result = await self.api.call(method, params, self.context(req_id, method))
         except asyncio.CancelledError:
             # Answer the client, then let the cancellation propagate to the owner.
             self._answered.add(req_id)

@@ -23,12 +23,13 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from ..errors import CodetetherError, InvalidRequest, MessageTooLarge, Unavailable
-from ..rpc import Connection, Dispatcher
+from ..rpc import Caller, Connection
 
 __all__ = ["UnixListener"]
 
@@ -49,7 +50,7 @@ def _peer_credentials(sock: socket.socket | None) -> dict[str, int]:
 
 
 class UnixListener:
-    """Accepts connections on ``path`` and feeds frames to the dispatcher.
+    """Accepts connections on ``path`` and feeds frames to the API.
 
     ``_connections`` holds live connections so shutdown can drain them and
     ``max_connections`` can be enforced; ``_handlers`` holds every connection's
@@ -57,12 +58,12 @@ class UnixListener:
     ``_buffered`` counts the bytes of all partial frames, for ``max_buffered_bytes``.
     """
 
-    def __init__(self, path: Path, dispatcher: Dispatcher, *, max_message_bytes: int,
+    def __init__(self, path: Path, api: Caller, *, max_message_bytes: int,
                  max_connections: int = MAX_CONNECTIONS, frame_timeout: float = FRAME_TIMEOUT,
                  max_buffered_bytes: int | None = None,
-                 on_connect=None) -> None:  # type: ignore[no-untyped-def]
+                 on_connect: Callable[[Connection], None] | None = None) -> None:
         self.path = path
-        self.dispatcher = dispatcher
+        self.api = api
         self.max_message_bytes = max_message_bytes
         self.max_connections = max_connections
         self.frame_timeout = frame_timeout
@@ -151,7 +152,7 @@ class UnixListener:
             writer.write(frame + b"\n")
             await writer.drain()
 
-        conn = Connection(self.dispatcher, send, peer=peer, name=f"unix#{self._counter}")
+        conn = Connection(self.api, send, peer=peer, name=f"unix#{self._counter}", transport="unix")
         conn.on_close.append(functools.partial(_close_soon, writer))  # ends the read loop below
         self._connections.add(conn)
         if self.on_connect is not None:

@@ -1,41 +1,61 @@
-"""Params and results of every daemon API method (JSON-RPC on the Unix socket)."""
+"""Params and results of every daemon API method, whatever the transport."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from .events import SessionEvent
 from .messages import Message, Usage
 
 __all__ = [
+    "Answered",
     "ApprovalDecideParams",
-    "BufferParams",
     "ApprovalListParams",
     "ApprovalMode",
     "ApprovalRecord",
+    "ArchiveResult",
+    "ArchivedFile",
     "AuditQueryParams",
     "AuditRecentParams",
+    "BufferParams",
+    "Cancelled",
     "ConfigSetParams",
+    "ConfigView",
+    "ContextUse",
     "DaemonStatus",
+    "Deleted",
     "Empty",
     "EventsReadParams",
     "EventsReplayParams",
+    "ExportStats",
     "ModelEntry",
-    "VAULT_SETTINGS",
-    "forwarded_env",
+    "ModelStats",
+    "Number",
+    "Ok",
     "PromptParams",
     "PromptResult",
     "QuestionAnswerParams",
     "ReportParams",
+    "ReportWritten",
     "SessionCreateParams",
     "SessionDetail",
+    "SessionEventNote",
     "SessionForkParams",
     "SessionIdParams",
     "SessionInfo",
     "SessionListParams",
+    "SessionStatus",
     "SinceParams",
+    "Subscribed",
+    "TelemetryExport",
+    "TelemetryStats",
+    "TokenStats",
     "ToolEntry",
+    "ToolStats",
+    "VAULT_SETTINGS",
+    "forwarded_env",
 ]
 
 ApprovalMode = Literal["ask", "auto", "plan"]
@@ -237,3 +257,159 @@ class EventsReplayParams(msgspec.Struct, forbid_unknown_fields=True):
     session_id: str
     from_seq: int = 0
     limit: int = 1000
+
+
+# -- results (every method answers a Struct; forbid_unknown_fields makes a result built
+# from a store's dict fail loudly in tests if the two ever drift apart) ----------------
+
+
+class Ok(msgspec.Struct, forbid_unknown_fields=True):
+    """``daemon/shutdown``, ``workspace/buffer``."""
+
+    ok: bool = True
+
+
+class Deleted(msgspec.Struct, forbid_unknown_fields=True):
+    deleted: bool
+
+
+class Cancelled(msgspec.Struct, forbid_unknown_fields=True):
+    #: False: the session had no run to cancel.
+    cancelled: bool
+
+
+class Answered(msgspec.Struct, forbid_unknown_fields=True):
+    answered: bool
+
+
+class Subscribed(msgspec.Struct, forbid_unknown_fields=True):
+    #: The session's last event seq when the watch began; ``session/event`` notes follow.
+    seq: int
+
+
+class SessionEventNote(msgspec.Struct, forbid_unknown_fields=True):
+    """One event of a session, as a caller receives it (a ``session/event`` notification
+    on the socket): from a run it asked for, or from a session it watches."""
+
+    METHOD: ClassVar[str] = "session/event"
+
+    session_id: str
+    seq: int
+    event: SessionEvent
+
+
+class ConfigView(msgspec.Struct, forbid_unknown_fields=True):
+    """``config/get`` and ``config/set``: the file, the effective config, its warnings."""
+
+    path: str
+    config: dict[str, Any]
+    warnings: list[str]
+
+
+class ContextUse(msgspec.Struct, forbid_unknown_fields=True):
+    current: int
+    limit: int
+    percent: float
+    level: str
+
+
+class SessionStatus(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str
+    busy: bool
+    model: str
+    messages: int
+    context: ContextUse | None
+    input_tokens: int
+    output_tokens: int
+    #: Formatted (``$0.0123``), or ``unpriced``.
+    cost: str
+
+
+Number = int | float
+
+
+class ToolStats(msgspec.Struct, forbid_unknown_fields=True):
+    count: int
+    failures: int
+    failure_rate: Number
+    avg_duration_ms: Number
+    max_duration_ms: Number
+    total_duration_ms: Number
+
+
+class TokenStats(msgspec.Struct, forbid_unknown_fields=True):
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    avg_input: Number
+    avg_output: Number
+    max_input: int
+    max_output: int
+
+
+class ModelStats(TokenStats, forbid_unknown_fields=True):
+    cost_usd: Number | None
+    cost: str
+    priced: bool
+    local: bool
+
+
+class TelemetryStats(msgspec.Struct, forbid_unknown_fields=True):
+    """``telemetry/stats``: totals, per tool, per model (tokens, cost), per operation."""
+
+    since: Number | None
+    first_ts: Number | None
+    last_ts: Number | None
+    total_executions: int
+    successful_executions: int
+    failed_executions: int
+    total_duration_ms: Number
+    total_requests: int
+    total_input_tokens: int
+    total_output_tokens: int
+    tools: dict[str, ToolStats]
+    models: dict[str, ModelStats]
+    operations: dict[str, TokenStats]
+    cost_usd: Number
+    cost: str
+    unpriced_models: list[str]
+
+
+class ExportStats(msgspec.Struct, forbid_unknown_fields=True):
+    """The seed's ``TelemetryStats`` shape."""
+
+    total_executions: int
+    successful_executions: int
+    failed_executions: int
+    total_duration_ms: Number
+    total_input_tokens: int
+    total_output_tokens: int
+    total_requests: int
+    executions_by_tool: dict[str, int]
+    files_modified: dict[str, int]
+
+
+class TelemetryExport(msgspec.Struct, forbid_unknown_fields=True):
+    """``telemetry/export``: the seed's ``telemetry.json`` (last 500 tool executions)."""
+
+    executions: list[dict[str, Any]]
+    stats: ExportStats
+    #: Unix milliseconds.
+    last_updated: int
+
+
+class ReportWritten(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    bytes: int
+
+
+class ArchivedFile(msgspec.Struct, forbid_unknown_fields=True):
+    key: str
+    size: int
+    sha256: str
+
+
+class ArchiveResult(msgspec.Struct, forbid_unknown_fields=True):
+    bucket: str
+    files: list[ArchivedFile]

@@ -86,7 +86,7 @@ def test_embedded_without_llama_cpp_names_the_extra(tmp_path):
 def test_the_daemon_core_does_not_import_heavy_packages(module):
     """The core install has none of these (D); nothing on the daemon's import path may need them."""
     done = _without([module], """
-        import codetether.daemon.api._service_legacy, codetether.daemon.core.records.telemetry
+        import codetether.daemon.api, codetether.daemon.runner, codetether.daemon.core.records.telemetry
         import codetether.daemon.core.providers.registry, codetether.daemon.core.providers._models
         print("ok")
     """)

@@ -1,4 +1,4 @@
-"""The JSON-RPC dispatcher over a real Unix socket: every bad frame gets a clear
+"""The JSON-RPC engine over a real Unix socket: every bad frame gets a clear
 error, and the listener keeps serving afterwards."""
 
 import asyncio
@@ -8,12 +8,24 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import pytest
-from codetether.daemon.rpc import Dispatcher
+from codetether.daemon.api import API, Method
 from codetether.daemon.transports.unix import UnixListener
+
+
+class Table(API):
+    """An API of test handlers; params None hands the handler the raw params dict."""
+
+    def handle(self, name, handler, params=None):
+        self.add(Method(name, handler, params or dict, object))
+
+
+class Tick(msgspec.Struct):
+    METHOD: ClassVar[str] = "tick"
+    n: int
 
 
 class Params(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,10 +46,10 @@ async def _crash(p, ctx):
 
 @pytest.fixture
 async def server(short_dir):
-    d = Dispatcher()
-    d.add("double", _double, Params)
-    d.add("forever", _forever)
-    d.add("crash", _crash)
+    d = Table()
+    d.handle("double", _double, Params)
+    d.handle("forever", _forever)
+    d.handle("crash", _crash)
     listener = UnixListener(short_dir / "s.sock", d, max_message_bytes=1024)
     await listener.start()
     yield listener
@@ -167,12 +179,12 @@ async def test_batch_members_notify_on_the_connection_and_end_with_it(short_dir)
     seen = []
 
     async def watch(p, ctx):
-        ctx.connection.on_close.append(lambda: seen.append("closed"))
-        await ctx.notify("tick", {"n": 1})
+        ctx.on_close.append(lambda: seen.append("closed"))
+        await ctx.emit(Tick(n=1))
         return {"ok": True}
 
-    d = Dispatcher()
-    d.add("watch", watch)
+    d = Table()
+    d.handle("watch", watch)
     frames = []
 
     async def send(frame):
@@ -192,13 +204,13 @@ async def test_batch_members_notify_on_the_connection_and_end_with_it(short_dir)
 async def test_every_error_class_crosses_the_socket_with_its_code(short_dir):
     from codetether.daemon import errors
 
-    d = Dispatcher()
+    d = Table()
 
     async def fail(p, ctx):
         cls = next(c for c in errors.ERROR_TABLE if c.__name__ == p["name"])
         raise cls(f"a {p['name']}", data={"n": 1})
 
-    d.add("fail", fail)
+    d.handle("fail", fail)
     listener = UnixListener(short_dir / "e.sock", d, max_message_bytes=1 << 20)
     await listener.start()
     reader, writer = await asyncio.open_unix_connection(str(listener.path))
@@ -231,9 +243,9 @@ async def test_r1_frames_that_fail_to_decode_get_32700_and_requests_in_flight_su
         opened.set()
         return "opened"
 
-    d = Dispatcher()
-    d.add("gate", gate)
-    d.add("open", open_gate)
+    d = Table()
+    d.handle("gate", gate)
+    d.handle("open", open_gate)
     listener = UnixListener(short_dir / "r1.sock", d, max_message_bytes=1 << 20)
     await listener.start()
     reader, writer = await asyncio.open_unix_connection(str(listener.path))
@@ -267,8 +279,8 @@ async def test_r1_frames_that_fail_to_decode_get_32700_and_requests_in_flight_su
 @pytest.fixture
 async def wide_conn(short_dir):
     """A connection to a listener that takes frames of up to 1 MB."""
-    d = Dispatcher()
-    d.add("double", _double, Params)
+    d = Table()
+    d.handle("double", _double, Params)
     listener = UnixListener(short_dir / "w.sock", d, max_message_bytes=1 << 20)
     await listener.start()
     reader, writer = await asyncio.open_unix_connection(str(listener.path))
@@ -318,8 +330,8 @@ async def test_r1_a_batch_over_the_limit_is_refused_whole(wide_conn):
 async def test_requests_past_the_pending_limit_are_refused_not_queued():
     from codetether.daemon.rpc import Connection
 
-    d = Dispatcher()
-    d.add("forever", _forever)
+    d = Table()
+    d.handle("forever", _forever)
     frames = []
 
     async def send(frame):
@@ -340,8 +352,8 @@ async def test_batch_members_count_against_the_pending_limit():  # R1
     # client could hold max_pending x MAX_BATCH requests with a few frames.
     from codetether.daemon.rpc import Connection
 
-    d = Dispatcher()
-    d.add("forever", _forever)
+    d = Table()
+    d.handle("forever", _forever)
     frames = []
 
     async def send(frame):
@@ -361,8 +373,8 @@ async def test_batch_members_count_against_the_pending_limit():  # R1
 async def _serving(sock: Path, **options: Any) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[Any]]]]:
     """A listener serving ``double`` with ``options``, and a way to connect to it; every
     connection made is closed and the listener drained on the way out."""
-    d = Dispatcher()
-    d.add("double", _double, Params)
+    d = Table()
+    d.handle("double", _double, Params)
     listener = UnixListener(sock, d, max_message_bytes=1024, **options)
     await listener.start()
     opened: list[Conn] = []

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -24,11 +25,29 @@ from ...wire import events as ev
 from ..secrets import redact_value, values
 
 if TYPE_CHECKING:
-    from ...rpc import CallRecord
     from ..config import Config
     from .telemetry import Telemetry
 
-__all__ = ["Recorder"]
+__all__ = ["CallRecord", "Recorder"]
+
+
+class CallRecord(Protocol):
+    """What the audit trail reads of a finished API call (the API's ``CallRecord``)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def peer(self) -> Mapping[str, Any]: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def duration_ms(self) -> float: ...
+    @property
+    def error_code(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def params(self) -> Any: ...
 
 log = logging.getLogger("codetether.recorder")
 

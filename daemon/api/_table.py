@@ -1,0 +1,159 @@
+"""The method table: names, params and result types, and the one way every call runs.
+
+A transport calls :meth:`API.call` (one answer; a streaming method's notes go to
+``ctx.emit`` on the way) or :meth:`API.stream` (every note, then the answer, as an
+async iterator: what an SSE or gRPC server stream sends). Either way the same
+checks run: the method exists, its params convert to their Struct (a mismatch is
+-32602 with msgspec's message), the daemon's config loads (fail closed, S2), and
+the observers (the audit trail) see the finished call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ..errors import CodetetherError, ConfigError, InvalidParams, MethodNotFound, RequestCancelled
+from ._context import CallContext
+
+__all__ = ["API", "CallRecord", "Handler", "Method", "Observer"]
+
+log = logging.getLogger("codetether.api")
+
+#: ``async def on_x(params, ctx) -> Result``, or for a streaming method an async generator
+#: ``async def on_x(params, ctx) -> AsyncIterator[Note | Result]``.
+Handler = Callable[[Any, CallContext], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """One API method. A streaming handler is an async generator that yields notes
+    and ends by yielding its ``result``-typed answer. ``when_broken``: still served
+    while config.toml does not load (looking, stopping, answering a run in flight)."""
+
+    name: str
+    handler: Handler
+    params: Any  # a type msgspec converts the raw params into (a Struct)
+    result: Any
+    streaming: bool = False
+    when_broken: bool = False
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One finished call, for observers (the audit trail)."""
+
+    method: str
+    peer: Any
+    outcome: str  # "success" | "failure" | "denied" | "cancelled"
+    duration_ms: float
+    error_code: int | None = None
+    error: str | None = None
+    params: Any = None
+
+
+Observer = Callable[[CallRecord], None]
+
+
+class API:
+    """The daemon's methods, whatever the transport. ``observers`` see every finished
+    call (they must be cheap and must not raise); ``config_error`` returns why
+    config.toml does not load, or None."""
+
+    def __init__(self, config_error: Callable[[], ConfigError | None] = lambda: None) -> None:
+        self._methods: dict[str, Method] = {}
+        self.observers: list[Observer] = []
+        self.config_error = config_error
+
+    def add(self, method: Method) -> None:
+        if method.name in self._methods:
+            raise ValueError(f"method {method.name!r} registered twice")
+        self._methods[method.name] = method
+
+    def methods(self) -> list[str]:
+        return sorted(self._methods)
+
+    def method(self, name: str) -> Method:
+        entry = self._methods.get(name)
+        if entry is None:
+            shown = name if len(name) <= 200 else name[:200] + "…"
+            raise MethodNotFound(f"unknown method {shown!r}", data={"method": shown})
+        return entry
+
+    async def call(self, name: str, raw_params: Any, ctx: CallContext) -> Any:
+        """Run one call to its answer; a streaming method's notes go to ``ctx.emit``."""
+        async with self._observed(name, raw_params, ctx):
+            method, params = self._prepare(name, raw_params)
+            if not method.streaming:
+                return await method.handler(params, ctx)
+            async with contextlib.aclosing(method.handler(params, ctx)) as items:
+                async for item in items:
+                    if isinstance(item, method.result):
+                        return item
+                    await ctx.emit(item)
+            raise CodetetherError(f"internal error: {name} ended without an answer")
+
+    async def stream(self, name: str, raw_params: Any, ctx: CallContext) -> AsyncIterator[Any]:
+        """Every note of a call, then its answer (a unary method yields only its answer)."""
+        async with self._observed(name, raw_params, ctx):
+            method, params = self._prepare(name, raw_params)
+            if not method.streaming:
+                yield await method.handler(params, ctx)
+                return
+            async with contextlib.aclosing(method.handler(params, ctx)) as items:
+                async for item in items:
+                    yield item
+
+    def _prepare(self, name: str, raw_params: Any) -> tuple[Method, Any]:
+        method = self.method(name)
+        if raw_params is None:
+            raw_params = {}
+        if not isinstance(raw_params, dict):
+            raise InvalidParams(f"{name}: params must be an object")
+        try:
+            params = msgspec.convert(raw_params, method.params)
+        except msgspec.ValidationError as exc:
+            raise InvalidParams(f"{name}: {exc}") from exc
+        except RecursionError as exc:  # R1: params nested deeper than we can walk
+            raise InvalidParams(f"{name}: params nested too deeply") from exc
+        if not method.when_broken and (broken := self.config_error()) is not None:
+            raise ConfigError(f"{broken.message} (fix the file; nothing runs until it loads)")
+        return method, params
+
+    @contextlib.asynccontextmanager
+    async def _observed(self, name: str, raw_params: Any, ctx: CallContext) -> AsyncIterator[None]:
+        if not self.observers:
+            yield
+            return
+        started = time.perf_counter()
+        outcome, code, message = "success", None, None
+        try:
+            yield
+        except (asyncio.CancelledError, RequestCancelled):
+            outcome = "cancelled"
+            raise
+        except CodetetherError as exc:
+            outcome = "denied" if exc.codes.http in (401, 403) else "failure"
+            code, message = exc.codes.jsonrpc, exc.message
+            raise
+        except GeneratorExit:  # a stream its consumer stopped reading
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            outcome, code, message = "failure", -32603, repr(exc)
+            raise
+        finally:
+            record = CallRecord(name, ctx.peer, outcome, (time.perf_counter() - started) * 1000,
+                                code, message, raw_params)
+            for observer in self.observers:
+                try:
+                    observer(record)
+                except Exception:  # noqa: BLE001 - an observer must not break the call
+                    log.exception("call observer failed")

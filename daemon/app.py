@@ -1,0 +1,147 @@
+"""The composition root: every long-lived component, built from the config, closed in reverse.
+
+:class:`App` owns what outlives a call: the session store and the live sessions, the
+approval store, the tool registry, the model resolver, the recorder and the file
+watcher. The API reads and drives them; transports never see them. Its ``state``
+says where it is in its life::
+
+    RUNNING  --stop_runs()-->  STOPPING  --aclose()-->  CLOSED
+
+A config reload fans out through :meth:`App.apply_config`; a config that stops
+loading makes :attr:`App.config_error` refuse every call that would start work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from typing import Any
+
+from .core.approvals import ApprovalStore
+from .core.config import Config, LoadedConfig
+from .core.providers import ModelResolver
+from .core.records import Recorder
+from .core.sessions import FileWatcher, MemorySessionStore, SessionRuntime, SessionStore
+from .core.tools import ShellLimits, ToolRegistry, default_registry
+from .errors import ConfigError, Unavailable
+from .paths import Paths
+
+__all__ = ["App", "State"]
+
+log = logging.getLogger("codetether.app")
+
+
+class State(enum.Enum):
+    RUNNING = "running"
+    STOPPING = "stopping"  # runs cancelled, nothing new starts; calls in flight drain
+    CLOSED = "closed"
+
+
+class App:
+    """``runtimes`` caches live sessions by id (loaded on first use).
+    ``shutdown_requested`` is set by ``daemon/shutdown``: the runner's cue to stop."""
+
+    def __init__(self, paths: Paths, loaded: LoadedConfig, models: ModelResolver, *,
+                 config_error: ConfigError | None = None) -> None:
+        self.paths = paths
+        self.loaded = loaded
+        #: Set while config.toml does not load (at start or on a reload). Fail closed: every
+        #: method that would start work answers this error until the file loads (S2).
+        self.config_error: ConfigError | None = config_error
+        self.models = models
+        # auto_save is read at start-up: switching stores under live sessions would lose them.
+        self.sessions: SessionStore | MemorySessionStore = (
+            SessionStore(paths.sessions_dir) if loaded.config.session.auto_save else MemorySessionStore())
+        self.approvals = ApprovalStore(paths.approvals_dir)
+        self.tools = tool_registry(loaded.config)
+        self.recorder = Recorder(paths.data_dir, loaded.config)
+        self.runtimes: dict[str, SessionRuntime] = {}
+        self.watcher = FileWatcher(lambda: self.config.session.watch_files)
+        self.started = time.time()
+        self.state = State.RUNNING
+        self.shutdown_requested = asyncio.Event()
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    @property
+    def stopping(self) -> bool:
+        """An ordered shutdown has begun: runs cancelled by it leave their pending tool
+        calls for a resume instead of closing them."""
+        return self.state is not State.RUNNING
+
+    def runtime(self, session_id: str) -> SessionRuntime:
+        """The live session ``session_id``, loaded from the store on first use."""
+        if self.state is State.CLOSED:
+            raise Unavailable("the daemon is shutting down")
+        rt = self.runtimes.get(session_id)
+        if rt is None:
+            rt = SessionRuntime(self.sessions.get(session_id), self.sessions)
+            recorder = self.recorder
+
+            def record(seq: int, event: Any, rt: SessionRuntime = rt) -> None:
+                recorder.on_event(rt.id, rt.meta.model, seq, event)
+
+            rt.hub.on_publish = record
+            self.runtimes[session_id] = rt
+            if rt.meta.read_files:  # watch only what the agent has actually read
+                self.watcher.track(rt)
+        return rt
+
+    def forget(self, session_id: str) -> None:
+        """Drop a deleted session's live state."""
+        rt = self.runtimes.pop(session_id, None)
+        if rt is not None:
+            self.watcher.untrack(rt)
+
+    def health(self) -> dict[str, Any]:
+        ok, error = self.sessions.health()
+        return {"sessions": {"ok": ok, "error": error}, **self.recorder.health()}
+
+    def config_failed(self, error: ConfigError) -> None:
+        """config.toml no longer loads: refuse to act until it does (S2)."""
+        self.config_error = error
+
+    async def apply_config(self, loaded: LoadedConfig) -> None:
+        """A config that loads: every component takes its part of it."""
+        from .core.secrets import SecretStore  # deferred with hvac behind it
+
+        self.loaded = loaded
+        self.config_error = None
+        await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
+        self.recorder.configure(loaded.config)
+        self.tools = tool_registry(loaded.config)  # runs in flight keep the registry they started with
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+
+    def stop_runs(self) -> None:
+        """Begin an ordered shutdown: nothing new starts, and every run is cancelled
+        (its open tool calls are kept for a resume after the restart)."""
+        if self.state is State.RUNNING:
+            self.state = State.STOPPING
+        for rt in list(self.runtimes.values()):
+            if rt.run_task is not None:
+                rt.run_task.cancel()
+
+    async def aclose(self) -> None:
+        """Close in reverse order of construction; idempotent."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        await self.watcher.aclose()
+        for rt in self.runtimes.values():
+            rt.save_meta()
+        self.sessions.close()
+        await self.models.aclose()
+        self.recorder.close()
+
+
+def tool_registry(config: Config) -> ToolRegistry:
+    """The built-in tools with the configured shell limits."""
+    t = config.tools
+    return default_registry(shell_limits=ShellLimits(
+        address_space=t.bash_memory_mb << 20, file_size=t.bash_file_size_mb << 20,
+        max_processes=t.bash_max_processes, output_chars=t.bash_max_output))
