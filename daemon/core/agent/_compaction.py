@@ -28,6 +28,7 @@ _SUMMARY_PROMPT = (
 
 
 def build_context(transcript: Transcript) -> list[Message]:
+    """What the model sees: the latest summary (as a user message), then the messages after it."""
     summary = transcript.latest_summary
     if summary is None:
         return list(transcript.messages)
@@ -36,6 +37,7 @@ def build_context(transcript: Transcript) -> list[Message]:
 
 
 def estimate_tokens(messages: list[Message], system: str, tools: list[ToolSpec]) -> int:
+    """A rough token count of a request (about 4 characters a token)."""
     # ~4 characters per token is close enough to decide when to compact.
     chars = len(system) + sum(len(t.description) + len(str(t.parameters)) for t in tools)
     for m in messages:

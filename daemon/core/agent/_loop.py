@@ -61,6 +61,7 @@ workspace. Read a file before editing it. When the task is done, answer briefly 
 
 
 def truncate_output(text: str, budget: int) -> str:
+    """``text`` cut to ``budget`` characters: its head and tail, with a note of the cut."""
     if len(text) <= budget:
         return text
     head = int(budget * 0.7)
@@ -70,6 +71,9 @@ def truncate_output(text: str, budget: int) -> str:
 
 
 class Agent:
+    """Drives one run of one session: model turns, tool calls through the :class:`Gate`,
+    compaction when the context nears the window (see the module docstring)."""
+
     def __init__(self, runtime: SessionRuntime, provider: Provider, registry: ToolRegistry,
                  approvals: ApprovalBackend, settings: AgentSettings) -> None:
         self.rt = runtime

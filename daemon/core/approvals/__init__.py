@@ -11,6 +11,7 @@ from ._gate import (
 )
 from ._peers import (
     MODE_RANK,
+    Caller,
     is_agent_process,
     refuse_agent_processes,
     refuse_wider_mode,
@@ -29,6 +30,7 @@ __all__ = [
     "Action",
     "ApprovalBackend",
     "ApprovalStore",
+    "Caller",
     "Gate",
     "MODE_RANK",
     "PolicyDecision",

@@ -30,6 +30,10 @@ _JUDGED_KEPT = 512
 
 
 class Gate:
+    """The checks one run's tool calls pass: :meth:`check` before a call runs (policy,
+    then a durable approval when it says ask), :meth:`recheck` when a call's subjects may
+    have changed since, and the withdrawal of a closed call's pending approval."""
+
     def __init__(self, runtime: SessionRuntime, approvals: ApprovalBackend, mode: str,
                  rules: dict[str, dict[str, str]]) -> None:
         self.rt = runtime

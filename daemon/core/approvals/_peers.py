@@ -9,27 +9,40 @@ edits files directly, is outside what this check can see.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ...errors import ApprovalDenied
 
-__all__ = ["MODE_RANK", "is_agent_process", "refuse_agent_processes", "refuse_wider_mode"]
+__all__ = ["MODE_RANK", "Caller", "is_agent_process", "refuse_agent_processes", "refuse_wider_mode"]
+
+class Caller(Protocol):
+    """What these checks read of a request's context: what the transport knows of the
+    peer (``pid`` from SO_PEERCRED on the Unix socket)."""
+
+    @property
+    def peer(self) -> Mapping[str, Any]: ...
+
 
 #: Approval modes from narrowest to widest.
 MODE_RANK = {"plan": 0, "ask": 1, "auto": 2}
 
 
-def is_agent_process(ctx: Any) -> bool:
+def is_agent_process(ctx: Caller) -> bool:
+    """Whether the caller is a process the agent started (the daemon is its ancestor)."""
     pid = ctx.peer.get("pid")
-    return bool(pid) and _descends_from(int(pid), os.getpid())
+    if not pid:
+        return False
+    return _descends_from(int(pid), os.getpid())
 
 
-def refuse_agent_processes(ctx: Any, what: str) -> None:
+def refuse_agent_processes(ctx: Caller, what: str) -> None:
+    """:class:`ApprovalDenied` when a process the agent started asks to do ``what``."""
     if is_agent_process(ctx):
         raise ApprovalDenied(f"a process started by the agent may not {what}")
 
 
-def refuse_wider_mode(ctx: Any, mode: str | None, ceiling: str) -> None:
+def refuse_wider_mode(ctx: Caller, mode: str | None, ceiling: str) -> None:
     """A process the agent started may not ask for a mode wider than ``ceiling`` (the
     configured default: what the agent that started it could have had without the user)."""
     if mode is not None and MODE_RANK.get(mode, 2) > MODE_RANK.get(ceiling, 0) and is_agent_process(ctx):

@@ -34,6 +34,8 @@ log = logging.getLogger("codetether.models")
 
 
 class ResolvedModel(msgspec.Struct, frozen=True):
+    """A ``provider/model`` name resolved against config and the provider table."""
+
     provider_name: str
     model: str
     context_window: int

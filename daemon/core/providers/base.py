@@ -42,6 +42,8 @@ class ToolSpec(msgspec.Struct, frozen=True):
 
 
 class CompletionRequest(msgspec.Struct):
+    """What the agent asks a provider for: one model turn over ``messages``."""
+
     model: str
     messages: list[Message]
     tools: list[ToolSpec] = []
@@ -51,6 +53,8 @@ class CompletionRequest(msgspec.Struct):
 
 
 class ModelInfo(msgspec.Struct, frozen=True):
+    """A model a provider offers, with its context window when known."""
+
     provider: str
     id: str
     context_window: int = 8192
@@ -58,22 +62,32 @@ class ModelInfo(msgspec.Struct, frozen=True):
 
 
 class TextDelta(msgspec.Struct, frozen=True):
+    """A piece of the answer's text, as it streams."""
+
     text: str
 
 
 class ThinkingDelta(msgspec.Struct, frozen=True):
+    """A piece of the model's reasoning, where the vendor streams it."""
+
     text: str
 
 
 class ToolCallReady(msgspec.Struct, frozen=True):
+    """A tool call, complete (the provider assembled its deltas)."""
+
     call: ToolCall
 
 
 class UsageReport(msgspec.Struct, frozen=True):
+    """Tokens the turn used, as the vendor reported them."""
+
     usage: Usage
 
 
 class StreamDone(msgspec.Struct, frozen=True):
+    """The turn ended, and why."""
+
     stop_reason: str = "end_turn"  # "end_turn" | "tool_use" | "max_tokens" | vendor value
 
 

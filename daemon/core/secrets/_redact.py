@@ -77,10 +77,12 @@ def _compile() -> None:
 
 
 def values() -> frozenset[str]:
+    """Every secret value registered so far."""
     return _frozen
 
 
 def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by :data:`REDACTED`."""
     pattern = _pattern
     if pattern is None or not text:
         return text
@@ -88,6 +90,7 @@ def redact(text: str) -> str:
 
 
 def redact_bytes(data: bytes) -> bytes:
+    """:func:`redact` for bytes."""
     pattern = _bytes_pattern
     if pattern is None or not data:
         return data

@@ -35,6 +35,8 @@ _enc = msgspec.json.Encoder()
 
 
 class SessionRuntime:
+    """One live session (see the module docstring for what its lock and maps guard)."""
+
     def __init__(self, meta: SessionMeta, store: SessionBackend) -> None:
         self.meta = meta
         self.store = store
