@@ -30,9 +30,11 @@ run: setup
 test: model
 	$(BIN)/python -m pytest
 
+# ruff (with ASYNC and B), mypy --strict (pyproject.toml), the import-linter layers contracts.
 check: setup
 	$(BIN)/ruff check daemon lsp bench tests
 	$(BIN)/mypy daemon lsp
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -x tests/unit
 
 bench: model

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import logging
 import logging.handlers
 import os
@@ -60,9 +61,9 @@ def _acquire_lock(paths: Paths) -> IO[str]:
 class _PrivateLogHandler(logging.handlers.RotatingFileHandler):
     """The daemon log, and each file rotation starts, 0600 like the rest of the data dir."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)  # os.fdopen, typed
 
 
 def _setup_logging(paths: Paths, level: str) -> None:

@@ -92,11 +92,12 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
 def settings(app: App, resolved: ResolvedModel, mode: str) -> AgentSettings:
     """The agent's settings for one run: the session's model, the configured limits."""
     s, t = app.config.session, app.config.tools
+    rules: dict[str, dict[str, str]] = {tool: dict(r) for tool, r in app.config.permissions.rules.items()}
     return AgentSettings(
         model=resolved.model, model_label=resolved.label,
         context_window=resolved.context_window, max_steps=s.max_steps,
         tool_output_budget=s.tool_output_budget, compact_threshold=s.compact_threshold,
-        mode=mode, rules=app.config.permissions.rules,
+        mode=mode, rules=rules,
         tool_settings={k: v for k, v in (("websearch_url", t.websearch_url),
                                          ("bash_timeout", t.bash_timeout),
                                          ("bash_max_output", t.bash_max_output)) if v})

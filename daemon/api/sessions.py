@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 from ..app import App
 from ..core.approvals import is_agent_process, refuse_wider_mode
@@ -55,7 +56,7 @@ class SessionsAPI:
         rt = self.app.runtimes.get(meta.id)
         return api.SessionInfo(
             id=meta.id, title=meta.title, workspace=meta.workspace, model=meta.model,
-            approval_mode=meta.approval_mode, created_at=meta.created_at,  # type: ignore[arg-type]
+            approval_mode=cast(api.ApprovalMode, meta.approval_mode), created_at=meta.created_at,
             updated_at=meta.updated_at, message_count=meta.message_count,
             parent_id=meta.parent_id, busy=bool(rt and rt.busy))
 
