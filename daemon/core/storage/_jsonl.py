@@ -30,7 +30,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar, cast
 
 __all__ = ["Appended", "JsonlLog", "pwrite_all"]
 
@@ -54,11 +54,20 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
+def _write_rest(fd: int, data: bytes, written: int) -> None:
+    view = memoryview(data)[written:]
+    while view:
+        written = _os_write(fd, view)
+        if written <= 0:
+            raise OSError("short write")
+        view = view[written:]
+
+
 class JsonlLog(Generic[T]):
     """One append-only JSON Lines file and the backlog of items not yet in it.
 
     ``write(item)`` puts one item in the file through :meth:`write` (raising
-    ``OSError`` when it cannot); items are bytes lines unless the store says otherwise.
+    ``OSError`` when it cannot); without it, items are bytes lines written as they are.
     Hooks, each optional: ``on_open()`` after the file is opened (repair its tail),
     ``on_retry()`` before a degraded log retries with its file still open (settle a
     write that failed part way), ``before_drain()`` before held items are written,
@@ -70,7 +79,7 @@ class JsonlLog(Generic[T]):
     def __init__(
         self,
         path: Path,
-        write: Callable[[T], object],
+        write: Callable[[T], object] | None = None,
         *,
         fsync: bool = False,
         positioned: bool = False,
@@ -96,7 +105,9 @@ class JsonlLog(Generic[T]):
         self.error: OSError | None = None
         self.dropped = 0
         self.held: deque[T] = deque()
-        self._write_item = write
+        # Without a writer, items are bytes: write them as they are (one call less per append).
+        self._write_item: Callable[[T], object] = write if write is not None else cast(
+            "Callable[[T], object]", self.write)
         self._clock = clock
         self._next_retry = 0.0
         self._close_on_failure = close_on_failure
@@ -190,12 +201,9 @@ class JsonlLog(Generic[T]):
         assert fd is not None
         start = self.end
         if not self.positioned:
-            view = memoryview(data)
-            while view:
-                written = _os_write(fd, view)
-                if written <= 0:
-                    raise OSError("short write")
-                view = view[written:]
+            written = _os_write(fd, data)
+            if written != len(data):
+                _write_rest(fd, data, written)
             if self.fsync:
                 os.fsync(fd)
             self.end = start + len(data)

@@ -95,7 +95,6 @@ class TelemetryStore:
         self._memory: collections.deque[bytes] = collections.deque(maxlen=limit)
         self._log: JsonlLog[bytes] = JsonlLog(
             self._segment_path(),
-            self._write_line,
             backlog_limit=limit,
             drop="oldest",
             retry_seconds=retry_seconds,
@@ -166,9 +165,6 @@ class TelemetryStore:
 
     def _log_opened(self) -> None:
         self._log.terminate()  # start after a torn last line
-
-    def _write_line(self, line: bytes) -> None:
-        self._log.write(line)
 
     # -- writing ----------------------------------------------------------------------------
 
