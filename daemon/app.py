@@ -19,11 +19,11 @@ import logging
 import time
 from typing import Any
 
-from .core.approvals import ApprovalStore
+from .core.approvals import ApprovalBackend, ApprovalStore
 from .core.config import Config, LoadedConfig
 from .core.providers import ModelResolver
 from .core.records import Recorder
-from .core.sessions import FileWatcher, MemorySessionStore, SessionRuntime, SessionStore
+from .core.sessions import FileWatcher, MemorySessionStore, SessionBackend, SessionRuntime, SessionStore
 from .core.tools import ShellLimits, ToolRegistry, default_registry
 from .errors import ConfigError, Unavailable
 from .paths import Paths
@@ -52,9 +52,9 @@ class App:
         self.config_error: ConfigError | None = config_error
         self.models = models
         # auto_save is read at start-up: switching stores under live sessions would lose them.
-        self.sessions: SessionStore | MemorySessionStore = (
+        self.sessions: SessionBackend = (
             SessionStore(paths.sessions_dir) if loaded.config.session.auto_save else MemorySessionStore())
-        self.approvals = ApprovalStore(paths.approvals_dir)
+        self.approvals: ApprovalBackend = ApprovalStore(paths.approvals_dir)
         self.tools = tool_registry(loaded.config)
         self.recorder = Recorder(paths.data_dir, loaded.config)
         self.runtimes: dict[str, SessionRuntime] = {}

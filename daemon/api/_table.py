@@ -73,14 +73,17 @@ class API:
         self.config_error = config_error
 
     def add(self, method: Method) -> None:
+        """Register one method; a name registered twice is a bug."""
         if method.name in self._methods:
             raise ValueError(f"method {method.name!r} registered twice")
         self._methods[method.name] = method
 
     def methods(self) -> list[str]:
+        """Every method name, sorted."""
         return sorted(self._methods)
 
     def method(self, name: str) -> Method:
+        """The method ``name`` (:class:`MethodNotFound` if there is none)."""
         entry = self._methods.get(name)
         if entry is None:
             shown = name if len(name) <= 200 else name[:200] + "…"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..core.approvals import ApprovalStore, refuse_agent_processes
+from ..core.approvals import ApprovalBackend, refuse_agent_processes
 from ..core.sessions import SessionRuntime
 from ..errors import NotFound
 from ..wire import api
@@ -18,11 +18,12 @@ class ApprovalsAPI:
     """Pending and decided approvals, deciding one, answering a question. All three
     answer while config.toml does not load: a run in flight may be waiting on them."""
 
-    def __init__(self, approvals: ApprovalStore, runtimes: Mapping[str, SessionRuntime]) -> None:
+    def __init__(self, approvals: ApprovalBackend, runtimes: Mapping[str, SessionRuntime]) -> None:
         self.approvals = approvals
         self.runtimes = runtimes
 
     def methods(self) -> list[Method]:
+        """This domain's rows of the method table."""
         return [
             Method("approval/list", self.on_approval_list, api.ApprovalListParams,
                    list[api.ApprovalRecord], when_broken=True),

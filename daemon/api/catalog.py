@@ -17,6 +17,7 @@ class CatalogAPI:
         self.app = app  # the tool registry and models follow config reloads
 
     def methods(self) -> list[Method]:
+        """This domain's rows of the method table."""
         return [
             Method("models/list", self.on_models_list, api.Empty, list[api.ModelEntry]),
             Method("tools/list", self.on_tools_list, api.Empty, list[api.ToolEntry]),

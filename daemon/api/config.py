@@ -21,6 +21,7 @@ class ConfigAPI:
         self.app = app
 
     def methods(self) -> list[Method]:
+        """This domain's rows of the method table."""
         return [
             Method("config/get", self.on_config_get, api.Empty, api.ConfigView, when_broken=True),
             Method("config/set", self.on_config_set, api.ConfigSetParams, api.ConfigView),

@@ -22,6 +22,7 @@ class DaemonAPI:
         self.app = app
 
     def methods(self) -> list[Method]:
+        """This domain's rows of the method table."""
         return [
             Method("daemon/status", self.on_daemon_status, api.Empty, api.DaemonStatus, when_broken=True),
             Method("daemon/shutdown", self.on_daemon_shutdown, api.Empty, api.Ok, when_broken=True),

@@ -33,6 +33,7 @@ class RecordsAPI:
         self.app = app
 
     def methods(self) -> list[Method]:
+        """This domain's rows of the method table."""
         P = api  # noqa: N806 - short for the table below
         return [
             Method("session/status", self.on_session_status, P.SessionIdParams, P.SessionStatus),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
@@ -34,6 +35,7 @@ class SessionsAPI:
         self.app = app
 
     def methods(self) -> list[Method]:
+        """This domain's rows of the method table."""
         P = api  # noqa: N806 - short for the table below
         return [
             Method("session/create", self.on_session_create, P.SessionCreateParams, P.SessionInfo),
@@ -126,8 +128,9 @@ class SessionsAPI:
         if p.model:
             rt.meta.model = app.models.resolve(p.model).label  # the session's model from now on
         # The approval mode of a prompt applies to that prompt only.
-        async for item in run_stream(app, rt, p.text, ctx, mode=p.approval_mode, env=env):
-            yield item
+        async with contextlib.aclosing(run_stream(app, rt, p.text, ctx, mode=p.approval_mode, env=env)) as run:
+            async for item in run:
+                yield item
 
     async def on_session_resume(self, p: api.SessionIdParams, ctx: CallContext,
                                 ) -> AsyncIterator[api.SessionEventNote | api.PromptResult]:
@@ -143,8 +146,9 @@ class SessionsAPI:
                 text=f"session {rt.id} finished its last run; there is nothing to resume "
                      "(send a new prompt to continue it)")
             return
-        async for item in run_stream(self.app, rt, None, ctx):
-            yield item
+        async with contextlib.aclosing(run_stream(self.app, rt, None, ctx)) as run:
+            async for item in run:
+                yield item
 
     def _check_can_run(self, rt: SessionRuntime) -> None:
         if self.app.stopping:

@@ -1,0 +1,166 @@
+"""The transport-neutral API, called in process: its table, its typed results, and a
+streaming method as an async iterator (what the SSE and gRPC server streams will send)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import typing
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from codetether.daemon import api as api_pkg
+from codetether.daemon.api import API, CallContext, build_api
+from codetether.daemon.app import App, State
+from codetether.daemon.core.config import load_config
+from codetether.daemon.core.providers import ModelResolver
+from codetether.daemon.core.secrets import SecretStore
+from codetether.daemon.errors import ConfigError, InvalidParams, RequestCancelled
+from codetether.daemon.paths import get_paths
+from codetether.daemon.wire import api
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    home = tmp_path / "home"
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"turns": [
+        {"tool": "todo_read", "arguments": {}}, {"text": "all done"},
+        {"tool": "bash", "arguments": {"command": "sleep 60"}}, {"text": "never"}]}))
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
+                      f'[providers.scripted]\nscript = "{script}"\n\n'
+                      '[permissions]\nmode = "auto"\n')
+    paths = get_paths({"CODETETHER_HOME": str(home)})
+    loaded = load_config(paths.config_file)
+    the_app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+    try:
+        yield the_app
+    finally:
+        await the_app.aclose()
+
+
+def _ctx() -> CallContext:
+    return CallContext(transport="inproc", peer={"uid": os.getuid()}, principal=f"uid:{os.getuid()}")
+
+
+def _struct_type(tp: Any) -> bool:
+    if typing.get_origin(tp) is list:
+        (tp,) = typing.get_args(tp)
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+async def test_every_method_has_struct_params_and_a_typed_struct_result(app: App) -> None:
+    table = build_api(app)
+    assert len(table.methods()) == 30
+    for name in table.methods():
+        method = table.method(name)
+        assert issubclass(method.params, msgspec.Struct), name
+        assert _struct_type(method.result), (name, method.result)
+        assert method.handler.__doc__, f"{name}: its handler has no docstring"
+        assert method.handler.__name__ == "on_" + name.replace("/", "_"), name
+
+
+def test_every_public_name_of_the_api_has_a_docstring() -> None:
+    assert api_pkg.__doc__ and api_pkg.__all__ == sorted(api_pkg.__all__)
+    for name in api_pkg.__all__:
+        obj = getattr(api_pkg, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__doc__, name
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if not attr.startswith("_") and inspect.isfunction(member):
+                    assert member.__doc__, f"{name}.{attr}"
+
+
+async def test_a_streaming_method_is_notes_then_its_answer(app: App, tmp_path: Path) -> None:
+    table = build_api(app)
+    info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
+    items = [item async for item in table.stream(
+        "session/prompt", {"session_id": info.id, "text": "hello"}, _ctx())]
+    *notes, answer = items
+    assert isinstance(answer, api.PromptResult) and answer.text == "all done" and answer.steps == 2
+    assert notes and all(isinstance(n, api.SessionEventNote) for n in notes)
+    assert [n.seq for n in notes] == sorted(n.seq for n in notes)
+    kinds = [type(n.event).__name__ for n in notes]
+    assert kinds[0] == "UserMessage" and kinds[-1] == "Done" and "ToolCallStart" in kinds
+    # the same notes reach ``emit`` when the call is made for one answer
+    emitted: list[Any] = []
+
+    async def emit(note: Any) -> None:
+        emitted.append(note)
+
+    ctx = _ctx()
+    ctx.emit = emit
+    again = await table.call("session/resume", {"session_id": info.id}, ctx)
+    assert again.stop_reason == "nothing_to_resume" and emitted == []
+
+
+async def test_session_cancel_ends_the_stream_with_request_cancelled(app: App, tmp_path: Path) -> None:
+    table = build_api(app)
+    info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
+    await table.call("session/prompt", {"session_id": info.id, "text": "first"}, _ctx())
+    seen: list[Any] = []
+    with pytest.raises(RequestCancelled):
+        async for note in table.stream("session/prompt", {"session_id": info.id, "text": "go"}, _ctx()):
+            seen.append(note)
+            if type(note.event).__name__ == "ToolCallStart":
+                assert (await table.call("session/cancel", {"session_id": info.id}, _ctx())).cancelled
+    # its last event is the run's Done(cancelled), delivered before the error
+    assert type(seen[-1].event).__name__ == "Done" and seen[-1].event.stop_reason == "cancelled"
+    assert not app.runtime(info.id).busy and app.runtime(info.id).run_task is None
+
+
+async def test_a_consumer_that_stops_reading_cancels_the_run(app: App, tmp_path: Path) -> None:
+    table = build_api(app)
+    info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
+    await table.call("session/prompt", {"session_id": info.id, "text": "first"}, _ctx())
+    stream = table.stream("session/prompt", {"session_id": info.id, "text": "go"}, _ctx())
+    async for note in stream:
+        if type(note.event).__name__ == "ToolCallStart":
+            break
+    rt = app.runtime(info.id)
+    task = rt.run_task
+    assert task is not None and not task.done()
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert task.done() and rt.run_task is None and not rt.busy
+
+
+async def test_bad_params_and_a_broken_config_are_refused_before_anything_runs(app: App) -> None:
+    table = build_api(app)
+    with pytest.raises(InvalidParams, match="session/prompt"):
+        await table.call("session/prompt", {"session_id": 3}, _ctx())
+    app.config_failed(ConfigError("config.toml:1: nope"))
+    with pytest.raises(ConfigError, match="nothing runs until it loads"):
+        await table.call("session/create", {"workspace": "/"}, _ctx())
+    status = await table.call("daemon/status", {}, _ctx())  # served while broken (S2)
+    assert status.config_error == "config.toml:1: nope"
+
+
+async def test_the_app_closes_once_and_refuses_use_after(app: App) -> None:
+    app.stop_runs()
+    assert app.state is State.STOPPING and app.stopping
+    await app.aclose()
+    await app.aclose()
+    assert app.state is State.CLOSED
+    with pytest.raises(Exception, match="shutting down"):
+        app.runtime("nope")
+
+
+async def test_an_api_with_no_answer_from_a_stream_is_an_internal_error() -> None:
+    async def on_empty(p: api.Empty, ctx: CallContext) -> AsyncIterator[Any]:
+        """Yields nothing."""
+        if False:  # pragma: no cover - makes this an async generator
+            yield None
+
+    from codetether.daemon.api import Method
+
+    table = API()
+    table.add(Method("x/empty", on_empty, api.Empty, api.Ok, streaming=True))
+    with pytest.raises(Exception, match="ended without an answer"):
+        await table.call("x/empty", {}, _ctx())
