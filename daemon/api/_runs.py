@@ -11,7 +11,7 @@ stops reading (a cancelled request, a closed connection) cancels the run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from ..app import App
 from ..core.agent import Agent, AgentSettings, expand_mentions
@@ -32,7 +32,7 @@ RUN_QUEUE = 256
 
 async def run_stream(app: App, rt: SessionRuntime, text: str | None, ctx: CallContext, *,
                      mode: str | None = None, env: dict[str, str] | None = None,
-                     ) -> AsyncIterator[api.SessionEventNote | api.PromptResult]:
+                     ) -> AsyncGenerator[api.SessionEventNote | api.PromptResult, None]:
     """Run the agent on ``text`` (None: resume what was left open)."""
     async with rt.lock:
         sub = rt.hub.subscribe("block", maxsize=RUN_QUEUE)
