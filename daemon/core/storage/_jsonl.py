@@ -74,6 +74,10 @@ class JsonlLog(Generic[T]):
     ``on_degraded(exc)`` on the first failure of a run, ``on_recovered()`` once the
     backlog is written again. ``close_on_failure`` closes the file when a write fails,
     so the retry reopens it (and ``on_open`` repairs whatever the failure left).
+
+    No lock of its own: the descriptor, ``end``, the backlog (``held``) and the
+    health state (``error``, ``dropped``) are guarded by the store's lock, held
+    around every call.
     """
 
     def __init__(
