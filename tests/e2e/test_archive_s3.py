@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("boto3", reason="boto3 is the optional [archive] extra: pip install 'codetether[archive]'")
+moto_server = pytest.importorskip("moto.server", reason="moto[server] comes with the [test] extra")
 
 from codetether.daemon.core.records.eventstream import (  # noqa: E402
     ArchiveError,
