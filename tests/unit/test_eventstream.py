@@ -8,8 +8,8 @@ import struct
 from pathlib import Path
 
 import pytest
-from codetether.daemon.core import eventstream
-from codetether.daemon.core.eventstream import (
+from codetether.daemon.core.records import eventstream
+from codetether.daemon.core.records.eventstream import (
     EventNotFound,
     EventRecord,
     EventStream,

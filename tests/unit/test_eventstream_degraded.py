@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from codetether.daemon.core.eventstream import EventStream, EventStreamStore
+from codetether.daemon.core.records.eventstream import EventStream, EventStreamStore
 
 
 class Disk:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from codetether.daemon.core.eventstream import EventStream, reconstruct
+from codetether.daemon.core.records.eventstream import EventStream, reconstruct
 from codetether.daemon.wire.events import (
     ApprovalRequested,
     ApprovalResolved,

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from codetether.daemon.core.eventstream import CorruptEvent, EventStream, reconstruct
+from codetether.daemon.core.records.eventstream import CorruptEvent, EventStream, reconstruct
 
 
 def _make(tmp_path: Path, n: int) -> Path:

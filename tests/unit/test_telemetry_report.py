@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from codetether.daemon.core.telemetry import Telemetry, TokenCounts, ToolExecution, render_report
+from codetether.daemon.core.records.telemetry import Telemetry, TokenCounts, ToolExecution, render_report
 from codetether.daemon.errors import InvalidParams
 
 # Looked up, not imported: the chart library belongs in the child process only.
@@ -75,7 +75,7 @@ def test_report_does_not_load_the_chart_library_in_process(tmp_path: Path) -> No
     """The daemon's memory must not grow per report: the chart library stays in the child."""
     code = (
         "import sys; from pathlib import Path; "
-        "from codetether.daemon.core.telemetry import Telemetry, TokenCounts; "
+        "from codetether.daemon.core.records.telemetry import Telemetry, TokenCounts; "
         f"tel = Telemetry(Path({str(tmp_path / 'd')!r})); tel.record_tokens('openai/gpt-4o', 'chat', TokenCounts(5, 5)); "
         f"[tel.report(Path({str(tmp_path)!r}) / f'r{{i}}.html') for i in range(3)]; tel.close(); "
         "bad = [m for m in ('pygal', 'plotly', 'xml.etree.ElementTree') if m in sys.modules]; "

@@ -6,8 +6,8 @@ import threading
 
 import msgspec
 import pytest
-from codetether.daemon.core import telemetry as t
-from codetether.daemon.core.telemetry import (
+from codetether.daemon.core.records import telemetry as t
+from codetether.daemon.core.records.telemetry import (
     ContextLevel,
     ContextLimit,
     CostEstimate,
@@ -214,7 +214,7 @@ def test_context_table() -> None:
 def test_file_content_stays_out_of_recorded_tool_arguments_unless_asked():
     # Found trying it as a user: include_file_content = false still recorded what
     # write_file and edit wrote, through the tool's arguments.
-    from codetether.daemon.core.telemetry import TelemetrySettings, ToolExecution, sanitize
+    from codetether.daemon.core.records.telemetry import TelemetrySettings, ToolExecution, sanitize
 
     e = ToolExecution.start("edit", {"path": "a.py", "old_string": "SECRET_OLD", "new_string": "NEW_TEXT",
                                      "edits": [{"old_string": "x", "new_string": "y"}]})
