@@ -15,11 +15,11 @@ import msgspec
 from ..app import App
 from ..core.agent import context_tokens
 from ..core.approvals import refuse_agent_processes
-from ..core.records.audit import AuditEntry, VerifyResult
-from ..core.records.eventstream import EventRecord, EventStream, Reconstruction
+from ..core.records.eventstream import EventStream
 from ..core.records.telemetry import Telemetry
 from ..errors import ConfigError, Conflict, InvalidParams, NotFound, SecretError, Unavailable
 from ..wire import api
+from ..wire.records import AuditEntry, EventRecord, Reconstruction, VerifyResult
 from ._context import CallContext
 from ._table import Method
 

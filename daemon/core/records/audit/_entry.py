@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from ....wire.records import OUTCOMES, AuditEntry, Outcome, VerifyResult
 from ...secrets import redact
 
 __all__ = [
@@ -30,42 +31,6 @@ __all__ = [
     "seal",
     "unseal",
 ]
-
-Outcome = Literal["success", "failure", "denied"]
-OUTCOMES: frozenset[str] = frozenset(("success", "failure", "denied"))
-
-
-class AuditEntry(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
-    """One audited action. ``seq``, ``prev`` and ``hash`` are set when the entry is
-    written; an entry still held in memory (the log is degraded) has ``seq == 0``."""
-
-    seq: int
-    ts: float
-    category: str
-    action: str
-    principal: str
-    outcome: Outcome
-    resource: str | None = None
-    detail: dict[str, Any] = {}
-    duration_ms: float | None = None
-    okr_id: str | None = None
-    okr_run_id: str | None = None
-    relay_id: str | None = None
-    session_id: str | None = None
-    prev: str = ""
-    hash: str = ""
-
-
-class VerifyResult(msgspec.Struct, frozen=True):
-    """Outcome of checking a log's chain. ``first_bad_line`` is 1-based; ``head`` is
-    the sha256 of the last entry's line (record it elsewhere to detect truncation)."""
-
-    ok: bool
-    entries: int
-    first_bad_line: int | None
-    reason: str
-    head: str = ""
-
 
 _encoder = msgspec.json.Encoder(order="deterministic")
 decoder = msgspec.json.Decoder(AuditEntry)

@@ -11,38 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import msgspec
-
+from ....wire.records import Reconstruction
 from ._record import EventRecord
 from ._stream import EventStream
 
 __all__ = ["Reconstruction", "reconstruct"]
-
-
-class Reconstruction(msgspec.Struct, kw_only=True):
-    """A session rebuilt from its events.
-
-    ``messages`` in order, each with ``role`` and ``seq`` (of its first event):
-
-    * ``{"role": "user", "text"}``
-    * ``{"role": "assistant", "text", "thinking"}`` - the text chunks of one step,
-      up to the next tool call, ``done``, ``error`` or user prompt;
-    * ``{"role": "tool", "call_id", "name", "arguments", "output", "is_error",
-      "duration_ms", "changes"}`` - ``output`` is ``None`` while the call never ended;
-    * ``{"role": "error", "code", "message"}``.
-
-    ``tool_calls`` are the same dicts as the tool messages. ``file_changes`` are the
-    ``changes`` of every tool call, in order, each plus ``call_id``, ``tool`` and
-    ``seq``. ``usage`` sums tokens overall and per model. ``corrupt`` lists seqs
-    that could not be decoded and were skipped.
-    """
-
-    messages: list[dict[str, Any]] = []
-    file_changes: list[dict[str, Any]] = []
-    tool_calls: list[dict[str, Any]] = []
-    usage: dict[str, Any] = {}
-    corrupt: list[int] = []
-    stop_reason: str | None = None
 
 
 class _Builder:

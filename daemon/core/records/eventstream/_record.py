@@ -6,29 +6,9 @@ from typing import Any
 
 import msgspec
 
+from ....wire.records import EventRecord
+
 __all__ = ["EventRecord"]
-
-
-class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One event of a session, as read back from its stream.
-
-    ``seq`` counts from 0 and equals the event's line number in the log and its
-    entry number in the index. ``ts`` is Unix time in seconds. ``offset`` and
-    ``length`` are the byte range of the line (newline included) in
-    ``events.jsonl``; they are filled on read, not stored; ``offset`` is ``-1`` for
-    an event still held in memory while the stream is degraded.
-    """
-
-    seq: int
-    ts: float
-    session_id: str
-    kind: str
-    data: dict[str, Any]
-    okr_id: str | None = None
-    okr_run_id: str | None = None
-    relay_id: str | None = None
-    offset: int = -1
-    length: int = 0
 
 
 class _Line(msgspec.Struct, kw_only=True, omit_defaults=True):
