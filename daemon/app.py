@@ -123,8 +123,7 @@ class App:
         if self.state is State.RUNNING:
             self.state = State.STOPPING
         for rt in list(self.runtimes.values()):
-            if rt.run_task is not None:
-                rt.run_task.cancel()
+            rt.cancel_run()
 
     async def aclose(self) -> None:
         """Close in reverse order of construction; idempotent."""

@@ -160,11 +160,7 @@ class SessionsAPI:
 
     async def on_session_cancel(self, p: api.SessionIdParams, _ctx: CallContext) -> api.Cancelled:
         """Cancel the session's run, if it has one (its prompter is answered -32800)."""
-        rt = self.app.runtime(p.session_id)
-        if rt.run_task is None:
-            return api.Cancelled(cancelled=False)
-        rt.run_task.cancel()
-        return api.Cancelled(cancelled=True)
+        return api.Cancelled(cancelled=self.app.runtime(p.session_id).cancel_run())
 
     async def on_session_subscribe(self, p: api.SessionIdParams, ctx: CallContext) -> api.Subscribed:
         """Watch a session's events on this channel until it closes (drop policy: a
@@ -196,5 +192,5 @@ async def _watch(rt: SessionRuntime, sub: Subscriber, ctx: CallContext) -> None:
         seq, event = await sub.queue.get()
         # A channel that watches a session and also runs a prompt in it gets each event
         # once: from the run's own (lossless) subscription.
-        if rt.run_connection is not ctx.channel:
+        if ctx.channel is None or rt.run_connection is not ctx.channel:
             await ctx.emit(api.SessionEventNote(session_id=rt.id, seq=seq, event=event))

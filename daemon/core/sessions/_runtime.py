@@ -1,8 +1,11 @@
 """A live session: its metadata, transcript, event hub and the one run it may have.
 
 ``lock`` guards the transcript: one run at a time per session (a second prompt
-while busy is a Conflict). ``_questions`` maps a question id to the future the
-``question`` tool awaits; ``notes`` collects file-change notices for the next turn.
+while busy is a Conflict); it is held from the moment a prompt is accepted until its
+run task has ended. ``run_task`` is that task; ``_cancel_pending`` records a cancel
+that came before the task began, so the run still starts and then ends cancelled.
+``_questions`` maps a question id to the future the ``question`` tool awaits;
+``notes`` collects file-change notices for the next turn.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class SessionRuntime:
         self.lock = asyncio.Lock()
         self.run_task: asyncio.Task[object] | None = None
         self.run_connection: object | None = None  # the connection whose prompt is running
+        self._run_started = False
+        self._cancel_pending = False
         self.notes: list[str] = []
         self._saved = b""  # fingerprint of the metadata last written
         self.token_cache: tuple[int, int, int] = (-1, 0, 0)  # (summary covers, messages, tokens)
@@ -72,6 +77,33 @@ class SessionRuntime:
     @property
     def busy(self) -> bool:
         return self.lock.locked()
+
+    def begin_run(self, task: asyncio.Task[object]) -> None:
+        """``task`` is this session's run from now on (the caller holds ``lock``)."""
+        self.run_task, self._run_started, self._cancel_pending = task, False, False
+
+    def run_started(self) -> None:
+        """The run task's first step: a cancel that came before it takes effect now, at
+        the run's first await, as it would have had the run been running already."""
+        self._run_started = True
+        if self._cancel_pending and self.run_task is not None:
+            self._cancel_pending = False
+            self.run_task.cancel()
+
+    def cancel_run(self) -> bool:
+        """Cancel the run, if there is one; False when there is none."""
+        if self.run_task is None or self.run_task.done():
+            return False
+        if self._run_started:
+            self.run_task.cancel()
+        else:  # cancelled before its first step, a task would never run at all
+            self._cancel_pending = True
+        return True
+
+    def end_run(self) -> None:
+        """The run task has ended: the session is free again."""
+        self.run_task, self.run_connection = None, None
+        self._run_started = self._cancel_pending = False
 
     @property
     def messages(self) -> list[Message]:
