@@ -12,6 +12,8 @@
     [daemon]       max_message_bytes, log_level
     [telemetry]    enabled, persist, max_executions, include_file_content, include_tool_args, anonymize_paths
     [archive]      enabled, bucket, endpoint_url, region, prefix
+    [a2a]          enabled, listen, grpc_listen, approval_mode, max_body_bytes, push_allow, name,
+                   description, workspace; [a2a.peers.<name>] url, token_env
 
 A missing file is the default configuration. An unknown key is a warning (so a
 newer file does not break an older daemon); a bad value or invalid TOML is a
@@ -35,6 +37,8 @@ from ._load import (
 )
 from ._misplaced import misplaced_config
 from ._schema import (
+    A2APeer,
+    A2ASection,
     ArchiveSection,
     Config,
     DaemonSection,
@@ -53,6 +57,8 @@ from ._schema import (
 from ._watch import ConfigWatcher
 
 __all__ = [
+    "A2APeer",
+    "A2ASection",
     "ArchiveSection",
     "Config",
     "ConfigWatcher",

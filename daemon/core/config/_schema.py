@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 __all__ = [
+    "A2APeer",
+    "A2ASection",
     "Config",
     "DaemonSection",
     "Decision",
@@ -167,6 +169,39 @@ class ArchiveSection(msgspec.Struct, frozen=True, kw_only=True):
     prefix: str = "codetether/events/"
 
 
+class A2APeer(msgspec.Struct, frozen=True, kw_only=True):
+    """``[a2a.peers.<name>]``: another A2A agent this one may call (its token: Vault
+    ``<path>/a2a-<name>`` field ``token``, or ``token_env``, the name of a variable)."""
+
+    url: str
+    token_env: str | None = None
+
+
+class A2ASection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[a2a]``: serve the A2A protocol (HTTP JSON-RPC + SSE, HTTP+JSON, gRPC) beside the
+    socket. Every request needs ``Authorization: Bearer <token>`` (``codetether auth token``)."""
+
+    enabled: bool = False
+    #: host:port of the HTTP listener (port 0: any free port).
+    listen: str = "127.0.0.1:4096"
+    #: host:port of the gRPC listener; "" for none.
+    grpc_listen: str = "127.0.0.1:50051"
+    #: What a task's tool calls may do for an A2A caller: "plan" (read only), "ask" (a call
+    #: that would ask is denied: nobody is there to answer) or "auto".
+    approval_mode: PermissionMode = "ask"
+    #: Largest request body, in bytes (larger: 413).
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 4 * 1024 * 1024
+    #: Push notification URLs allowed (fnmatch patterns, e.g. "https://hooks.example.com/*");
+    #: loopback and private addresses are refused unless a pattern names them.
+    push_allow: list[str] = []
+    #: The agent's name and description on its card.
+    name: str = "codetether"
+    description: str = "An AI coding agent: reads, edits and runs code in its workspace."
+    #: The workspace a task works in when its message names none (default: the daemon's cwd).
+    workspace: str | None = None
+    peers: dict[str, A2APeer] = {}
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -179,6 +214,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     telemetry: TelemetrySection = msgspec.field(default_factory=TelemetrySection)
     archive: ArchiveSection = msgspec.field(default_factory=ArchiveSection)
+    a2a: A2ASection = msgspec.field(default_factory=A2ASection)
 
 
 # --- schema walking: which keys exist ------------------------------------------------
