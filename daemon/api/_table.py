@@ -35,8 +35,10 @@ Handler = Callable[[Any, CallContext], Any]
 @dataclass(frozen=True, slots=True)
 class Method:
     """One API method. A streaming handler is an async generator that yields notes
-    and ends by yielding its ``result``-typed answer. ``when_broken``: still served
-    while config.toml does not load (looking, stopping, answering a run in flight)."""
+    and ends by yielding its ``result``-typed answer; with ``result`` None it is a pure
+    stream (A2A's SendStreamingMessage: every item is an update, none is "the" answer).
+    ``when_broken``: still served while config.toml does not load (looking, stopping,
+    answering a run in flight)."""
 
     name: str
     handler: Handler
@@ -98,9 +100,11 @@ class API:
                 return await method.handler(params, ctx)
             async with contextlib.aclosing(method.handler(params, ctx)) as items:
                 async for item in items:
-                    if isinstance(item, method.result):
+                    if method.result is not None and isinstance(item, method.result):
                         return item
                     await ctx.emit(item)
+            if method.result is None:
+                return None  # a pure stream: its items went to ctx.emit
             raise CodetetherError(f"internal error: {name} ended without an answer")
 
     async def stream(self, name: str, raw_params: Any, ctx: CallContext) -> AsyncIterator[Any]:
