@@ -3,7 +3,10 @@
 anything written or sent.
 """
 
-
+from ._auth import (
+    AUTH_TOKEN_ENV,
+    auth_token,
+)
 from ._credentials import (
     ProviderCredentials,
 )
@@ -25,12 +28,14 @@ from ._vault import (
 )
 
 __all__ = [
+    "AUTH_TOKEN_ENV",
     "ENV_KEYS",
     "ProviderCredentials",
     "REDACTED",
     "RedactingFilter",
     "SecretStore",
     "StreamRedactor",
+    "auth_token",
     "env_vars_for",
     "redact",
     "redact_bytes",
