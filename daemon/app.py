@@ -60,6 +60,8 @@ class App:
         self.runtimes: dict[str, SessionRuntime] = {}
         self.watcher = FileWatcher(lambda: self.config.session.watch_files)
         self.started = time.time()
+        #: Where the A2A listeners are, once the runner has bound them ("http_url", "grpc_address").
+        self.endpoints: dict[str, str] = {}
         self.state = State.RUNNING
         self.shutdown_requested = asyncio.Event()
 

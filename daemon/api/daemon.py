@@ -44,7 +44,8 @@ class DaemonAPI:
             health=health,
             config_error=app.config_error.message if app.config_error else None,
             stopping=app.stopping,
-            degraded=not all(part["ok"] for part in health.values()))
+            degraded=not all(part["ok"] for part in health.values()),
+            http_url=app.endpoints.get("http_url"), grpc_address=app.endpoints.get("grpc_address"))
 
     async def on_daemon_shutdown(self, _p: api.Empty, _ctx: CallContext) -> api.Ok:
         """Ask the daemon to stop (an ordered shutdown: runs are kept for a resume)."""

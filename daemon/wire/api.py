@@ -83,6 +83,9 @@ class DaemonStatus(msgspec.Struct):
     #: Record stores (telemetry, audit, events): {"name": {"ok": bool, "error": str|None}}
     health: dict[str, Any] = {}
     degraded: bool = False
+    #: The A2A listeners, when they are open: "http://127.0.0.1:4096", "127.0.0.1:50051".
+    http_url: str | None = None
+    grpc_address: str | None = None
 
 
 class SessionCreateParams(msgspec.Struct, forbid_unknown_fields=True):
