@@ -8,22 +8,54 @@ withdrawn by a cancel) is refused before anything is applied (S6).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import stat
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from codetether.daemon.core._fs import atomic_write
 from codetether.daemon.errors import Conflict, NotFound
 from lsprotocol import types as t
+from pygls.protocol import JsonRPCProtocol
+from pygls.workspace import Workspace
 
 from .convert import file_edit
+from .options import Options
 
-if TYPE_CHECKING:
-    from .server import CodetetherServer
-
-__all__ = ["approve_edit", "closed_reason"]
+__all__ = ["EditHost", "approve_edit", "closed_reason"]
 
 log = logging.getLogger("codetether.lsp.edits")
+
+
+class EditHost(Protocol):
+    """What approving an edit needs of the server (:class:`~.server.CodetetherServer`)."""
+
+    options: Options
+    client_saves: bool
+    pending: dict[str, dict[str, Any]]
+
+    @property
+    def workspace(self) -> Workspace: ...
+
+    @property
+    def protocol(self) -> JsonRPCProtocol: ...
+
+    async def call(self, method: str, params: Any = None) -> Any: ...
+
+    def forget(self, gate_id: str) -> None: ...
+
+    def stale(self, files: list[dict[str, Any]]) -> str | None: ...
+
+    async def reject(self, gate_id: str, reason: str = "") -> dict[str, Any]: ...
+
+    async def push_buffer(self, sid: str, path: str, text: str | None) -> None: ...
+
+    def workspace_apply_edit_async(
+        self, params: t.ApplyWorkspaceEditParams) -> Awaitable[t.ApplyWorkspaceEditResult]: ...
+
+    def window_show_message(self, params: t.ShowMessageParams) -> None: ...
 
 
 def closed_reason(by: str, reason: str) -> str:
@@ -35,7 +67,7 @@ def closed_reason(by: str, reason: str) -> str:
     return f"it was already decided ({reason or by or 'elsewhere'})"
 
 
-async def approve_edit(ls: CodetetherServer, gate_id: str, gate: dict[str, Any]) -> dict[str, Any]:
+async def approve_edit(ls: EditHost, gate_id: str, gate: dict[str, Any]) -> dict[str, Any]:
     sid = gate["session_id"]
     open_ids = {rec["id"] for rec in await ls.call("approval/list", {"session_id": sid})}
     if gate_id not in open_ids or gate_id not in ls.pending:
@@ -71,7 +103,7 @@ async def approve_edit(ls: CodetetherServer, gate_id: str, gate: dict[str, Any])
     return {"status": rec["status"], "applied": True}
 
 
-async def _settle(ls: CodetetherServer, sid: str, files: list[dict[str, Any]], side: str) -> None:
+async def _settle(ls: EditHost, sid: str, files: list[dict[str, Any]], side: str) -> None:
     """After an applyEdit: our copy of each buffer, the daemon's and (option) the disk hold
     the ``side`` text. The editor's didChange may come later (clients debounce it)."""
     for f in files:
@@ -86,7 +118,7 @@ async def _settle(ls: CodetetherServer, sid: str, files: list[dict[str, Any]], s
         await save(ls, [f for f in files if f.get(side) is not None], side)
 
 
-async def save(ls: CodetetherServer, files: list[dict[str, Any]], side: str) -> None:
+async def save(ls: EditHost, files: list[dict[str, Any]], side: str) -> None:
     """Save through the client when it can (its buffers stay unmodified), else write."""
     if not files:
         return
@@ -109,13 +141,36 @@ async def save(ls: CodetetherServer, files: list[dict[str, Any]], side: str) -> 
             log.warning("not saving %s: the buffer no longer holds the applied text", f["path"])
             continue
         try:
-            atomic_write(Path(f["path"]), text.encode())
+            _write_file(Path(f["path"]), text.encode())
         except OSError as exc:
             ls.window_show_message(t.ShowMessageParams(
                 t.MessageType.Warning, f"codetether: could not save {f.get('rel') or f['path']}: {exc}"))
 
 
-async def _revert(ls: CodetetherServer, sid: str, files: list[dict[str, Any]]) -> None:
+def _write_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically (a temp file beside it, fsynced, renamed), keeping its
+    mode; a new file gets the umask's default, as an editor's save would give it."""
+    try:
+        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.ct-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+async def _revert(ls: EditHost, sid: str, files: list[dict[str, Any]]) -> None:
     undo = [{**f, "before": f.get("after"), "after": f.get("before")} for f in files]
     changes: list[Any] = []
     for f in undo:

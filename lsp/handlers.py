@@ -1,20 +1,67 @@
 """LSP features and ``codetether.*`` commands: each maps one request to the server's
-methods in :mod:`.server` (PROTOCOL.md lists them)."""
+methods (PROTOCOL.md lists them).
+
+The handlers know the server only as :class:`Host`; :mod:`.server` registers
+:data:`FEATURES` and :data:`COMMANDS` on itself, so this module never imports it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from lsprotocol import types as t
+from pygls.workspace import Workspace
 
 from .convert import uri_to_path
 from .options import Options, parse_options
-from .server import CodetetherServer, server
 
-__all__: list[str] = []
+__all__ = ["COMMANDS", "FEATURES", "Host"]
 
-@server.feature(t.INITIALIZE)
-def _initialize(ls: CodetetherServer, params: t.InitializeParams) -> None:
+
+class Host(Protocol):
+    """What the handlers need of the server (:class:`~.server.CodetetherServer`)."""
+
+    options: Options
+    option_warning: str | None
+    client_approvals: bool
+    client_saves: bool
+    sessions: dict[str, str]
+    active: str | None
+    pending: dict[str, dict[str, Any]]
+
+    @property
+    def workspace(self) -> Workspace: ...
+
+    def window_show_message(self, params: t.ShowMessageParams) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
+
+    async def call(self, method: str, params: Any = None) -> Any: ...
+
+    def folder_of(self, path: str | None) -> str: ...
+
+    async def session_for(self, folder: str) -> str: ...
+
+    def buffer_changed(self, uri: str, text: str | None) -> None: ...
+
+    def proposal_actions(self, uri: str) -> list[t.CodeAction]: ...
+
+    async def run_prompt(self, sid: str, text: str) -> dict[str, Any]: ...
+
+    async def approve(self, gate_id: str) -> dict[str, Any]: ...
+
+    async def reject(self, gate_id: str, reason: str = "") -> dict[str, Any]: ...
+
+    async def answer(self, question_id: str, answer: str) -> dict[str, Any]: ...
+
+    async def review(self, uri: str) -> dict[str, Any]: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+
+def _initialize(ls: Host, params: t.InitializeParams) -> None:
     ls.options, ls.option_warning = parse_options(params.initialization_options)
     experimental = params.capabilities.experimental
     ours = experimental.get("codetether") if isinstance(experimental, dict) else None
@@ -23,31 +70,25 @@ def _initialize(ls: CodetetherServer, params: t.InitializeParams) -> None:
     ls.client_saves = ours.get("saveDocuments") is True
 
 
-@server.feature(t.INITIALIZED)
-def _initialized(ls: CodetetherServer, _params: t.InitializedParams) -> None:
+def _initialized(ls: Host, _params: t.InitializedParams) -> None:
     if ls.option_warning:
         ls.window_show_message(t.ShowMessageParams(t.MessageType.Warning, ls.option_warning))
 
 
-@server.feature(t.TEXT_DOCUMENT_DID_OPEN)
-def _did_open(ls: CodetetherServer, params: t.DidOpenTextDocumentParams) -> None:
+def _did_open(ls: Host, params: t.DidOpenTextDocumentParams) -> None:
     ls.buffer_changed(params.text_document.uri, params.text_document.text)
 
 
-@server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
-def _did_change(ls: CodetetherServer, params: t.DidChangeTextDocumentParams) -> None:
+def _did_change(ls: Host, params: t.DidChangeTextDocumentParams) -> None:
     doc = ls.workspace.get_text_document(params.text_document.uri)
     ls.buffer_changed(doc.uri, doc.source)
 
 
-@server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
-def _did_close(ls: CodetetherServer, params: t.DidCloseTextDocumentParams) -> None:
+def _did_close(ls: Host, params: t.DidCloseTextDocumentParams) -> None:
     ls.buffer_changed(params.text_document.uri, None)
 
 
-@server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
-                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix]))
-def _code_action(ls: CodetetherServer, params: t.CodeActionParams) -> list[t.CodeAction]:
+def _code_action(ls: Host, params: t.CodeActionParams) -> list[t.CodeAction]:
     return ls.proposal_actions(params.text_document.uri)
 
 
@@ -65,8 +106,7 @@ def _str(command: str, args: tuple[Any, ...], field: str, *, required: bool = Tr
     return value
 
 
-@server.command("codetether.chat")
-async def _chat(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _chat(ls: Host, *args: Any) -> dict[str, Any]:
     a = _arg(args)
     text = str(a.get("text", "")).strip()
     if not text:
@@ -77,27 +117,23 @@ async def _chat(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
     return {"session_id": sid}
 
 
-@server.command("codetether.cancel")
-async def _cancel(ls: CodetetherServer, *_args: Any) -> Any:
+async def _cancel(ls: Host, *_args: Any) -> Any:
     if ls.active is None:
         return {"cancelled": False}
     return await ls.call("session/cancel", {"session_id": ls.active})
 
 
-@server.command("codetether.newSession")
-async def _new(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _new(ls: Host, *args: Any) -> dict[str, Any]:
     folder = ls.folder_of(uri_to_path(_arg(args)["folder"]) if _arg(args).get("folder") else None)
     ls.sessions.pop(folder, None)
     return {"session_id": await ls.session_for(folder)}
 
 
-@server.command("codetether.sessions")
-async def _sessions(ls: CodetetherServer, *_args: Any) -> Any:
+async def _sessions(ls: Host, *_args: Any) -> Any:
     return await ls.call("session/list", {"workspace": ls.folder_of(None)})
 
 
-@server.command("codetether.resume")
-async def _resume(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _resume(ls: Host, *args: Any) -> dict[str, Any]:
     sid = str(_arg(args).get("session_id", ""))
     info = (await ls.call("session/get", {"session_id": sid}))["info"]
     ls.sessions[info["workspace"]] = ls.active = sid
@@ -106,8 +142,7 @@ async def _resume(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
     return {"session_id": sid}
 
 
-@server.command("codetether.model")
-async def _model(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _model(ls: Host, *args: Any) -> dict[str, Any]:
     if _arg(args).get("model"):
         ls.options = Options(**{**{f: getattr(ls.options, f) for f in ls.options.__struct_fields__},
                                 "model": _arg(args)["model"]})
@@ -116,8 +151,7 @@ async def _model(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
     return {"model": ls.options.model, "models": [m["id"] for m in models]}
 
 
-@server.command("codetether.planMode")
-async def _plan(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _plan(ls: Host, *args: Any) -> dict[str, Any]:
     mode = "plan" if _arg(args).get("on", True) else "ask"
     ls.options = Options(**{**{f: getattr(ls.options, f) for f in ls.options.__struct_fields__},
                             "approval_mode": mode})
@@ -125,19 +159,16 @@ async def _plan(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
     return {"approval_mode": mode}
 
 
-@server.command("codetether.approve")
-async def _approve(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _approve(ls: Host, *args: Any) -> dict[str, Any]:
     return await ls.approve(_str("codetether.approve", args, "id"))
 
 
-@server.command("codetether.reject")
-async def _reject(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _reject(ls: Host, *args: Any) -> dict[str, Any]:
     return await ls.reject(_str("codetether.reject", args, "id"),
                            _str("codetether.reject", args, "reason", required=False))
 
 
-@server.command("codetether.showDiff")
-def _show_diff(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+def _show_diff(ls: Host, *args: Any) -> dict[str, Any]:
     pid = str(_arg(args).get("id", ""))
     gate = ls.pending.get(pid)
     if gate is None or gate["kind"] != "edit":
@@ -147,16 +178,42 @@ def _show_diff(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
                                  for f in gate["files"]]}
 
 
-@server.command("codetether.answer")
-async def _answer(ls: CodetetherServer, *args: Any) -> Any:
+async def _answer(ls: Host, *args: Any) -> Any:
     return await ls.answer(_str("codetether.answer", args, "id"), str(_arg(args).get("answer", "")))
 
 
-@server.command("codetether.review")
-async def _review(ls: CodetetherServer, *args: Any) -> dict[str, Any]:
+async def _review(ls: Host, *args: Any) -> dict[str, Any]:
     return await ls.review(str(_arg(args).get("uri", "")))
 
 
-@server.command("codetether.status")
-async def _status(ls: CodetetherServer, *_args: Any) -> dict[str, Any]:
+async def _status(ls: Host, *_args: Any) -> dict[str, Any]:
     return await ls.status()
+
+
+#: (LSP method, its options, handler), registered by the server.
+FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
+    (t.INITIALIZE, None, _initialize),
+    (t.INITIALIZED, None, _initialized),
+    (t.TEXT_DOCUMENT_DID_OPEN, None, _did_open),
+    (t.TEXT_DOCUMENT_DID_CHANGE, None, _did_change),
+    (t.TEXT_DOCUMENT_DID_CLOSE, None, _did_close),
+    (t.TEXT_DOCUMENT_CODE_ACTION,
+     t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix]), _code_action),
+]
+
+#: ``workspace/executeCommand`` commands by name, registered by the server.
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "codetether.chat": _chat,
+    "codetether.cancel": _cancel,
+    "codetether.newSession": _new,
+    "codetether.sessions": _sessions,
+    "codetether.resume": _resume,
+    "codetether.model": _model,
+    "codetether.planMode": _plan,
+    "codetether.approve": _approve,
+    "codetether.reject": _reject,
+    "codetether.showDiff": _show_diff,
+    "codetether.answer": _answer,
+    "codetether.review": _review,
+    "codetether.status": _status,
+}

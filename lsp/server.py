@@ -1,8 +1,11 @@
 """The codetether language server: LSP ↔ daemon, nothing more (see PROTOCOL.md).
 
-Handlers stay thin: conversions live in :mod:`.convert`, decisions in the daemon.
-``_tasks`` owns every background task (runs, prompts, applies); ``pending`` holds the
-gates awaiting the user (approvals, questions, edit proposals) by id.
+Handlers stay thin: conversions live in :mod:`.convert`, decisions in the daemon; the
+server registers them (:mod:`.handlers` knows it only as a Protocol). ``_tasks`` owns
+every background task (runs, prompts, applies); ``pending`` holds the gates awaiting
+the user (approvals, questions, edit proposals) by id. Daemon events arrive as the
+:mod:`codetether.daemon.wire.events` union; a type this server does not know (a newer
+daemon's) is forwarded to the client and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -10,18 +13,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from codetether.daemon import __version__
+from codetether.daemon.client import AsyncClient
 from codetether.daemon.errors import CodetetherError, Conflict, RequestCancelled
 from codetether.daemon.paths import get_paths
+from codetether.daemon.wire.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Done,
+    EditProposed,
+    ErrorEvent,
+    Notice,
+    Progress,
+    QuestionAsked,
+    SessionEvent,
+    ToolCallStart,
+    UsageEvent,
+)
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 
 from .convert import changed_range, parse_review, path_to_uri, status_text, uri_to_path
-from .daemon_client import DaemonClient
 from .edits import approve_edit, closed_reason
+from .handlers import COMMANDS, FEATURES
 from .options import Options
 from .stdio import CodetetherProtocol, serve_stdio
 
@@ -35,7 +54,18 @@ REVIEW_PROMPT = (
     "If there is nothing to report, answer `none`.")
 
 
+class _EventParams(msgspec.Struct):
+    """The params of a ``session/event`` notification."""
+
+    session_id: str
+    event: SessionEvent
+    seq: int = 0
+
+
 class CodetetherServer(LanguageServer):
+    """The language server: one daemon client, the sessions of this editor's folders,
+    and the gates awaiting its user."""
+
     def __init__(self) -> None:
         # Full sync: after the server applies an agent edit to its own copy, the client's
         # next didChange replaces the whole text instead of patching a moved base.
@@ -50,17 +80,21 @@ class CodetetherServer(LanguageServer):
         #: Gates this editor decided whose approval_resolved has not arrived yet (bounded).
         self._decided_here: dict[str, None] = {}
         self._status_seq = 0  # status pushes are ordered: a late answer never overwrites a newer one
-        self.daemon: DaemonClient | None = None
+        self.daemon: AsyncClient | None = None
         self.sessions: dict[str, str] = {}  # workspace folder path -> session id
         self.active: str | None = None
         self.pending: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._progress: dict[str, str] = {}  # session id -> progress token
         self._runs = 0
+        for method, options, handler in FEATURES:
+            self.feature(method, options)(handler)
+        for name, command in COMMANDS.items():
+            self.command(name)(command)
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._tasks.add(task)
@@ -80,18 +114,22 @@ class CodetetherServer(LanguageServer):
         return (not self.client_approvals) if choice is None else choice
 
     async def call(self, method: str, params: Any = None) -> Any:
+        return await self._daemon().request(method, params)
+
+    def _daemon(self) -> AsyncClient:
         if self.daemon is None:
-            paths = get_paths({"CODETETHER_HOME": self.options.codetether_home}
-                              if self.options.codetether_home else None)
-            if self.options.codetether_home:  # the daemon we may start inherits it
-                os.environ["CODETETHER_HOME"] = self.options.codetether_home
-            self.daemon = DaemonClient(paths, self.on_daemon, autostart=self.options.auto_start_daemon,
-                                       on_reconnect=self._resubscribe)
-        return await self.daemon.request(method, params)
+            home = self.options.codetether_home
+            paths = get_paths({"CODETETHER_HOME": home} if home else None)
+            # The daemon we may start must find the same files: hand it the home in its
+            # own environment instead of changing ours.
+            env = dict(os.environ, CODETETHER_HOME=home) if home else None
+            self.daemon = AsyncClient(paths, self.on_daemon, autostart=self.options.auto_start_daemon,
+                                      on_reconnect=self._resubscribe, env=env)
+        return self.daemon
 
     async def _resubscribe(self) -> None:
         for sid in set(self.sessions.values()):
-            await self.daemon.request("session/subscribe", {"session_id": sid})  # type: ignore[union-attr]
+            await self._daemon().request("session/subscribe", {"session_id": sid})
 
     def folder_of(self, path: str | None) -> str:
         folders = [uri_to_path(f.uri) for f in (self.workspace.folders or {}).values()]
@@ -137,40 +175,49 @@ class CodetetherServer(LanguageServer):
         if method != "session/event":
             return
         self.protocol.notify("codetether/event", params)
-        sid, event = params["session_id"], params["event"]
-        kind = event.get("type")
-        if kind == "edit_proposal":
-            self._on_proposal(sid, event)
-        elif kind == "approval_request":
-            self._gate(event["approval_id"], sid, "tool", f"Allow {event['tool']}?",
-                       event.get("subject") or event.get("arguments", ""), ["Allow", "Deny"])
-        elif kind == "question":
-            self._gate(event["question_id"], sid, "question", event["question"], "",
-                       event.get("options") or [])
-        elif kind == "approval_resolved":
-            self._resolved(event)
-        elif kind == "usage":
-            self.spawn(self._publish_status(), "status")
-        elif kind == "tool_call_start":
-            self._progress_report(sid, f"{event['name']} …")
-        elif kind == "progress":
-            detail = event.get("detail") or event.get("phase", "")
-            tokens = f" ({event['tokens']} tokens)" if event.get("tokens") else ""
-            self._progress_report(sid, f"{detail}{tokens} …")
-        elif kind == "notice" and not self.client_approvals:
-            # The two clients show notices in their chat; any other editor gets a message.
-            level = t.MessageType.Info if event.get("level") == "info" else t.MessageType.Warning
-            self.window_show_message(t.ShowMessageParams(level, f"codetether: {event.get('text', '')}"))
-        elif kind in ("done", "error"):
-            self._progress_end(sid, event.get("stop_reason", kind))
-            # The daemon still holds the run while it emits ``done``: its status says busy.
-            # The turn is over, so say so, or status lines stay on "working" (E4).
-            self.spawn(self._publish_status(busy=False), "status")
+        try:
+            note = msgspec.convert(params, _EventParams)
+        except msgspec.ValidationError as exc:
+            # A newer daemon's event: the client has it (above); nothing here acts on it.
+            log.debug("session event not for this server: %s", exc)
+            return
+        sid, event = note.session_id, note.event
+        match event:
+            case EditProposed():
+                self._on_proposal(sid, event)
+            case ApprovalRequested():
+                self._gate(event.approval_id, sid, "tool", f"Allow {event.tool}?",
+                           event.subject or event.arguments, ["Allow", "Deny"])
+            case QuestionAsked():
+                self._gate(event.question_id, sid, "question", event.question, "", event.options)
+            case ApprovalResolved():
+                self._resolved(event)
+            case UsageEvent():
+                self.spawn(self._publish_status(), "status")
+            case ToolCallStart():
+                self._progress_report(sid, f"{event.name} …")
+            case Progress():
+                tokens = f" ({event.tokens} tokens)" if event.tokens else ""
+                self._progress_report(sid, f"{event.detail or event.phase}{tokens} …")
+            case Notice() if not self.client_approvals:
+                # The two clients show notices in their chat; any other editor gets a message.
+                level = t.MessageType.Info if event.level == "info" else t.MessageType.Warning
+                self.window_show_message(t.ShowMessageParams(level, f"codetether: {event.text}"))
+            case Done():
+                self._turn_over(sid, event.stop_reason)
+            case ErrorEvent():
+                self._turn_over(sid, "error")
 
-    def _resolved(self, event: dict[str, Any]) -> None:
+    def _turn_over(self, sid: str, reason: str) -> None:
+        self._progress_end(sid, reason)
+        # The daemon still holds the run while it emits ``done``: its status says busy.
+        # The turn is over, so say so, or status lines stay on "working" (E4).
+        self.spawn(self._publish_status(busy=False), "status")
+
+    def _resolved(self, event: ApprovalResolved) -> None:
         """A gate was decided by anyone, or withdrawn (cancel, error): its proposal and code
         actions go away at once, so it cannot be applied afterwards (S6)."""
-        gate_id, by, reason = event["approval_id"], event.get("by", ""), event.get("rule", "")
+        gate_id, by, reason = event.approval_id, event.by, event.rule
         # Announced whoever decided, this editor included: its own approve may have taken
         # the gate out of ``pending`` before the daemon's event arrived.
         if self.pending.pop(gate_id, None) is None and self._decided_here.pop(gate_id, False) is False:
@@ -179,7 +226,7 @@ class CodetetherServer(LanguageServer):
             self.closed[gate_id] = closed_reason(by, reason)
             while len(self.closed) > 200:
                 self.closed.pop(next(iter(self.closed)))
-        self.protocol.notify("codetether/resolved", {"id": gate_id, "status": event["decision"],
+        self.protocol.notify("codetether/resolved", {"id": gate_id, "status": event.decision,
                                                      "by": by, "reason": reason})
 
     def _gate(self, gate_id: str, sid: str, kind: str, title: str, detail: str,
@@ -190,25 +237,25 @@ class CodetetherServer(LanguageServer):
         if self.use_message_requests:
             self.spawn(self._ask(gate_id, kind, f"{title} {detail}".strip(), options), f"ask:{gate_id}")
 
-    def _on_proposal(self, sid: str, event: dict[str, Any]) -> None:
-        pid = event["proposal_id"]
-        files = event["files"]
+    def _on_proposal(self, sid: str, event: EditProposed) -> None:
+        pid = event.proposal_id
+        files = event.files
         for f in files:
             doc = self.workspace.text_documents.get(path_to_uri(f["path"]))
             f["uri"] = path_to_uri(f["path"])
             f["version"] = doc.version if doc is not None else None
             # Once per proposal, not per code-action request (files can be long).
             f["range"] = changed_range(f.get("before") or "", f.get("after") or "")
-        self.pending[pid] = {"kind": "edit", "session_id": sid, "files": files, "tool": event["tool"]}
+        self.pending[pid] = {"kind": "edit", "session_id": sid, "files": files, "tool": event.tool}
         self.protocol.notify("codetether/proposal", {
-            "id": pid, "tool": event["tool"],
+            "id": pid, "tool": event.tool,
             "files": [{"rel": f.get("rel") or f["path"], **{k: f[k] for k in ("uri", "path", "diff", "version")}}
                       for f in files]})
-        if event.get("auto_apply"):
+        if event.auto_apply:
             self.spawn(self.approve(pid), f"apply:{pid}")
         elif self.use_message_requests:
             paths = ", ".join(f.get("rel") or f["path"] for f in files)
-            self.spawn(self._ask(pid, "edit", f"Apply the agent's {event['tool']} to {paths}?",
+            self.spawn(self._ask(pid, "edit", f"Apply the agent's {event.tool} to {paths}?",
                                  ["Apply", "Reject"]), f"ask:{pid}")
 
     async def _ask(self, gate_id: str, kind: str, message: str, options: list[str]) -> None:
@@ -252,7 +299,7 @@ class CodetetherServer(LanguageServer):
         for f in files:
             doc = self.workspace.text_documents.get(f["uri"])
             if doc is not None and f.get("before") is not None and doc.source != f["before"]:
-                return f.get("rel") or f["path"]
+                return str(f.get("rel") or f["path"])
         return None
 
     async def reject(self, gate_id: str, reason: str = "") -> dict[str, Any]:
@@ -266,7 +313,9 @@ class CodetetherServer(LanguageServer):
 
     async def answer(self, question_id: str, answer: str) -> dict[str, Any]:
         self.pending.pop(question_id, None)
-        return await self.call("question/answer", {"question_id": question_id, "answer": answer})
+        result: dict[str, Any] = await self.call("question/answer", {"question_id": question_id,
+                                                                       "answer": answer})
+        return result
 
     # -- runs, progress, status --------------------------------------------------------------
 
@@ -283,7 +332,8 @@ class CodetetherServer(LanguageServer):
         except Exception:  # noqa: BLE001 - progress is optional for clients
             log.debug("client declined work done progress")
         try:
-            return await self.call("session/prompt", {"session_id": sid, "text": text})
+            result: dict[str, Any] = await self.call("session/prompt", {"session_id": sid, "text": text})
+            return result
         except RequestCancelled:
             return {"stop_reason": "cancelled"}  # the user asked for it: not an error (E7)
         finally:
@@ -355,7 +405,6 @@ server = CodetetherServer()
 
 
 def main() -> None:
-    from . import handlers  # noqa: F401 - registers the features and commands on ``server``
-
+    """Serve LSP on stdio (``python -m codetether.lsp``, ``codetether lsp``)."""
     logging.basicConfig(level=logging.WARNING, filename=str(Path(os.devnull)))
     serve_stdio(server)

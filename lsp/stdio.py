@@ -117,7 +117,7 @@ def _field_errors(cause: BaseException | None) -> str:
     try:
         from cattrs import transform_error
 
-        return "; ".join(transform_error(cause, path="$"))[:500]  # type: ignore[arg-type]
+        return "; ".join(transform_error(cause, path="$"))[:500]
     except Exception:  # noqa: BLE001 - only a nicer message is lost
         return _short(cause)
 

@@ -14,7 +14,7 @@ import select
 import sys
 from typing import Any
 
-from .client import Client, DaemonUnavailable
+from ..client import Client, DaemonUnavailable
 from .preview import approval_preview
 from .render import EventPrinter
 

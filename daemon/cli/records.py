@@ -7,8 +7,8 @@ import os
 import sys
 import time
 
+from ..client import Client
 from ..errors import InvalidParams, NotFound
-from .client import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _entry_line(e: dict[str, Any]) -> str:
 
 def cmd_audit(args: Any, paths: Any) -> int:
     if args.action == "verify" and args.file:
-        from ..core.audit import verify_file
+        from ..core.records.audit import verify_file
 
         path = os.path.abspath(args.file)
         if not os.path.isfile(path):  # C6: nothing to verify is not "intact"

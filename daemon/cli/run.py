@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any
 
+from ..client import Client, DaemonUnavailable
 from ..errors import CodetetherError, NotFound, RequestCancelled
-from .client import Client, DaemonUnavailable
 from .render import EventPrinter
 
 __all__ = ["EXIT_MAX_STEPS", "EXIT_MAX_TOKENS", "UsageError", "cmd_resume", "cmd_run", "read_prompt",
@@ -173,7 +173,7 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
     except KeyboardInterrupt:
         return _cancel(client, req_id, printer)
     except BrokenPipeError:  # C1: stdout closed (`| head`): stop the run, quietly
-        from .main import EXIT_PIPE, silence_stdout
+        from .exits import EXIT_PIPE, silence_stdout
 
         silence_stdout()
         _cancel_quietly(client, req_id)
@@ -202,7 +202,7 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
     except CodetetherError as exc:
         printer.quiet()
         if not as_json and exc.message in printer.errors:  # C9: shown once, as its event
-            from .main import exit_code
+            from .exits import exit_code
 
             return exit_code(exc)
         raise
