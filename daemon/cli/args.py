@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import argparse
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypeAlias
+
+    _Subs: TypeAlias = "argparse._SubParsersAction[_SubParser]"
+
 __all__ = ["AUDIT_CATEGORIES", "build_parser"]
 
 #: The audit categories the daemon writes (recorder.py and audit.py); ``--category``
@@ -52,12 +58,12 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _actions(parser: argparse.ArgumentParser):  # type: ignore[no-untyped-def]
+def _actions(parser: argparse.ArgumentParser) -> _Subs:
     return parser.add_subparsers(dest="action", metavar="ACTION", required=True,
                                  title="actions", parser_class=_SubParser)
 
 
-def _run(sub) -> None:  # type: ignore[no-untyped-def]
+def _run(sub: _Subs) -> None:
     run = sub.add_parser(
         "run", help="run an agent task and stream the answer",
         description="Run an agent task and stream the answer. `-` as the prompt reads it from "
@@ -81,7 +87,7 @@ def _run(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(run)
 
 
-def _sessions(sub) -> None:  # type: ignore[no-untyped-def]
+def _sessions(sub: _Subs) -> None:
     sessions = sub.add_parser("sessions", help="list, show, resume, delete or fork sessions")
     ssub = _actions(sessions)
     lst = ssub.add_parser("list", help="sessions of this workspace (--all: every one)")
@@ -103,7 +109,7 @@ def _sessions(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(fork)
 
 
-def _models(sub) -> None:  # type: ignore[no-untyped-def]
+def _models(sub: _Subs) -> None:
     models = sub.add_parser("models", help="list models; `models pull` fetches an embedded one")
     _json_flag(models)
     msub = models.add_subparsers(dest="action", metavar="ACTION", title="actions",
@@ -118,11 +124,11 @@ def _models(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(pull)
 
 
-def _tools(sub) -> None:  # type: ignore[no-untyped-def]
+def _tools(sub: _Subs) -> None:
     _json_flag(sub.add_parser("tools", help="list tools"))
 
 
-def _config(sub) -> None:  # type: ignore[no-untyped-def]
+def _config(sub: _Subs) -> None:
     config = sub.add_parser(
         "config", help="show or change the configuration",
         description="--show prints the configuration as TOML (--json: as JSON); --set KEY=VALUE "
@@ -134,7 +140,7 @@ def _config(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(config)
 
 
-def _approvals(sub) -> None:  # type: ignore[no-untyped-def]
+def _approvals(sub: _Subs) -> None:
     approvals = sub.add_parser("approvals", help="list or decide pending approvals")
     asub = _actions(approvals)
     _json_flag(asub.add_parser("list", help="pending approvals (they survive restarts)"))
@@ -145,7 +151,7 @@ def _approvals(sub) -> None:  # type: ignore[no-untyped-def]
         _json_flag(p)
 
 
-def _daemon(sub) -> None:  # type: ignore[no-untyped-def]
+def _daemon(sub: _Subs) -> None:
     daemon = sub.add_parser("daemon", help="manage the daemon")
     dsub = _actions(daemon)
     for name, text in (("start", "start it (commands start it when needed)"),
@@ -158,11 +164,11 @@ def _daemon(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 class _SubParser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         super().error(_did_you_mean(message, _option_strings(self)))
 
 
@@ -208,13 +214,13 @@ def _did_you_mean(message: str, options: list[str] | None = None) -> str:
     return message + (f"; did you mean {close[0]!r}?" if close else "")
 
 
-def _stats(sub) -> None:  # type: ignore[no-untyped-def]
+def _stats(sub: _Subs) -> None:
     stats = sub.add_parser("stats", help="telemetry totals: per tool, per model, costs")
     stats.add_argument("--since", help="7d, 12h, 30m or epoch seconds")
     _json_flag(stats)
 
 
-def _telemetry(sub) -> None:  # type: ignore[no-untyped-def]
+def _telemetry(sub: _Subs) -> None:
     tel = sub.add_parser("telemetry", help="telemetry report and export")
     tsub = _actions(tel)
     report = tsub.add_parser("report", help="a self-contained HTML page with charts")
@@ -224,7 +230,7 @@ def _telemetry(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(tsub.add_parser("export", help="the telemetry.json export"))
 
 
-def _audit(sub) -> None:  # type: ignore[no-untyped-def]
+def _audit(sub: _Subs) -> None:
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
     asub = _actions(audit)
     verify = asub.add_parser("verify", help="check the hash chain; names the first bad line")
@@ -243,7 +249,7 @@ def _audit(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(query)
 
 
-def _events(sub) -> None:  # type: ignore[no-untyped-def]
+def _events(sub: _Subs) -> None:
     events = sub.add_parser("events", help="a session's event stream")
     esub = _actions(events)
     show = esub.add_parser("show", help="replay events from a sequence number (0 is the first)")
@@ -264,7 +270,7 @@ def _events(sub) -> None:  # type: ignore[no-untyped-def]
     _json_flag(arch)
 
 
-def _lsp(sub) -> None:  # type: ignore[no-untyped-def]
+def _lsp(sub: _Subs) -> None:
     lsp = sub.add_parser("lsp", help="run the language server on stdio (editors start this)")
     # The flags LSP client libraries append (vscode-languageclient's TransportKind.stdio adds
     # --stdio, and --clientProcessId). stdio is the only transport; the others are refused by name.
