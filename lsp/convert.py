@@ -13,6 +13,7 @@ __all__ = [
     "file_edit",
     "parse_review",
     "path_to_uri",
+    "proposal_actions",
     "status_text",
     "uri_to_path",
 ]
@@ -92,3 +93,24 @@ def status_text(status: dict[str, Any]) -> str:
     ctx = status.get("context") or {}
     level = f" ctx {ctx.get('percent', 0):.0f}% {ctx.get('level', '')}" if ctx else ""
     return f"ct {tokens / 1000:.1f}k tok {status.get('cost', '')}{level}".strip()
+
+
+def proposal_actions(pending: dict[str, dict[str, Any]], uri: str) -> list[t.CodeAction]:
+    """Apply / Reject / Show diff for each open edit proposal touching ``uri``."""
+    actions = []
+    for pid, gate in pending.items():
+        if gate["kind"] != "edit":
+            continue
+        for f in gate["files"]:
+            if f["uri"] != uri:
+                continue
+            rng = f["range"]
+            for title, command in (("Apply agent edit", "codetether.approve"),
+                                   ("Reject agent edit", "codetether.reject"),
+                                   ("Show diff", "codetether.showDiff")):
+                actions.append(t.CodeAction(
+                    title=f"{title} ({gate['tool']})", kind=t.CodeActionKind.QuickFix,
+                    diagnostics=[t.Diagnostic(range=rng, message="agent edit proposal",
+                                              source="codetether")],
+                    command=t.Command(title=title, command=command, arguments=[{"id": pid}])))
+    return actions

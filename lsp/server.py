@@ -38,7 +38,14 @@ from codetether.daemon.wire.events import (
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 
-from .convert import changed_range, parse_review, path_to_uri, status_text, uri_to_path
+from .convert import (
+    changed_range,
+    parse_review,
+    path_to_uri,
+    proposal_actions,
+    status_text,
+    uri_to_path,
+)
 from .edits import approve_edit, closed_reason
 from .handlers import COMMANDS, FEATURES
 from .options import Options
@@ -382,23 +389,7 @@ class CodetetherServer(LanguageServer):
         return {"findings": len(found)}
 
     def proposal_actions(self, uri: str) -> list[t.CodeAction]:
-        actions = []
-        for pid, gate in self.pending.items():
-            if gate["kind"] != "edit":
-                continue
-            for f in gate["files"]:
-                if f["uri"] != uri:
-                    continue
-                rng = f["range"]
-                for title, command in (("Apply agent edit", "codetether.approve"),
-                                       ("Reject agent edit", "codetether.reject"),
-                                       ("Show diff", "codetether.showDiff")):
-                    actions.append(t.CodeAction(
-                        title=f"{title} ({gate['tool']})", kind=t.CodeActionKind.QuickFix,
-                        diagnostics=[t.Diagnostic(range=rng, message="agent edit proposal",
-                                                  source="codetether")],
-                        command=t.Command(title=title, command=command, arguments=[{"id": pid}])))
-        return actions
+        return proposal_actions(self.pending, uri)
 
 
 server = CodetetherServer()
