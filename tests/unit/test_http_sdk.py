@@ -18,11 +18,21 @@ from a2a.client import ClientConfig, ClientFactory
 from a2a.client.errors import A2AClientError
 from a2a.client.transports.jsonrpc import JsonRpcTransport
 from a2a.client.transports.rest import RestTransport
-from a2a.types.a2a_pb2 import AgentCard, GetTaskRequest, Message, Part, Role, SendMessageRequest
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    GetTaskRequest,
+    ListTasksRequest,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    TaskState,
+)
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 from codetether.daemon.api import API, CallContext, Method
 from codetether.daemon.errors import TaskNotFound
 from codetether.daemon.transports.http import HttpListener
+from codetether.daemon.wire import a2a
 from google.protobuf.json_format import ParseDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,60 +44,62 @@ class Empty(msgspec.Struct):
     pass
 
 
-class SendReq(msgspec.Struct, rename="camel"):
-    message: dict[str, Any]
-    configuration: dict[str, Any] | None = None
+def _task(task_id: str, state: a2a.TaskState, **more: Any) -> a2a.Task:
+    return a2a.Task(id=task_id, context_id="c-1", status=a2a.TaskStatus(state=state), **more)
 
 
-class GetTaskReq(msgspec.Struct, rename="camel"):
-    id: str
-    history_length: int | None = None
+def build(card: a2a.AgentCard) -> API:
+    """A trivial agent over the wire Structs: what helper "tasks"' table will look like."""
+    listed: list[a2a.ListTasksRequest] = []
 
+    async def send(p: a2a.SendMessageRequest, ctx: CallContext) -> a2a.SendMessageResponse:
+        text = p.message.parts[0].text or ""
+        artifact = a2a.Artifact(artifact_id="a", parts=[a2a.Part(text=text[::-1])])
+        return a2a.SendMessageResponse(task=_task("t-1", "TASK_STATE_COMPLETED", artifacts=[artifact]))
 
-def _task(task_id: str, state: str) -> dict[str, Any]:
-    return {"id": task_id, "contextId": "c-1", "status": {"state": state}}
+    async def stream(p: a2a.SendMessageRequest, ctx: CallContext) -> AsyncIterator[a2a.StreamResponse]:
+        yield a2a.StreamResponse(task=_task("t-2", "TASK_STATE_WORKING"))
+        for word in (p.message.parts[0].text or "").split():
+            update = a2a.TaskArtifactUpdateEvent(task_id="t-2", context_id="c-1", append=True,
+                                                 artifact=a2a.Artifact(artifact_id="a",
+                                                                       parts=[a2a.Part(text=word)]))
+            yield a2a.StreamResponse(artifact_update=update)
+        done = a2a.TaskStatus(state="TASK_STATE_COMPLETED")
+        yield a2a.StreamResponse(status_update=a2a.TaskStatusUpdateEvent(task_id="t-2", context_id="c-1",
+                                                                          status=done))
 
-
-def build(card: dict[str, Any]) -> API:
-    async def send(p: SendReq, ctx: CallContext) -> dict[str, Any]:
-        text = p.message["parts"][0]["text"]
-        return {"task": {**_task("t-1", "TASK_STATE_COMPLETED"),
-                         "artifacts": [{"artifactId": "a", "parts": [{"text": text[::-1]}]}]}}
-
-    async def stream(p: SendReq, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
-        yield {"task": _task("t-2", "TASK_STATE_WORKING")}
-        for word in p.message["parts"][0]["text"].split():
-            yield {"artifactUpdate": {"taskId": "t-2", "contextId": "c-1", "append": True,
-                                      "artifact": {"artifactId": "a", "parts": [{"text": word}]}}}
-        yield {"statusUpdate": {"taskId": "t-2", "contextId": "c-1", "status": {"state": "TASK_STATE_COMPLETED"}}}
-
-    async def get_task(p: GetTaskReq, ctx: CallContext) -> dict[str, Any]:
+    async def get_task(p: a2a.GetTaskRequest, ctx: CallContext) -> a2a.Task:
         if p.id != "t-1":
             raise TaskNotFound(f"no task {p.id}", data={"taskId": p.id})
         return _task("t-1", "TASK_STATE_COMPLETED")
 
-    async def get_card(p: Empty, ctx: CallContext) -> dict[str, Any]:
+    async def list_tasks(p: a2a.ListTasksRequest, ctx: CallContext) -> a2a.ListTasksResponse:
+        listed.append(p)
+        return a2a.ListTasksResponse(tasks=[_task("t-1", p.status)], page_size=p.page_size or 50, total_size=1)
+
+    async def get_card(p: Empty, ctx: CallContext) -> a2a.AgentCard:
         return card
 
     api = API()
-    api.add(Method("SendMessage", send, SendReq, dict))
-    api.add(Method("SendStreamingMessage", stream, SendReq, None, streaming=True))
-    api.add(Method("GetTask", get_task, GetTaskReq, dict))
-    api.add(Method("GetAgentCard", get_card, Empty, dict))
+    api.add(Method("SendMessage", send, a2a.SendMessageRequest, a2a.SendMessageResponse))
+    api.add(Method("SendStreamingMessage", stream, a2a.SendMessageRequest, None, streaming=True))
+    api.add(Method("GetTask", get_task, a2a.GetTaskRequest, a2a.Task))
+    api.add(Method("ListTasks", list_tasks, a2a.ListTasksRequest, a2a.ListTasksResponse))
+    api.add(Method("GetAgentCard", get_card, Empty, a2a.AgentCard))
     return api
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    card: dict[str, Any] = {"name": "fake", "description": "d", "version": "1",
-                            "capabilities": {"streaming": True}, "defaultInputModes": ["text/plain"],
-                            "defaultOutputModes": ["text/plain"]}
+    card = a2a.AgentCard(name="fake", description="d", version="1",
+                         capabilities=a2a.AgentCapabilities(streaming=True),
+                         default_input_modes=["text/plain"], default_output_modes=["text/plain"])
     listener = HttpListener(build(card), host="127.0.0.1", port=0, token=TOKEN, max_body_bytes=1 << 16, v03={})
     url = await listener.start()
-    card["supportedInterfaces"] = [
-        {"url": url + "/a2a/", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
-        {"url": url, "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"}]
-    yield url, card
+    card.supported_interfaces = [
+        a2a.AgentInterface(url=url + "/a2a/", protocol_binding="JSONRPC", protocol_version="1.0"),
+        a2a.AgentInterface(url=url, protocol_binding="HTTP+JSON", protocol_version="1.0")]
+    yield url, msgspec.to_builtins(card)
     await listener.stop_accepting()
     await listener.drain(2.0)
 
@@ -133,6 +145,18 @@ async def test_sdk_transports_map_errors_and_refusals(served: tuple[str, dict[st
             await transport(http, proto_card, url).get_task(GetTaskRequest(id="t-1"))
 
 
+async def test_rest_query_params_are_typed_by_the_request_struct(served: tuple[str, dict[str, Any]]):
+    url, card = served
+    proto_card = ParseDict(card, AgentCard(), ignore_unknown_fields=True)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "A2A-Version": "1.0"}) as http:
+        sdk = RestTransport(http, proto_card, url)
+        answer = await sdk.list_tasks(ListTasksRequest(page_size=2, status=TaskState.TASK_STATE_WORKING,
+                                                       include_artifacts=True))
+        assert answer.page_size == 2 and answer.tasks[0].status.state == TaskState.TASK_STATE_WORKING
+        r = await http.get(url + "/tasks", params={"pageSize": "x"})
+        assert r.status_code == 400 and "pageSize" in r.json()["error"]["message"]
+
+
 class Threaded:
     """The listener on its own loop in a thread, for hypothesis's synchronous tests."""
 
@@ -140,7 +164,8 @@ class Threaded:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="http-test-loop", daemon=True)
         self.thread.start()
-        self.listener = HttpListener(build({"name": "x"}), host="127.0.0.1", port=0, token=TOKEN,
+        card = a2a.AgentCard(name="x", description="x", version="1", capabilities=a2a.AgentCapabilities())
+        self.listener = HttpListener(build(card), host="127.0.0.1", port=0, token=TOKEN,
                                      max_body_bytes=4096, v03={})
         self.url = asyncio.run_coroutine_threadsafe(self.listener.start(), self.loop).result(10)
         self.http = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
