@@ -18,9 +18,9 @@ from typing import Any
 
 import hvac
 import pytest
-from codetether.daemon.core.secrets import _vault as secrets_mod
 from codetether.daemon.core.config import SecretsSection
 from codetether.daemon.core.secrets import SecretStore
+from codetether.daemon.core.secrets import _vault as secrets_mod
 from codetether.daemon.errors import SecretError
 
 CANARY = f"sk-canary-{uuid.uuid4().hex}"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from codetether.daemon.core.records.audit import AuditEntry, AuditLog, VerifyResult, digest, seal, verify_file
 from codetether.daemon.core.records.audit import _read as _audit_read
 from codetether.daemon.core.records.audit import _trail as audit_mod
-from codetether.daemon.core.records.audit import AuditEntry, AuditLog, VerifyResult, digest, seal, verify_file
 from codetether.daemon.core.storage import _jsonl
 from codetether.daemon.errors import InvalidParams, Unavailable
 

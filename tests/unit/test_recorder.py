@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from codetether.daemon.core.secrets import _redact as redact
+from codetether.daemon.api import CallRecord
 from codetether.daemon.core.config import Config
 from codetether.daemon.core.records import Recorder
-from codetether.daemon.api import CallRecord
+from codetether.daemon.core.secrets import _redact as redact
 from codetether.daemon.wire import events as ev
 
 
