@@ -411,3 +411,30 @@ async def test_ready_turns_503_while_draining_and_drain_waits_for_requests_in_fl
             pass
     with pytest.raises(RuntimeError, match="closed"):
         await server.listener.start()
+
+
+async def test_an_idle_stream_pings_and_ends_when_its_client_leaves():
+    ended = asyncio.Event()
+
+    async def idle(p: GetTaskReq, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {"task": task(p.id, "TASK_STATE_WORKING")}
+            await asyncio.Event().wait()  # a task with nothing new, for ever
+        finally:
+            ended.set()
+
+    api = API()
+    api.add(Method("SubscribeToTask", idle, GetTaskReq, None, streaming=True))
+    listener = HttpListener(api, host="127.0.0.1", port=0, token=TOKEN, max_body_bytes=4096, v03={},
+                            sse_keepalive=0.05)
+    url = await listener.start()
+    try:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            async with http.get(url + "/tasks/t-9:subscribe") as r:
+                assert json.loads((await r.content.readline()).decode()[5:])["task"]["id"] == "t-9"
+                assert await r.content.readline() == b"\n"
+                assert await r.content.readline() == b": ping\n"  # the idle stream is kept alive
+            # the client left: the next ping fails and the API's stream is closed
+            await asyncio.wait_for(ended.wait(), 5)
+    finally:
+        await listener.drain(1.0)

@@ -16,7 +16,10 @@ whose message names a field (msgspec's ``at `$.message.parts```) also gets a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -28,14 +31,20 @@ from ...core.secrets import redact_json
 from ...errors import CodetetherError, MessageTooLarge
 
 __all__ = [
+    "END",
     "ERROR_INFO",
     "JSON",
+    "PING",
+    "ItemPump",
     "RequestState",
+    "SSE_HEADERS",
+    "SseShape",
     "context_of",
     "encode",
     "error_object",
     "json_response",
     "read_body",
+    "serve_sse",
     "state_of",
     "status_body",
 ]
@@ -147,3 +156,97 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     except web.HTTPRequestEntityTooLarge as exc:
         raise MessageTooLarge(f"request body exceeds {limit} bytes", data={"limit": limit}) from exc
 
+
+
+END: Final = object()  # the stream ended
+PING: Final = object()  # nothing for a while: write an SSE comment (a gone client shows up then)
+
+
+class ItemPump:
+    """Reads an API stream for an SSE response: the next item, :data:`END`, or :data:`PING`
+    after ``every`` seconds without one. A read that times out is kept, never cancelled
+    (cancelling it would end the stream), and the next call waits on it again; so an idle
+    stream (a task subscription with nothing new) still writes something every ``every``
+    seconds, and a client that left is noticed on that write, not only at the next item.
+    ``_pending`` is the one read in flight, owned here and cancelled by :meth:`aclose`."""
+
+    def __init__(self, items: AsyncIterator[Any], *, every: float, name: str) -> None:
+        self._items = items
+        self._every = every
+        self._name = name
+        self._pending: asyncio.Future[Any] | None = None
+
+    async def next(self) -> Any:
+        """The next item, :data:`END` or :data:`PING` (an item's error is raised here)."""
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(anext(self._items, END))
+            if isinstance(self._pending, asyncio.Task):
+                self._pending.set_name(self._name)
+        done, _ = await asyncio.wait({self._pending}, timeout=self._every)
+        if not done:
+            return PING
+        pending, self._pending = self._pending, None
+        return pending.result()
+
+    async def aclose(self) -> None:
+        """Stop the read in flight and close the stream (its handler's ``finally`` runs now)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            await asyncio.gather(self._pending, return_exceptions=True)
+            self._pending = None
+        closer = getattr(self._items, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+SSE_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                      "X-Accel-Buffering": "no"}
+
+
+@dataclass(frozen=True, slots=True)
+class SseShape:
+    """How one binding writes a stream: each item's event bytes, the plain answer for an
+    error before the first item, the last event for an error after it, and the error a
+    crash (a bug, not a :class:`CodetetherError`) becomes."""
+
+    event: Callable[[Any], bytes]
+    answer: Callable[[CodetetherError], web.Response]
+    last_event: Callable[[CodetetherError], bytes]
+    internal: Callable[[BaseException], CodetetherError]
+
+
+async def serve_sse(request: web.Request, items: AsyncIterator[Any], shape: SseShape, *,
+                    every: float, name: str) -> web.StreamResponse:
+    """Answer ``request`` with the API stream ``items`` as Server-Sent Events (see
+    :class:`ItemPump` for the keep-alive comments). An error before the first item is a
+    plain answer, so a client handles it as it would a unary one."""
+    pump = ItemPump(items, every=every, name=name)
+    try:
+        try:
+            item = await pump.next()
+        except CodetetherError as exc:
+            return shape.answer(exc)
+        except Exception as exc:  # noqa: BLE001 - the server keeps serving
+            return shape.answer(shape.internal(exc))
+        response = web.StreamResponse(headers=SSE_HEADERS)
+        await response.prepare(request)
+        try:
+            while item is not END:
+                await response.write(b": ping\n\n" if item is PING else shape.event(item))
+                item = await pump.next()
+        except ConnectionError:
+            return response  # the client left; the finally below ends the stream
+        except CodetetherError as exc:
+            await _write_last(response, shape.last_event(exc))
+        except Exception as exc:  # noqa: BLE001
+            await _write_last(response, shape.last_event(shape.internal(exc)))
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
+    finally:
+        await pump.aclose()
+
+
+async def _write_last(response: web.StreamResponse, event: bytes) -> None:
+    with contextlib.suppress(ConnectionError):
+        await response.write(event)

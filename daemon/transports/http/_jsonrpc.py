@@ -24,9 +24,7 @@ a stream's items go out as results of the request, not as notifications.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import msgspec
@@ -41,7 +39,17 @@ from ...errors import (
     ParseError,
     VersionNotSupported,
 )
-from ._common import JSON, context_of, encode, error_object, json_response, read_body, state_of
+from ._common import (
+    JSON,
+    SseShape,
+    context_of,
+    encode,
+    error_object,
+    json_response,
+    read_body,
+    serve_sse,
+    state_of,
+)
 from ._compat import Target, V03Table, resolve
 
 __all__ = ["JsonRpcHandler", "MAX_BATCH", "check_version"]
@@ -50,9 +58,6 @@ log = logging.getLogger("codetether.http")
 
 MAX_BATCH: Final = 1000  # members per batch (as the socket's engine): each one is a task
 _decoder = msgspec.json.Decoder()
-_END: Final = object()
-_SSE_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                       "X-Accel-Buffering": "no"}
 _VERSIONS: Final = {"": "0.3", "0.3": "0.3", "1.0": "1.0", "1": "1.0"}
 
 
@@ -87,10 +92,11 @@ class JsonRpcHandler:
     """The aiohttp handler of ``POST /`` and ``POST /a2a``: decodes, checks, dispatches
     onto ``api`` (with the 0.3 names of ``v03``), encodes. Holds no state between requests."""
 
-    def __init__(self, api: API, v03: V03Table, *, max_body_bytes: int) -> None:
+    def __init__(self, api: API, v03: V03Table, *, max_body_bytes: int, keepalive: float) -> None:
         self.api = api
         self.v03 = v03
         self.max_body_bytes = max_body_bytes
+        self.keepalive = keepalive
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -167,34 +173,14 @@ class JsonRpcHandler:
 
     async def _stream(self, request: web.Request, target: Target, params: Any,
                       req_id: Any) -> web.StreamResponse:
+        shape = SseShape(
+            event=lambda item: b"data: " + _frame(req_id, result=target.convert_result(item)) + b"\n\n",
+            answer=lambda err: json_response(_frame(req_id, error=err)),
+            last_event=lambda err: b"data: " + _frame(req_id, error=err) + b"\n\n",
+            internal=lambda exc: _internal(target.name, exc))
         ctx = context_of(request, target.name, req_id)
-        items: AsyncIterator[Any] = self.api.stream(target.name, params, ctx)
-        try:
-            try:
-                first = await anext(items, _END)
-            except CodetetherError as exc:
-                return json_response(_frame(req_id, error=exc))
-            except Exception as exc:  # noqa: BLE001
-                return json_response(_frame(req_id, error=_internal(target.name, exc)))
-            response = web.StreamResponse(headers=_SSE_HEADERS)
-            await response.prepare(request)
-            try:
-                item = first
-                while item is not _END:
-                    await response.write(b"data: " + _frame(req_id, result=target.convert_result(item))
-                                         + b"\n\n")
-                    item = await anext(items, _END)
-            except ConnectionError:
-                return response  # the client left: aclosing ends the stream
-            except CodetetherError as exc:
-                await _last_event(response, _frame(req_id, error=exc))
-            except Exception as exc:  # noqa: BLE001
-                await _last_event(response, _frame(req_id, error=_internal(target.name, exc)))
-            with contextlib.suppress(ConnectionError):
-                await response.write_eof()
-            return response
-        finally:
-            await _aclose(items)
+        return await serve_sse(request, self.api.stream(target.name, params, ctx), shape,
+                               every=self.keepalive, name=f"http:sse:{target.name}")
 
     async def _batch(self, request: web.Request, messages: list[Any]) -> web.Response:
         if not messages:
@@ -224,18 +210,6 @@ class JsonRpcHandler:
             return _frame(req_id, error=exc)
         frame = await self._unary(request, target, params, req_id)
         return frame if "id" in message else None
-
-
-async def _aclose(items: AsyncIterator[Any]) -> None:
-    """End the API's stream now (its handler's ``finally`` runs), not at garbage collection."""
-    closer = getattr(items, "aclose", None)
-    if closer is not None:
-        await closer()
-
-
-async def _last_event(response: web.StreamResponse, frame: bytes) -> None:
-    with contextlib.suppress(ConnectionError):
-        await response.write(b"data: " + frame + b"\n\n")
 
 
 def _peek_id(body: bytes) -> Any:

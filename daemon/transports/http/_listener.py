@@ -40,6 +40,7 @@ _PROBES: Final = frozenset({"/health", "/ready"})
 _CARDS: Final = frozenset({"/.well-known/agent-card.json", "/.well-known/agent.json"})
 _JSONRPC_PATHS: Final = ("/", "/a2a", "/a2a/")
 _REALM: Final = 'Bearer realm="codetether"'
+SSE_KEEPALIVE: Final = 15.0  # seconds between ": ping" comments on an idle SSE stream
 _SHUTDOWN_GRACE: Final = 0.5  # seconds aiohttp gives handlers still running after drain's wait
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,13 +64,15 @@ class HttpListener:
     """
 
     def __init__(self, api: API, *, host: str, port: int, token: str, max_body_bytes: int,
-                 rest_api: API | None = None, v03: V03Table | None = None) -> None:
+                 rest_api: API | None = None, v03: V03Table | None = None,
+                 sse_keepalive: float = SSE_KEEPALIVE) -> None:
         if not token:
             raise ValueError("the HTTP listener needs a bearer token")
         self.api = api
         self.rest_api = rest_api
         self.host, self.port = host, port
         self.max_body_bytes = max_body_bytes
+        self.sse_keepalive = sse_keepalive
         self._token = token.encode()
         self._v03 = load_v03() if v03 is None else v03
         self.state = ListenerState.NEW
@@ -129,7 +132,8 @@ class HttpListener:
         return self._inflight
 
     def _routes(self, app: web.Application) -> None:
-        rpc = JsonRpcHandler(self.api, self._v03, max_body_bytes=self.max_body_bytes)
+        rpc = JsonRpcHandler(self.api, self._v03, max_body_bytes=self.max_body_bytes,
+                             keepalive=self.sse_keepalive)
         for path in _JSONRPC_PATHS:
             app.router.add_post(path, rpc.handle)
         for card in sorted(_CARDS):
@@ -141,7 +145,8 @@ class HttpListener:
             routes += [(self.rest_api, r) for r in SEED_ROUTES]
         for api, route in routes:
             app.router.add_route(route.verb, route.path,
-                                 RestHandler(api, route, max_body_bytes=self.max_body_bytes).handle)
+                                 RestHandler(api, route, max_body_bytes=self.max_body_bytes,
+                                             keepalive=self.sse_keepalive).handle)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -14,9 +14,7 @@ also under a ``/{tenant}`` prefix; ``:subscribe`` is served on GET (the proto) a
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,7 +23,16 @@ from aiohttp import web
 
 from ...api import API
 from ...errors import CodetetherError, ContentTypeNotSupported, InvalidParams, InvalidRequest
-from ._common import context_of, encode, json_response, read_body, state_of, status_body
+from ._common import (
+    SseShape,
+    context_of,
+    encode,
+    json_response,
+    read_body,
+    serve_sse,
+    state_of,
+    status_body,
+)
 from ._jsonrpc import check_version
 
 __all__ = ["A2A_ROUTES", "RestHandler", "RestRoute", "SEED_ROUTES"]
@@ -33,10 +40,7 @@ __all__ = ["A2A_ROUTES", "RestHandler", "RestRoute", "SEED_ROUTES"]
 log = logging.getLogger("codetether.http")
 
 _JSON_TYPES: Final = frozenset({"application/json", "application/a2a+json"})
-_SSE_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                       "X-Accel-Buffering": "no"}
 _decoder = msgspec.json.Decoder()
-_END: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +91,11 @@ SEED_ROUTES: Final = [
 class RestHandler:
     """The aiohttp handler of one :class:`RestRoute` over ``api``."""
 
-    def __init__(self, api: API, route: RestRoute, *, max_body_bytes: int) -> None:
+    def __init__(self, api: API, route: RestRoute, *, max_body_bytes: int, keepalive: float) -> None:
         self.api = api
         self.route = route
         self.max_body_bytes = max_body_bytes
+        self.keepalive = keepalive
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -102,7 +107,11 @@ class RestHandler:
             return _error(exc)
         ctx = context_of(request, self.route.method)
         if self.route.stream:
-            return await self._stream(request, self.api.stream(self.route.method, params, ctx))
+            shape = SseShape(event=lambda item: b"data: " + encode(item) + b"\n\n", answer=_error,
+                             last_event=lambda err: b"event: error\ndata: " + encode(status_body(err)) + b"\n\n",
+                             internal=lambda exc: _internal(self.route.method, exc))
+            return await serve_sse(request, self.api.stream(self.route.method, params, ctx), shape,
+                                   every=self.keepalive, name=f"http:sse:{self.route.method}")
         try:
             result = await self.api.call(self.route.method, params, ctx)
         except CodetetherError as exc:
@@ -149,36 +158,6 @@ class RestHandler:
             raise InvalidParams(f"{self.route.method}: {exc}") from exc
         return typed if isinstance(typed, dict) else params
 
-    async def _stream(self, request: web.Request, items: AsyncIterator[Any]) -> web.StreamResponse:
-        try:
-            try:
-                first = await anext(items, _END)
-            except CodetetherError as exc:
-                return _error(exc)
-            except Exception as exc:  # noqa: BLE001
-                return _error(_internal(self.route.method, exc))
-            response = web.StreamResponse(headers=_SSE_HEADERS)
-            await response.prepare(request)
-            try:
-                item = first
-                while item is not _END:
-                    await response.write(b"data: " + encode(item) + b"\n\n")
-                    item = await anext(items, _END)
-            except ConnectionError:
-                return response
-            except CodetetherError as exc:
-                await _last_event(response, exc)
-            except Exception as exc:  # noqa: BLE001
-                await _last_event(response, _internal(self.route.method, exc))
-            with contextlib.suppress(ConnectionError):
-                await response.write_eof()
-            return response
-        finally:
-            closer = getattr(items, "aclose", None)
-            if closer is not None:
-                await closer()
-
-
 def _error(err: CodetetherError) -> web.Response:
     return json_response(encode(status_body(err)), status=err.codes.http)
 
@@ -186,8 +165,3 @@ def _error(err: CodetetherError) -> web.Response:
 def _internal(method: str, exc: BaseException) -> CodetetherError:
     log.error("%s crashed", method, exc_info=exc)
     return CodetetherError(f"internal error in {method}: {exc!r}")
-
-
-async def _last_event(response: web.StreamResponse, err: CodetetherError) -> None:
-    with contextlib.suppress(ConnectionError):
-        await response.write(b"event: error\ndata: " + encode(status_body(err)) + b"\n\n")
