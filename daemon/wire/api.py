@@ -8,6 +8,18 @@ import msgspec
 
 from .events import SessionEvent
 from .messages import Message, Usage
+from .records import (
+    ArchivedFile,
+    ArchiveResult,
+    ExportStats,
+    ModelStats,
+    Number,
+    ReportWritten,
+    TelemetryExport,
+    TelemetryStats,
+    TokenStats,
+    ToolStats,
+)
 
 __all__ = [
     "Answered",
@@ -326,93 +338,3 @@ class SessionStatus(msgspec.Struct, forbid_unknown_fields=True):
     output_tokens: int
     #: Formatted (``$0.0123``), or ``unpriced``.
     cost: str
-
-
-Number = int | float
-
-
-class ToolStats(msgspec.Struct, forbid_unknown_fields=True):
-    count: int
-    failures: int
-    failure_rate: Number
-    avg_duration_ms: Number
-    max_duration_ms: Number
-    total_duration_ms: Number
-
-
-class TokenStats(msgspec.Struct, forbid_unknown_fields=True):
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    avg_input: Number
-    avg_output: Number
-    max_input: int
-    max_output: int
-
-
-class ModelStats(TokenStats, forbid_unknown_fields=True):
-    cost_usd: Number | None
-    cost: str
-    priced: bool
-    local: bool
-
-
-class TelemetryStats(msgspec.Struct, forbid_unknown_fields=True):
-    """``telemetry/stats``: totals, per tool, per model (tokens, cost), per operation."""
-
-    since: Number | None
-    first_ts: Number | None
-    last_ts: Number | None
-    total_executions: int
-    successful_executions: int
-    failed_executions: int
-    total_duration_ms: Number
-    total_requests: int
-    total_input_tokens: int
-    total_output_tokens: int
-    tools: dict[str, ToolStats]
-    models: dict[str, ModelStats]
-    operations: dict[str, TokenStats]
-    cost_usd: Number
-    cost: str
-    unpriced_models: list[str]
-
-
-class ExportStats(msgspec.Struct, forbid_unknown_fields=True):
-    """The seed's ``TelemetryStats`` shape."""
-
-    total_executions: int
-    successful_executions: int
-    failed_executions: int
-    total_duration_ms: Number
-    total_input_tokens: int
-    total_output_tokens: int
-    total_requests: int
-    executions_by_tool: dict[str, int]
-    files_modified: dict[str, int]
-
-
-class TelemetryExport(msgspec.Struct, forbid_unknown_fields=True):
-    """``telemetry/export``: the seed's ``telemetry.json`` (last 500 tool executions)."""
-
-    executions: list[dict[str, Any]]
-    stats: ExportStats
-    #: Unix milliseconds.
-    last_updated: int
-
-
-class ReportWritten(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
-    bytes: int
-
-
-class ArchivedFile(msgspec.Struct, forbid_unknown_fields=True):
-    key: str
-    size: int
-    sha256: str
-
-
-class ArchiveResult(msgspec.Struct, forbid_unknown_fields=True):
-    bucket: str
-    files: list[ArchivedFile]
