@@ -1,11 +1,26 @@
-"""Tasks: A2A tasks as agent work. A durable store behind one small interface
-(:class:`TaskStore`; :class:`SqliteTaskStore` is the file backend in the data dir,
-:class:`MemoryTaskStore` the in-memory one), the records it keeps, and the paging of
-ListTasks.
+"""Tasks: A2A tasks as agent work. The :class:`TaskManager` runs each task as an agent
+session (through :class:`AgentSessions`, which the API layer implements) and maps its
+events to A2A updates; a durable store behind one small interface (:class:`TaskStore`;
+:class:`SqliteTaskStore` is the file backend in the data dir, :class:`MemoryTaskStore`
+the in-memory one); :class:`PushDelivery` posts each update to the task's webhooks.
 """
 
+from ._live import (
+    SLOW_READER_SECONDS,
+    SUBSCRIBER_QUEUE,
+)
+from ._manager import (
+    TaskManager,
+)
 from ._memory import (
     MemoryTaskStore,
+)
+from ._push import (
+    Audit,
+    PushDelivery,
+)
+from ._run import (
+    AgentSessions,
 )
 from ._sqlite import (
     SqliteTaskStore,
@@ -23,9 +38,15 @@ from ._store import (
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "SLOW_READER_SECONDS",
+    "SUBSCRIBER_QUEUE",
+    "AgentSessions",
+    "Audit",
     "MemoryTaskStore",
     "PushConfigRecord",
+    "PushDelivery",
     "SqliteTaskStore",
+    "TaskManager",
     "TaskPage",
     "TaskQuery",
     "TaskRecord",
