@@ -101,5 +101,7 @@ def _add(file: _descriptor.FileDescriptor) -> None:
 for _module in ({mods}):
     _add(_module.DESCRIPTOR)
 ''')
-write("__init__.py", "proto/*.proto", '"""Stubs generated from proto/ (A2A 1.0 lf.a2a.v1, A2A 0.3 a2a.v1)."""\n')
+write("__init__.py", "proto/*.proto",
+      '"""Stubs generated from proto/ (A2A 1.0 lf.a2a.v1, A2A 0.3 a2a.v1); import the modules."""\n'
+      "\n__all__: list[str] = []\n")
 PY

@@ -34,9 +34,8 @@ def test_every_file_says_generated_do_not_edit() -> None:
 def test_stubs_load_beside_the_official_sdk_and_speak_the_same_bytes() -> None:
     from a2a.compat.v0_3 import a2a_v0_3_pb2 as sdk03
     from a2a.types import a2a_pb2 as sdk
-    from google.protobuf import json_format
-
     from codetether.daemon.transports.grpc._generated import a2a_pb2, a2a_v0_3_pb2
+    from google.protobuf import json_format
 
     task = json_format.ParseDict(
         {"id": "t1", "contextId": "c1",

@@ -1,0 +1,189 @@
+"""One gRPC service over the API table: decode, check, build the context, call, encode, map errors.
+
+Nothing here knows what an rpc does. The handlers are made from the service's
+descriptor: every rpc of ``lf.a2a.v1.A2AService`` is the API method of the same name
+(A2A 1.0's JSON-RPC names are its rpc names); every rpc of ``a2a.v1.A2AService`` (0.3)
+goes through a :class:`~._v03.V03Adapter` first. The bytes are parsed here rather than by
+grpcio, so a malformed request is answered INVALID_ARGUMENT (ParseError) like any other
+bad input, with the error's details, instead of grpcio's bare INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, cast
+
+import grpc
+import msgspec
+from google.protobuf import descriptor, json_format, message, message_factory
+
+from ...api import API, CallContext
+from ...errors import CodetetherError, InvalidAgentResponse, ParseError, VersionNotSupported
+from ._status import status_of
+from ._v03 import V03Adapter
+
+__all__ = ["PRINCIPAL", "Service"]
+
+log = logging.getLogger("codetether.grpc")
+
+#: Who a call with the right bearer token acts as (approvals, audit trail).
+PRINCIPAL = "a2a:bearer"
+
+Json = dict[str, Any]
+
+
+def _version_ok(wanted: str, got: str | None) -> bool:
+    """Missing means the service's own version (its package says it); a patch level is ignored."""
+    if not got:
+        return True
+    major, _, rest = got.strip().partition(".")
+    minor = rest.partition(".")[0] or "0"
+    want_major, _, want_minor = wanted.partition(".")
+    return major == want_major and minor == want_minor
+
+
+@dataclass(frozen=True, slots=True)
+class _Rpc:
+    name: str
+    request: type[message.Message]
+    response: type[message.Message]
+    streaming: bool
+
+
+class Service:
+    """The handlers of one A2A gRPC service (``version`` "1.0", or "0.3" with ``adapter``).
+
+    Holds no state between calls: each call checks the bearer token against ``token``
+    (constant time) and the ``a2a-version`` metadata, then runs on ``api``.
+    """
+
+    def __init__(self, api: API, service: descriptor.ServiceDescriptor, *, token: str, version: str,
+                 adapter: V03Adapter | None = None) -> None:
+        self.api = api
+        self.full_name = service.full_name
+        self.version = version
+        self._token = token.encode()
+        self._adapter = adapter
+        self._rpcs = [_Rpc(m.name, message_factory.GetMessageClass(m.input_type),
+                           message_factory.GetMessageClass(m.output_type), m.server_streaming)
+                      for m in service.methods]
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The generic handler to add to a grpcio server (bytes in, bytes out)."""
+        handlers: dict[str, grpc.RpcMethodHandler] = {}
+        for rpc in self._rpcs:
+            if rpc.streaming:
+                handlers[rpc.name] = grpc.unary_stream_rpc_method_handler(self._streamer(rpc))
+            else:
+                handlers[rpc.name] = grpc.unary_unary_rpc_method_handler(self._caller(rpc))
+        return grpc.method_handlers_generic_handler(self.full_name, handlers)
+
+    def _caller(self, rpc: _Rpc) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
+        async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            await self._authenticate(context)
+            ctx: CallContext | None = None
+            try:
+                name, params, ctx = self._decode(rpc, raw, context)
+                return self._encode(rpc, await self.api.call(name, params, ctx))
+            except CodetetherError as exc:
+                err = exc
+            except Exception:
+                log.exception("%s/%s failed", self.full_name, rpc.name)
+                err = CodetetherError(f"internal error in {rpc.name}")
+            finally:
+                _close(ctx)  # answered, failed or cancelled (CancelledError passes through here)
+            await _abort(context, err)
+
+        return unary
+
+    def _streamer(self, rpc: _Rpc) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
+        async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+            await self._authenticate(context)
+            ctx: CallContext | None = None
+            try:
+                name, params, ctx = self._decode(rpc, raw, context)
+                items = cast(AsyncGenerator[Any, None], self.api.stream(name, params, ctx))
+                try:
+                    async for item in items:
+                        yield self._encode(rpc, item)  # waits while the peer is slow to read
+                finally:
+                    await items.aclose()
+                return
+            except CodetetherError as exc:
+                err = exc
+            except Exception:
+                log.exception("%s/%s failed", self.full_name, rpc.name)
+                err = CodetetherError(f"internal error in {rpc.name}")
+            finally:
+                _close(ctx)
+            await _abort(context, err)
+
+        return stream
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
+        given = b""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                scheme, _, credentials = value.partition(" ")
+                if scheme.lower() == "bearer":
+                    given = credentials.strip().encode()
+        if not given or not hmac.compare_digest(given, self._token):
+            # No error class for this in the one table yet: a plain status, no details.
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+
+    def _decode(self, rpc: _Rpc, raw: bytes, context: grpc.aio.ServicerContext) -> tuple[str, Json, CallContext]:
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        got = metadata.get("a2a-version")
+        if not _version_ok(self.version, got):
+            raise VersionNotSupported(f"A2A version {got!r} is not served by {self.full_name} "
+                                      f"(it speaks {self.version})", data={"version": got})
+        try:
+            request = rpc.request.FromString(raw)
+        except message.DecodeError as exc:
+            raise ParseError(f"{rpc.name}: the request is not a valid {rpc.request.DESCRIPTOR.full_name}",
+                             data={"rpc": rpc.name}) from exc
+        params: Json = json_format.MessageToDict(request)
+        name = rpc.name
+        if self._adapter is not None:
+            name, params = self._adapter.request(rpc.name, params)
+        ctx = CallContext(transport="grpc", method=name, principal=PRINCIPAL,
+                          peer={"remote": context.peer()}, request_id=None)
+        remaining = context.time_remaining()
+        if remaining is not None:
+            ctx.deadline = asyncio.get_running_loop().time() + float(remaining)
+        return name, params, ctx
+
+    def _encode(self, rpc: _Rpc, result: Any) -> bytes:
+        data = msgspec.to_builtins(result) if result is not None else {}
+        if self._adapter is not None:
+            data = self._adapter.result(rpc.name, data)
+        try:
+            # 0.3 answers are a lossy down-conversion: fields 0.3 lacks are dropped.
+            out = json_format.ParseDict(data, rpc.response(), ignore_unknown_fields=self._adapter is not None)
+        except json_format.ParseError as exc:
+            raise InvalidAgentResponse(f"{rpc.name}: the answer does not fit "
+                                       f"{rpc.response.DESCRIPTOR.full_name}: {exc}") from exc
+        encoded: bytes = out.SerializeToString()
+        return encoded
+
+
+def _close(ctx: CallContext | None) -> None:
+    """The call is over (answered, failed or cancelled): end what it left running."""
+    if ctx is None or ctx.closed.is_set():
+        return
+    ctx.closed.set()
+    for callback in ctx.on_close:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - one callback must not stop the others
+            log.exception("on_close callback failed")
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: CodetetherError) -> NoReturn:
+    code, details, trailers = status_of(err)
+    await context.abort(code, details, trailing_metadata=trailers)
+    raise AssertionError("grpc abort returned")  # abort always raises
