@@ -438,3 +438,42 @@ async def test_an_idle_stream_pings_and_ends_when_its_client_leaves():
             await asyncio.wait_for(ended.wait(), 5)
     finally:
         await listener.drain(1.0)
+
+
+async def test_push_config_routes_map_path_query_and_body():
+    seen: list[tuple[str, Any]] = []
+
+    def echo(name: str) -> Any:
+        async def handler(p: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+            seen.append((name, p))
+            return {} if name.startswith("Delete") else {"echo": p}
+        return handler
+
+    api = API()
+    for name in ("CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
+                 "ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig", "CancelTask",
+                 "ListTasks", "GetExtendedAgentCard"):
+        api.add(Method(name, echo(name), dict[str, Any], dict))
+    listener = HttpListener(api, host="127.0.0.1", port=0, token=TOKEN, max_body_bytes=4096, v03={})
+    url = await listener.start()
+    try:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            async with http.post(url + "/tasks/t-1/pushNotificationConfigs",
+                                 json={"url": "https://hook.example/x", "taskId": "other"}) as r:
+                assert (await r.json())["echo"] == {"url": "https://hook.example/x", "taskId": "t-1"}
+            async with http.get(url + "/tasks/t-1/pushNotificationConfigs/c-1") as r:
+                assert (await r.json())["echo"] == {"taskId": "t-1", "id": "c-1"}
+            async with http.get(url + "/acme/tasks/t-1/pushNotificationConfigs?pageSize=5") as r:
+                assert (await r.json())["echo"] == {"taskId": "t-1", "tenant": "acme", "pageSize": "5"}
+            async with http.delete(url + "/tasks/t-1/pushNotificationConfigs/c-1") as r:
+                assert r.status == 200 and await r.json() == {}
+            async with http.post(url + "/tasks/t-1:cancel") as r:
+                assert (await r.json())["echo"] == {"id": "t-1"}
+            async with http.get(url + "/tasks?contextId=c&status=TASK_STATE_WORKING") as r:
+                assert (await r.json())["echo"] == {"contextId": "c", "status": "TASK_STATE_WORKING"}
+            async with http.get(url + "/extendedAgentCard") as r:
+                assert (await r.json())["echo"] == {}
+    finally:
+        await listener.drain(1.0)
+    assert [name for name, _ in seen][:4] == ["CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
+                                              "ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig"]
