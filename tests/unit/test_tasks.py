@@ -4,6 +4,7 @@ method table called as a transport would (raw JSON params), the task store on di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -61,6 +62,14 @@ def message(text: str, *, configuration: dict[str, Any] | None = None, **fields:
 
 @pytest.fixture
 async def make(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+    async with peers(short_dir) as build:
+        yield build
+
+
+@contextlib.asynccontextmanager
+async def peers(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+    """``build(turns, a2a_config=..., home=...)`` makes an App with the scripted model and
+    its A2A table; everything built is stopped and closed on the way out."""
     made: list[Peer] = []
 
     async def build(turns: list[Any], *, a2a_config: str = "", home: str = "h") -> Peer:
