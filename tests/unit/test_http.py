@@ -161,7 +161,9 @@ def msg(text: str, role: str = "ROLE_USER") -> dict[str, Any]:
 async def sse(response: aiohttp.ClientResponse) -> list[tuple[str, Any]]:
     """(event name, decoded data) of every event in an SSE body."""
     assert response.headers["Content-Type"].startswith("text/event-stream")
-    events, name, data = [], "message", []
+    events: list[tuple[str, Any]] = []
+    data: list[str] = []
+    name = "message"
     async for raw in response.content:
         line = raw.decode().rstrip("\r\n")
         if not line:
@@ -175,7 +177,7 @@ async def sse(response: aiohttp.ClientResponse) -> list[tuple[str, Any]]:
     return events
 
 
-async def test_unary_jsonrpc_on_every_path_runs_as_the_bearer(server: Server):
+async def test_unary_jsonrpc_on_every_path_runs_as_the_bearer(server: Server) -> None:
     for path in ("/", "/a2a", "/a2a/"):
         status, answer = await server.rpc("SendMessage", msg("hello"), path=path, req_id=path)
         assert status == 200 and answer["id"] == path
@@ -186,7 +188,7 @@ async def test_unary_jsonrpc_on_every_path_runs_as_the_bearer(server: Server):
     assert [r.method for r in server.fake.records] == ["SendMessage"] * 3
 
 
-async def test_streaming_method_answers_sse_and_an_error_mid_stream_is_the_last_event(server: Server):
+async def test_streaming_method_answers_sse_and_an_error_mid_stream_is_the_last_event(server: Server) -> None:
     frame = {"jsonrpc": "2.0", "id": "s1", "method": "SendStreamingMessage", "params": msg("one two")}
     async with server.http.post(server.url, json=frame, headers=AUTH) as r:
         events = await sse(r)
@@ -201,12 +203,12 @@ async def test_streaming_method_answers_sse_and_an_error_mid_stream_is_the_last_
     await server.alive()
 
 
-async def test_stream_error_before_the_first_item_is_a_plain_json_answer(server: Server):
+async def test_stream_error_before_the_first_item_is_a_plain_json_answer(server: Server) -> None:
     status, answer = await server.rpc("SubscribeToTask", {"id": "nope"})
     assert status == 200 and answer["error"]["code"] == -32001
 
 
-async def test_bad_input_is_answered_and_the_server_keeps_serving(server: Server):
+async def test_bad_input_is_answered_and_the_server_keeps_serving(server: Server) -> None:
     url, http = server.url, server.http
     async with http.post(url, data=b"hello", headers={**AUTH, "Content-Type": "text/plain"}) as r:
         assert (r.status, (await r.json())["error"]["code"]) == (200, -32005)
@@ -230,14 +232,14 @@ async def test_bad_input_is_answered_and_the_server_keeps_serving(server: Server
     await server.alive()
 
 
-async def test_version_header_missing_or_known_is_served(server: Server):
+async def test_version_header_missing_or_known_is_served(server: Server) -> None:
     for version in (None, "0.3", "1", "1.0"):
         headers = {"Authorization": f"Bearer {TOKEN}"} | ({"A2A-Version": version} if version else {})
         status, answer = await server.rpc("GetTask", {"id": "t-1"}, headers=headers)
         assert answer["result"]["id"] == "t-1", version
 
 
-async def test_v03_names_are_converted_both_ways(server: Server):
+async def test_v03_names_are_converted_both_ways(server: Server) -> None:
     params = {"message": {"messageId": "m", "role": "user", "kind": "message",
                           "parts": [{"kind": "text", "text": "old"}]}}
     status, answer = await server.rpc("message/send", params, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -252,7 +254,7 @@ async def test_v03_names_are_converted_both_ways(server: Server):
     await server.alive()
 
 
-async def test_batches_answer_in_one_array(server: Server):
+async def test_batches_answer_in_one_array(server: Server) -> None:
     frames = [{"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "t-1"}},
               {"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": "x"}},
               {"jsonrpc": "2.0", "method": "GetTask", "params": {"id": "t-1"}},
@@ -266,7 +268,7 @@ async def test_batches_answer_in_one_array(server: Server):
         assert (await r.json())["error"]["code"] == -32600
 
 
-async def test_auth_is_required_except_on_probes_and_the_card(server: Server):
+async def test_auth_is_required_except_on_probes_and_the_card(server: Server) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
         for verb, path in (("POST", "/"), ("GET", "/tasks/t-1"), ("GET", "/nowhere"), ("GET", "/v1/sessions")):
             async with server.http.request(verb, server.url + path, json={}, headers=headers) as r:
@@ -281,7 +283,7 @@ async def test_auth_is_required_except_on_probes_and_the_card(server: Server):
     await server.alive()
 
 
-async def test_oversized_bodies_are_413(server: Server):
+async def test_oversized_bodies_are_413(server: Server) -> None:
     big = msg("x" * 5000)
     async with server.http.post(server.url, json={"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
                                                   "params": big}, headers=AUTH) as r:
@@ -302,7 +304,7 @@ async def test_oversized_bodies_are_413(server: Server):
     await server.alive()
 
 
-async def test_rest_binding(server: Server):
+async def test_rest_binding(server: Server) -> None:
     url, http = server.url, server.http
     async with http.post(url + "/message:send", json=msg("rest"), headers=AUTH) as r:
         assert r.status == 200 and (await r.json())["task"]["id"] == "t-1"
@@ -337,7 +339,7 @@ async def test_rest_binding(server: Server):
     await server.alive()
 
 
-async def test_card_has_a_strong_etag_and_answers_304(server: Server):
+async def test_card_has_a_strong_etag_and_answers_304(server: Server) -> None:
     async with server.http.get(server.url + "/.well-known/agent-card.json") as r:
         card, etag = await r.json(), r.headers["ETag"]
         assert card["name"] == "fake" and r.headers["Cache-Control"] == "public, max-age=300"
@@ -350,7 +352,7 @@ async def test_card_has_a_strong_etag_and_answers_304(server: Server):
     assert server.fake.records[-1].method == "GetAgentCard"
 
 
-async def test_rest_api_routes_of_the_socket_table():
+async def test_rest_api_routes_of_the_socket_table() -> None:
     seen: list[Any] = []
 
     class Recent(msgspec.Struct):
@@ -389,7 +391,7 @@ async def test_rest_api_routes_of_the_socket_table():
     assert seen == [Recent(limit=3)]
 
 
-async def test_ready_turns_503_while_draining_and_drain_waits_for_requests_in_flight(server: Server):
+async def test_ready_turns_503_while_draining_and_drain_waits_for_requests_in_flight(server: Server) -> None:
     probe = aiohttp.ClientSession()
     async with probe.get(server.url + "/ready") as r:
         assert r.status == 200
@@ -413,7 +415,7 @@ async def test_ready_turns_503_while_draining_and_drain_waits_for_requests_in_fl
         await server.listener.start()
 
 
-async def test_an_idle_stream_pings_and_ends_when_its_client_leaves():
+async def test_an_idle_stream_pings_and_ends_when_its_client_leaves() -> None:
     ended = asyncio.Event()
 
     async def idle(p: GetTaskReq, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
@@ -440,7 +442,7 @@ async def test_an_idle_stream_pings_and_ends_when_its_client_leaves():
         await listener.drain(1.0)
 
 
-async def test_push_config_routes_map_path_query_and_body():
+async def test_push_config_routes_map_path_query_and_body() -> None:
     seen: list[tuple[str, Any]] = []
 
     def echo(name: str) -> Any:

@@ -74,7 +74,7 @@ def request(text: str) -> SendMessageRequest:
 
 
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
-async def test_a_task_over_the_sdk_client(agent: tuple[str, list[CallRecord]], binding: str):
+async def test_a_task_over_the_sdk_client(agent: tuple[str, list[CallRecord]], binding: str) -> None:
     url, calls = agent
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http:
         card = (await http.get(url + "/.well-known/agent-card.json")).json()
@@ -103,7 +103,7 @@ async def test_a_task_over_the_sdk_client(agent: tuple[str, list[CallRecord]], b
     assert sends and all(r.outcome == "success" and r.peer == {"remote": "127.0.0.1"} for r in sends)
 
 
-async def test_refusals_reach_the_audit_trail(agent: tuple[str, list[CallRecord]]):
+async def test_refusals_reach_the_audit_trail(agent: tuple[str, list[CallRecord]]) -> None:
     url, calls = agent
     async with httpx.AsyncClient() as http:
         r = await http.post(url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "GetTask",
@@ -115,7 +115,7 @@ async def test_refusals_reach_the_audit_trail(agent: tuple[str, list[CallRecord]
     assert [(c.method, c.outcome) for c in calls[-2:]] == [("http:/", "denied"), ("http:/", "failure")]
 
 
-async def test_a_0_3_client_on_the_same_endpoint(agent: tuple[str, list[CallRecord]]):
+async def test_a_0_3_client_on_the_same_endpoint(agent: tuple[str, list[CallRecord]]) -> None:
     pytest.importorskip("codetether.daemon.wire.a2a.v0_3", reason="the wire layer's 0.3 table")
     url, calls = agent
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http:

@@ -109,7 +109,7 @@ def request(text: str) -> SendMessageRequest:
 
 
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
-async def test_sdk_client_from_the_card(served: tuple[str, dict[str, Any]], binding: str):
+async def test_sdk_client_from_the_card(served: tuple[str, dict[str, Any]], binding: str) -> None:
     url, _ = served
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         for streaming in (False, True):
@@ -128,7 +128,7 @@ async def test_sdk_client_from_the_card(served: tuple[str, dict[str, Any]], bind
 
 
 @pytest.mark.parametrize("transport", [JsonRpcTransport, RestTransport])
-async def test_sdk_transports_map_errors_and_refusals(served: tuple[str, dict[str, Any]], transport: Any):
+async def test_sdk_transports_map_errors_and_refusals(served: tuple[str, dict[str, Any]], transport: Any) -> None:
     url, card = served
     proto_card = ParseDict(card, AgentCard(), ignore_unknown_fields=True)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "A2A-Version": "1.0"}) as http:
@@ -145,7 +145,7 @@ async def test_sdk_transports_map_errors_and_refusals(served: tuple[str, dict[st
             await transport(http, proto_card, url).get_task(GetTaskRequest(id="t-1"))
 
 
-async def test_rest_query_params_are_typed_by_the_request_struct(served: tuple[str, dict[str, Any]]):
+async def test_rest_query_params_are_typed_by_the_request_struct(served: tuple[str, dict[str, Any]]) -> None:
     url, card = served
     proto_card = ParseDict(card, AgentCard(), ignore_unknown_fields=True)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "A2A-Version": "1.0"}) as http:
@@ -199,7 +199,7 @@ _bodies = st.one_of(st.binary(max_size=600),
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_bodies, content_type=st.sampled_from(["application/json", "text/plain", "application/a2a+json"]))
-def test_arbitrary_bodies_never_500(threaded: Threaded, body: bytes, content_type: str):
+def test_arbitrary_bodies_never_500(threaded: Threaded, body: bytes, content_type: str) -> None:
     r = threaded.http.post(threaded.url + "/", content=body, headers={"Content-Type": content_type})
     assert r.status_code in (200, 204), (r.status_code, r.text)
     if r.status_code == 200:
