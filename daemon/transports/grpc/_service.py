@@ -96,7 +96,7 @@ class Service:
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
                 _close(ctx)  # answered, failed or cancelled (CancelledError passes through here)
-            await _abort(context, err)
+            await _abort(context, err, legacy=self._adapter is not None)
 
         return unary
 
@@ -120,7 +120,7 @@ class Service:
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
                 _close(ctx)
-            await _abort(context, err)
+            await _abort(context, err, legacy=self._adapter is not None)
 
         return stream
 
@@ -183,7 +183,7 @@ def _close(ctx: CallContext | None) -> None:
             log.exception("on_close callback failed")
 
 
-async def _abort(context: grpc.aio.ServicerContext, err: CodetetherError) -> NoReturn:
-    code, details, trailers = status_of(err)
+async def _abort(context: grpc.aio.ServicerContext, err: CodetetherError, *, legacy: bool) -> NoReturn:
+    code, details, trailers = status_of(err, legacy=legacy)
     await context.abort(code, details, trailing_metadata=trailers)
     raise AssertionError("grpc abort returned")  # abort always raises

@@ -18,7 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from ...errors import CodetetherError
 
-__all__ = ["DETAILS_KEY", "DOMAIN", "status_of"]
+__all__ = ["DETAILS_KEY", "DOMAIN", "legacy_name", "status_of"]
 
 log = logging.getLogger("codetether.grpc")
 
@@ -27,8 +27,27 @@ DETAILS_KEY = "grpc-status-details-bin"
 DOMAIN = "a2a-protocol.org"
 
 
-def status_of(exc: CodetetherError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
-    """The status code, message and trailing metadata that report ``exc``."""
+def legacy_name(exc: CodetetherError) -> str | None:
+    """The A2A 0.3 error type name of ``exc`` (``TaskNotFoundError``), or None for our own.
+
+    A2A 0.3 over gRPC had no ErrorInfo: its clients (the a2a-sdk's compat transport
+    among them) read the type from the status message, ``"TaskNotFoundError: ..."``.
+    The name follows from the table's reason; only errors at JSON-RPC's and A2A's
+    reserved codes (not LSP's -32899..-32800) have one.
+    """
+    codes = exc.codes
+    if not -32768 <= codes.jsonrpc <= -32000 or -32899 <= codes.jsonrpc <= -32800:
+        return None
+    if codes.reason == "PARSE_ERROR":
+        return "JSONParseError"
+    name = "".join(word.capitalize() for word in codes.reason.split("_"))
+    return name if name.endswith("Error") else f"{name}Error"
+
+
+def status_of(exc: CodetetherError, *, legacy: bool = False) -> tuple[grpc.StatusCode, str,
+                                                                     tuple[tuple[str, bytes], ...]]:
+    """The status code, message and trailing metadata that report ``exc`` (``legacy``:
+    the message prefixed with the 0.3 type name, see :func:`legacy_name`)."""
     codes = exc.codes
     code: grpc.StatusCode = getattr(grpc.StatusCode, codes.grpc, grpc.StatusCode.INTERNAL)
     metadata = {"message": exc.message}
@@ -40,8 +59,11 @@ def status_of(exc: CodetetherError) -> tuple[grpc.StatusCode, str, tuple[tuple[s
     info = error_details_pb2.ErrorInfo(reason=codes.reason, domain=DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=_number(code), message=exc.message, details=[detail])
-    return code, exc.message, ((DETAILS_KEY, status.SerializeToString()),)
+    message = exc.message
+    if legacy and (name := legacy_name(exc)) is not None:
+        message = f"{name}: {message}"
+    status = status_pb2.Status(code=_number(code), message=message, details=[detail])
+    return code, message, ((DETAILS_KEY, status.SerializeToString()),)
 
 
 def _number(code: grpc.StatusCode) -> int:
