@@ -116,7 +116,6 @@ async def test_refusals_reach_the_audit_trail(agent: tuple[str, list[CallRecord]
 
 
 async def test_a_0_3_client_on_the_same_endpoint(agent: tuple[str, list[CallRecord]]) -> None:
-    pytest.importorskip("codetether.daemon.wire.a2a.v0_3", reason="the wire layer's 0.3 table")
     url, calls = agent
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http:
         card = ParseDict((await http.get(url + "/.well-known/agent-card.json")).json(), AgentCard(),

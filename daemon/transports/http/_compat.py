@@ -6,7 +6,6 @@ shape; this module only applies the table.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import msgspec
 
 from ...errors import CodetetherError, InvalidParams
+from ...wire.a2a.v0_3 import V03_METHODS
 
 __all__ = ["Target", "V03Table", "load_v03", "resolve"]
 
@@ -64,10 +64,5 @@ def resolve(table: V03Table, method: str) -> Target:
 
 
 def load_v03() -> V03Table:
-    """The wire layer's 0.3 table (empty until ``wire/a2a/v0_3.py`` exists)."""
-    try:
-        module = importlib.import_module("codetether.daemon.wire.a2a.v0_3")
-    except ImportError:
-        return {}
-    table: V03Table = module.V03_METHODS
-    return table
+    """The wire layer's 0.3 table (``wire/a2a/v0_3``'s ``V03_METHODS``)."""
+    return V03_METHODS
