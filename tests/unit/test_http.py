@@ -277,6 +277,7 @@ async def test_auth_is_required_except_on_probes_and_the_card(server: Server) ->
                 assert (await r.json())["error"]["status"] == "UNAUTHENTICATED"
     denied = [r for r in server.fake.records if r.outcome == "denied"]
     assert len(denied) == 12 and denied[0].method == "http:/" and denied[0].peer["status"] == 401
+    assert denied[0].error_code is None and "bearer token" in (denied[0].error or "")
     for path in ("/health", "/ready", "/.well-known/agent-card.json", "/.well-known/agent.json"):
         async with server.http.get(server.url + path) as r:
             assert r.status == 200, path

@@ -208,7 +208,8 @@ class HttpListener:
             outcome = "success"
         record = CallRecord(f"http:{request.path[:200]}", {"remote": request.remote, "status": status},
                             outcome, (time.perf_counter() - started) * 1000,
-                            err.codes.jsonrpc if err is not None else None,
+                            # a 401 has no class in the error table (no JSON-RPC code to give)
+                            err.codes.jsonrpc if err is not None and status != 401 else None,
                             err.message if err is not None else None)
         for observer in self.api.observers:
             try:
