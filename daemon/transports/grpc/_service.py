@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
@@ -21,7 +22,7 @@ import grpc
 import msgspec
 from google.protobuf import descriptor, json_format, message, message_factory
 
-from ...api import API, CallContext
+from ...api import API, CallContext, CallRecord
 from ...errors import CodetetherError, InvalidAgentResponse, ParseError, VersionNotSupported
 from ._status import status_of
 from ._v03 import V03Adapter
@@ -84,7 +85,8 @@ class Service:
 
     def _caller(self, rpc: _Rpc) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
         async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            await self._authenticate(context)
+            started = time.perf_counter()
+            await self._authenticate(rpc, context, started)
             ctx: CallContext | None = None
             try:
                 name, params, ctx = self._decode(rpc, raw, context)
@@ -96,13 +98,16 @@ class Service:
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
                 _close(ctx)  # answered, failed or cancelled (CancelledError passes through here)
+            if ctx is None:
+                self._record(rpc, context, started, err)
             await _abort(context, err, legacy=self._adapter is not None)
 
         return unary
 
     def _streamer(self, rpc: _Rpc) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
         async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
-            await self._authenticate(context)
+            started = time.perf_counter()
+            await self._authenticate(rpc, context, started)
             ctx: CallContext | None = None
             try:
                 name, params, ctx = self._decode(rpc, raw, context)
@@ -120,11 +125,13 @@ class Service:
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
                 _close(ctx)
+            if ctx is None:
+                self._record(rpc, context, started, err)
             await _abort(context, err, legacy=self._adapter is not None)
 
         return stream
 
-    async def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
+    async def _authenticate(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float) -> None:
         given = b""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
@@ -133,7 +140,25 @@ class Service:
                     given = credentials.strip().encode()
         if not given or not hmac.compare_digest(given, self._token):
             # No error class for this in the one table yet: a plain status, no details.
+            self._record(rpc, context, started, None, denied=True)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+
+    def _record(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
+                err: CodetetherError | None, *, denied: bool = False) -> None:
+        """The audit record of a call the API never saw (refused before it; the API
+        records the calls it runs): a missing token, a bad version, undecodable bytes."""
+        if not self.api.observers:
+            return
+        code = "UNAUTHENTICATED" if denied else err.codes.grpc if err is not None else "INTERNAL"
+        record = CallRecord(f"grpc:/{self.full_name}/{rpc.name}", {"remote": context.peer(), "status": code},
+                            "denied" if denied else "failure", (time.perf_counter() - started) * 1000,
+                            err.codes.jsonrpc if err is not None else None,
+                            err.message if err is not None else "missing or invalid bearer token")
+        for observer in self.api.observers:
+            try:
+                observer(record)
+            except Exception:  # noqa: BLE001 - an observer must not break the call
+                log.exception("call observer failed")
 
     def _decode(self, rpc: _Rpc, raw: bytes, context: grpc.aio.ServicerContext) -> tuple[str, Json, CallContext]:
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
