@@ -32,7 +32,12 @@ from codetether.daemon.core.providers import ModelResolver
 from codetether.daemon.core.secrets import SecretStore
 from codetether.daemon.paths import get_paths
 from codetether.daemon.transports.grpc import GrpcListener
-from codetether.daemon.transports.grpc._generated import a2a_pb2, a2a_pb2_grpc
+from codetether.daemon.transports.grpc._generated import (
+    a2a_pb2,
+    a2a_pb2_grpc,
+    a2a_v0_3_pb2,
+    a2a_v0_3_pb2_grpc,
+)
 
 TOKEN = "a2a-grpc-token"
 AUTH = ClientCallContext(service_parameters={"authorization": f"Bearer {TOKEN}"})
@@ -128,3 +133,19 @@ async def test_list_and_refusals_in_the_audit_trail(agent: tuple[str, list[CallR
     assert calls[-1].error_code == -32009 and calls[-2].peer["status"] == "UNAUTHENTICATED"
     ran = [c for c in calls if c.method == "ListTasks"]
     assert ran and ran[0].outcome == "success"
+
+
+async def test_the_cards_over_1_0_and_0_3(agent: tuple[str, list[CallRecord]]) -> None:
+    address, _ = agent
+    auth = (("authorization", f"Bearer {TOKEN}"),)
+    async with grpc.aio.insecure_channel(address) as chan:
+        card = await a2a_pb2_grpc.A2AServiceStub(chan).GetExtendedAgentCard(
+            a2a_pb2.GetExtendedAgentCardRequest(), metadata=auth)
+        old = await a2a_v0_3_pb2_grpc.A2AServiceStub(chan).GetAgentCard(
+            a2a_v0_3_pb2.GetAgentCardRequest(), metadata=auth)
+    assert card.name and card.skills
+    assert (old.name, old.protocol_version) == (card.name, "0.3.0")
+    assert [s.id for s in old.skills] == [s.id for s in card.skills]
+    assert set(old.security_schemes) == set(card.security_schemes) != set()
+    for name, scheme in card.security_schemes.items():
+        assert old.security_schemes[name].SerializeToString() == scheme.SerializeToString()
