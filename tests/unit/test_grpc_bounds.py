@@ -119,3 +119,17 @@ async def test_stop_cancels_calls_still_running_after_the_grace(held: Held) -> N
     async with asyncio.timeout(10):
         await held.done.wait()
     assert held.ended == ["get cancelled"]
+
+
+async def test_an_oversized_request_is_refused_and_the_server_serves_on(held: Held) -> None:
+    held.release.set()
+    server = await _serve(held, max_message_bytes=1024)
+    try:
+        async with grpc.aio.insecure_channel(server.address) as chan:
+            stub = a2a_pb2_grpc.A2AServiceStub(chan)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.GetTask(a2a_pb2.GetTaskRequest(id="x" * 4096), metadata=AUTH)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert (await stub.GetTask(a2a_pb2.GetTaskRequest(id="small"), metadata=AUTH)).id == "small"
+    finally:
+        await server.stop(None)
