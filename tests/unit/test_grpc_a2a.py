@@ -30,6 +30,7 @@ from codetether.daemon.app import App
 from codetether.daemon.core.config import load_config
 from codetether.daemon.core.providers import ModelResolver
 from codetether.daemon.core.secrets import SecretStore
+from codetether.daemon.errors import ERROR_TABLE, VersionNotSupported
 from codetether.daemon.paths import get_paths
 from codetether.daemon.transports.grpc import GrpcListener
 from codetether.daemon.transports.grpc._generated import (
@@ -127,7 +128,7 @@ async def test_list_and_refusals_in_the_audit_trail(agent: tuple[str, list[CallR
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.GetTask(a2a_pb2.GetTaskRequest(id=sent.task.id),
                                metadata=auth + (("a2a-version", "9.9"),))
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert err.value.code() == getattr(grpc.StatusCode, ERROR_TABLE[VersionNotSupported].grpc)
     assert [(c.method, c.outcome) for c in calls[-2:]] == [
         ("grpc:/lf.a2a.v1.A2AService/GetTask", "denied"), ("grpc:/lf.a2a.v1.A2AService/GetTask", "failure")]
     assert calls[-1].error_code == -32009 and calls[-2].peer["status"] == "UNAUTHENTICATED"

@@ -9,7 +9,13 @@ from typing import Any
 import grpc
 import pytest
 from codetether.daemon.api import API, CallContext, Method
-from codetether.daemon.errors import ERROR_TABLE, TaskNotFound, UnsupportedOperation
+from codetether.daemon.errors import (
+    ERROR_TABLE,
+    MethodNotFound,
+    TaskNotFound,
+    UnsupportedOperation,
+    VersionNotSupported,
+)
 from codetether.daemon.transports.grpc import GrpcListener
 from codetether.daemon.transports.grpc._generated import (
     a2a_pb2,
@@ -254,7 +260,7 @@ async def test_a_method_the_table_lacks_is_unimplemented(fake: FakeA2A) -> None:
         async with grpc.aio.insecure_channel(server.address) as chan:
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await a2a_pb2_grpc.A2AServiceStub(chan).ListTasks(a2a_pb2.ListTasksRequest(), metadata=AUTH)
-            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert err.value.code() == getattr(grpc.StatusCode, ERROR_TABLE[MethodNotFound].grpc)
             assert _error_info(err.value).reason == "METHOD_NOT_FOUND"
     finally:
         await server.stop(None)
@@ -313,7 +319,7 @@ async def test_an_unsupported_a2a_version_is_refused(channel: grpc.aio.Channel, 
         else:
             await a2a_v0_3_pb2_grpc.A2AServiceStub(channel).GetAgentCard(a2a_v0_3_pb2.GetAgentCardRequest(),
                                                                          metadata=metadata)
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert err.value.code() == getattr(grpc.StatusCode, ERROR_TABLE[VersionNotSupported].grpc)
     info = _error_info(err.value)
     assert info.reason == "VERSION_NOT_SUPPORTED" and version in info.metadata["message"]
     assert fake.calls == []
