@@ -11,14 +11,14 @@
     ├── RequestCancelled                   -32800  499  CANCELLED            REQUEST_CANCELLED
     │   A2A's errors, at the codes its specification gives them:
     ├── TaskNotFound                       -32001  404  NOT_FOUND            TASK_NOT_FOUND
-    ├── TaskNotCancelable                  -32002  409  FAILED_PRECONDITION  TASK_NOT_CANCELABLE
-    ├── PushNotificationNotSupported       -32003  400  UNIMPLEMENTED        PUSH_NOTIFICATION_NOT_SUPPORTED
-    ├── UnsupportedOperation               -32004  400  UNIMPLEMENTED        UNSUPPORTED_OPERATION
-    ├── ContentTypeNotSupported            -32005  415  INVALID_ARGUMENT     CONTENT_TYPE_NOT_SUPPORTED
-    ├── InvalidAgentResponse               -32006  502  INTERNAL             INVALID_AGENT_RESPONSE
+    ├── TaskNotCancelable                  -32002  400  FAILED_PRECONDITION  TASK_NOT_CANCELABLE
+    ├── PushNotificationNotSupported       -32003  400  FAILED_PRECONDITION  PUSH_NOTIFICATION_NOT_SUPPORTED
+    ├── UnsupportedOperation               -32004  400  FAILED_PRECONDITION  UNSUPPORTED_OPERATION
+    ├── ContentTypeNotSupported            -32005  400  INVALID_ARGUMENT     CONTENT_TYPE_NOT_SUPPORTED
+    ├── InvalidAgentResponse               -32006  500  INTERNAL             INVALID_AGENT_RESPONSE
     ├── ExtendedAgentCardNotConfigured     -32007  400  FAILED_PRECONDITION  EXTENDED_AGENT_CARD_NOT_CONFIGURED
     ├── ExtensionSupportRequired           -32008  400  FAILED_PRECONDITION  EXTENSION_SUPPORT_REQUIRED
-    ├── VersionNotSupported                -32009  400  UNIMPLEMENTED        VERSION_NOT_SUPPORTED
+    ├── VersionNotSupported                -32009  400  FAILED_PRECONDITION  VERSION_NOT_SUPPORTED
     │   codetether's own, outside the JSON-RPC reserved block (-32768..-32000), which A2A
     │   (-32001..-32009) and LSP (-32899..-32800) already use:
     ├── NotFound                           -31001  404  NOT_FOUND            NOT_FOUND
@@ -30,7 +30,8 @@
     │   └── WorkspaceEscape                -31007  403  PERMISSION_DENIED    WORKSPACE_ESCAPE
     ├── ApprovalDenied                     -31008  403  PERMISSION_DENIED    APPROVAL_DENIED
     ├── Conflict                           -31009  409  ABORTED              CONFLICT
-    └── Unavailable                        -31010  503  UNAVAILABLE          UNAVAILABLE
+    ├── Unavailable                        -31010  503  UNAVAILABLE          UNAVAILABLE
+    └── Unauthenticated                    -31011  401  UNAUTHENTICATED      UNAUTHENTICATED
 
 The last column is each class's unique ``reason`` (A2A 1.0's ``ErrorInfo.reason`` and the
 gRPC status detail); :func:`from_wire` rebuilds the exact class from it, or from the code.
@@ -72,6 +73,7 @@ __all__ = [
     "TaskNotCancelable",
     "TaskNotFound",
     "ToolFailure",
+    "Unauthenticated",
     "Unavailable",
     "UnsupportedOperation",
     "VersionNotSupported",
@@ -227,6 +229,10 @@ class Unavailable(CodetetherError):
     """The daemon is shutting down or a component is degraded."""
 
 
+class Unauthenticated(CodetetherError):
+    """The request carries no valid credentials (an A2A call without its bearer token)."""
+
+
 ERROR_TABLE: dict[type[CodetetherError], ErrorCodes] = {
     CodetetherError: ErrorCodes(-32603, 500, "INTERNAL", "INTERNAL"),
     ParseError: ErrorCodes(-32700, 400, "INVALID_ARGUMENT", "PARSE_ERROR"),
@@ -236,15 +242,15 @@ ERROR_TABLE: dict[type[CodetetherError], ErrorCodes] = {
     InvalidParams: ErrorCodes(-32602, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"),
     RequestCancelled: ErrorCodes(-32800, 499, "CANCELLED", "REQUEST_CANCELLED"),
     TaskNotFound: ErrorCodes(-32001, 404, "NOT_FOUND", "TASK_NOT_FOUND"),
-    TaskNotCancelable: ErrorCodes(-32002, 409, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"),
-    PushNotificationNotSupported: ErrorCodes(-32003, 400, "UNIMPLEMENTED", "PUSH_NOTIFICATION_NOT_SUPPORTED"),
-    UnsupportedOperation: ErrorCodes(-32004, 400, "UNIMPLEMENTED", "UNSUPPORTED_OPERATION"),
-    ContentTypeNotSupported: ErrorCodes(-32005, 415, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"),
-    InvalidAgentResponse: ErrorCodes(-32006, 502, "INTERNAL", "INVALID_AGENT_RESPONSE"),
+    TaskNotCancelable: ErrorCodes(-32002, 400, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"),
+    PushNotificationNotSupported: ErrorCodes(-32003, 400, "FAILED_PRECONDITION", "PUSH_NOTIFICATION_NOT_SUPPORTED"),
+    UnsupportedOperation: ErrorCodes(-32004, 400, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION"),
+    ContentTypeNotSupported: ErrorCodes(-32005, 400, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"),
+    InvalidAgentResponse: ErrorCodes(-32006, 500, "INTERNAL", "INVALID_AGENT_RESPONSE"),
     ExtendedAgentCardNotConfigured: ErrorCodes(-32007, 400, "FAILED_PRECONDITION",
                                                "EXTENDED_AGENT_CARD_NOT_CONFIGURED"),
     ExtensionSupportRequired: ErrorCodes(-32008, 400, "FAILED_PRECONDITION", "EXTENSION_SUPPORT_REQUIRED"),
-    VersionNotSupported: ErrorCodes(-32009, 400, "UNIMPLEMENTED", "VERSION_NOT_SUPPORTED"),
+    VersionNotSupported: ErrorCodes(-32009, 400, "FAILED_PRECONDITION", "VERSION_NOT_SUPPORTED"),
     NotFound: ErrorCodes(-31001, 404, "NOT_FOUND", "NOT_FOUND"),
     ConfigError: ErrorCodes(-31002, 400, "FAILED_PRECONDITION", "CONFIG_ERROR"),
     SecretError: ErrorCodes(-31003, 401, "UNAUTHENTICATED", "SECRET_ERROR"),
@@ -255,6 +261,7 @@ ERROR_TABLE: dict[type[CodetetherError], ErrorCodes] = {
     ApprovalDenied: ErrorCodes(-31008, 403, "PERMISSION_DENIED", "APPROVAL_DENIED"),
     Conflict: ErrorCodes(-31009, 409, "ABORTED", "CONFLICT"),
     Unavailable: ErrorCodes(-31010, 503, "UNAVAILABLE", "UNAVAILABLE"),
+    Unauthenticated: ErrorCodes(-31011, 401, "UNAUTHENTICATED", "UNAUTHENTICATED"),
 }
 
 _BY_CODE: dict[int, type[CodetetherError]] = {}
