@@ -19,21 +19,26 @@ import asyncio
 import contextlib
 import fcntl
 import io
+import json
 import logging
 import logging.handlers
 import os
 import signal
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
-from .errors import ConfigError
+from .errors import ConfigError, Unavailable
 from .paths import Paths, ensure_private_dir, get_paths
 
 if TYPE_CHECKING:  # imported when serving: `python -m codetether.daemon --help` stays light
+    from .api import A2AAPI, API
     from .app import App
-    from .transports import UnixListener
+    from .core.config import A2ASection
+    from .transports.grpc import GrpcListener
 
-__all__ = ["AlreadyRunning", "main", "serve"]
+__all__ = ["AlreadyRunning", "ServeOptions", "main", "serve"]
 
 log = logging.getLogger("codetether.daemon")
 
@@ -44,6 +49,24 @@ _M_MMAP_THRESHOLD = -3  # mallopt parameter, from glibc's malloc.h
 
 class AlreadyRunning(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """``codetether serve``: the A2A listeners to open whatever ``[a2a] enabled`` says
+    (``host:port``; port 0 = any free port; None = none), and whether to print the bound
+    addresses as one JSON line on stdout once every listener is ready."""
+
+    http: str | None = None
+    grpc: str | None = None
+    print_json: bool = False
+
+
+class Listener(Protocol):
+    """What the ordered shutdown needs of a listener."""
+
+    async def stop_accepting(self) -> None: ...
+    async def drain(self, timeout: float) -> None: ...
 
 
 def _acquire_lock(paths: Paths) -> IO[str]:
@@ -80,7 +103,7 @@ def _setup_logging(paths: Paths, level: str) -> None:
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "N changes detected" per event
 
 
-async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
+async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOptions | None = None) -> int:
     from .api import build_api
     from .app import App
     from .core.config import ConfigWatcher, LoadedConfig, load_config
@@ -121,8 +144,10 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
 
         app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)),
                   config_error=config_error)
-        listener = UnixListener(paths.socket, build_api(app),
+        socket_api = build_api(app)
+        listener = UnixListener(paths.socket, socket_api,
                                 max_message_bytes=loaded.config.daemon.max_message_bytes)
+        listeners: list[Listener] = [listener]
 
         async def on_config(new: LoadedConfig) -> None:
             await app.apply_config(new)
@@ -136,10 +161,20 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
         # stops before the app closes, the app closes after the listener drained.
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(app.aclose)
+            a2a: list[A2AAPI] = []  # its task manager closes after the listeners drained
+            stack.push_async_callback(_close_a2a, a2a)
+            stack.push_async_callback(_drain, app, listeners)
             await listener.start()
-            stack.push_async_callback(_drain, app, listener)
+            http, grpc = _a2a_addresses(loaded.config.a2a, options)
+            if http or grpc:
+                a2a.append(await _open_a2a(app, socket_api, http, grpc, listeners))
             await stack.enter_async_context(ConfigWatcher(paths.config_file, on_config, on_config_error))
-            log.info("daemon %s listening on %s", os.getpid(), paths.socket)
+            log.info("daemon %s listening on %s%s", os.getpid(), paths.socket,
+                     "".join(f", {v}" for v in app.endpoints.values()))
+            if options is not None and options.print_json:
+                print(json.dumps({"socket": str(paths.socket), "pid": os.getpid(),
+                                  "http_url": app.endpoints.get("http_url"),
+                                  "grpc_address": app.endpoints.get("grpc_address")}), flush=True)
             _signal_ready(ready_fd)
             shutdown = asyncio.create_task(app.shutdown_requested.wait(), name="shutdown-request")
             stopper = asyncio.create_task(stop.wait(), name="stop-signal")
@@ -162,11 +197,86 @@ async def serve(paths: Paths, *, ready_fd: int | None = None) -> int:
             loop.remove_signal_handler(sig)
 
 
-async def _drain(app: App, listener: UnixListener) -> None:
-    """Stop accepting, cancel runs (their open calls stay for a resume), drain requests."""
-    await listener.stop_accepting()
+async def _drain(app: App, listeners: list[Listener]) -> None:
+    """Stop accepting on every listener, cancel runs (their open calls stay for a resume),
+    then drain every listener's requests in flight together."""
+    for listener in listeners:
+        await listener.stop_accepting()
     app.stop_runs()
-    await listener.drain(DRAIN_SECONDS)
+    await asyncio.gather(*(listener.drain(DRAIN_SECONDS) for listener in listeners))
+
+
+def _a2a_addresses(settings: A2ASection, options: ServeOptions | None) -> tuple[str | None, str | None]:
+    """(http, grpc) ``host:port`` to open: ``serve``'s flags, else ``[a2a]`` when enabled."""
+    if options is not None and (options.http or options.grpc):
+        return options.http, options.grpc
+    if not settings.enabled:
+        return None, None
+    return settings.listen or None, settings.grpc_listen or None
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"a listen address is host:port, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
+async def _open_a2a(app: App, socket_api: API, http: str | None, grpc: str | None,
+                    listeners: list[Listener]) -> A2AAPI:
+    """Open the A2A listeners over one A2A table (one task manager); each joins
+    ``listeners`` as soon as it is bound, so a later failure still drains it."""
+    from .api import A2AAPI, build_a2a_api
+    from .core.secrets import auth_token
+
+    token = auth_token(app.paths.data_dir)  # fail closed: no token, no listener
+    a2a = A2AAPI(app)
+    table = build_a2a_api(app, a2a)
+    limit = app.config.a2a.max_body_bytes
+    if http:
+        from .transports.http import HttpListener
+
+        host, port = _split(http)
+        web = HttpListener(table, host=host, port=port, token=token, max_body_bytes=limit,
+                           rest_api=socket_api)
+        try:
+            app.endpoints["http_url"] = await web.start()
+        except OSError as exc:  # in use, or not an address of this host
+            raise ConfigError(f"the A2A HTTP listener cannot listen on {http}: {exc.strerror or exc}") from exc
+        listeners.append(web)
+    if grpc:
+        try:
+            from .transports.grpc import GrpcListener
+        except ImportError as exc:
+            raise ConfigError("the gRPC listener needs the [grpc] extra: "
+                              "pip install 'codetether[grpc]'") from exc
+        host, port = _split(grpc)
+        rpc = GrpcListener(table, host, port, token=token, max_message_bytes=limit)
+        try:
+            await rpc.start()
+        except Unavailable as exc:
+            raise ConfigError(f"the A2A gRPC listener {exc.message}") from exc
+        listeners.append(_GrpcDrain(rpc))
+        app.endpoints["grpc_address"] = rpc.address
+    return a2a
+
+
+async def _close_a2a(a2a: list[A2AAPI]) -> None:
+    for api in a2a:
+        await api.aclose()
+
+
+class _GrpcDrain:
+    """The gRPC listener in the shutdown's two steps: it stops accepting and drains at once."""
+
+    def __init__(self, listener: GrpcListener) -> None:
+        self.listener = listener
+
+    async def stop_accepting(self) -> None:
+        return None  # grpc stops both together; drain does it
+
+    async def drain(self, timeout: float) -> None:
+        await self.listener.stop(timeout)
 
 
 def _signal_ready(fd: int | None) -> None:
@@ -175,6 +285,35 @@ def _signal_ready(fd: int | None) -> None:
     with contextlib.suppress(OSError):
         os.write(fd, b"ready\n")
         os.close(fd)
+
+
+def _serve_options(argv: list[str]) -> ServeOptions | None:
+    """The ``serve`` flags (the CLI's ``codetether serve`` runs us with them)."""
+    if not argv:
+        return None
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="codetether serve", description=(
+        "Run the daemon in the foreground with the Unix socket and the A2A listeners."))
+    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("--hostname", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4096, help="HTTP port: JSON-RPC, SSE, HTTP+JSON (0: any)")
+    parser.add_argument("--grpc-port", type=int, default=_env_port("CODETETHER_GRPC_PORT", 50051),
+                        help="gRPC port (0: any; -1: no gRPC; default $CODETETHER_GRPC_PORT or 50051)")
+    parser.add_argument("--json", action="store_true", help="print the bound addresses as one JSON line")
+    args = parser.parse_args(argv)
+    for name, port in (("--port", args.port), ("--grpc-port", args.grpc_port)):
+        if not -1 <= port <= 65535:
+            parser.error(f"{name} must be a port number (0 for any free port)")
+    host = f"[{args.hostname}]" if ":" in args.hostname else args.hostname
+    return ServeOptions(http=f"{host}:{args.port}" if args.port >= 0 else None,
+                        grpc=f"{host}:{args.grpc_port}" if args.grpc_port >= 0 else None,
+                        print_json=args.json)
+
+
+def _env_port(name: str, default: int) -> int:
+    text = os.environ.get(name, "")
+    return int(text) if text.strip().lstrip("-").isdigit() else default
 
 
 def _return_big_buffers_to_os() -> None:
@@ -196,19 +335,27 @@ def _return_big_buffers_to_os() -> None:
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m codetether.daemon [serve [--hostname H] [--port P] [--grpc-port G] [--json]]``."""
+    options = _serve_options(sys.argv[1:] if argv is None else argv)
     _return_big_buffers_to_os()
     paths = get_paths()
     fd_text = os.environ.pop("CODETETHER_READY_FD", "")
     ready_fd = int(fd_text) if fd_text.isdigit() else None
     try:
-        return asyncio.run(serve(paths, ready_fd=ready_fd))
+        return asyncio.run(serve(paths, ready_fd=ready_fd, options=options))
     except AlreadyRunning as exc:
         if ready_fd is not None:
             # Someone else won the race to start: they are the daemon, and ready.
             _signal_ready(ready_fd)
         print(f"codetether daemon: {exc}", flush=True)
         return 3
+    except ConfigError as exc:  # e.g. a listen address in use, a token too short: fail closed
+        if ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(ready_fd, f"error: {exc.message}\n".encode())
+        print(f"codetether daemon: {exc.message}", file=sys.stderr, flush=True)
+        return 5
     except PermissionError as exc:  # an unsafe runtime dir (S8): say why, to whoever started us
         message = str(exc)
         if ready_fd is not None:

@@ -2,7 +2,8 @@
 
 Every method is an ``on_<method>(params, ctx)`` of one domain module (``daemon``,
 ``sessions``, ``approvals``, ``catalog``, ``config``, ``records``) that takes only the
-components it uses. A transport decodes a request, builds a :class:`CallContext`
+components it uses; ``a2a`` holds the A2A methods, a table of their own
+(:func:`build_a2a_api`) that the HTTP and gRPC transports serve. A transport decodes a request, builds a :class:`CallContext`
 (peer, principal, transport, request id, deadline and an ``emit`` sink it
 implements), calls :meth:`API.call` or :meth:`API.stream`, and encodes the answer;
 errors are mapped through the one table in :mod:`codetether.daemon.errors`.
@@ -16,6 +17,7 @@ sends them as they are.
 from ..app import App
 from ._context import CallContext, Emit, Transport
 from ._table import API, CallRecord, Handler, Method, Observer
+from .a2a import A2AAPI, build_a2a_api
 from .approvals import ApprovalsAPI
 from .catalog import CatalogAPI
 from .config import ConfigAPI
@@ -24,6 +26,7 @@ from .records import RecordsAPI
 from .sessions import SessionsAPI
 
 __all__ = [
+    "A2AAPI",
     "API",
     "ApprovalsAPI",
     "CallContext",
@@ -38,6 +41,7 @@ __all__ = [
     "RecordsAPI",
     "SessionsAPI",
     "Transport",
+    "build_a2a_api",
     "build_api",
 ]
 

@@ -282,10 +282,29 @@ def _lsp(sub: _Subs) -> None:
                          const=True, default=None, help=argparse.SUPPRESS)
 
 
+def _serve(sub: _Subs) -> None:
+    serve = sub.add_parser(
+        "serve", help="run the daemon in the foreground with the A2A listeners (HTTP and gRPC)")
+    serve.add_argument("--hostname", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4096,
+                       help="HTTP port: A2A JSON-RPC + SSE and HTTP+JSON (0: any free port)")
+    serve.add_argument("--grpc-port", type=int, default=None,
+                       help="gRPC port (0: any free port; -1: none; default $CODETETHER_GRPC_PORT or 50051)")
+    serve.add_argument("--json", action="store_true",
+                       help="once listening, print the bound addresses as one JSON line")
+
+
+def _auth(sub: _Subs) -> None:
+    auth = sub.add_parser("auth", help="the bearer token A2A callers need")
+    asub = auth.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_SubParser)
+    asub.add_parser("token", help="print the token ($CODETETHER_AUTH_TOKEN, else the one made for you)")
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
+    "serve": _serve, "auth": _auth,
 }
 
 

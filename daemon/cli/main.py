@@ -242,8 +242,28 @@ def _cmd_lsp(args: Any, _paths: Any) -> int:
     return 0
 
 
+def _cmd_serve(args: Any, _paths: Any) -> int:
+    """Become the daemon (exec: signals and the exit code are its own)."""
+    argv = [sys.executable, "-m", "codetether.daemon", "serve", "--hostname", args.hostname,
+            "--port", str(args.port)]
+    if args.grpc_port is not None:
+        argv += ["--grpc-port", str(args.grpc_port)]
+    if args.json:
+        argv.append("--json")
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+    return 1  # not reached
+
+
+def _cmd_auth(_args: Any, paths: Any) -> int:
+    from ..core.secrets import auth_token  # only here: the one command that makes the token
+
+    print(auth_token(paths.data_dir))
+    return 0
+
+
 _COMMANDS = {
-    "lsp": _cmd_lsp,
+    "lsp": _cmd_lsp, "serve": _cmd_serve, "auth": _cmd_auth,
     "stats": _records("stats"), "telemetry": _records("telemetry"), "audit": _records("audit"),
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,

@@ -1,0 +1,116 @@
+"""`codetether serve` as a user runs it: the real daemon process with the socket, HTTP and
+gRPC listening, driven by the official a2a-sdk clients over JSON-RPC, HTTP+JSON and gRPC
+(1.0 and 0.3), then stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from a2a.client import ClientCallContext, ClientConfig, ClientFactory
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    GetTaskRequest,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    TaskState,
+)
+from google.protobuf.json_format import ParseDict
+
+from .conftest import CLI, Home
+
+
+@pytest.fixture
+def served(home: Home) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any], str]]:
+    home.script(*({"text": f"answer {i}"} for i in range(12)))
+    home.write_config(home.config_file.read_text() + f'\n[a2a]\nworkspace = "{home.workspace}"\n')
+    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "0", "--json"],
+                            env=home.env, cwd=home.workspace, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the handshake: every listener is bound
+        assert line, proc.stderr.read() if proc.stderr else ""
+        bound = json.loads(line)
+        token = home.cli("auth", "token", check=True).stdout.strip()
+        yield proc, bound, token
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _request(text: str) -> SendMessageRequest:
+    return SendMessageRequest(message=Message(message_id=f"m-{text}", role=Role.ROLE_USER,
+                                              parts=[Part(text=text)]))
+
+
+async def test_serve_answers_the_sdk_on_every_transport(served: Any, home: Home) -> None:
+    proc, bound, token = served
+    url, address = bound["http_url"], bound["grpc_address"]
+    assert url.startswith("http://127.0.0.1:") and address.startswith("127.0.0.1:")
+    status = home.json("daemon", "status")
+    assert status["http_url"] == url and status["grpc_address"] == address and status["pid"] == proc.pid
+
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        card_json = (await http.get(url + "/.well-known/agent-card.json")).json()
+        bindings = {i["protocolBinding"]: i["url"] for i in card_json["supportedInterfaces"]}
+        assert bindings == {"JSONRPC": url, "HTTP+JSON": url, "GRPC": address}
+        card = ParseDict(card_json, AgentCard(), ignore_unknown_fields=True)
+        for binding in ("JSONRPC", "HTTP+JSON"):
+            client = await ClientFactory(ClientConfig(
+                httpx_client=http, streaming=False, supported_protocol_bindings=[binding])).create_from_url(url)
+            [answer] = [e async for e in client.send_message(_request(binding))]
+            assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED, binding
+            text = answer.task.artifacts[0].parts[0].text
+            assert text.startswith("answer "), binding
+            assert (await client.get_task(GetTaskRequest(id=answer.task.id))).id == answer.task.id
+
+    auth = ClientCallContext(service_parameters={"authorization": f"Bearer {token}"})
+    for streaming in (False, True):
+        client = ClientFactory(ClientConfig(streaming=streaming, supported_protocol_bindings=["GRPC"],
+                                            grpc_channel_factory=grpc.aio.insecure_channel)).create(card)
+        events = [e async for e in client.send_message(_request(f"grpc {streaming}"), context=auth)]
+        last = events[-1]
+        state = (last.task.status.state if last.WhichOneof("payload") == "task"
+                 else last.status_update.status.state)
+        assert state == TaskState.TASK_STATE_COMPLETED, streaming
+
+
+async def test_no_token_no_answer_and_sigterm_stops_every_listener(served: Any) -> None:
+    proc, bound, token = served
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(bound["http_url"] + "/health")).status_code == 200
+        r = await http.post(bound["http_url"] + "/", json={"jsonrpc": "2.0", "id": 1, "method": "ListTasks"})
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert token not in r.text
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    async with httpx.AsyncClient(timeout=5) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(bound["http_url"] + "/health")
+
+
+def test_serve_refuses_a_port_in_use_and_a_short_token(home: Home) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = home.cli("serve", "--port", str(port), "--grpc-port", "-1", timeout=60)
+        assert done.returncode == 5 and "address already in use" in done.stderr
+    short = subprocess.run([CLI, "serve", "--port", "0", "--grpc-port", "-1"], text=True, timeout=60,
+                           capture_output=True, env={**home.env, "CODETETHER_AUTH_TOKEN": "short"})
+    assert short.returncode == 5 and "at least 16 characters" in short.stderr
