@@ -17,9 +17,12 @@ compact table at the end and writes ``.bench/results.json``.
 * ``lsp_code_action`` — code action latency on a 10,000-line file with an agent edit pending
 * ``neovim_approval`` — approval round trip in real Neovim, proposal to buffer change
 * ``fuzz_rss``       — daemon memory under 20,000 fuzzed socket frames
+* ``a2a_throughput`` — A2A SendMessage requests/s (JSON-RPC, gRPC; concurrency 1 and 64), ours vs
+  a2a-sdk's own server with the same trivial agent and the same client
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
-           "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss")
+           "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss",
+           "a2a_throughput")
 
 __all__ = ["BENCHES"]
