@@ -99,7 +99,8 @@ async def test_calls_beyond_the_bound_are_refused_and_the_deadline_reaches_the_a
                 await stub.GetTask(a2a_pb2.GetTaskRequest(id="b"), metadata=AUTH)
             assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             deadline = held.contexts[0].deadline
-            assert deadline is not None and 20 < deadline - asyncio.get_running_loop().time() <= 30
+            # grpc keeps its own clock: allow it a second of skew against the loop's
+            assert deadline is not None and 20 < deadline - asyncio.get_running_loop().time() <= 31
             held.release.set()
             assert (await first).id == "a"
             assert (await stub.GetTask(a2a_pb2.GetTaskRequest(id="c"), metadata=AUTH)).id == "c"
