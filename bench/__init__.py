@@ -19,10 +19,13 @@ compact table at the end and writes ``.bench/results.json``.
 * ``fuzz_rss``       — daemon memory under 20,000 fuzzed socket frames
 * ``a2a_throughput`` — A2A SendMessage requests/s (JSON-RPC, gRPC; concurrency 1 and 64), ours vs
   a2a-sdk's own server with the same trivial agent and the same client
+* ``a2a_rss``        — idle ``codetether serve`` memory with socket, HTTP and gRPC listening, and
+  what each listener costs
+* ``a2a_load``       — 1,000 concurrent A2A clients for 60 s: errors, memory growth
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
            "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss",
-           "a2a_throughput")
+           "a2a_throughput", "a2a_rss", "a2a_load")
 
 __all__ = ["BENCHES"]

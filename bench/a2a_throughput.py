@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSPORTS = ("jsonrpc", "grpc")
 CONCURRENCY = (1, 64)
 
-__all__ = ["TOKEN", "Server", "jsonrpc_body", "memory_mb", "pinning", "serve_codetether", "server_cpu"]
+__all__ = ["ROOT", "TOKEN", "Server", "Tally", "cores", "drive_grpc", "drive_jsonrpc", "jsonrpc_body",
+           "memory_mb", "pinning", "serve_codetether", "server_cpu", "write_config"]
 
 
 # -- the servers --------------------------------------------------------------------
@@ -69,7 +70,7 @@ def pinning(core: int | None) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, {core})
 
 
-def _cores() -> tuple[int | None, int | None]:
+def cores() -> tuple[int | None, int | None]:
     """(server core, client core), or no pinning on a single cpu."""
     cpus = sorted(os.sched_getaffinity(0))
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
@@ -173,7 +174,7 @@ def jsonrpc_body(message_id: str, text: str = "hi") -> bytes:
 def run(quick: bool = False) -> BenchResult:
     result = BenchResult(NAME)
     seconds, warmup, rounds = (2.0, 0.5, 1) if quick else (5.0, 1.0, 2)
-    server_core, client_core = _cores()
+    server_core, client_core = cores()
     sums: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     with serve_codetether(server_core) as ours, _serve_sdk(server_core) as theirs:
         http_note = theirs.proc.stdout.readline().strip() if theirs.proc.stdout else ""
@@ -240,7 +241,9 @@ def _client(spec: dict[str, Any], core: int | None) -> dict[str, Any]:
 # -- the client (child process) -----------------------------------------------------
 
 
-class _Tally:
+class Tally:
+    """Requests done (inside the [start, end] window) and failed (any time), with latencies."""
+
     def __init__(self, start: float, end: float) -> None:
         self.start, self.end = start, end
         self.done = self.errors = 0
@@ -258,7 +261,7 @@ class _Tally:
             self.first_error = self.first_error or what[:300]
 
 
-async def drive_jsonrpc(url: str, tally: _Tally, concurrency: int, stop: float, tag: str = "c",
+async def drive_jsonrpc(url: str, tally: Tally, concurrency: int, stop: float, tag: str = "c",
                         timeout: float = 60.0) -> None:
     """``concurrency`` callers, one keep-alive connection each, posting SendMessage until ``stop``."""
     import aiohttp
@@ -284,7 +287,7 @@ async def drive_jsonrpc(url: str, tally: _Tally, concurrency: int, stop: float, 
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
 
 
-async def drive_grpc(address: str, tally: _Tally, concurrency: int, stop: float, tag: str = "g",
+async def drive_grpc(address: str, tally: Tally, concurrency: int, stop: float, tag: str = "g",
                      channels: int = 1, timeout: float = 60.0) -> None:
     """``concurrency`` callers over ``channels`` grpc aio channels, raw stubs."""
     import grpc
@@ -320,7 +323,7 @@ async def drive_grpc(address: str, tally: _Tally, concurrency: int, stop: float,
 async def _client_main(spec: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter() + spec["warmup"]
     end = start + spec["seconds"]
-    tally = _Tally(start, end)
+    tally = Tally(start, end)
     cpu0, t0 = time.process_time(), time.perf_counter()
     if spec["transport"] == "jsonrpc":
         await drive_jsonrpc(spec["target"], tally, spec["concurrency"], end)
