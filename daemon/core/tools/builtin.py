@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .a2a_delegate import A2ADelegateTool
 from .base import Tool, ToolRegistry
 from .batch import BatchTool
 from .codesearch import CodeSearchTool
@@ -56,6 +57,7 @@ def builtin_tools(
         PlanExitTool(),
         WebFetchTool(http_transport),
         WebSearchTool(http_transport),
+        A2ADelegateTool(),
     ]
 
 
