@@ -16,7 +16,15 @@ from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 from ..app import App
-from ..core.tasks import PushDelivery, SqliteTaskStore, TaskManager, TaskStore
+from ..core.tasks import (
+    AgentSessions,
+    ConformanceSessions,
+    PushDelivery,
+    SqliteTaskStore,
+    TaskManager,
+    TaskStore,
+    conformance_enabled,
+)
 from ..wire import a2a
 from ..wire import api as P
 from ._card import agent_card
@@ -81,11 +89,14 @@ class A2AAPI:
     """The A2A methods, the card, and the task manager they share (closed by
     :meth:`aclose`, before the app closes)."""
 
-    def __init__(self, app: App, *, store: TaskStore | None = None) -> None:
+    def __init__(self, app: App, *, store: TaskStore | None = None, conformance: bool | None = None) -> None:
         self.app = app
         self.push = PushDelivery(lambda: list(app.config.a2a.push_allow), app.recorder.audit)
+        # The TCK's scripted agent instead of the real one: only when asked for (env or argument).
+        scripted = conformance_enabled() if conformance is None else conformance
+        sessions: AgentSessions = ConformanceSessions() if scripted else _Sessions(app)
         self.manager = TaskManager(store or SqliteTaskStore(app.paths.data_dir / "tasks" / "tasks.db"),
-                                   _Sessions(app), lambda: app.config.a2a, push=self.push)
+                                   sessions, lambda: app.config.a2a, push=self.push, conformance=scripted)
 
     def methods(self) -> list[Method]:
         """This domain's rows of the method table."""

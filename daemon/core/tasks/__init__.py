@@ -2,9 +2,15 @@
 session (through :class:`AgentSessions`, which the API layer implements) and maps its
 events to A2A updates; a durable store behind one small interface (:class:`TaskStore`;
 :class:`SqliteTaskStore` is the file backend in the data dir, :class:`MemoryTaskStore`
-the in-memory one); :class:`PushDelivery` posts each update to the task's webhooks.
+the in-memory one); :class:`PushDelivery` posts each update to the task's webhooks. With
+``CODETETHER_A2A_CONFORMANCE=1`` (:func:`conformance_enabled`) tasks follow the A2A
+TCK's scripted scenarios instead of running the agent (:class:`ConformanceSessions`).
 """
 
+from ._conformance import (
+    ConformanceSessions,
+    conformance_enabled,
+)
 from ._live import (
     SLOW_READER_SECONDS,
     SUBSCRIBER_QUEUE,
@@ -42,6 +48,7 @@ __all__ = [
     "SUBSCRIBER_QUEUE",
     "AgentSessions",
     "Audit",
+    "ConformanceSessions",
     "MemoryTaskStore",
     "PushConfigRecord",
     "PushDelivery",
@@ -51,4 +58,5 @@ __all__ = [
     "TaskQuery",
     "TaskRecord",
     "TaskStore",
+    "conformance_enabled",
 ]

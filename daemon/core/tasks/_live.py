@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...errors import Unavailable
 from ...wire import a2a
 from ._convert import FINAL_STATES, TERMINAL_STATES
 from ._store import PushConfigRecord, TaskRecord
 
-__all__ = ["LiveTask", "SUBSCRIBER_QUEUE", "SLOW_READER_SECONDS", "Subscription", "final_state"]
+__all__ = ["LiveTask", "Runner", "SUBSCRIBER_QUEUE", "SLOW_READER_SECONDS", "Subscription", "final_state"]
 
 #: Updates buffered for one subscriber before the run waits for it.
 SUBSCRIBER_QUEUE = 256
@@ -39,6 +40,14 @@ def final_state(item: a2a.StreamResponse, *, interrupted_too: bool) -> bool:
         return False
     states = FINAL_STATES if interrupted_too else TERMINAL_STATES
     return update.status.state in states
+
+
+class Runner(Protocol):
+    """What drives a live task's run, as the manager hands it a client's answer."""
+
+    def answer(self, question: str, message: a2a.Message, text: str) -> None:
+        """``message`` (its prompt ``text``) answers the open ``question``."""
+        ...
 
 
 @dataclass(eq=False, slots=True)
@@ -64,13 +73,15 @@ class Subscription:
 class LiveTask:
     """A task whose run is in this process. ``record`` is its state as last saved (the
     run is its only writer); ``subscribers`` the readers of its updates; ``question``
-    the open question an INPUT_REQUIRED task waits on; ``push`` its push configs
+    the open question an INPUT_REQUIRED task waits on (``runner`` takes the answer);
+    ``push`` its push configs
     (cached: delivery never reads the store per update); ``cancel_requested`` that
     CancelTask asked for the end the run is heading to; ``dropped`` counts readers
     cut off for being slow."""
 
     record: TaskRecord
     run: asyncio.Task[None] | None = None
+    runner: Runner | None = None
     subscribers: set[Subscription] = field(default_factory=set)
     question: str | None = None
     push: list[PushConfigRecord] = field(default_factory=list)

@@ -37,6 +37,7 @@ from ...errors import (
 )
 from ...wire import a2a
 from ..config import A2ASection
+from ._conformance import ConformanceRun, direct_reply
 from ._convert import TERMINAL_STATES, epoch, prompt_text, to_record_status, to_task
 from ._live import LiveTask, Subscription
 from ._push import PushDelivery
@@ -55,11 +56,12 @@ class TaskManager:
     """A2A's task operations (see the module docstring for what its maps guard)."""
 
     def __init__(self, store: TaskStore, sessions: AgentSessions, settings: Callable[[], A2ASection],
-                 *, push: PushDelivery | None = None) -> None:
+                 *, push: PushDelivery | None = None, conformance: bool = False) -> None:
         self.store = store
         self.sessions = sessions
         self.settings = settings
         self.push = push
+        self.conformance = conformance
         self._live: dict[str, LiveTask] = {}
         self._by_context: dict[str, str] = {}
         self._ready = asyncio.Lock()
@@ -71,6 +73,8 @@ class TaskManager:
     async def send(self, request: a2a.SendMessageRequest, principal: str) -> a2a.Task | a2a.Message:
         """Start or continue a task; answer when it ends or waits for input (or at once,
         with ``returnImmediately``)."""
+        if self.conformance and (reply := direct_reply(request.message)) is not None:
+            return reply
         config = request.configuration or a2a.SendMessageConfiguration()
         live, sub = await self._begin(request, principal)
         try:
@@ -84,6 +88,9 @@ class TaskManager:
     async def stream(self, request: a2a.SendMessageRequest, principal: str,
                      ) -> AsyncGenerator[a2a.StreamResponse, None]:
         """The task first, then its updates until it ends or waits for input."""
+        if self.conformance and (reply := direct_reply(request.message)) is not None:
+            yield a2a.StreamResponse(message=reply)
+            return
         config = request.configuration or a2a.SendMessageConfiguration()
         live, sub = await self._begin(request, principal)
         try:
@@ -113,7 +120,7 @@ class TaskManager:
         if push is not None:
             await self._add_push(live, push)
         sub = live.subscribe()
-        self._start(live, text)
+        self._start(live, message, text)
         return live, sub
 
     async def _continuing(self, message: a2a.Message) -> LiveTask:
@@ -136,8 +143,8 @@ class TaskManager:
         rec = live.record
         question, live.question = live.question, None
         rec.history.append(self._stored_message(message, rec))
-        assert question is not None
-        self.sessions.answer(rec.session_id, question, text)
+        assert question is not None and live.runner is not None
+        live.runner.answer(question, message, text)
 
     async def _new_task(self, message: a2a.Message, metadata: dict[str, Any] | None,
                         principal: str) -> LiveTask:
@@ -171,9 +178,11 @@ class TaskManager:
         out: dict[str, Any] = msgspec.to_builtins(stamped)
         return out
 
-    def _start(self, live: LiveTask, text: str) -> None:
-        run = TaskRun(live, self.sessions, self.store, self.settings().approval_mode, self._emit,
-                      self._ended)
+    def _start(self, live: LiveTask, message: a2a.Message, text: str) -> None:
+        kind = ConformanceRun if self.conformance else TaskRun
+        run = kind(live, self.sessions, self.store, self.settings().approval_mode, self._emit,
+                   self._ended, first=message)
+        live.runner = run
         live.run = asyncio.create_task(run(text), name=f"a2a-task:{live.record.id}")
         live.run.add_done_callback(lambda _: self._ended(live))  # also when it never began
 

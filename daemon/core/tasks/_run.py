@@ -78,12 +78,13 @@ class TaskRun:
     """Drives one prompt of a live task and publishes what it does (see the module
     docstring). ``emit`` is called with every update after the subscribers got it
     (push delivery: it must not block); ``on_end`` once the end state is saved, before
-    it is published."""
+    it is published; ``first`` the message that started it."""
 
     def __init__(self, live: LiveTask, sessions: AgentSessions, store: TaskStore, mode: str,
                  emit: Callable[[LiveTask, a2a.StreamResponse], None],
-                 on_end: Callable[[LiveTask], None]) -> None:
+                 on_end: Callable[[LiveTask], None], *, first: a2a.Message | None = None) -> None:
         self.live = live
+        self.first = first
         self.sessions = sessions
         self.store = store
         self.mode = mode
@@ -125,6 +126,11 @@ class TaskRun:
             await self.finish("TASK_STATE_FAILED", self.error or "the run failed", result)
         else:
             await self.finish("TASK_STATE_COMPLETED", None, result)
+
+    def answer(self, question: str, message: a2a.Message, text: str) -> None:
+        """The client's answer to the agent's open question (the same run goes on)."""
+        del message  # the agent reads the text
+        self.sessions.answer(self.live.record.session_id, question, text)
 
     async def on_event(self, event: object) -> None:
         """Map one session event (see the module docstring)."""
