@@ -340,6 +340,26 @@ async def test_rest_binding(server: Server) -> None:
     await server.alive()
 
 
+async def test_proto_field_names_are_accepted_beside_the_json_names(server: Server) -> None:
+    # A ProtoJSON parser takes `history_length` for `historyLength`; the A2A TCK's JSON-RPC
+    # client sends the proto names (it failed CORE-HIST-001/002 while they were ignored).
+    status, answer = await server.rpc("GetTask", {"id": "t-1", "history_length": 3})
+    assert status == 200 and len(answer["result"]["history"]) == 3
+    assert server.fake.seen[-1][1] == GetTaskReq(id="t-1", history_length=3)
+    _, answer = await server.rpc("GetTask", {"id": "t-1", "history_length": 3, "historyLength": 1})
+    assert len(answer["result"]["history"]) == 1
+    _, answer = await server.rpc("SendMessage", {"message": {"message_id": "m-9", "role": "ROLE_USER",
+                                                             "parts": [{"text": "snake"}]}})
+    assert answer["result"]["task"]["artifacts"][0]["parts"] == [{"text": "SNAKE"}]
+    assert server.fake.seen[-1][1].message.message_id == "m-9"
+    async with server.http.get(server.url + "/tasks/t-1?history_length=2", headers=AUTH) as r:
+        assert r.status == 200 and len((await r.json())["history"]) == 2
+    async with server.http.post(server.url + "/message:send", headers=AUTH, json={
+            "message": {"message_id": "m-10", "role": "ROLE_USER", "parts": [{"text": "rest"}]}}) as r:
+        assert r.status == 200
+    assert server.fake.seen[-1][1].message.message_id == "m-10"
+
+
 async def test_card_has_a_strong_etag_and_answers_304(server: Server) -> None:
     async with server.http.get(server.url + "/.well-known/agent-card.json") as r:
         card, etag = await r.json(), r.headers["ETag"]

@@ -26,9 +26,10 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
-from ...api import CallContext
+from ...api import API, CallContext
 from ...core.secrets import redact_json
 from ...errors import CodetetherError, MessageTooLarge
+from ...wire.a2a import camel_keys
 
 __all__ = [
     "END",
@@ -43,6 +44,7 @@ __all__ = [
     "encode",
     "error_object",
     "json_response",
+    "proto_names",
     "read_body",
     "serve_sse",
     "state_of",
@@ -94,6 +96,19 @@ def context_of(request: web.Request, method: str, request_id: Any = None) -> Cal
     state.observed = True
     return CallContext(transport="http", method=method, request_id=request_id,
                        peer={"remote": request.remote}, principal=state.principal, channel=request)
+
+
+def proto_names(api: API, method: str, params: Any) -> Any:
+    """``params`` with proto field names (``history_length``) renamed to the JSON names of
+    the method's params Struct (``historyLength``): a ProtoJSON parser accepts both, and
+    so do we (an unknown method's params are left for the API to refuse)."""
+    try:
+        spec = api.method(method).params
+    except CodetetherError:
+        return params
+    if not isinstance(params, dict) or not (isinstance(spec, type) and issubclass(spec, msgspec.Struct)):
+        return params
+    return camel_keys(params, spec)
 
 
 def encode(value: Any) -> bytes:

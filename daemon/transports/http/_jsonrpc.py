@@ -46,6 +46,7 @@ from ._common import (
     encode,
     error_object,
     json_response,
+    proto_names,
     read_body,
     serve_sse,
     state_of,
@@ -124,7 +125,7 @@ class JsonRpcHandler:
         target = resolve(self.v03, message["method"])
         req_id = message.get("id")
         try:
-            params = target.convert_params(message.get("params"))
+            params = self._params(target, message.get("params"))
         except CodetetherError as exc:
             return self._refuse(request, req_id, exc)
         if self._streams(target.name):
@@ -139,6 +140,13 @@ class JsonRpcHandler:
         """An error answered before the API: the middleware records it for the audit trail."""
         state_of(request).refusal = err
         return json_response(_frame(req_id if _valid_id(req_id) else None, error=err), status=status)
+
+    def _params(self, target: Target, raw: Any) -> Any:
+        """The API's params: a 0.3 request's converted up, a 1.0 request's with proto
+        field names accepted beside the camelCase ones."""
+        if target.asked:
+            return target.convert_params(raw)
+        return proto_names(self.api, target.name, raw)
 
     def _streams(self, name: str) -> bool:
         """Whether ``name`` is a streaming method (an unknown one is left to the API's
@@ -202,7 +210,7 @@ class JsonRpcHandler:
         target = resolve(self.v03, message["method"])
         req_id = message.get("id")
         try:
-            params = target.convert_params(message.get("params"))
+            params = self._params(target, message.get("params"))
             if self._streams(target.name):
                 raise InvalidRequest(f"{message['method']} streams: send it alone, not in a batch")
         except CodetetherError as exc:

@@ -28,6 +28,7 @@ from ._common import (
     context_of,
     encode,
     json_response,
+    proto_names,
     read_body,
     serve_sse,
     state_of,
@@ -142,6 +143,8 @@ class RestHandler:
             values = query.getall(key)
             params.setdefault(key, values if len(values) > 1 else values[0])
         params.update(request.match_info)
+        if self.route.a2a:
+            params = proto_names(self.api, self.route.method, params)
         if query:
             params = self._typed(params)
         return params

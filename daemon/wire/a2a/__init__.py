@@ -6,7 +6,9 @@ values as their proto names (``"TASK_STATE_WORKING"``, ``"ROLE_USER"``), ``bytes
 RFC 3339 timestamps as strings, zero values left out. Oneofs (``Part``, ``SendMessageResponse``,
 ``StreamResponse``, ``SecurityScheme``, ``OAuthFlows``) are checked: exactly one member set, or
 ``msgspec.ValidationError`` on decode (``ValueError`` when built in code) naming the members.
-Unknown fields are ignored, so a newer peer's requests still decode.
+Unknown fields are ignored, so a newer peer's requests still decode. A ProtoJSON parser
+also accepts a field under its proto name (``history_length``): ``camel_keys(raw, Struct)``
+renames those to the JSON names before a document is converted.
 
 Use msgspec directly: ``msgspec.json.decode(body, type=a2a.SendMessageRequest)``,
 ``msgspec.json.encode(task)``, ``msgspec.convert(raw_dict, a2a.Part)``, ``msgspec.to_builtins(task)``.
@@ -39,6 +41,9 @@ from ._card import (
     SecurityRequirement,
     SecurityScheme,
     StringList,
+)
+from ._names import (
+    camel_keys,
 )
 from ._v1 import (
     INTERRUPTED_STATES,
@@ -119,5 +124,6 @@ __all__ = [
     "TaskState",
     "TaskStatus",
     "TaskStatusUpdateEvent",
+    "camel_keys",
     "now_rfc3339",
 ]
