@@ -35,10 +35,11 @@ from .paths import Paths, ensure_private_dir, get_paths
 if TYPE_CHECKING:  # imported when serving: `python -m codetether.daemon --help` stays light
     from .api import A2AAPI, API
     from .app import App
-    from .core.config import A2ASection
+    from .core.config import A2ASection, LoadedConfig
+    from .core.peers import PeerPoller
     from .transports.grpc import GrpcListener
 
-__all__ = ["AlreadyRunning", "ServeOptions", "main", "serve"]
+__all__ = ["AlreadyRunning", "ServeOptions", "SpawnOptions", "main", "serve"]
 
 log = logging.getLogger("codetether.daemon")
 
@@ -60,6 +61,18 @@ class ServeOptions:
     http: str | None = None
     grpc: str | None = None
     print_json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnOptions(ServeOptions):
+    """``codetether spawn``: serve with the card's ``name`` and poll ``peers`` (URLs)
+    every ``poll_interval`` seconds, introducing ourselves once to each new one unless
+    not ``auto_introduce``."""
+
+    name: str = "codetether"
+    peers: tuple[str, ...] = ()
+    poll_interval: float = 15.0
+    auto_introduce: bool = True
 
 
 class Listener(Protocol):
@@ -106,7 +119,7 @@ def _setup_logging(paths: Paths, level: str) -> None:
 async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOptions | None = None) -> int:
     from .api import build_api
     from .app import App
-    from .core.config import ConfigWatcher, LoadedConfig, load_config
+    from .core.config import ConfigWatcher, load_config
     from .core.providers import ModelResolver
     from .core.secrets import SecretStore
     from .transports import UnixListener
@@ -136,6 +149,7 @@ async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOpti
             # until the file loads; running on defaults would drop the user's deny rules.
             config_error = exc
             loaded = load_config(Path(os.devnull))
+        loaded = _spawn_named(loaded, options)
         _setup_logging(paths, loaded.config.daemon.log_level)
         if config_error is not None:
             log.error("%s", config_error.message)
@@ -150,7 +164,7 @@ async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOpti
         listeners: list[Listener] = [listener]
 
         async def on_config(new: LoadedConfig) -> None:
-            await app.apply_config(new)
+            await app.apply_config(_spawn_named(new, options))
             log.info("config reloaded")
 
         def on_config_error(exc: ConfigError) -> None:
@@ -168,6 +182,8 @@ async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOpti
             http, grpc = _a2a_addresses(loaded.config.a2a, options)
             if http or grpc:
                 a2a.append(await _open_a2a(app, socket_api, http, grpc, listeners))
+            if isinstance(options, SpawnOptions):  # stops first: before the listeners drain
+                await stack.enter_async_context(_peer_poller(app, options))
             await stack.enter_async_context(ConfigWatcher(paths.config_file, on_config, on_config_error))
             log.info("daemon %s listening on %s%s", os.getpid(), paths.socket,
                      "".join(f", {v}" for v in app.endpoints.values()))
@@ -311,6 +327,56 @@ def _serve_options(argv: list[str]) -> ServeOptions | None:
                         print_json=args.json)
 
 
+def _spawn_named(loaded: LoadedConfig, options: ServeOptions | None) -> LoadedConfig:
+    """Spawn mode's name on the card, whatever ``[a2a] name`` says (also after a reload)."""
+    if not isinstance(options, SpawnOptions):
+        return loaded
+    import msgspec
+
+    from .core.config import LoadedConfig
+
+    a2a = msgspec.structs.replace(loaded.config.a2a, name=options.name)
+    return LoadedConfig(msgspec.structs.replace(loaded.config, a2a=a2a), loaded.warnings)
+
+
+def _peer_poller(app: App, options: SpawnOptions) -> PeerPoller:
+    """The poller over spawn's peers, writing the registry in the data dir; a peer's token
+    is its ``[a2a.peers.<name>]`` token_env variable (matched by URL), else
+    ``$CODETETHER_A2A_TOKEN``."""
+    from .core.peers import PeerPoller, PeerRegistry, registry_path, resolve_peer
+
+    def token_for(url: str) -> str | None:
+        return resolve_peer(url, app.config.a2a.peers).token
+
+    return PeerPoller(PeerRegistry(registry_path(app.paths.data_dir)), list(options.peers),
+                      name=options.name, own_url=lambda: app.endpoints.get("http_url"),
+                      token_for=token_for, interval=options.poll_interval,
+                      auto_introduce=options.auto_introduce)
+
+
+def _spawn_options(argv: list[str]) -> SpawnOptions:
+    """The ``spawn`` flags: ``serve``'s, and the name, peers and poller's settings."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="codetether spawn", description=(
+        "Serve as a named agent that polls its peers' cards and introduces itself once to each."))
+    parser.add_argument("command", choices=["spawn"])
+    parser.add_argument("--name", required=True, help="the agent's name on its card")
+    parser.add_argument("--peer", action="append", default=[], help="peer URLs (comma separated)")
+    parser.add_argument("--poll-interval", type=float, default=15.0, help="seconds between polls (>= 5)")
+    parser.add_argument("--no-auto-introduce", action="store_true", help="no introductions")
+    args, rest = parser.parse_known_args(argv)
+    if args.poll_interval < 5.0:
+        parser.error("--poll-interval must be at least 5 seconds")
+    served = _serve_options(["serve", *rest])
+    assert served is not None
+    peers = [*args.peer, os.environ.get("CODETETHER_A2A_PEERS", "")]
+    urls = tuple(dict.fromkeys(u.strip() for text in peers for u in text.split(",") if u.strip()))
+    return SpawnOptions(http=served.http, grpc=served.grpc, print_json=served.print_json,
+                        name=args.name, peers=urls, poll_interval=args.poll_interval,
+                        auto_introduce=not args.no_auto_introduce)
+
+
 def _env_port(name: str, default: int) -> int:
     text = os.environ.get(name, "")
     return int(text) if text.strip().lstrip("-").isdigit() else default
@@ -336,8 +402,10 @@ def _return_big_buffers_to_os() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m codetether.daemon [serve [--hostname H] [--port P] [--grpc-port G] [--json]]``."""
-    options = _serve_options(sys.argv[1:] if argv is None else argv)
+    """``python -m codetether.daemon [serve [--hostname H] [--port P] [--grpc-port G] [--json]]``,
+    or ``spawn --name N [--peer URL,...] [--poll-interval S] [--no-auto-introduce]`` and serve's flags."""
+    args = sys.argv[1:] if argv is None else argv
+    options = _spawn_options(args) if args[:1] == ["spawn"] else _serve_options(args)
     _return_big_buffers_to_os()
     paths = get_paths()
     fd_text = os.environ.pop("CODETETHER_READY_FD", "")

@@ -1,7 +1,7 @@
 """The daemon's one request handler, whatever the transport.
 
 Every method is an ``on_<method>(params, ctx)`` of one domain module (``daemon``,
-``sessions``, ``approvals``, ``catalog``, ``config``, ``records``) that takes only the
+``sessions``, ``approvals``, ``catalog``, ``config``, ``records``, ``peers``) that takes only the
 components it uses; ``a2a`` holds the A2A methods, a table of their own
 (:func:`build_a2a_api`) that the HTTP and gRPC transports serve. A transport decodes a request, builds a :class:`CallContext`
 (peer, principal, transport, request id, deadline and an ``emit`` sink it
@@ -22,6 +22,7 @@ from .approvals import ApprovalsAPI
 from .catalog import CatalogAPI
 from .config import ConfigAPI
 from .daemon import DaemonAPI
+from .peers import PeersAPI
 from .records import RecordsAPI
 from .sessions import SessionsAPI
 
@@ -38,6 +39,7 @@ __all__ = [
     "Handler",
     "Method",
     "Observer",
+    "PeersAPI",
     "RecordsAPI",
     "SessionsAPI",
     "Transport",
@@ -51,7 +53,7 @@ def build_api(app: App) -> API:
     table = API(config_error=lambda: app.config_error)
     table.observers.append(app.recorder.on_call)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
-                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app)):
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app)):
         for method in domain.methods():
             table.add(method)
     return table

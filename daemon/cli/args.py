@@ -300,11 +300,61 @@ def _auth(sub: _Subs) -> None:
     asub.add_parser("token", help="print the token ($CODETETHER_AUTH_TOKEN, else the one made for you)")
 
 
+def _a2a(sub: _Subs) -> None:
+    a2a = sub.add_parser("a2a", help="call other A2A agents: their card, send a message, their tasks")
+    asub = _actions(a2a)
+
+    def common(p: argparse.ArgumentParser, transport: bool = True) -> None:
+        p.add_argument("url", help="the agent's base URL (its card is at /.well-known/agent-card.json)")
+        p.add_argument("--token", help="bearer token (default $CODETETHER_A2A_TOKEN)")
+        if transport:
+            p.add_argument("--transport", choices=["jsonrpc", "grpc", "http"],
+                           help="binding to use (default: the card's first that we speak)")
+        _json_flag(p)
+
+    common(asub.add_parser("card", help="fetch and show an agent's card"), transport=False)
+    send = asub.add_parser("send", help="send a message; print the answer (--stream: as it arrives)")
+    common(send)
+    send.add_argument("message", nargs="+", help="the message text")
+    send.add_argument("--stream", action="store_true", help="SendStreamingMessage: show updates as they come")
+    send.add_argument("--context", help="continue this context id")
+    send.add_argument("--task", help="continue this task id (e.g. one waiting for input)")
+    tasks = asub.add_parser("tasks", help="list an agent's tasks, or get / cancel one")
+    common(tasks)
+    tasks.add_argument("op", nargs="?", choices=["list", "get", "cancel"], default="list")
+    tasks.add_argument("id", nargs="?", help="the task id (get, cancel)")
+    tasks.add_argument("--limit", type=_positive, default=50, help="list: at most this many (default 50)")
+
+
+def _spawn(sub: _Subs) -> None:
+    spawn = sub.add_parser(
+        "spawn", help="serve as a named agent that finds and greets its peers (A2A)",
+        description="`codetether serve` with the card's name set to NAME, polling each peer's card "
+                    "(every 15 s), registering new peers and introducing itself once to each.")
+    spawn.add_argument("--name", required=True, help="the agent's name on its card")
+    spawn.add_argument("--peer", action="append", metavar="URL[,URL...]",
+                       help="a peer's URL (repeatable, comma separated; also $CODETETHER_A2A_PEERS)")
+    spawn.add_argument("--hostname", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    spawn.add_argument("--port", type=int, default=4096, help="HTTP port (0: any free port)")
+    spawn.add_argument("--grpc-port", type=int, default=None,
+                       help="gRPC port (0: any free port; -1: none; default $CODETETHER_GRPC_PORT or 50051)")
+    spawn.add_argument("--poll-interval", type=float, default=None, metavar="SECONDS",
+                       help="seconds between polls of the peers' cards (default 15, at least 5)")
+    spawn.add_argument("--no-auto-introduce", action="store_true",
+                       help="do not send new peers the one-time introduction")
+    spawn.add_argument("--json", action="store_true",
+                       help="once listening, print the bound addresses as one JSON line")
+
+
+def _peers(sub: _Subs) -> None:
+    _json_flag(sub.add_parser("peers", help="the A2A peers this agent knows (spawn mode)"))
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
-    "serve": _serve, "auth": _auth,
+    "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
 }
 
 

@@ -262,10 +262,29 @@ def _cmd_auth(_args: Any, paths: Any) -> int:
     return 0
 
 
+def _cmd_a2a(args: Any, paths: Any) -> int:
+    from .a2a import cmd_a2a
+
+    return cmd_a2a(args, paths)
+
+
+def _cmd_spawn(args: Any, paths: Any) -> int:
+    from .peers import cmd_spawn
+
+    return cmd_spawn(args, paths)
+
+
+def _cmd_peers(args: Any, paths: Any) -> int:
+    from .peers import cmd_peers
+
+    return cmd_peers(args, paths)
+
+
 _COMMANDS = {
     "lsp": _cmd_lsp, "serve": _cmd_serve, "auth": _cmd_auth,
     "stats": _records("stats"), "telemetry": _records("telemetry"), "audit": _records("audit"),
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
+    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers,
 }
