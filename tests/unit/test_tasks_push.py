@@ -108,7 +108,11 @@ async def test_configs_crud_on_a_task(make: Callable[..., Any], webhook: Webhook
     assert [c.id for c in listed.configs] == ["c1"]
     await peer.call("DeleteTaskPushNotificationConfig", {"taskId": task["id"], "id": "c1"})
     assert (await peer.call("ListTaskPushNotificationConfigs", {"taskId": task["id"]})).configs == []
+    # Idempotent (A2A 1.0 section 3.1.10; the TCK's PUSH-DEL-002): deleting it again succeeds.
+    await peer.call("DeleteTaskPushNotificationConfig", {"taskId": task["id"], "id": "c1"})
     from codetether.daemon.errors import TaskNotFound
+    with pytest.raises(TaskNotFound):
+        await peer.call("DeleteTaskPushNotificationConfig", {"taskId": "nope", "id": "c1"})
     with pytest.raises(TaskNotFound):
         await peer.call("GetTaskPushNotificationConfig", {"taskId": task["id"], "id": "c1"})
     with pytest.raises(TaskNotFound):

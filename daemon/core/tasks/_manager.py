@@ -316,12 +316,11 @@ class TaskManager:
             configs=[_push_out(r) for r in await self.store.list_push(task_id)])
 
     async def delete_push(self, task_id: str, config_id: str) -> None:
-        """Remove a webhook of a task."""
+        """Remove a webhook of a task; idempotent (A2A 1.0 section 3.1.10): deleting one
+        that is already gone succeeds (an unknown task is still TaskNotFound)."""
         self._require_push()
         await self._task_exists(task_id)
-        if not await self.store.delete_push(task_id, config_id):
-            raise TaskNotFound(f"task {task_id} has no push notification config {config_id!r}",
-                               data={"taskId": task_id, "id": config_id})
+        await self.store.delete_push(task_id, config_id)
         if (live := self._live.get(task_id)) is not None:
             live.push = [c for c in live.push if c.id != config_id]
 
