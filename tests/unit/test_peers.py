@@ -25,6 +25,7 @@ from codetether.daemon.core.peers import (
     task_text,
 )
 from codetether.daemon.core.peers._client import _mapped
+from codetether.daemon.core.secrets import REDACTED, redact
 from codetether.daemon.errors import (
     CodetetherError,
     InvalidParams,
@@ -59,6 +60,7 @@ def test_a_peer_by_name_or_url_with_its_token() -> None:
     other = resolve_peer("https://elsewhere/", peers, env)
     assert (other.name, other.url, other.token) == (None, "https://elsewhere", "fallback")
     assert "bee-secret" not in repr(by_name)
+    assert redact("sent bee-secret") == f"sent {REDACTED}"  # the redactor knows it now
     with pytest.raises(InvalidParams, match=r"no peer named 'wasp' \(known: bee\)"):
         resolve_peer("wasp", peers, env)
     assert resolve_peer("bee", peers, {}).token is None
@@ -172,6 +174,14 @@ async def test_no_introductions_when_told_not_to(tmp_path: Path, card_server: tu
     peer = PeerRegistry(registry_path(tmp_path)).get(url)
     assert peer is not None and not peer.introduced
     assert json.loads(registry_path(tmp_path).read_text())[0]["name"] == "bee"
+
+
+async def test_our_own_url_is_not_a_peer(tmp_path: Path, card_server: tuple[str, dict[str, Any]]) -> None:
+    url, state = card_server
+    async with PeerPoller(PeerRegistry(registry_path(tmp_path)), [url], name="me", own_url=lambda: url + "/",
+                          token_for=lambda u: None) as poller:
+        await poller.wait_rounds(1)
+    assert state["hits"] == 0 and poller.registry.peers() == []
 
 
 async def test_closing_cancels_a_round_stuck_on_a_slow_peer(tmp_path: Path) -> None:

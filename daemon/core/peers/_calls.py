@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ...errors import InvalidParams
 from ..config import A2APeer
+from ..secrets import register
 from ._client import INTERRUPTED, TERMINAL, PeerClient, task_text
 
 __all__ = ["A2A_TOKEN_ENV", "Delegation", "PeerTarget", "delegate", "introduce", "resolve_peer"]
@@ -63,7 +64,9 @@ def resolve_peer(peer: str, configured: Mapping[str, A2APeer],
     token = None
     if entry is not None and entry.token_env:
         token = env.get(entry.token_env) or None
-    return PeerTarget(name, url.rstrip("/"), token or env.get(A2A_TOKEN_ENV) or None)
+    token = token or env.get(A2A_TOKEN_ENV) or None
+    register(token)  # kept out of logs, events and anything else written
+    return PeerTarget(name, url.rstrip("/"), token)
 
 
 async def delegate(target: PeerTarget, text: str, *, timeout: float) -> Delegation:

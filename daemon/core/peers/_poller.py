@@ -111,8 +111,9 @@ class PeerPoller:
                 pass
 
     async def poll_once(self) -> None:
-        """One round over every peer."""
-        await asyncio.gather(*(self._poll(url) for url in self.urls))
+        """One round over every peer (not ourselves, if our own URL is in the list)."""
+        ours = (self.own_url() or "").rstrip("/")
+        await asyncio.gather(*(self._poll(url) for url in self.urls if url != ours))
         async with self._round:
             self.rounds += 1
             self._round.notify_all()
