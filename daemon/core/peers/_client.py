@@ -13,7 +13,6 @@ cancelable, ...) is our class of the same name with the peer's message.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
@@ -81,6 +80,8 @@ def choose_binding(card: dict[str, Any], url: str, transport: str | None = None)
                 return have, address
         names = ", ".join(b for b, _ in offered) or "none"
         raise InvalidParams(f"the agent at {url} offers no {binding} interface (it offers: {names})")
+    import importlib.util  # here: the daemon's start-up need not pay for it
+
     speak = {"JSONRPC", "HTTP+JSON"} | ({"GRPC"} if importlib.util.find_spec("grpc") else set())
     for have, address in offered:
         if have in speak:

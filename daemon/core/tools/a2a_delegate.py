@@ -15,7 +15,6 @@ from msgspec import Meta
 
 from ...errors import CodetetherError, ToolFailure
 from ..config import A2APeer
-from ..peers import delegate, resolve_peer
 from .base import Tool, ToolContext, ToolResult
 
 __all__ = ["A2ADelegateTool"]
@@ -49,6 +48,8 @@ class A2ADelegateTool(Tool):
         return args.peer
 
     async def run(self, args: A2ADelegateParams, ctx: ToolContext) -> ToolResult:
+        from ..peers import delegate, resolve_peer  # here: an idle daemon need not load the room
+
         target = resolve_peer(args.peer, self._peers())
         who = target.name or target.url
         try:
