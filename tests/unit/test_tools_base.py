@@ -13,7 +13,7 @@ from codetether.daemon.core.tools import Tool, ToolRegistry, Workspace, default_
 from codetether.daemon.errors import InvalidParams, ToolFailure, WorkspaceEscape
 
 EXPECTED = {
-    "apply_patch", "bash", "batch", "codesearch", "edit", "glob", "grep", "list_dir",
+    "a2a_delegate", "apply_patch", "bash", "batch", "codesearch", "edit", "glob", "grep", "list_dir",
     "multiedit", "plan_enter", "plan_exit", "question", "read_file", "todo_read",
     "todo_write", "webfetch", "websearch", "write_file",
 }

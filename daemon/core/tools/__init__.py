@@ -5,7 +5,7 @@ list_dir, grep, codesearch, todo_read, todo_write (session state only),
 question, plan_enter, plan_exit, batch
 (which gates each sub-call itself). Everything else changes files, runs
 commands, writes session state or talks to the network, and goes through
-approval: write_file, edit, multiedit, apply_patch, bash, webfetch,
+approval: write_file, edit, multiedit, apply_patch, bash, webfetch, a2a_delegate,
 websearch.
 """
 
