@@ -1,4 +1,5 @@
-"""The ``codetether`` command line: a thin client of the daemon.
+"""The ``codetether`` command line: a thin client of the daemon (``serve`` and ``spawn`` become
+the daemon; ``a2a`` is a client of other A2A agents, loading the a2a-sdk only then).
 
 Exit codes: 0 success · 1 error · 2 usage or invalid params · 3 daemon unavailable ·
 4 not found · 5 config error (config.toml does not load, or an unusable CODETETHER_HOME) ·
