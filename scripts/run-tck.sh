@@ -17,7 +17,10 @@
 # /tmp/tck-venv/bin/python), CODETETHER (default: .venv/bin/codetether of this checkout),
 # TCK_TRANSPORTS / TCK_LEVELS (default "jsonrpc grpc http_json" / "must should"),
 # TCK_OUT (where each run's log and compatibility.json are kept; default a temp dir).
-# Exit status: 0 when every tested MUST requirement passed on every transport, else 1.
+# TCK_KNOWN=0 counts the TCK's own known bugs (listed in the summary script below, each
+# with its evidence) as failures; by default they are listed apart and do not fail the run.
+# Exit status: 0 when every tested MUST requirement passed on every transport (known TCK
+# bugs aside), else 1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +32,7 @@ fi
 CODETETHER="${CODETETHER:-$ROOT/.venv/bin/codetether}"
 TRANSPORTS="${TCK_TRANSPORTS:-jsonrpc grpc http_json}"
 LEVELS="${TCK_LEVELS:-must should}"
+KNOWN="${TCK_KNOWN:-1}"
 [[ -f "$TCK_DIR/run_tck.py" ]] || { echo "run-tck: no run_tck.py in $TCK_DIR" >&2; exit 2; }
 [[ -x "$TCK_PYTHON" ]] || { echo "run-tck: no TCK interpreter at $TCK_PYTHON (set TCK_PYTHON)" >&2; exit 2; }
 
@@ -86,15 +90,36 @@ for transport in $TRANSPORTS; do
     done
 done
 
-"$TCK_PYTHON" - "$OUT" "$TRANSPORTS" "$LEVELS" <<'EOF'
+"$TCK_PYTHON" - "$OUT" "$TRANSPORTS" "$LEVELS" "$KNOWN" <<'EOF'
 """The table: requirements passed / tested per transport and level, and what failed."""
 import json
 import sys
 from pathlib import Path
 
 out, transports, levels = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
-rows, failures, must_failed = [], [], False
+# The TCK's own bugs (1.0-dev, commit 357c4a8): requirement -> the error text it then reports.
+KNOWN = {} if sys.argv[4] == "0" else {
+    # tck/requirements/core_operations.py declares no `expected_error` for CORE-SEND-003, so the
+    # ContentTypeNotSupportedError the requirement asks for is counted as "Operation failed".
+    "CORE-SEND-003": "Operation failed: ",
+    # The TCK checks its bundled spec, v1.0.0 (specification/version.json, A2A commit 1736957):
+    # VersionNotSupportedError -> UNIMPLEMENTED, ContentTypeNotSupportedError -> HTTP 415.
+    # A2A 1.0.1 section 5.4 maps them to FAILED_PRECONDITION and 400, which codetether serves.
+    "GRPC-ERR-002": "expected VersionNotSupportedError (UNIMPLEMENTED), got FAILED_PRECONDITION",
+    "HTTP_JSON-STATUS-001": "expected ContentTypeNotSupportedError (415), got 400",
+}
+rows, failures, tck_bugs, must_failed = [], [], [], False
 card: tuple[int, int] | None = None
+
+
+def failed_on(r: dict, transport: str) -> bool:
+    """A requirement failed on ``transport``: recorded so, or failed overall while this run
+    tested it on no other transport (the TCK's per-transport cell keeps the last test's result)."""
+    cells = r["transports"]
+    return cells.get(transport) == "FAIL" or (
+        r["status"] == "FAIL" and not any(v == "FAIL" for k, v in cells.items() if k != transport))
+
+
 for transport in transports:
     for level in levels:
         path = out / f"{transport}-{level}.json"
@@ -104,14 +129,17 @@ for transport in transports:
             continue
         report = json.loads(path.read_text())["per_requirement"]
         mine = {rid: r for rid, r in report.items() if r["level"] == level.upper()}
-        results = {rid: r["transports"].get(transport) for rid, r in mine.items()}
-        tested = [rid for rid, s in results.items() if s in ("PASS", "FAIL")]
-        passed = [rid for rid in tested if results[rid] == "PASS"]
+        tested = [rid for rid, r in mine.items() if r["transports"].get(transport) in ("PASS", "FAIL")]
+        passed = [rid for rid in tested if not failed_on(mine[rid], transport)]
         untested = len(mine) - len(tested)
         rows.append((transport, level.upper(), f"{len(passed)}/{len(tested)}", str(untested), str(len(mine))))
         for rid in sorted(set(tested) - set(passed)):
-            errors = "; ".join(str(e) for e in mine[rid]["errors"])[:300]
-            failures.append(f"{transport} {level.upper()} {rid}: {errors}")
+            errors = [str(e) for e in mine[rid]["errors"]]
+            line = f"{transport} {level.upper()} {rid}: {'; '.join(errors)[:300]}"
+            if rid in KNOWN and errors and all(KNOWN[rid] in e for e in errors):
+                tck_bugs.append(line)
+                continue
+            failures.append(line)
             must_failed = must_failed or level == "must"
         if level == "must":
             card_results = [r["transports"].get("agent_card") for r in report.values() if r["level"] == "MUST"]
@@ -131,6 +159,10 @@ if card is not None:
 if failures:
     print("\nfailed (tested) requirements:")
     for line in dict.fromkeys(failures):
+        print(f"  {line}")
+if tck_bugs:
+    print("\nfailed by the TCK's own known bugs (see KNOWN in this script; counted above as failed):")
+    for line in dict.fromkeys(tck_bugs):
         print(f"  {line}")
 sys.exit(1 if must_failed else 0)
 EOF
