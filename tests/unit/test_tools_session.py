@@ -111,7 +111,7 @@ async def test_batch_runs_read_only_calls_concurrently(tool_root: Path, call_too
     assert sections[2].startswith("[3] grep (ok)\nb.txt:\n  1: beta")
     assert sections[3] == "[4] read_file (error)\nno such file: missing.txt"
     assert sections[4].startswith("[5] read_file (error)\nread_file: invalid arguments: Object missing required field `path`")
-    assert sections[5].startswith("[6] nope (error)\nunknown tool 'nope'; available: apply_patch, bash,")
+    assert sections[5].startswith("[6] nope (error)\nunknown tool 'nope'; available: a2a_delegate, apply_patch, bash,")
     assert sections[6] == "[7] batch (error)\nbatch cannot be nested; list the calls directly"
     assert result.is_error is False
     assert result.metadata["failed"] == 4
