@@ -32,6 +32,11 @@ __all__ = ["App", "State"]
 
 log = logging.getLogger("codetether.app")
 
+#: Idle live sessions kept in memory; past this the least recently used idle one is
+#: dropped (saved first; it loads from the store again when next used). Without a bound,
+#: a daemon serving A2A tasks (one session each) would grow by every task it ever ran.
+MAX_IDLE_RUNTIMES = 64
+
 
 class State(enum.Enum):
     RUNNING = "running"
@@ -79,8 +84,10 @@ class App:
         """The live session ``session_id``, loaded from the store on first use."""
         if self.state is State.CLOSED:
             raise Unavailable("the daemon is shutting down")
-        rt = self.runtimes.get(session_id)
-        if rt is None:
+        rt = self.runtimes.pop(session_id, None)
+        if rt is not None:
+            self.runtimes[session_id] = rt  # most recently used last
+        else:
             rt = SessionRuntime(self.sessions.get(session_id), self.sessions)
             recorder = self.recorder
 
@@ -91,7 +98,15 @@ class App:
             self.runtimes[session_id] = rt
             if rt.meta.read_files:  # watch only what the agent has actually read
                 self.watcher.track(rt)
+            self._evict_idle(keep=rt)
         return rt
+
+    def _evict_idle(self, keep: SessionRuntime) -> None:
+        """Drop the least recently used idle runtimes beyond MAX_IDLE_RUNTIMES."""
+        idle = [rt for rt in self.runtimes.values() if rt is not keep and rt.idle]
+        for rt in idle[: max(0, len(idle) - MAX_IDLE_RUNTIMES)]:
+            rt.save_meta()
+            self.forget(rt.id)
 
     def forget(self, session_id: str) -> None:
         """Drop a deleted session's live state."""

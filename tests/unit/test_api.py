@@ -164,3 +164,20 @@ async def test_an_api_with_no_answer_from_a_stream_is_an_internal_error() -> Non
     table.add(Method("x/empty", on_empty, api.Empty, api.Ok, streaming=True))
     with pytest.raises(Exception, match="ended without an answer"):
         await table.call("x/empty", {}, _ctx())
+
+
+async def test_idle_sessions_are_dropped_past_the_bound_and_load_again(app: App, tmp_path: Path) -> None:
+    from codetether.daemon import app as app_module
+
+    table = build_api(app)
+    ids = [(await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())).id
+           for _ in range(app_module.MAX_IDLE_RUNTIMES + 6)]
+    watched = ids[0]
+    await table.call("session/subscribe", {"session_id": watched}, _ctx())  # not idle: kept
+    for sid in ids:
+        app.runtime(sid)
+    assert len(app.runtimes) <= app_module.MAX_IDLE_RUNTIMES + 2
+    assert watched in app.runtimes and ids[-1] in app.runtimes
+    dropped = next(sid for sid in ids if sid not in app.runtimes)
+    detail = await table.call("session/get", {"session_id": dropped}, _ctx())  # loads again
+    assert detail.info.id == dropped

@@ -78,6 +78,13 @@ class SessionRuntime:
     def busy(self) -> bool:
         return self.lock.locked()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing lives only in memory: no run, no watcher, no open question, no edit
+        proposal, no editor buffer. An idle runtime can be dropped and loaded again."""
+        return (not self.busy and self.run_task is None and self.hub.subscribers == 0
+                and not self._questions and not self.proposals and not self.buffers)
+
     def begin_run(self, task: asyncio.Task[object]) -> None:
         """``task`` is this session's run from now on (the caller holds ``lock``)."""
         self.run_task, self._run_started, self._cancel_pending = task, False, False
