@@ -109,7 +109,7 @@ KNOWN = {} if sys.argv[4] == "0" else {
     "HTTP_JSON-STATUS-001": "expected ContentTypeNotSupportedError (415), got 400",
 }
 rows, failures, tck_bugs, must_failed = [], [], [], False
-card: tuple[int, int] | None = None
+card: dict[str, tuple[int, int]] = {}
 
 
 def failed_on(r: dict, transport: str) -> bool:
@@ -141,21 +141,19 @@ for transport in transports:
                 continue
             failures.append(line)
             must_failed = must_failed or level == "must"
-        if level == "must":
-            card_results = [r["transports"].get("agent_card") for r in report.values() if r["level"] == "MUST"]
-            card_tested = [s for s in card_results if s in ("PASS", "FAIL")]
-            card = (card_tested.count("PASS"), len(card_tested))
-            if card[0] != card[1]:
-                must_failed = True
-                for rid, r in report.items():
-                    if r["transports"].get("agent_card") == "FAIL":
-                        failures.append(f"card MUST {rid}: {'; '.join(map(str, r['errors']))[:300]}")
+        if level.upper() not in card:  # the card's requirements, tested by every run alike
+            cells = [(rid, r) for rid, r in mine.items() if r["transports"].get("agent_card") in ("PASS", "FAIL")]
+            bad = [(rid, r) for rid, r in cells if failed_on(r, "agent_card")]
+            card[level.upper()] = (len(cells) - len(bad), len(cells))
+            for rid, r in bad:
+                failures.append(f"card {level.upper()} {rid}: {'; '.join(map(str, r['errors']))[:300]}")
+                must_failed = must_failed or level == "must"
 print()
 print(f"{'transport':<10} {'level':<7} {'passed/tested':>14} {'untested':>9} {'total':>6}")
 for transport, level, ratio, untested, total in rows:
     print(f"{transport:<10} {level:<7} {ratio:>14} {untested:>9} {total:>6}")
-if card is not None:
-    print(f"{'card':<10} {'MUST':<7} {f'{card[0]}/{card[1]}':>14}")
+for level, (ok, tested) in card.items():
+    print(f"{'card':<10} {level:<7} {f'{ok}/{tested}':>14}")
 if failures:
     print("\nfailed (tested) requirements:")
     for line in dict.fromkeys(failures):
