@@ -36,8 +36,22 @@ def camel_keys(raw: Any, typ: Any) -> Any:
     """``raw`` (decoded JSON) with proto field names renamed to the JSON names of the
     Structs ``typ`` (a Struct type, or a msgspec type info) expects at each level. A key
     sent under both names keeps the camelCase one."""
-    info = typ if isinstance(typ, mi.Type) else mi.type_info(typ)
+    if isinstance(typ, mi.Type):
+        info = typ
+    else:
+        try:
+            info = _type_info(typ)
+        except TypeError:  # an unhashable type expression: not cached
+            info = mi.type_info(typ)
     return _walk(raw, info)
+
+
+@cache
+def _type_info(typ: Any) -> mi.Type:
+    """``msgspec.inspect.type_info`` of a type, computed once: it walks every nested
+    annotation (resolving forward references) and a request's params type is the
+    same on every call."""
+    return mi.type_info(typ)
 
 
 def _walk(raw: Any, info: mi.Type) -> Any:
