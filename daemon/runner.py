@@ -317,7 +317,11 @@ def _serve_options(argv: list[str]) -> ServeOptions | None:
     parser.add_argument("--grpc-port", type=int, default=_env_port("CODETETHER_GRPC_PORT", 50051),
                         help="gRPC port (0: any; -1: no gRPC; default $CODETETHER_GRPC_PORT or 50051)")
     parser.add_argument("--json", action="store_true", help="print the bound addresses as one JSON line")
+    parser.add_argument("--conformance", action="store_true",
+                        help="tasks follow the A2A TCK's messageId scenarios instead of running the agent")
     args = parser.parse_args(argv)
+    if args.conformance:  # read by the tasks room when the A2A table is built
+        os.environ["CODETETHER_A2A_CONFORMANCE"] = "1"
     for name, port in (("--port", args.port), ("--grpc-port", args.grpc_port)):
         if not -1 <= port <= 65535:
             parser.error(f"{name} must be a port number (0 for any free port)")

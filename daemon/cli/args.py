@@ -292,6 +292,8 @@ def _serve(sub: _Subs) -> None:
                        help="gRPC port (0: any free port; -1: none; default $CODETETHER_GRPC_PORT or 50051)")
     serve.add_argument("--json", action="store_true",
                        help="once listening, print the bound addresses as one JSON line")
+    serve.add_argument("--conformance", action="store_true",
+                       help="a test agent: tasks follow the A2A TCK's scenarios (the real agent by default)")
 
 
 def _auth(sub: _Subs) -> None:

@@ -250,6 +250,8 @@ def _cmd_serve(args: Any, _paths: Any) -> int:
         argv += ["--grpc-port", str(args.grpc_port)]
     if args.json:
         argv.append("--json")
+    if getattr(args, "conformance", False):
+        argv.append("--conformance")
     sys.stdout.flush()
     os.execv(sys.executable, argv)
     return 1  # not reached

@@ -114,3 +114,24 @@ def test_serve_refuses_a_port_in_use_and_a_short_token(home: Home) -> None:
     short = subprocess.run([CLI, "serve", "--port", "0", "--grpc-port", "-1"], text=True, timeout=60,
                            capture_output=True, env={**home.env, "CODETETHER_AUTH_TOKEN": "short"})
     assert short.returncode == 5 and "at least 16 characters" in short.stderr
+
+
+async def test_serve_conformance_plays_the_tck_scenarios(home: Home) -> None:
+    home.script({"text": "never used"})
+    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "-1", "--json", "--conformance"],
+                            env=home.env, cwd=home.workspace, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        url = json.loads(proc.stdout.readline())["http_url"]
+        token = home.cli("auth", "token", check=True).stdout.strip()
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"},
+                                     timeout=30) as http:
+            r = await http.post(url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+                "message": {"messageId": "tck-reject-task-1", "role": "ROLE_USER", "parts": [{"text": "x"}]}}})
+        assert r.json()["result"]["task"]["status"]["state"] == "TASK_STATE_REJECTED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
