@@ -135,3 +135,21 @@ async def test_serve_conformance_plays_the_tck_scenarios(home: Home) -> None:
         assert proc.wait(timeout=30) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_the_auto_started_daemon_opens_the_listeners_config_asks_for(home: Home) -> None:
+    home.script({"text": "x"})
+    home.write_config(home.config_file.read_text()
+                      + '\n[a2a]\nenabled = true\nlisten = "127.0.0.1:0"\ngrpc_listen = "127.0.0.1:0"\n')
+    try:
+        home.cli("daemon", "start", check=True)  # ready only once every listener is bound
+        status = home.json("daemon", "status")
+        assert status["http_url"].startswith("http://127.0.0.1:") and status["grpc_address"]
+        token = home.cli("auth", "token", check=True).stdout.strip()
+        r = httpx.get(status["http_url"] + "/.well-known/agent-card.json", timeout=10)
+        assert r.status_code == 200 and r.json()["capabilities"]["streaming"] is True
+        r = httpx.post(status["http_url"] + "/", timeout=10, headers={"Authorization": f"Bearer {token}"},
+                       json={"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}})
+        assert "result" in r.json()
+    finally:
+        home.stop()
