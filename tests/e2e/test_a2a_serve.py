@@ -153,3 +153,56 @@ def test_the_auto_started_daemon_opens_the_listeners_config_asks_for(home: Home)
         assert "result" in r.json()
     finally:
         home.stop()
+
+
+async def test_push_notifications_reach_a_real_webhook(home: Home) -> None:
+    import asyncio
+
+    from a2a.types.a2a_pb2 import SendMessageConfiguration, TaskPushNotificationConfig
+    from aiohttp import web
+
+    got: list[tuple[str, dict[str, Any]]] = []
+    done = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        got.append((request.headers.get("X-A2A-Notification-Token", ""), body))
+        state = (body.get("statusUpdate") or body.get("task") or {}).get("status", {}).get("state")
+        if state == "TASK_STATE_COMPLETED":
+            done.set()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    home.script({"text": "pushed"})
+    home.write_config(home.config_file.read_text()
+                      + f'\n[a2a]\nworkspace = "{home.workspace}"\npush_allow = ["http://127.0.0.1:{port}/*"]\n')
+    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "-1", "--json"], env=home.env,
+                            cwd=home.workspace, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        url = json.loads(proc.stdout.readline())["http_url"]
+        token = home.cli("auth", "token", check=True).stdout.strip()
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
+            request = _request("push me")
+            request.configuration.CopyFrom(SendMessageConfiguration(
+                task_push_notification_config=TaskPushNotificationConfig(
+                    url=f"http://127.0.0.1:{port}/hook", token="hook-token")))
+            [answer] = [e async for e in client.send_message(request)]
+            assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED
+        async with asyncio.timeout(30):
+            await done.wait()
+        assert got and all(t == "hook-token" for t, _ in got)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
+        await runner.cleanup()
