@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ import msgspec
 
 from ...errors import ContentTypeNotSupported, InvalidParams
 from ...wire import a2a
+from ._ids import new_id
 from ._store import TaskRecord, trim_history
 
 __all__ = [
@@ -88,7 +88,7 @@ def _inline_file(part: a2a.Part) -> str:
 
 def agent_message(text: str, *, task_id: str, context_id: str) -> a2a.Message:
     """A message from the agent with one text part."""
-    return a2a.Message(message_id=uuid.uuid4().hex, role="ROLE_AGENT", parts=[a2a.Part(text=text)],
+    return a2a.Message(message_id=new_id(), role="ROLE_AGENT", parts=[a2a.Part(text=text)],
                        task_id=task_id, context_id=context_id)
 
 

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -39,6 +38,7 @@ from ...wire import a2a
 from ..config import A2ASection
 from ._conformance import ConformanceRun, direct_reply
 from ._convert import TERMINAL_STATES, epoch, prompt_text, to_record_status, to_task
+from ._ids import new_id
 from ._live import LiveTask, Subscription
 from ._push import PushDelivery
 from ._run import AgentSessions, TaskRun, stamp
@@ -148,7 +148,7 @@ class TaskManager:
 
     async def _new_task(self, message: a2a.Message, metadata: dict[str, Any] | None,
                         principal: str) -> LiveTask:
-        context_id = message.context_id or uuid.uuid4().hex
+        context_id = message.context_id or new_id()
         if (running := self._by_context.get(context_id)) is not None:
             raise Conflict(f"context {context_id} has an unfinished task ({running}); wait for it, "
                            "answer it, or cancel it", data={"taskId": running})
@@ -161,7 +161,7 @@ class TaskManager:
             await self.store.bind_context(context_id, session_id)
         now = time.time()
         status = a2a.TaskStatus(state="TASK_STATE_SUBMITTED", timestamp=stamp(now))
-        record = TaskRecord(id=uuid.uuid4().hex, context_id=context_id, session_id=session_id,
+        record = TaskRecord(id=new_id(), context_id=context_id, session_id=session_id,
                             state="TASK_STATE_SUBMITTED", status=to_record_status(status),
                             metadata={**(metadata or {}), "principal": principal},
                             created_at=now, updated_at=now)
@@ -291,7 +291,7 @@ class TaskManager:
                         *, task_id: str = "") -> PushConfigRecord:
         task_id = live.record.id if live is not None else task_id
         auth = msgspec.to_builtins(config.authentication) if config.authentication else None
-        record = PushConfigRecord(task_id=task_id, id=config.id or uuid.uuid4().hex, url=config.url,
+        record = PushConfigRecord(task_id=task_id, id=config.id or new_id(), url=config.url,
                                   token=config.token, authentication=auth)
         await self.store.put_push(record)
         if live is not None:
@@ -344,7 +344,7 @@ class TaskManager:
     async def _interrupted(self, record: TaskRecord) -> None:
         now = time.time()
         status = a2a.TaskStatus(state="TASK_STATE_FAILED", timestamp=stamp(now), message=a2a.Message(
-            message_id=uuid.uuid4().hex, role="ROLE_AGENT", task_id=record.id, context_id=record.context_id,
+            message_id=new_id(), role="ROLE_AGENT", task_id=record.id, context_id=record.context_id,
             parts=[a2a.Part(text="interrupted: the daemon stopped while this task ran")]))
         record.state, record.status, record.updated_at = "TASK_STATE_FAILED", to_record_status(status), now
         await self.store.save(record)

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -32,6 +31,7 @@ from ...wire import a2a
 from ...wire.api import PromptResult, SessionEventNote
 from ...wire.events import ApprovalRequested, Done, ErrorEvent, QuestionAsked, TextChunk, ToolCallStart
 from ._convert import agent_message, to_record_status
+from ._ids import new_id
 from ._live import LiveTask
 from ._store import TaskStore
 
@@ -90,7 +90,7 @@ class TaskRun:
         self.mode = mode
         self.emit = emit
         self.on_end = on_end
-        self.artifact_id = uuid.uuid4().hex
+        self.artifact_id = new_id()
         self.text: list[str] = []
         self.held: str | None = None  # the newest chunk, sent when the next one comes
         self.sent_chunks = 0
