@@ -153,7 +153,8 @@ class TaskManager:
             raise Conflict(f"context {context_id} has an unfinished task ({running}); wait for it, "
                            "answer it, or cancel it", data={"taskId": running})
         settings = self.settings()
-        session_id = await self.store.context_session(context_id)
+        # A context id we just drew has no session yet: no store round trip to ask.
+        session_id = await self.store.context_session(context_id) if message.context_id else None
         if session_id is None:
             workspace = settings.workspace or os.getcwd()
             title = prompt_text(message).strip().splitlines()[0][:60]
