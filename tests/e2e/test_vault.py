@@ -19,7 +19,7 @@ from typing import Any
 import hvac
 import pytest
 from codetether.daemon.core.config import SecretsSection
-from codetether.daemon.core.secrets import SecretStore
+from codetether.daemon.core.secrets import SecretStore, redact
 from codetether.daemon.core.secrets import _vault as secrets_mod
 from codetether.daemon.errors import SecretError
 
@@ -294,3 +294,16 @@ async def test_env_allowed_but_empty() -> None:
 async def test_invalid_provider_names(name: str) -> None:
     err = await _secret_error(SecretStore(SecretsSection(), env={}), name)
     assert "invalid provider name" in str(err)
+
+
+@pytest.mark.vault
+async def test_an_a2a_peer_token_is_read_from_its_own_secret(vault: Any) -> None:
+    _put(vault, "codetether/providers/a2a-bee", {"token": CANARY})
+    store = SecretStore(SecretsSection(), env=vault.env())
+    assert await store.field("a2a-bee", "token") == CANARY
+    assert CANARY not in redact(f"Bearer {CANARY}")  # registered: never logged or sent
+    assert await store.field("a2a-nobody", "token") is None
+    assert await store.field("a2a-bee", "other") is None
+    assert await SecretStore(SecretsSection(), env={}).field("a2a-bee", "token") is None  # no Vault
+    with pytest.raises(SecretError):
+        await SecretStore(SecretsSection(), env=vault.env(VAULT_TOKEN="wrong")).field("a2a-bee", "token")

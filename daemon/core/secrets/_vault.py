@@ -142,6 +142,26 @@ class SecretStore:
             log.debug("credentials for %s resolved from %s", provider, source)
             return creds
 
+    async def field(self, name: str, field_name: str) -> str | None:
+        """One field of the Vault secret ``<path>/<name>`` (an A2A peer's ``token`` at
+        ``a2a-<peer>``), registered with the redactor; None when Vault is not configured or
+        has no such secret or field. Raises :class:`SecretError` when Vault fails."""
+        if not _PROVIDER_NAME.fullmatch(name) or ".." in name:
+            raise SecretError(f"invalid secret name {name!r}")
+        target = self._target()
+        if not target.addr:
+            return None
+        if not target.token:
+            target = dataclasses.replace(target, token=await asyncio.to_thread(_token_file, self._env))
+        if not target.token:
+            return None
+        data = await asyncio.to_thread(_vault_read, target, name)
+        value = (data or {}).get(field_name)
+        if not isinstance(value, str) or not value:
+            return None
+        register(value)
+        return value
+
     def invalidate(self, provider: str | None = None) -> None:
         """Forget cached credentials for ``provider`` (all providers when None)."""
         if provider is None:

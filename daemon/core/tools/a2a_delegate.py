@@ -7,6 +7,7 @@ webfetch does on the URL. The peer's errors come back as :class:`ToolFailure` na
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Annotated
 
@@ -52,6 +53,12 @@ class A2ADelegateTool(Tool):
 
         target = resolve_peer(args.peer, self._peers())
         who = target.name or target.url
+        if target.token is None and target.name is not None:
+            try:  # Vault: <path>/a2a-<name>, field "token"
+                token = await _vault_token(target.name)
+            except CodetetherError as exc:
+                raise ToolFailure(f"a2a_delegate {who}: {exc.message}") from exc
+            target = dataclasses.replace(target, token=token)
         try:
             answer = await delegate(target, args.message, timeout=args.timeout)
         except TimeoutError as exc:
@@ -64,6 +71,16 @@ class A2ADelegateTool(Tool):
         return ToolResult(f"{header}\n{answer.text}" if answer.text else header, is_error=failed,
                           metadata={"peer": who, "url": target.url, "state": state,
                                     "task_id": answer.task_id, "context_id": answer.context_id})
+
+
+async def _vault_token(name: str) -> str | None:
+    """A configured peer's token from Vault (``[secrets]`` and ``VAULT_*`` say where)."""
+    from ...paths import get_paths
+    from ..config import load_config
+    from ..secrets import SecretStore
+
+    settings = load_config(get_paths().config_file).config.secrets
+    return await SecretStore(settings).field(f"a2a-{name}", "token")
 
 
 def _configured_peers() -> Mapping[str, A2APeer]:
