@@ -9,6 +9,7 @@ token (see :mod:`._service`).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 
@@ -20,6 +21,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from ...api import API
 from ...errors import Unavailable
 from ._generated import _pool, a2a_pb2, a2a_v0_3_pb2
+from ._loop import grpc_loop, run_on
 from ._service import Service
 from ._v03 import ProtoJsonV03, V03Adapter
 
@@ -86,15 +88,27 @@ class GrpcListener:
         return f"{host}:{self.port}"
 
     async def start(self) -> int:
-        """Bind and start serving; the bound port."""
+        """Bind and start serving; the bound port.
+
+        The grpcio server runs on grpc's own loop (:mod:`._loop`, why there); the API
+        calls run on the loop that called this.
+        """
         if self.state is not ListenerState.NEW:
             raise RuntimeError(f"gRPC listener is {self.state.value}; make a new one")
+        owner = asyncio.get_running_loop()
+        port = await run_on(grpc_loop(), self._start(owner))
+        self.port = port
+        self.state = ListenerState.SERVING
+        log.info("gRPC listening on %s", self.address)
+        return port
+
+    async def _start(self, owner: asyncio.AbstractEventLoop) -> int:
         server = grpc.aio.server(
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[("grpc.so_reuseport", 0),
                      ("grpc.max_receive_message_length", self.max_message_bytes),
                      ("grpc.max_send_message_length", self.max_message_bytes)])
-        server.add_generic_rpc_handlers(tuple(s.handler() for s in self._services))
+        server.add_generic_rpc_handlers(tuple(s.handler(owner) for s in self._services))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
@@ -109,12 +123,9 @@ class GrpcListener:
         if not port:
             raise Unavailable(f"gRPC cannot listen on {self.address}")
         await server.start()
-        self.port = port
         self._server = server
-        self.state = ListenerState.SERVING
         for name in ("", *names):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("gRPC listening on %s", self.address)
         return port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -123,6 +134,9 @@ class GrpcListener:
             self.state = ListenerState.STOPPED
             return
         self.state = ListenerState.STOPPED
+        await run_on(grpc_loop(), self._stop(grace))
+
+    async def _stop(self, grace: float | None) -> None:
         if self._health is not None:
             await self._health.enter_graceful_shutdown()  # watchers see NOT_SERVING first
         if self._server is not None:

@@ -24,6 +24,7 @@ from google.protobuf import descriptor, json_format, message, message_factory
 
 from ...api import API, CallContext, CallRecord
 from ...errors import CodetetherError, InvalidAgentResponse, ParseError, VersionNotSupported
+from ._loop import run_on
 from ._status import status_of
 from ._v03 import V03Adapter
 
@@ -73,50 +74,61 @@ class Service:
                            message_factory.GetMessageClass(m.output_type), m.server_streaming)
                       for m in service.methods]
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        """The generic handler to add to a grpcio server (bytes in, bytes out)."""
+    def handler(self, owner: asyncio.AbstractEventLoop) -> grpc.GenericRpcHandler:
+        """The generic handler to add to a grpcio server (bytes in, bytes out).
+
+        The server may run on another loop than the API (see :mod:`._loop`): every API
+        call, observer and close callback runs on ``owner``, the API's loop; decoding,
+        checks and encoding run where grpc calls the handler.
+        """
         handlers: dict[str, grpc.RpcMethodHandler] = {}
         for rpc in self._rpcs:
             if rpc.streaming:
-                handlers[rpc.name] = grpc.unary_stream_rpc_method_handler(self._streamer(rpc))
+                handlers[rpc.name] = grpc.unary_stream_rpc_method_handler(self._streamer(rpc, owner))
             else:
-                handlers[rpc.name] = grpc.unary_unary_rpc_method_handler(self._caller(rpc))
+                handlers[rpc.name] = grpc.unary_unary_rpc_method_handler(self._caller(rpc, owner))
         return grpc.method_handlers_generic_handler(self.full_name, handlers)
 
-    def _caller(self, rpc: _Rpc) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
+    def _caller(self, rpc: _Rpc, owner: asyncio.AbstractEventLoop,
+                ) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
         async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
             started = time.perf_counter()
-            await self._authenticate(rpc, context, started)
+            await self._authenticate(rpc, context, started, owner)
             ctx: CallContext | None = None
             try:
-                name, params, ctx = self._decode(rpc, raw, context)
-                return self._encode(rpc, await self.api.call(name, params, ctx))
+                name, params, ctx = self._decode(rpc, raw, context, owner)
+                return self._encode(rpc, await run_on(owner, self.api.call(name, params, ctx)))
             except CodetetherError as exc:
                 err = exc
             except Exception:
                 log.exception("%s/%s failed", self.full_name, rpc.name)
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
-                _close(ctx)  # answered, failed or cancelled (CancelledError passes through here)
+                _close_on(owner, ctx)  # answered, failed or cancelled (CancelledError passes here)
             if ctx is None:
-                self._record(rpc, context, started, err)
+                self._record(rpc, context, started, err, owner)
             await _abort(context, err, legacy=self._adapter is not None)
 
         return unary
 
-    def _streamer(self, rpc: _Rpc) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
+    def _streamer(self, rpc: _Rpc, owner: asyncio.AbstractEventLoop,
+                  ) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
         async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
             started = time.perf_counter()
-            await self._authenticate(rpc, context, started)
+            await self._authenticate(rpc, context, started, owner)
             ctx: CallContext | None = None
             try:
-                name, params, ctx = self._decode(rpc, raw, context)
+                name, params, ctx = self._decode(rpc, raw, context, owner)
                 items = cast(AsyncGenerator[Any, None], self.api.stream(name, params, ctx))
                 try:
-                    async for item in items:
+                    while True:
+                        try:
+                            item = await run_on(owner, _next(items))
+                        except StopAsyncIteration:
+                            break
                         yield self._encode(rpc, item)  # waits while the peer is slow to read
                 finally:
-                    await items.aclose()
+                    await run_on(owner, items.aclose())
                 return
             except CodetetherError as exc:
                 err = exc
@@ -124,14 +136,15 @@ class Service:
                 log.exception("%s/%s failed", self.full_name, rpc.name)
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
-                _close(ctx)
+                _close_on(owner, ctx)
             if ctx is None:
-                self._record(rpc, context, started, err)
+                self._record(rpc, context, started, err, owner)
             await _abort(context, err, legacy=self._adapter is not None)
 
         return stream
 
-    async def _authenticate(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float) -> None:
+    async def _authenticate(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
+                            owner: asyncio.AbstractEventLoop) -> None:
         given = b""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
@@ -140,11 +153,11 @@ class Service:
                     given = credentials.strip().encode()
         if not given or not hmac.compare_digest(given, self._token):
             # No error class for this in the one table yet: a plain status, no details.
-            self._record(rpc, context, started, None, denied=True)
+            self._record(rpc, context, started, None, owner, denied=True)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
     def _record(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
-                err: CodetetherError | None, *, denied: bool = False) -> None:
+                err: CodetetherError | None, owner: asyncio.AbstractEventLoop, *, denied: bool = False) -> None:
         """The audit record of a call the API never saw (refused before it; the API
         records the calls it runs): a missing token, a bad version, undecodable bytes."""
         if not self.api.observers:
@@ -154,13 +167,17 @@ class Service:
                             "denied" if denied else "failure", (time.perf_counter() - started) * 1000,
                             err.codes.jsonrpc if err is not None else None,
                             err.message if err is not None else "missing or invalid bearer token")
+        _soon(owner, self._observe, record)
+
+    def _observe(self, record: CallRecord) -> None:
         for observer in self.api.observers:
             try:
                 observer(record)
             except Exception:  # noqa: BLE001 - an observer must not break the call
                 log.exception("call observer failed")
 
-    def _decode(self, rpc: _Rpc, raw: bytes, context: grpc.aio.ServicerContext) -> tuple[str, Json, CallContext]:
+    def _decode(self, rpc: _Rpc, raw: bytes, context: grpc.aio.ServicerContext,
+                owner: asyncio.AbstractEventLoop) -> tuple[str, Json, CallContext]:
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         got = metadata.get("a2a-version")
         if not _version_ok(self.version, got):
@@ -179,7 +196,7 @@ class Service:
                           peer={"remote": context.peer()}, request_id=None)
         remaining = context.time_remaining()
         if remaining is not None:
-            ctx.deadline = asyncio.get_running_loop().time() + float(remaining)
+            ctx.deadline = owner.time() + float(remaining)
         return name, params, ctx
 
     def _encode(self, rpc: _Rpc, result: Any) -> bytes:
@@ -194,6 +211,26 @@ class Service:
                                        f"{rpc.response.DESCRIPTOR.full_name}: {exc}") from exc
         encoded: bytes = out.SerializeToString()
         return encoded
+
+
+async def _next(items: AsyncGenerator[Any, None]) -> Any:
+    return await items.__anext__()
+
+
+def _soon(owner: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """``callback(*args)`` on ``owner``'s thread (dropped if that loop is already closed)."""
+    try:
+        if owner is asyncio.get_running_loop():
+            callback(*args)
+        else:
+            owner.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # the owner loop is closed: nothing is left to tell
+        log.debug("owner loop closed; %r dropped", callback)
+
+
+def _close_on(owner: asyncio.AbstractEventLoop, ctx: CallContext | None) -> None:
+    if ctx is not None:
+        _soon(owner, _close, ctx)
 
 
 def _close(ctx: CallContext | None) -> None:
