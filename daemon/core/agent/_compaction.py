@@ -9,6 +9,7 @@ an extractive digest if the model fails) and a summary record is appended.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ...errors import CodetetherError
 from ...wire.events import Compaction, UsageEvent
@@ -39,10 +40,28 @@ def build_context(transcript: Transcript) -> list[Message]:
 def estimate_tokens(messages: list[Message], system: str, tools: list[ToolSpec]) -> int:
     """A rough token count of a request (about 4 characters a token)."""
     # ~4 characters per token is close enough to decide when to compact.
-    chars = len(system) + sum(len(t.description) + len(str(t.parameters)) for t in tools)
+    chars = len(system) + sum(len(t.description) + _schema_chars(t.parameters) for t in tools)
     for m in messages:
         chars += len(m.content) + sum(len(c.arguments) + len(c.name) for c in m.tool_calls) + 8
     return chars // 4
+
+
+# Sizes of tool schemas by the schema's id, with the schema held so the id stays its
+# own: every run offers the same (cached, never mutated) schema dicts, and ``str`` of a
+# nested schema is the costly part of a run's first estimate.
+_SCHEMA_CHARS: dict[int, tuple[dict[str, Any], int]] = {}
+_SCHEMA_CHARS_MAX = 1024
+
+
+def _schema_chars(schema: dict[str, Any]) -> int:
+    hit = _SCHEMA_CHARS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    size = len(str(schema))
+    if len(_SCHEMA_CHARS) >= _SCHEMA_CHARS_MAX:  # tools that come and go (MCP): start over
+        _SCHEMA_CHARS.clear()
+    _SCHEMA_CHARS[id(schema)] = (schema, size)
+    return size
 
 
 def context_tokens(rt: SessionRuntime) -> int:
