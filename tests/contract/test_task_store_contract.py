@@ -146,6 +146,16 @@ async def test_contexts_map_to_sessions(store: TaskStore):
     assert (await store.context_session("c1"), await store.context_session("c2")) == ("s1", "s2")
 
 
+async def test_create_can_bind_the_tasks_context_in_the_same_write(store: TaskStore):
+    await store.create(_task(1, context="c9"), bind_context=True)
+    assert await store.context_session("c9") == "s-c9"
+    await store.create(_task(2, context="c8"))  # without: no binding
+    assert await store.context_session("c8") is None
+    with pytest.raises(Conflict):  # a refused task binds nothing
+        await store.create(_task(2, context="c7"), bind_context=True)
+    assert await store.context_session("c7") is None
+
+
 async def test_push_configs_crud(store: TaskStore):
     auth = {"scheme": "Bearer", "credentials": "sekrit"}
     await store.put_push(PushConfigRecord("t1", "b", "https://h/b", token="tok", authentication=auth))

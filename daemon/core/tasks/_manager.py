@@ -155,11 +155,11 @@ class TaskManager:
         settings = self.settings()
         # A context id we just drew has no session yet: no store round trip to ask.
         session_id = await self.store.context_session(context_id) if message.context_id else None
+        new_session = session_id is None
         if session_id is None:
             workspace = settings.workspace or os.getcwd()
             title = prompt_text(message).strip().splitlines()[0][:60]
             session_id = await self.sessions.create(workspace, settings.approval_mode, f"a2a: {title}")
-            await self.store.bind_context(context_id, session_id)
         now = time.time()
         status = a2a.TaskStatus(state="TASK_STATE_SUBMITTED", timestamp=stamp(now))
         record = TaskRecord(id=new_id(), context_id=context_id, session_id=session_id,
@@ -167,7 +167,7 @@ class TaskManager:
                             metadata={**(metadata or {}), "principal": principal},
                             created_at=now, updated_at=now)
         record.history.append(self._stored_message(message, record))
-        await self.store.create(record)
+        await self.store.create(record, bind_context=new_session)  # the binding and the task: one write
         live = LiveTask(record)
         self._live[record.id] = live
         self._by_context[context_id] = record.id

@@ -29,11 +29,13 @@ class MemoryTaskStore:
         self._contexts: dict[str, str] = {}
         self._push: dict[tuple[str, str], PushConfigRecord] = {}
 
-    async def create(self, record: TaskRecord) -> None:
-        """Insert a new task."""
+    async def create(self, record: TaskRecord, *, bind_context: bool = False) -> None:
+        """Insert a new task (and bind its context to its session)."""
         if record.id in self._tasks:
             raise Conflict(f"task {record.id} exists")
         self._tasks[record.id] = copy.deepcopy(record)
+        if bind_context:
+            self._contexts[record.context_id] = record.session_id
 
     async def save(self, record: TaskRecord) -> None:
         """Insert or replace a task."""

@@ -145,12 +145,24 @@ class SqliteTaskStore:
 
     # -- tasks ----------------------------------------------------------------------
 
-    async def create(self, record: TaskRecord) -> None:
-        """Insert a new task (Conflict if the id exists)."""
+    async def create(self, record: TaskRecord, *, bind_context: bool = False) -> None:
+        """Insert a new task (Conflict if the id exists); with ``bind_context`` its
+        context's binding too, in the same transaction (one commit, one thread hop)."""
         values = self._values(record)
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(f"INSERT INTO tasks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+            if not bind_context:
+                conn.execute(f"INSERT INTO tasks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"INSERT INTO tasks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", values)
+                conn.execute("INSERT OR REPLACE INTO contexts (context_id, session_id) VALUES (?, ?)",
+                             (record.context_id, record.session_id))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
         try:
             await self._run(insert)

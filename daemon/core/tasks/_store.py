@@ -99,8 +99,10 @@ class TaskStore(Protocol):
     :class:`~codetether.daemon.errors.Unavailable` saying why. Concurrent writers are
     safe; the last save of a task wins."""
 
-    async def create(self, record: TaskRecord) -> None:
-        """Insert a new task (:class:`~codetether.daemon.errors.Conflict` if its id exists)."""
+    async def create(self, record: TaskRecord, *, bind_context: bool = False) -> None:
+        """Insert a new task (:class:`~codetether.daemon.errors.Conflict` if its id exists);
+        with ``bind_context``, also :meth:`bind_context` its context to its session, in the
+        same write (both or neither)."""
         ...
 
     async def save(self, record: TaskRecord) -> None:
