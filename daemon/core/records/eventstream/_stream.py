@@ -75,8 +75,15 @@ class EventStream:
         self.path = Path(directory) / session_id
         self.fsync = fsync
         self.max_backlog = max_backlog
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path.mkdir(exist_ok=True, mode=0o700)
+        # One mkdir in the common case (the directory of streams exists): a new session
+        # per A2A task opens a stream on the request path.
+        try:
+            os.mkdir(self.path, 0o700)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.path.mkdir(exist_ok=True, mode=0o700)
+        except FileExistsError:
+            pass
         self._lock = threading.Lock()
         # The line is numbered before it is held, so a dropped event is the new one
         # (seqs on disk never skip); the index is repaired by validate(), not on open.
