@@ -4,7 +4,8 @@ Bounds: at most ``max_concurrent_rpcs`` calls at once (grpcio answers the next o
 RESOURCE_EXHAUSTED), requests of at most ``max_message_bytes``, and no SO_REUSEPORT, so
 a second daemon on a taken port fails to start instead of sharing it silently. Health
 (``grpc.health.v1.Health``) and reflection stay public; the A2A services need the bearer
-token (see :mod:`._service`).
+token (see :mod:`._service`). The server runs on grpc's own loop thread and the API on
+the caller's loop (see :mod:`._loop` for why: fair service under HTTP load).
 """
 
 from __future__ import annotations
