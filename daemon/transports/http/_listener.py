@@ -55,6 +55,10 @@ class ListenerState(enum.Enum):
     CLOSED = "closed"
 
 
+#: Pending connections the kernel queues for us (capped by net.core.somaxconn).
+BACKLOG = 1024
+
+
 class HttpListener:
     """Serves ``api`` (the A2A table) over HTTP on ``host:port`` (0 = a free port).
 
@@ -91,7 +95,9 @@ class HttpListener:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port)
+            # A burst of clients connecting at once must not overflow the listen queue
+            # (aiohttp's default is 128; gRPC's is 4,096): a dropped SYN costs 1-31 s.
+            site = web.TCPSite(runner, self.host, self.port, backlog=BACKLOG)
             await site.start()
         except BaseException:
             await runner.cleanup()
