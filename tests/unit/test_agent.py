@@ -122,6 +122,20 @@ async def test_compaction_summarizes_without_deleting_history(tmp_path):
     assert len(last) < 8
 
 
+async def test_compaction_leaves_room_for_the_next_turn_when_tools_fill_the_window(tmp_path):
+    # The tools' schemas and the system prompt take most of an 8k window: compaction must
+    # keep a third of what they leave, or every later turn compacts (and pays a summary).
+    rig = Rig(tmp_path, [Turn.text(f"reply {i} " + "word " * 150) for i in range(80)],
+              context_window=8192, compact_threshold=0.8)
+    compacted = []
+    for i in range(24):
+        before = sum(isinstance(e, ev.Compaction) for e in rig.events())
+        await rig.run(f"question {i} " + "word " * 150)
+        compacted.append(sum(isinstance(e, ev.Compaction) for e in rig.events()) > before)
+    assert any(compacted)
+    assert not any(a and b for a, b in zip(compacted, compacted[1:], strict=False)), compacted
+
+
 async def test_question_reaches_the_client_and_the_answer_the_model(tmp_path):
     rig = Rig(tmp_path, [Turn.tool("question", {"question": "Tabs or spaces?",
                                                 "options": ["tabs", "spaces"]}),

@@ -102,7 +102,10 @@ async def maybe_compact(rt: SessionRuntime, provider: Provider, settings: AgentS
     limit = int(settings.context_window * settings.compact_threshold)
     if context_tokens(rt) + overhead <= limit:
         return False
-    covers = _boundary(rt.transcript, keep_tokens=limit // 3)
+    # Keep a third of the room the overhead leaves, not of the whole limit: with a small
+    # window and many tools, keeping limit // 3 left the next turn over the limit again,
+    # and every turn paid for a summary.
+    covers = _boundary(rt.transcript, keep_tokens=max(0, limit - overhead) // 3)
     previous = rt.transcript.latest_summary
     start = previous.covers if previous else 0
     if covers <= start:
