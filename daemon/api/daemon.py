@@ -20,6 +20,8 @@ class DaemonAPI:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        # Where its files are does not change while it runs: built once, not per status call.
+        self._where = (str(app.paths.socket), str(app.paths.data_dir), str(app.paths.config_file))
 
     def methods(self) -> list[Method]:
         """This domain's rows of the method table."""
@@ -35,8 +37,7 @@ class DaemonAPI:
         health = app.health()
         return api.DaemonStatus(
             version=__version__, pid=os.getpid(), uptime_s=time.time() - app.started,
-            socket=str(app.paths.socket), data_dir=str(app.paths.data_dir),
-            config_file=str(app.paths.config_file),
+            socket=self._where[0], data_dir=self._where[1], config_file=self._where[2],
             default_model=f"{c.default.provider}/{c.default.model}",
             sessions_loaded=len(app.runtimes),
             runs_active=sum(1 for r in app.runtimes.values() if r.busy),
