@@ -96,23 +96,14 @@ class API:
         """Run one call to its answer; a streaming method's notes go to ``ctx.emit``."""
         if not self.observers:
             return await self._call(name, raw_params, ctx)
-        # Inline rather than _observed(): this is every socket request's path.
         started = time.perf_counter()
-        outcome, code, message = "success", None, None
         try:
-            return await self._call(name, raw_params, ctx)
-        except (asyncio.CancelledError, RequestCancelled):
-            outcome = "cancelled"
+            result = await self._call(name, raw_params, ctx)
+        except BaseException as exc:
+            self._record(name, raw_params, ctx, started, *_outcome(exc))
             raise
-        except CodetetherError as exc:
-            outcome = "denied" if exc.codes.http in (401, 403) else "failure"
-            code, message = exc.codes.jsonrpc, exc.message
-            raise
-        except Exception as exc:
-            outcome, code, message = "failure", -32603, repr(exc)
-            raise
-        finally:
-            self._record(name, raw_params, ctx, started, outcome, code, message)
+        self._record(name, raw_params, ctx, started, "success", None, None)
+        return result
 
     async def _call(self, name: str, raw_params: Any, ctx: CallContext) -> Any:
         method, params = self._prepare(name, raw_params)
@@ -129,14 +120,21 @@ class API:
 
     async def stream(self, name: str, raw_params: Any, ctx: CallContext) -> AsyncIterator[Any]:
         """Every note of a call, then its answer (a unary method yields only its answer)."""
-        async with self._observed(name, raw_params, ctx):
+        started = time.perf_counter()
+        try:
             method, params = self._prepare(name, raw_params)
             if not method.streaming:
                 yield await method.handler(params, ctx)
-                return
-            async with contextlib.aclosing(method.handler(params, ctx)) as items:
-                async for item in items:
-                    yield item
+            else:
+                async with contextlib.aclosing(method.handler(params, ctx)) as items:
+                    async for item in items:
+                        yield item
+        except BaseException as exc:  # GeneratorExit too: a reader that stopped reading
+            if self.observers:
+                self._record(name, raw_params, ctx, started, *_outcome(exc))
+            raise
+        if self.observers:
+            self._record(name, raw_params, ctx, started, "success", None, None)
 
     def _prepare(self, name: str, raw_params: Any) -> tuple[Method, Any]:
         method = self.method(name)
@@ -154,31 +152,6 @@ class API:
             raise ConfigError(f"{broken.message} (fix the file; nothing runs until it loads)")
         return method, params
 
-    @contextlib.asynccontextmanager
-    async def _observed(self, name: str, raw_params: Any, ctx: CallContext) -> AsyncIterator[None]:
-        if not self.observers:
-            yield
-            return
-        started = time.perf_counter()
-        outcome, code, message = "success", None, None
-        try:
-            yield
-        except (asyncio.CancelledError, RequestCancelled):
-            outcome = "cancelled"
-            raise
-        except CodetetherError as exc:
-            outcome = "denied" if exc.codes.http in (401, 403) else "failure"
-            code, message = exc.codes.jsonrpc, exc.message
-            raise
-        except GeneratorExit:  # a stream its consumer stopped reading
-            outcome = "cancelled"
-            raise
-        except Exception as exc:
-            outcome, code, message = "failure", -32603, repr(exc)
-            raise
-        finally:
-            self._record(name, raw_params, ctx, started, outcome, code, message)
-
     def _record(self, name: str, raw_params: Any, ctx: CallContext, started: float, outcome: str,
                 code: int | None, message: str | None) -> None:
         record = CallRecord(name, ctx.peer, outcome, (time.perf_counter() - started) * 1000,
@@ -188,3 +161,12 @@ class API:
                 observer(record)
             except Exception:  # noqa: BLE001 - an observer must not break the call
                 log.exception("call observer failed")
+
+
+def _outcome(exc: BaseException) -> tuple[str, int | None, str | None]:
+    """How the audit trail records a call that ended with ``exc``: (outcome, code, message)."""
+    if isinstance(exc, (asyncio.CancelledError, RequestCancelled, GeneratorExit)):
+        return "cancelled", None, None
+    if isinstance(exc, CodetetherError):
+        return ("denied" if exc.codes.http in (401, 403) else "failure"), exc.codes.jsonrpc, exc.message
+    return "failure", -32603, repr(exc)
