@@ -282,16 +282,21 @@ def _lsp(sub: _Subs) -> None:
                          const=True, default=None, help=argparse.SUPPRESS)
 
 
+def _listeners(p: argparse.ArgumentParser) -> None:
+    """The A2A listener flags ``serve`` and ``spawn`` share."""
+    p.add_argument("--hostname", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=4096,
+                   help="HTTP port: A2A JSON-RPC + SSE and HTTP+JSON (0: any free port)")
+    p.add_argument("--grpc-port", type=int, default=None,
+                   help="gRPC port (0: any free port; -1: none; default $CODETETHER_GRPC_PORT or 50051)")
+    p.add_argument("--json", action="store_true",
+                   help="once listening, print the bound addresses as one JSON line")
+
+
 def _serve(sub: _Subs) -> None:
     serve = sub.add_parser(
         "serve", help="run the daemon in the foreground with the A2A listeners (HTTP and gRPC)")
-    serve.add_argument("--hostname", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=4096,
-                       help="HTTP port: A2A JSON-RPC + SSE and HTTP+JSON (0: any free port)")
-    serve.add_argument("--grpc-port", type=int, default=None,
-                       help="gRPC port (0: any free port; -1: none; default $CODETETHER_GRPC_PORT or 50051)")
-    serve.add_argument("--json", action="store_true",
-                       help="once listening, print the bound addresses as one JSON line")
+    _listeners(serve)
     serve.add_argument("--conformance", action="store_true",
                        help="a test agent: tasks follow the A2A TCK's scenarios (the real agent by default)")
 
@@ -336,16 +341,11 @@ def _spawn(sub: _Subs) -> None:
     spawn.add_argument("--name", required=True, help="the agent's name on its card")
     spawn.add_argument("--peer", action="append", metavar="URL[,URL...]",
                        help="a peer's URL (repeatable, comma separated; also $CODETETHER_A2A_PEERS)")
-    spawn.add_argument("--hostname", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    spawn.add_argument("--port", type=int, default=4096, help="HTTP port (0: any free port)")
-    spawn.add_argument("--grpc-port", type=int, default=None,
-                       help="gRPC port (0: any free port; -1: none; default $CODETETHER_GRPC_PORT or 50051)")
+    _listeners(spawn)
     spawn.add_argument("--poll-interval", type=float, default=None, metavar="SECONDS",
                        help="seconds between polls of the peers' cards (default 15, at least 5)")
     spawn.add_argument("--no-auto-introduce", action="store_true",
                        help="do not send new peers the one-time introduction")
-    spawn.add_argument("--json", action="store_true",
-                       help="once listening, print the bound addresses as one JSON line")
 
 
 def _peers(sub: _Subs) -> None:
