@@ -68,3 +68,17 @@ def test_api_calls_are_audited_and_secrets_redacted_everywhere(recorder, tmp_pat
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert canary.encode() not in path.read_bytes(), path
+
+
+def test_session_usage_keeps_the_most_recently_used_sessions_only(recorder, monkeypatch):
+    # One session per A2A task: the totals must not grow with every session ever run.
+    from codetether.daemon.core.records import _recorder
+
+    monkeypatch.setattr(_recorder, "MAX_SESSION_USAGE", 8, raising=False)
+    recorder.on_event("old", "m", 1, ev.UsageEvent(input_tokens=7, output_tokens=1))
+    for i in range(20):
+        recorder.on_event(f"s{i}", "m", 1, ev.UsageEvent(input_tokens=1, output_tokens=1))
+        recorder.on_event("old", "m", 2 + i, ev.UsageEvent(input_tokens=1, output_tokens=0))
+    assert len(recorder.session_usage) == 8
+    assert recorder.session_usage["old"] == [27, 1]  # used all along: kept, totals intact
+    assert "s0" not in recorder.session_usage and recorder.session_usage["s19"] == [1, 1]

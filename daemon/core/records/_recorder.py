@@ -56,6 +56,11 @@ _to_builtins = msgspec.to_builtins
 
 _clean = redact_value
 
+#: Sessions whose token totals (this daemon run) are kept, least recently used dropped
+#: first. Far above the live sessions a daemon holds (app.MAX_IDLE_RUNTIMES idle plus the
+#: busy ones); without a bound an A2A peer, one session per task, grew by every task.
+MAX_SESSION_USAGE = 1024
+
 
 class Recorder:
     """``_calls`` holds the telemetry execution of each tool call between its start
@@ -72,7 +77,9 @@ class Recorder:
         self.configure(config)
         self._calls: dict[tuple[str, str], Any] = {}
         self._events_error: str | None = None
-        self.session_usage: dict[str, list[int]] = {}  # session id -> [input, output] this daemon run
+        #: session id -> [input, output] tokens this daemon run, most recently used last
+        #: (at most MAX_SESSION_USAGE sessions).
+        self.session_usage: dict[str, list[int]] = {}
 
     def configure(self, config: Config) -> None:
         from .telemetry import Telemetry, TelemetrySettings
@@ -117,9 +124,7 @@ class Recorder:
         elif isinstance(event, ev.ToolCallEnd):
             self._tool_end(session_id, model, event, data)
         if isinstance(event, ev.UsageEvent):
-            totals = self.session_usage.setdefault(session_id, [0, 0])
-            totals[0] += event.input_tokens
-            totals[1] += event.output_tokens
+            self._add_usage(session_id, event.input_tokens, event.output_tokens)
         if isinstance(event, ev.UsageEvent) and self.telemetry is not None:
             from .telemetry import TokenCounts
 
@@ -136,6 +141,15 @@ class Recorder:
                 "session", "run_end", principal=f"agent:{session_id}",
                 outcome="success" if event.stop_reason in ("end_turn", "max_steps") else "failure",
                 session_id=session_id, detail={"stop_reason": event.stop_reason, "steps": event.steps})
+
+    def _add_usage(self, session_id: str, input_tokens: int, output_tokens: int) -> None:
+        usage = self.session_usage
+        totals = usage.pop(session_id, None) or [0, 0]
+        usage[session_id] = totals  # most recently used last
+        totals[0] += input_tokens
+        totals[1] += output_tokens
+        if len(usage) > MAX_SESSION_USAGE:
+            del usage[next(iter(usage))]
 
     def _start(self, session_id: str, model: str, event: ev.ToolCallStart, data: dict[str, Any]) -> Any:
         """The execution starts with its call, so sub-calls (``<parent>.<n>``, reported
