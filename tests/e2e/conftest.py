@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,25 @@ def spawn_daemon(root: Path, config_extra: str = "", **popen: Any) -> subprocess
 def daemon_process() -> Any:
     """:func:`spawn_daemon`, for test modules (they cannot import this conftest)."""
     return spawn_daemon
+
+
+@contextmanager
+def foreground(home: Home, *args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """``codetether <args> --json`` (``serve`` or ``spawn``, with their port flags) in the
+    foreground: yields the process and the addresses it printed once every listener was
+    bound (the handshake); SIGTERM and a wait when done."""
+    proc = subprocess.Popen([CLI, *args, "--json"], env=home.env, cwd=home.workspace, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else ""
+        yield proc, json.loads(line)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+

@@ -5,14 +5,13 @@ errors a user meets (a refused token, an agent that is not there, an unknown tas
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from .conftest import CLI, Home
+from .conftest import CLI, Home, foreground
 
 
 @dataclass
@@ -32,23 +31,9 @@ class Served:
 def served(home: Home) -> Iterator[Served]:
     home.script(*({"text": f"answer {i}"} for i in range(30)))
     home.write_config(home.config_file.read_text() + f'\n[a2a]\nname = "served"\nworkspace = "{home.workspace}"\n')
-    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "0", "--json"],
-                            env=home.env, cwd=home.workspace, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the handshake: every listener is bound
-        assert line, proc.stderr.read() if proc.stderr else ""
-        bound = json.loads(line)
+    with foreground(home, "serve", "--port", "0", "--grpc-port", "0") as (_proc, bound):
         token = home.cli("auth", "token", check=True).stdout.strip()
         yield Served(bound["http_url"], bound["grpc_address"], token, home)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_the_card(served: Served) -> None:

@@ -4,7 +4,6 @@ gRPC listening, driven by the official a2a-sdk clients over JSON-RPC, HTTP+JSON 
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -25,30 +24,16 @@ from a2a.types.a2a_pb2 import (
 )
 from google.protobuf.json_format import ParseDict
 
-from .conftest import CLI, Home
+from .conftest import CLI, Home, foreground
 
 
 @pytest.fixture
 def served(home: Home) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any], str]]:
     home.script(*({"text": f"answer {i}"} for i in range(12)))
     home.write_config(home.config_file.read_text() + f'\n[a2a]\nworkspace = "{home.workspace}"\n')
-    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "0", "--json"],
-                            env=home.env, cwd=home.workspace, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the handshake: every listener is bound
-        assert line, proc.stderr.read() if proc.stderr else ""
-        bound = json.loads(line)
+    with foreground(home, "serve", "--port", "0", "--grpc-port", "0") as (proc, bound):
         token = home.cli("auth", "token", check=True).stdout.strip()
         yield proc, bound, token
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _request(text: str) -> SendMessageRequest:
@@ -118,23 +103,16 @@ def test_serve_refuses_a_port_in_use_and_a_short_token(home: Home) -> None:
 
 async def test_serve_conformance_plays_the_tck_scenarios(home: Home) -> None:
     home.script({"text": "never used"})
-    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "-1", "--json", "--conformance"],
-                            env=home.env, cwd=home.workspace, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        url = json.loads(proc.stdout.readline())["http_url"]
+    with foreground(home, "serve", "--port", "0", "--grpc-port", "-1", "--conformance") as (proc, bound):
+        url = bound["http_url"]
         token = home.cli("auth", "token", check=True).stdout.strip()
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"},
                                      timeout=30) as http:
             r = await http.post(url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
                 "message": {"messageId": "tck-reject-task-1", "role": "ROLE_USER", "parts": [{"text": "x"}]}}})
         assert r.json()["result"]["task"]["status"]["state"] == "TASK_STATE_REJECTED"
-    finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def test_the_auto_started_daemon_opens_the_listeners_config_asks_for(home: Home) -> None:
@@ -182,27 +160,22 @@ async def test_push_notifications_reach_a_real_webhook(home: Home) -> None:
     home.script({"text": "pushed"})
     home.write_config(home.config_file.read_text()
                       + f'\n[a2a]\nworkspace = "{home.workspace}"\npush_allow = ["http://127.0.0.1:{port}/*"]\n')
-    proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "-1", "--json"], env=home.env,
-                            cwd=home.workspace, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            stdin=subprocess.DEVNULL)
     try:
-        assert proc.stdout is not None
-        url = json.loads(proc.stdout.readline())["http_url"]
-        token = home.cli("auth", "token", check=True).stdout.strip()
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
-            client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
-            request = _request("push me")
-            request.configuration.CopyFrom(SendMessageConfiguration(
-                task_push_notification_config=TaskPushNotificationConfig(
-                    url=f"http://127.0.0.1:{port}/hook", token="hook-token")))
-            [answer] = [e async for e in client.send_message(request)]
-            assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED
-        async with asyncio.timeout(30):
-            await done.wait()
-        assert got and all(t == "hook-token" for t, _ in got)
+        with foreground(home, "serve", "--port", "0", "--grpc-port", "-1") as (proc, bound):
+            url = bound["http_url"]
+            token = home.cli("auth", "token", check=True).stdout.strip()
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+                client = await ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create_from_url(url)
+                request = _request("push me")
+                request.configuration.CopyFrom(SendMessageConfiguration(
+                    task_push_notification_config=TaskPushNotificationConfig(
+                        url=f"http://127.0.0.1:{port}/hook", token="hook-token")))
+                [answer] = [e async for e in client.send_message(request)]
+                assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED
+            async with asyncio.timeout(30):
+                await done.wait()
+            assert got and all(t == "hook-token" for t, _ in got)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        if proc.stdout is not None:
-            proc.stdout.close()
         await runner.cleanup()

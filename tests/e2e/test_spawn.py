@@ -6,8 +6,6 @@ with the a2a_delegate tool and gets B's answer back."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,27 +14,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import CLI, Home
+from .conftest import Home, foreground
 
 
 @contextmanager
 def daemon(home: Home, *args: str) -> Iterator[dict[str, Any]]:
     """`codetether <args> --port 0 --json` in the foreground; yields its bound addresses."""
-    proc = subprocess.Popen([CLI, *args, "--port", "0", "--grpc-port", "0", "--json"], env=home.env,
-                            cwd=home.workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the handshake: every listener is bound
-        assert line, proc.stderr.read() if proc.stderr else ""
-        yield json.loads(line)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+    with foreground(home, *args, "--port", "0", "--grpc-port", "0") as (_proc, bound):
+        yield bound
 
 
 def make_home(root: Path, name: str, token: str, *turns: Any, **env: str) -> Home:
