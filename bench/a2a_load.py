@@ -2,7 +2,7 @@
 [goals: 0 errors, VmRSS growth <= 10 % from 5 s in to the end].
 
 The clients (``--quick``: 100 for 10 s) loop on SendMessage with the trivial agent of
-``a2a_throughput``: 80 % over HTTP JSON-RPC (aiohttp, one keep-alive connection each),
+``a2a_throughput`` (with sessions on disk): 80 % over HTTP JSON-RPC (aiohttp, one keep-alive connection each),
 20 % over gRPC (raw aio stubs, ten callers per channel; the gRPC listener bounds calls
 at 256 at once, so this share stays under it). The client runs in its own process,
 pinned to another core than the server where there are two. The server's VmRSS and
@@ -54,7 +54,9 @@ def run(quick: bool = False) -> BenchResult:
         result.note(f"raised the soft fd limit: {raised}")
     server_core, client_core = cores()
     samples: list[tuple[float, float, int]] = []
-    with serve_codetether(server_core) as served:
+    # Sessions on disk, as a daemon runs by default: the in-memory store (auto_save = false)
+    # keeps every transcript by design, which is growth this run is not about.
+    with serve_codetether(server_core, auto_save=True) as served:
         pid = served.proc.pid
         rss_before = memory_mb(pid)
         cpu0 = server_cpu(pid)

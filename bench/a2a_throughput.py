@@ -99,8 +99,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def write_config(home: Path, workspace: Path) -> None:
-    """The trivial agent's config: scripted provider answering "ok" to every turn."""
+def write_config(home: Path, workspace: Path, *, auto_save: bool = False) -> None:
+    """The trivial agent's config: scripted provider answering "ok" to every turn
+    (``auto_save``: sessions on disk, as a daemon runs by default)."""
     (home / "config").mkdir(parents=True, exist_ok=True)
     workspace.mkdir(parents=True, exist_ok=True)
     script = home / "script.json"
@@ -108,18 +109,18 @@ def write_config(home: Path, workspace: Path) -> None:
     (home / "config" / "config.toml").write_text(
         f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
         f'[providers.scripted]\nscript = "{script}"\n\n'
-        f'[session]\nauto_save = false\n\n'
+        f'[session]\nauto_save = {"true" if auto_save else "false"}\n\n'
         f'[a2a]\napproval_mode = "plan"\nworkspace = "{workspace}"\n')
 
 
 @contextmanager
 def serve_codetether(core: int | None = None, *, grpc: bool = True, extra_env: dict[str, str] | None = None,
-                     stderr_path: Path | None = None) -> Iterator[Server]:
+                     stderr_path: Path | None = None, auto_save: bool = False) -> Iterator[Server]:
     """``codetether serve --json`` on free ports in a throwaway home, stopped afterwards
     (its stderr kept at ``stderr_path`` when given)."""
     with temp_dir() as tmp:
         home, workspace = tmp / "h", tmp / "ws"
-        write_config(home, workspace)
+        write_config(home, workspace, auto_save=auto_save)
         env = {k: v for k, v in child_env(**(extra_env or {})).items() if not k.startswith("CODETETHER_")}
         env.update(CODETETHER_HOME=str(home), CODETETHER_AUTH_TOKEN=TOKEN)
         stderr = stderr_path or tmp / "serve.stderr"

@@ -134,3 +134,16 @@ async def test_vendor_server_plays_the_same_script_format(collect):
         ToolCallReady(ToolCall(id="t1", name="read_file", arguments='{"path": "a"}'))
     ]
     assert "".join(e.text for e in events if isinstance(e, ThinkingDelta)) == "hmm"
+
+
+async def test_a_provider_built_from_config_keeps_no_record_of_requests():
+    """A daemon's provider lives as long as the daemon: a record nobody reads would grow by
+    every request (found by bench/a2a_load: ~2 KB per A2A task)."""
+    from codetether.daemon.core.providers.base import CompletionRequest
+    from codetether.daemon.wire.messages import Message
+
+    provider = ScriptedProvider.from_settings({"turns": [{"text": "a"}, {"text": "b"}]})
+    request = CompletionRequest(model="m", messages=[Message(role="user", content="hi")])
+    for _ in range(2):
+        [event async for event in provider.stream(request)]
+    assert provider.requests == [] and provider.script.next_turn() is not None

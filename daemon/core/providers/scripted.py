@@ -226,27 +226,33 @@ def error_for(provider: str, error: ScriptedError) -> ProviderError:
 class ScriptedProvider:
     """The Provider protocol, played from a :class:`Script`.
 
-    ``requests`` records every CompletionRequest received, in order.
+    ``requests`` records every CompletionRequest received, in order, unless ``record`` is
+    false: a provider a daemon builds from its config lives as long as the daemon, and
+    nobody can read its record there, so it keeps none (it held ~2 KB per task).
     """
 
-    def __init__(self, turns: Iterable[Any] = (), *, name: str = "scripted", fallback: str = DEFAULT_FALLBACK) -> None:
+    def __init__(self, turns: Iterable[Any] = (), *, name: str = "scripted", fallback: str = DEFAULT_FALLBACK,
+                 record: bool = True) -> None:
         self.name = name
         self.script = Script.of(turns, fallback)
         self.requests: list[CompletionRequest] = []
+        self.record = record
         self._closed = False
 
     @classmethod
-    def from_file(cls, path: str | Path, *, name: str = "scripted") -> ScriptedProvider:
-        provider = cls(name=name)
+    def from_file(cls, path: str | Path, *, name: str = "scripted", record: bool = True) -> ScriptedProvider:
+        provider = cls(name=name, record=record)
         provider.script = Script.load(path)
         return provider
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, name: str = "scripted") -> ScriptedProvider:
-        """From provider settings: ``script`` (a file path) or inline ``turns``."""
+        """From provider settings (the daemon's config): ``script`` (a file path) or inline
+        ``turns``; such a provider records no requests."""
         if settings.get("script"):
-            return cls.from_file(str(settings["script"]), name=name)
-        return cls(settings.get("turns", ()), name=name, fallback=str(settings.get("fallback", DEFAULT_FALLBACK)))
+            return cls.from_file(str(settings["script"]), name=name, record=False)
+        return cls(settings.get("turns", ()), name=name, fallback=str(settings.get("fallback", DEFAULT_FALLBACK)),
+                   record=False)
 
     def add(self, *turns: Any) -> None:
         """Queue more turns."""
@@ -256,7 +262,8 @@ class ScriptedProvider:
         """Play the next turn."""
         if self._closed:
             raise ProviderError(f"provider {self.name!r} is closed")
-        self.requests.append(request)
+        if self.record:
+            self.requests.append(request)
         turn = self.script.next_turn()
         if turn.error is not None:
             raise error_for(self.name, turn.error)
