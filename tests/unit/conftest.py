@@ -48,3 +48,33 @@ def call_tool(tool_ctx: ToolContext) -> CallTool:
         return await tool.run(tool.parse(arguments), tool_ctx)
 
     return call
+
+
+MakeApp = Callable[..., Any]
+
+
+@pytest.fixture
+def scripted_app() -> MakeApp:
+    """``scripted_app(home, turns, *, fallback=None, config="")``: an App under ``home``
+    (CODETETHER_HOME) whose default model is the scripted provider playing ``turns``;
+    ``config`` is appended to its config.toml. The caller closes it (``await app.aclose()``)."""
+    import json
+
+    from codetether.daemon.app import App
+    from codetether.daemon.core.config import load_config
+    from codetether.daemon.core.providers import ModelResolver
+    from codetether.daemon.core.secrets import SecretStore
+    from codetether.daemon.paths import get_paths
+
+    def make(home: Path, turns: list[Any], *, fallback: str | None = None, config: str = "") -> App:
+        script = home.parent / f"script-{home.name}.json"
+        script.write_text(json.dumps({"turns": turns, **({"fallback": fallback} if fallback else {})}))
+        config_file = home / "config" / "config.toml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
+                               f'[providers.scripted]\nscript = "{script}"\n\n{config}')
+        paths = get_paths({"CODETETHER_HOME": str(home)})
+        loaded = load_config(paths.config_file)
+        return App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+
+    return make

@@ -3,39 +3,27 @@ the real HTTP transport on loopback, called through the official SDK client."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from codetether.daemon.api.a2a import A2AAPI, build_a2a_api
-from codetether.daemon.app import App
-from codetether.daemon.core.config import A2APeer, load_config
-from codetether.daemon.core.providers import ModelResolver
-from codetether.daemon.core.secrets import SecretStore
+from codetether.daemon.core.config import A2APeer
 from codetether.daemon.core.tools import ToolContext, Workspace, default_registry
 from codetether.daemon.core.tools.a2a_delegate import A2ADelegateParams, A2ADelegateTool
 from codetether.daemon.errors import InvalidParams, ToolFailure
-from codetether.daemon.paths import get_paths
 from codetether.daemon.transports.http import HttpListener
 
 TOKEN = "peer-b-token-0123456789"
 
 
 @pytest.fixture
-async def peer_b(short_dir: Path) -> AsyncIterator[str]:
-    home, ws = short_dir / "b", short_dir / "ws"
+async def peer_b(short_dir: Path, scripted_app: Any) -> AsyncIterator[str]:
+    ws = short_dir / "ws"
     ws.mkdir()
-    script = short_dir / "script.json"
-    script.write_text(json.dumps({"turns": [{"text": "B says: the answer is 42"}], "fallback": "B again"}))
-    config = home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
-                      f'[providers.scripted]\nscript = "{script}"\n\n[a2a]\nname = "bee"\n'
-                      f'workspace = "{ws}"\n')
-    paths = get_paths({"CODETETHER_HOME": str(home)})
-    loaded = load_config(paths.config_file)
-    app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+    app = scripted_app(short_dir / "b", [{"text": "B says: the answer is 42"}], fallback="B again",
+                       config=f'[a2a]\nname = "bee"\nworkspace = "{ws}"\n')
     domain = A2AAPI(app)
     listener = HttpListener(build_a2a_api(app, domain), host="127.0.0.1", port=0, token=TOKEN,
                             max_body_bytes=1 << 20)

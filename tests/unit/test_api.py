@@ -4,7 +4,6 @@ streaming method as an async iterator (what the SSE and gRPC server streams will
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import typing
 from collections.abc import AsyncIterator
@@ -16,29 +15,16 @@ import pytest
 from codetether.daemon import api as api_pkg
 from codetether.daemon.api import API, CallContext, build_api
 from codetether.daemon.app import App, State
-from codetether.daemon.core.config import load_config
-from codetether.daemon.core.providers import ModelResolver
-from codetether.daemon.core.secrets import SecretStore
 from codetether.daemon.errors import ConfigError, InvalidParams, RequestCancelled
-from codetether.daemon.paths import get_paths
 from codetether.daemon.wire import api
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    home = tmp_path / "home"
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps({"turns": [
+async def app(tmp_path: Path, scripted_app: Any) -> AsyncIterator[App]:
+    the_app = scripted_app(tmp_path / "home", [
         {"tool": "todo_read", "arguments": {}}, {"text": "all done"},
-        {"tool": "bash", "arguments": {"command": "sleep 60"}}, {"text": "never"}]}))
-    config = home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
-                      f'[providers.scripted]\nscript = "{script}"\n\n'
-                      '[permissions]\nmode = "auto"\n')
-    paths = get_paths({"CODETETHER_HOME": str(home)})
-    loaded = load_config(paths.config_file)
-    the_app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+        {"tool": "bash", "arguments": {"command": "sleep 60"}}, {"text": "never"}],
+        config='[permissions]\nmode = "auto"\n')
     try:
         yield the_app
     finally:

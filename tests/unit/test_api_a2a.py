@@ -14,8 +14,8 @@ from .test_tasks import peers
 
 
 @pytest.fixture
-async def make(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
-    async with peers(short_dir) as build:
+async def make(short_dir: Path, scripted_app: Any) -> AsyncIterator[Callable[..., Any]]:
+    async with peers(short_dir, scripted_app) as build:
         yield build
 
 A2A_METHODS = [

@@ -15,10 +15,6 @@ from typing import Any
 import pytest
 from codetether.daemon.api import API, CallContext, CallRecord, build_api
 from codetether.daemon.app import App
-from codetether.daemon.core.config import load_config
-from codetether.daemon.core.providers import ModelResolver
-from codetether.daemon.core.secrets import SecretStore
-from codetether.daemon.paths import get_paths
 from codetether.daemon.transports import UnixListener
 
 SLOW = [{"tool": "bash", "arguments": {"command": "sleep 60"}}, {"text": "never"}]
@@ -34,21 +30,13 @@ class Daemon:
 
 
 @pytest.fixture
-async def make(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+async def make(short_dir: Path, scripted_app: Any) -> AsyncIterator[Callable[..., Any]]:
     made: list[Daemon] = []
 
     async def build(turns: list[dict[str, Any]]) -> Daemon:
-        home, ws = short_dir / "h", short_dir / "ws"
+        ws = short_dir / "ws"
         ws.mkdir()
-        script = short_dir / "script.json"
-        script.write_text(json.dumps({"turns": turns}))
-        config = home / "config" / "config.toml"
-        config.parent.mkdir(parents=True)
-        config.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
-                          f'[providers.scripted]\nscript = "{script}"\n\n[permissions]\nmode = "auto"\n')
-        paths = get_paths({"CODETETHER_HOME": str(home)})
-        loaded = load_config(paths.config_file)
-        app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+        app = scripted_app(short_dir / "h", turns, config='[permissions]\nmode = "auto"\n')
         table = build_api(app)
         listener = UnixListener(short_dir / "d.sock", table, max_message_bytes=1 << 20)
         await listener.start()

@@ -5,9 +5,9 @@ the audit trail seeing the calls (and the refusals the API never saw) with the p
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -26,12 +26,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from codetether.daemon.api import CallRecord
 from codetether.daemon.api.a2a import A2AAPI, build_a2a_api
-from codetether.daemon.app import App
-from codetether.daemon.core.config import load_config
-from codetether.daemon.core.providers import ModelResolver
-from codetether.daemon.core.secrets import SecretStore
 from codetether.daemon.errors import ERROR_TABLE, VersionNotSupported
-from codetether.daemon.paths import get_paths
 from codetether.daemon.transports.grpc import GrpcListener
 from codetether.daemon.transports.grpc._generated import (
     a2a_pb2,
@@ -45,19 +40,11 @@ AUTH = ClientCallContext(service_parameters={"authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def agent(short_dir: Path) -> AsyncIterator[tuple[str, list[CallRecord]]]:
-    home, ws = short_dir / "h", short_dir / "ws"
+async def agent(short_dir: Path, scripted_app: Any) -> AsyncIterator[tuple[str, list[CallRecord]]]:
+    ws = short_dir / "ws"
     ws.mkdir()
-    script = short_dir / "script.json"
-    script.write_text(json.dumps({"turns": [{"text": f"answer {i}"} for i in range(8)]}))
-    config = home / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
-                      f'[providers.scripted]\nscript = "{script}"\n\n[permissions]\nmode = "auto"\n\n'
-                      f'[a2a]\nworkspace = "{ws}"\n')
-    paths = get_paths({"CODETETHER_HOME": str(home)})
-    loaded = load_config(paths.config_file)
-    app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+    app = scripted_app(short_dir / "h", [{"text": f"answer {i}"} for i in range(8)],
+                       config=f'[permissions]\nmode = "auto"\n\n[a2a]\nworkspace = "{ws}"\n')
     domain = A2AAPI(app)
     table = build_a2a_api(app, domain)
     calls: list[CallRecord] = []

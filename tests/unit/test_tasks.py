@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,6 @@ import pytest
 from codetether.daemon.api import API, CallContext
 from codetether.daemon.api.a2a import A2AAPI, build_a2a_api
 from codetether.daemon.app import App
-from codetether.daemon.core.config import load_config
-from codetether.daemon.core.providers import ModelResolver
-from codetether.daemon.core.secrets import SecretStore
 from codetether.daemon.errors import (
     Conflict,
     InvalidParams,
@@ -26,7 +22,6 @@ from codetether.daemon.errors import (
     TaskNotFound,
     UnsupportedOperation,
 )
-from codetether.daemon.paths import get_paths
 from codetether.daemon.wire import a2a
 
 SLOW = [{"tool": "bash", "arguments": {"command": "sleep 60"}}, {"text": "never"}]
@@ -61,13 +56,13 @@ def message(text: str, *, configuration: dict[str, Any] | None = None, **fields:
 
 
 @pytest.fixture
-async def make(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
-    async with peers(short_dir) as build:
+async def make(short_dir: Path, scripted_app: Any) -> AsyncIterator[Callable[..., Any]]:
+    async with peers(short_dir, scripted_app) as build:
         yield build
 
 
 @contextlib.asynccontextmanager
-async def peers(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+async def peers(short_dir: Path, scripted_app: Any) -> AsyncIterator[Callable[..., Any]]:
     """``build(turns, a2a_config=..., home=...)`` makes an App with the scripted model and
     its A2A table; everything built is stopped and closed on the way out."""
     made: list[Peer] = []
@@ -75,16 +70,7 @@ async def peers(short_dir: Path) -> AsyncIterator[Callable[..., Any]]:
     async def build(turns: list[Any], *, a2a_config: str = "", home: str = "h") -> Peer:
         ws = short_dir / "ws"
         ws.mkdir(exist_ok=True)
-        script = short_dir / f"script-{home}.json"
-        script.write_text(json.dumps({"turns": turns}))
-        config = short_dir / home / "config" / "config.toml"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n'
-                          f'[providers.scripted]\nscript = "{script}"\n\n'
-                          f'[a2a]\nworkspace = "{ws}"\n{a2a_config}\n')
-        paths = get_paths({"CODETETHER_HOME": str(short_dir / home)})
-        loaded = load_config(paths.config_file)
-        app = App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
+        app = scripted_app(short_dir / home, turns, config=f'[a2a]\nworkspace = "{ws}"\n{a2a_config}\n')
         peer_api = A2AAPI(app)
         peer_api.push.base_delay = 0.01
         peer = Peer(app, peer_api, build_a2a_api(app, peer_api), ws)
