@@ -1,0 +1,63 @@
+"""Agents together: the model-independent parts of a swarm.
+
+    plan_subtasks   one model call decomposes a task; the plan is validated
+                    (:func:`parse_plan`, :class:`PlanError`), repaired once, and
+                    otherwise falls back to one subtask (:func:`fallback_plan`)
+    stages          a plan's dependencies as topological levels
+    run_stages      runs the levels in order, each level's subtasks in parallel under a
+                    cap; a failure skips its dependants; cancel leaves nothing running
+    Worktrees       a git worktree and branch per mutating subtask; merge-back in
+                    dependency order with conflicts reported and aborted
+    SwarmStore      swarm state as one JSON file per swarm, for status and resume
+
+The model is injected (:data:`ChatModel`) and progress goes to a callback
+(:data:`ProgressCallback`): this room needs neither a provider nor the bus.
+"""
+
+from ._git import GitError
+from ._plan import (
+    ChatModel,
+    PlanError,
+    fallback_plan,
+    parse_plan,
+    plan_prompt,
+    plan_subtasks,
+    validate_plan,
+)
+from ._stages import (
+    ProgressCallback,
+    RunSubtask,
+    run_stages,
+    stages,
+)
+from ._store import (
+    SwarmStore,
+    new_swarm_id,
+)
+from ._worktrees import (
+    Worktree,
+    Worktrees,
+    branch_name,
+    slug,
+)
+
+__all__ = [
+    "ChatModel",
+    "GitError",
+    "PlanError",
+    "ProgressCallback",
+    "RunSubtask",
+    "SwarmStore",
+    "Worktree",
+    "Worktrees",
+    "branch_name",
+    "fallback_plan",
+    "new_swarm_id",
+    "parse_plan",
+    "plan_prompt",
+    "plan_subtasks",
+    "run_stages",
+    "slug",
+    "stages",
+    "validate_plan",
+]

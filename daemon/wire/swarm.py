@@ -1,0 +1,171 @@
+"""A swarm on the wire: its plan, each subtask's result, the merge-back report, the
+persisted state, and the progress events published while it runs.
+
+A plan is what one model call decomposes a task into::
+
+    {"subtasks": [{"name", "instruction", "specialty", "dependencies": [names],
+                   "priority", "needs_worktree"}]}
+
+Unknown fields in a model's plan are ignored (models add commentary); everything the
+daemon writes itself is exact. Timestamps are Unix time in seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "DiffSummary",
+    "FileDiff",
+    "MergeOutcome",
+    "MergeReport",
+    "MergeStatus",
+    "Plan",
+    "STRATEGIES",
+    "Strategy",
+    "Subtask",
+    "SubtaskResult",
+    "SubtaskStatus",
+    "SwarmPhase",
+    "SwarmProgress",
+    "SwarmState",
+    "SwarmStatus",
+]
+
+Strategy = Literal["auto", "domain", "data", "stage", "none"]
+STRATEGIES: tuple[str, ...] = ("auto", "domain", "data", "stage", "none")
+
+SwarmStatus = Literal["planning", "running", "synthesizing", "completed", "failed", "cancelled"]
+SubtaskStatus = Literal["done", "failed", "cancelled", "skipped"]
+
+# Merge-back of one subtask's branch into the main work tree:
+#   merged     its commits are in the main tree's HEAD now
+#   unchanged  the subtask committed nothing: nothing to merge
+#   conflict   the merge conflicted (``files``); it was aborted, the branch is kept
+#   refused    not attempted: the main tree had uncommitted changes or was mid-merge
+#   failed     git refused for another reason (``detail``); nothing was changed
+MergeStatus = Literal["merged", "unchanged", "conflict", "refused", "failed"]
+
+# Progress phases. Per subtask: started, done, failed, cancelled, skipped (``subtask``
+# set). Per swarm: planning, planned, stage (``detail`` names the stage's subtasks),
+# merging, merged, conflict, synthesizing, completed, failed, cancelled.
+SwarmPhase = Literal[
+    "planning", "planned", "stage", "started", "done", "failed", "cancelled", "skipped",
+    "merging", "merged", "conflict", "synthesizing", "completed",
+]
+
+
+class Subtask(msgspec.Struct, frozen=True, kw_only=True):
+    """One unit of a plan. ``dependencies`` name other subtasks of the same plan; a
+    higher ``priority`` runs earlier within its stage; ``needs_worktree`` marks a subtask
+    that changes files, so it gets its own git worktree and branch."""
+
+    name: str
+    instruction: str
+    specialty: str = ""
+    dependencies: tuple[str, ...] = ()
+    priority: int = 0
+    needs_worktree: bool = False
+
+
+class Plan(msgspec.Struct, frozen=True):
+    """A validated decomposition (see ``core.agents.parse_plan``)."""
+
+    subtasks: tuple[Subtask, ...]
+
+
+class FileDiff(msgspec.Struct, frozen=True, kw_only=True):
+    """One file a subtask changed; a binary file counts no lines."""
+
+    path: str
+    added: int = 0
+    removed: int = 0
+    binary: bool = False
+
+
+class DiffSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What a subtask's branch changed against the swarm's base commit."""
+
+    files: tuple[FileDiff, ...] = ()
+    added: int = 0
+    removed: int = 0
+
+    @property
+    def files_changed(self) -> int:
+        return len(self.files)
+
+
+class SubtaskResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """How one subtask ended. ``error`` says why it failed, was cancelled or skipped (a
+    skipped subtask names the failed dependency); ``branch`` and ``diff`` are set for a
+    subtask that worked in its own worktree."""
+
+    name: str
+    status: SubtaskStatus
+    output: str = ""
+    error: str | None = None
+    diff: DiffSummary | None = None
+    branch: str | None = None
+    steps: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class MergeOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The merge-back of one subtask's branch; ``files`` are the conflicted paths."""
+
+    subtask: str
+    branch: str
+    status: MergeStatus
+    files: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class MergeReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Every branch's merge-back, in dependency (stage) order. ``refused`` says why
+    nothing was merged at all (the main tree had uncommitted changes)."""
+
+    outcomes: tuple[MergeOutcome, ...] = ()
+    refused: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        """Every branch merged or had nothing to merge."""
+        return self.refused is None and all(o.status in ("merged", "unchanged") for o in self.outcomes)
+
+
+class SwarmState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A swarm as persisted: enough to answer ``swarm status`` and to resume after a
+    restart. ``stages`` are the plan's topological levels (names); ``results`` hold every
+    subtask that ended; ``base_commit`` is the main tree's HEAD when the swarm started
+    (each worktree branches from it)."""
+
+    id: str
+    task: str
+    strategy: Strategy = "auto"
+    max_subagents: int = 8
+    status: SwarmStatus = "planning"
+    plan: Plan | None = None
+    stages: tuple[tuple[str, ...], ...] = ()
+    results: dict[str, SubtaskResult] = {}
+    merge: MergeReport | None = None
+    answer: str | None = None
+    error: str | None = None
+    base_commit: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class SwarmProgress(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One progress event of a swarm (published on ``swarm.{id}``); ``subtask`` is unset
+    for swarm-wide phases."""
+
+    swarm_id: str
+    phase: SwarmPhase
+    subtask: str | None = None
+    detail: str = ""
+    ts: float = 0.0
