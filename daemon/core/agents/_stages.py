@@ -86,6 +86,7 @@ class _Run:
         self.progress = progress
         self.swarm_id = swarm_id
         self.tasks: dict[str, asyncio.Task[SubtaskResult]] = {}
+        self.started: set[str] = set()  # past the semaphore: running, not just waiting
 
     async def emit(self, phase: SwarmPhase, subtask: str | None = None, detail: str = "") -> None:
         if self.progress is None:
@@ -108,6 +109,7 @@ class _Run:
 
     async def one(self, sub: Subtask) -> SubtaskResult:
         async with self.sem:
+            self.started.add(sub.name)
             await self.emit("started", sub.name)
             started = time.time()
             deps = {d: self.results[d] for d in sub.dependencies if d in self.results}
@@ -153,7 +155,7 @@ class _Run:
             if not task.cancelled() and task.exception() is None:
                 await self.record(task.result())
             else:
-                await self.end(name, status, why)
+                await self.end(name, status, why if name in self.started else f"{why} before it started")
         self.tasks.clear()
 
     async def stage(self, names: list[str], fail_fast: bool) -> bool:
