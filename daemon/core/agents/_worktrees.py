@@ -94,7 +94,10 @@ def _numstat(text: str) -> DiffSummary:
 class Worktrees:
     """The worktrees of one repository. ``_lock`` serialises every command that changes
     the main repository's worktree list, refs or work tree (add, remove, branch, merge):
-    git takes its own lock files and a concurrent second command would fail, not wait."""
+    git takes its own lock files and a concurrent second command would fail, not wait.
+
+    ``base_dir`` should lie outside the repository's work tree (the daemon's data dir):
+    inside it, the worktrees would show up in the main tree as untracked files."""
 
     def __init__(self, repo_root: Path, base_dir: Path) -> None:
         self.repo_root = repo_root
