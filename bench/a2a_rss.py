@@ -6,7 +6,10 @@ three processes in turn, to show what each listener costs:
 
 * the plain daemon (Unix socket only), after start and after 20 status calls;
 * ``codetether serve --grpc-port -1`` (socket + HTTP);
-* ``codetether serve`` (socket + HTTP + gRPC) — the figure with the goal.
+* ``codetether serve`` (socket + HTTP + gRPC) — the figure with the goal;
+* the floor under any such server here: a bare process with an aiohttp app (one
+  route) and a grpc.aio server (the standard health service) listening, nothing else
+  (``python -m bench.a2a_rss floor``).
 
 Then what the full one has loaded: native libraries mapped from site-packages, and
 third-party packages by import time (a second ``serve`` with PYTHONPROFILEIMPORTTIME).
@@ -17,10 +20,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ._util import BenchResult, heading, parse_importtime, print_rows, temp_daemon, temp_dir
-from .a2a_throughput import TOKEN, Server, memory_mb, serve_codetether
+from ._util import (
+    PYTHON,
+    BenchResult,
+    child_env,
+    heading,
+    parse_importtime,
+    print_rows,
+    temp_daemon,
+    temp_dir,
+)
+from .a2a_throughput import ROOT, TOKEN, Server, memory_mb, serve_codetether
 from .daemon_rss import _mapped_packages, _status_calls, _third_party, _via
 
 NAME = "a2a_rss"
@@ -51,6 +68,12 @@ def run(quick: bool = False) -> BenchResult:
         mapped = _mapped_packages(served.proc.pid)
         by_mapping = _rss_by_mapping(served.proc.pid)
     rows.append(["serve: socket + HTTP + gRPC", *start, *full])
+
+    with _floor() as (proc, http_url, grpc_address):
+        floor_start = _mem(proc.pid)
+        asyncio.run(_poke_floor(http_url, grpc_address))
+        floor = _mem(proc.pid)
+    rows.append(["floor: bare aiohttp + grpc.aio", *floor_start, *floor])
     print_rows(rows, ["process", "VmRSS MB at start", "RssAnon", "VmRSS MB after calls", "RssAnon"])
 
     result.figure("daemon (socket) VmRSS idle", float(idle[0]), "MB")
@@ -59,6 +82,8 @@ def run(quick: bool = False) -> BenchResult:
     result.figure("serve socket+HTTP+gRPC VmRSS after card fetches", float(full[0]), "MB", GOAL_MB)
     result.figure("HTTP listener cost (vs daemon)", float(http_only[0]) - float(idle[0]), "MB")
     result.figure("gRPC listener cost (vs socket+HTTP)", float(full[0]) - float(http_only[0]), "MB")
+    result.figure("floor: bare aiohttp + grpc.aio listening", float(floor[0]), "MB")
+    result.figure("serve above the floor", float(full[0]) - float(floor[0]), "MB")
 
     print(f"\nnative libraries mapped from site-packages (full serve): {', '.join(sorted(mapped)) or 'none'}")
     result.note("native libraries mapped: " + ", ".join(sorted(mapped)))
@@ -137,6 +162,68 @@ async def _fetch_cards(server: Server, *, grpc: bool) -> None:
                 assert extended.name
 
 
+@contextmanager
+def _floor() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """The bare aiohttp + grpc.aio process (``floor``), stopped afterwards."""
+    proc = subprocess.Popen([PYTHON, "-m", "bench.a2a_rss", "floor"], cwd=ROOT, env=child_env(),
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        bound = json.loads(proc.stdout.readline())  # its readiness: both listeners bound
+        yield proc, bound["http_url"], bound["grpc_address"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+async def _poke_floor(http_url: str, grpc_address: str) -> None:
+    import aiohttp
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(FETCHES):
+            async with session.get(http_url + "/health") as resp:
+                assert resp.status == 200
+    async with grpc.aio.insecure_channel(grpc_address) as channel:
+        stub: Any = health_pb2_grpc.HealthStub(channel)  # generated, untyped
+        for _ in range(FETCHES):
+            await stub.Check(health_pb2.HealthCheckRequest())
+
+
+async def _floor_main() -> None:
+    import grpc
+    from aiohttp import web
+    from grpc_health.v1 import health, health_pb2_grpc
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/health", ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = grpc.aio.server()
+    services: Any = health_pb2_grpc  # generated, untyped
+    services.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(json.dumps({"http_url": f"http://127.0.0.1:{runner.addresses[0][1]}",
+                      "grpc_address": f"127.0.0.1:{grpc_port}"}), flush=True)
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    await stopped.wait()
+    await server.stop(0)
+    await runner.cleanup()
+
+
 if __name__ == "__main__":
-    heading(NAME)
-    run()
+    if sys.argv[1:2] == ["floor"]:
+        asyncio.run(_floor_main())
+    else:
+        heading(NAME)
+        run()
