@@ -4,6 +4,8 @@ main tree left alone, and cleanup keeping only branches with unmerged work."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -178,3 +180,42 @@ def test_odd_subtask_names_become_distinct_safe_refs() -> None:
                        capture_output=True)
     with pytest.raises(ValueError):
         branch_name("../evil", "x")
+
+
+@pytest.mark.parametrize("driver_exit", [0, 1])
+async def test_cancel_during_a_merge_finishes_or_aborts_it_first(repo: Path, trees: Worktrees, tmp_path: Path,
+                                                                 driver_exit: int) -> None:
+    # A merge driver that blocks until the test releases it holds git mid-merge: the
+    # cancellation lands then, deterministically (no sleeps).
+    started, release = tmp_path / "started", tmp_path / "release"
+    os.mkfifo(started)
+    os.mkfifo(release)
+    driver = tmp_path / "driver.sh"
+    driver.write_text(f'#!/bin/sh\necho go > "{started}"\nread code < "{release}"\ncp "$2" "$1"\nexit $code\n')
+    driver.chmod(0o755)
+    sh(repo, "config", "merge.slow.driver", f"{driver} %A %B")
+    (repo / sh(repo, "rev-parse", "--git-path", "info/attributes").strip()).write_text("a.txt merge=slow\n")
+
+    base = await trees.head()
+    first, second = await trees.create(SWARM, "first", base), await trees.create(SWARM, "second", base)
+    (first.path / "a.txt").write_text("alpha\none\ntwo\nfrom the swarm\n")
+    (second.path / "b.txt").write_text("beta 2\n")
+    await trees.commit(first, "first")
+    await trees.commit(second, "second")
+    (repo / "a.txt").write_text("user line\nalpha\none\ntwo\n")
+    sh(repo, "commit", "--quiet", "-am", "the user moved on")
+    head = sh(repo, "rev-parse", "HEAD")
+
+    merge = asyncio.create_task(trees.merge([("first", first.branch), ("second", second.branch)]))
+    assert (await asyncio.to_thread(started.read_text)).strip() == "go"
+    merge.cancel()
+    await asyncio.to_thread(release.write_text, f"{driver_exit}\n")
+    with pytest.raises(asyncio.CancelledError):
+        await merge
+    assert status(repo) == "" and not merging(repo)
+    if driver_exit == 0:  # the merge in flight completed; the next one was not started
+        assert (repo / "a.txt").read_text() == "alpha\none\ntwo\nfrom the swarm\n"
+        assert sh(repo, "rev-parse", "HEAD^1") == head
+    else:  # it conflicted: aborted before the cancellation was re-raised
+        assert sh(repo, "rev-parse", "HEAD") == head
+    assert (repo / "b.txt").read_text() == "beta\n"

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Mapping
 
 import pytest
-from codetether.daemon.core.agents import run_stages, stages
+from codetether.daemon.core.agents import PlanError, run_stages, stages
 from codetether.daemon.wire.swarm import Plan, Subtask, SubtaskResult, SwarmProgress
 
 
@@ -175,3 +175,10 @@ async def test_an_async_progress_callback_is_awaited_and_its_errors_do_not_break
     results = await run_stages(plan(("a", ())), Runner(), max_concurrency=1, progress=progress)
     assert results["a"].status == "done" and seen == ["stage", "started", "done"]
     assert "progress callback failed" in caplog.text
+
+
+async def test_an_invalid_plan_is_refused_before_anything_runs() -> None:
+    runner = Runner()
+    with pytest.raises(PlanError, match="unknown subtask 'ghost'"):
+        await run_stages(plan(("a", ()), ("b", ("ghost",))), runner, max_concurrency=1)
+    assert runner.ran == []

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 import msgspec
 
 from ...wire.swarm import Plan, Subtask, SubtaskResult, SubtaskStatus, SwarmPhase, SwarmProgress
+from ._plan import validate_plan
 
 __all__ = ["ProgressCallback", "RunSubtask", "run_stages", "stages"]
 
@@ -190,17 +191,19 @@ async def run_stages(plan: Plan, run_subtask: RunSubtask, *, max_concurrency: in
     """Run a validated plan stage by stage; return every subtask's result.
 
     ``results`` holds prior results (a resumed swarm): a ``done`` one is kept and not run
-    again, any other is dropped and its subtask runs again. The map is updated in place
-    as results land, so a caller that is cancelled still holds every outcome.
+    again, any other (or one naming no subtask of the plan) is dropped and its subtask
+    runs again. The map is updated in place as results land, so a caller that is
+    cancelled still holds every outcome. An invalid plan raises ``PlanError``.
     """
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
+    validate_plan(plan)
+    levels = stages(plan)
     live: MutableMapping[str, SubtaskResult] = results if results is not None else {}
     names = {s.name for s in plan.subtasks}
     for name in [n for n, r in live.items() if r.status != "done" or n not in names]:
         del live[name]
     run = _Run(plan, run_subtask, live, max_concurrency, progress, swarm_id)
-    levels = stages(plan)
     try:
         for level in levels:
             if not await run.stage(level, fail_fast):

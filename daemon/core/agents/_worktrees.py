@@ -29,15 +29,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ...wire.swarm import DiffSummary, FileDiff, MergeOutcome, MergeReport
 from ._git import GitError, git
 
 __all__ = ["Worktree", "Worktrees", "branch_name", "slug"]
+
+log = logging.getLogger("codetether.daemon.swarm")
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PREFIX = "codetether/swarm"
@@ -89,6 +93,24 @@ def _numstat(text: str) -> DiffSummary:
             files.append(FileDiff(path=path, added=int(added), removed=int(removed)))
     return DiffSummary(files=tuple(files), added=sum(f.added for f in files),
                        removed=sum(f.removed for f in files))
+
+
+async def _finish_first(step: Coroutine[Any, Any, MergeOutcome]) -> MergeOutcome:
+    """Run one merge to its end even when the caller is cancelled meanwhile (then re-raise):
+    killing git mid-merge could leave a half-written index and tree; a merge takes
+    milliseconds, and a conflicted one is aborted before this returns."""
+    task = asyncio.create_task(step, name="swarm:merge")
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            try:
+                await asyncio.wait([task])
+            except asyncio.CancelledError:
+                continue
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("merge failed while the swarm was cancelled: %s", task.exception())
+        raise
 
 
 class Worktrees:
@@ -170,7 +192,7 @@ class Worktrees:
                     MergeOutcome(subtask=s, branch=b, status="refused", detail=refused) for s, b in branches))
             outcomes: list[MergeOutcome] = []
             for index, (subtask, branch) in enumerate(branches):
-                outcome = await self._merge_one(subtask, branch, swarm_id)
+                outcome = await _finish_first(self._merge_one(subtask, branch, swarm_id))
                 outcomes.append(outcome)
                 if outcome.status == "failed" and await self.dirty() is not None:
                     # The tree is not as we left it: merging more could mix work in.
