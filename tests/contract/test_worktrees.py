@@ -169,6 +169,9 @@ async def test_creating_again_replaces_a_leftover_worktree(repo: Path, trees: Wo
     assert again.path == first.path
     assert sh(again.path, "rev-parse", "HEAD").strip() == base
     assert (again.path / "a.txt").read_text() == "alpha\none\ntwo\n"
+    shutil.rmtree(again.path)  # a leftover whose folder is gone but git still lists it
+    third = await trees.create(SWARM, "redo", base)
+    assert sh(third.path, "rev-parse", "HEAD").strip() == base
 
 
 def test_odd_subtask_names_become_distinct_safe_refs() -> None:
