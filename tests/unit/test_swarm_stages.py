@@ -104,16 +104,17 @@ async def test_a_returned_failure_counts_like_a_raised_one() -> None:
 
 
 async def test_fail_fast_cancels_the_running_and_skips_the_rest() -> None:
-    runner = Runner(auto=False, fail=frozenset({"a"}))
-    p = plan(("a", ()), ("b", ()), ("c", ("b",)))
+    runner = Runner(auto=False, fail=frozenset({"b"}))
+    p = plan(("a", ()), ("b", ()), ("c", ("a",)))
     run = asyncio.create_task(run_stages(p, runner, max_concurrency=2, fail_fast=True))
     assert {await runner.entered.get(), await runner.entered.get()} == {"a", "b"}
-    runner.gate("a").set()
+    runner.gate("b").set()
     results = await run
-    assert results["a"].status == "failed"
-    assert results["b"].status == "cancelled" and "fail-fast" in (results["b"].error or "")
-    assert results["c"].status == "skipped" and "'a'" in (results["c"].error or "")
-    assert runner.cancelled == ["b"] and runner.active == 0
+    assert results["b"].status == "failed"
+    assert results["a"] == SubtaskResult(name="a", status="cancelled", error="fail-fast: subtask 'b' failed",
+                                         finished_at=results["a"].finished_at)
+    assert results["c"].status == "skipped" and results["c"].error == "fail-fast: subtask 'b' did not finish"
+    assert runner.cancelled == ["a"] and runner.active == 0
 
 
 async def test_cancel_stops_every_running_subtask_and_marks_it() -> None:

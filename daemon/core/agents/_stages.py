@@ -88,6 +88,7 @@ class _Run:
         self.swarm_id = swarm_id
         self.tasks: dict[str, asyncio.Task[SubtaskResult]] = {}
         self.started: set[str] = set()  # past the semaphore: running, not just waiting
+        self.stopped_by: str | None = None  # the subtask whose failure stopped a fail-fast run
 
     async def emit(self, phase: SwarmPhase, subtask: str | None = None, detail: str = "") -> None:
         if self.progress is None:
@@ -178,6 +179,7 @@ class _Run:
                 if result.status == "done":
                     continue
                 if fail_fast:
+                    self.stopped_by = name
                     await self.stop_running("cancelled", f"fail-fast: subtask {name!r} {result.status}")
                     return False
                 await self.skip_dependants(name)
@@ -215,9 +217,8 @@ async def run_stages(plan: Plan, run_subtask: RunSubtask, *, max_concurrency: in
                 if name not in live:
                     await run.end(name, "cancelled", "the swarm was cancelled before it started")
         raise
-    first_failure = next((n for lv in levels for n in lv if n in live and live[n].status != "done"), None)
     for level in levels:
         for name in level:
             if name not in live:  # only after fail-fast
-                await run.end(name, "skipped", f"fail-fast: subtask {first_failure!r} did not finish")
+                await run.end(name, "skipped", f"fail-fast: subtask {run.stopped_by!r} did not finish")
     return dict(live)
