@@ -7,12 +7,14 @@ equal to ``_INBOX`` is reserved (NATS system subjects, request inboxes, our JetS
 copies). A *pattern* may also use wildcards, as NATS spells them: ``*`` is exactly one
 token, ``>`` is one or more trailing tokens and may only be the last token.
 
-The name helpers (:func:`agent_topic`, ...) take any id: characters a token cannot
-hold are percent-encoded (``agent.my%20agent``), so they never fail on a non-empty id.
+The name helpers (:func:`agent_topic`, ...) take any non-empty id: characters outside
+``[A-Za-z0-9_:@+=/-]`` are percent-encoded (``agent.my%20agent``), and an id still longer
+than a token may be becomes ``~`` and its BLAKE2b digest; distinct ids stay distinct.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Final
 
@@ -38,7 +40,7 @@ MAX_TOKEN_CHARS: Final = 64
 MAX_TOPIC_CHARS: Final = 255
 
 _TOKEN = re.compile(r"[!-)+-\-/-=?-~]+")  # printable ASCII without '*' (2a), '.' (2e), '>' (3e)
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:@+=~/")
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:@+=/")
 
 
 class BadTopic(InvalidParams, ValueError):
@@ -112,10 +114,12 @@ def _token(value: str, what: str) -> str:
         raise BadTopic(f"{what} must be a non-empty string")
     if all(c in _SAFE for c in value) and len(value) <= MAX_TOKEN_CHARS:
         return value
-    escaped = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in value)
-    if len(escaped) > MAX_TOKEN_CHARS:
-        raise BadTopic(f"{what} {value[:40]!r} is too long for a topic token")
-    return escaped
+    escaped = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode(errors="surrogatepass"))
+                      for c in value)
+    if len(escaped) <= MAX_TOKEN_CHARS:
+        return escaped
+    # Too long even escaped: a digest stands in ('~' never appears in an escaped id).
+    return "~" + hashlib.blake2b(value.encode(errors="surrogatepass"), digest_size=16).hexdigest()
 
 
 def agent_topic(agent_id: str) -> str:
