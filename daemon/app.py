@@ -24,7 +24,7 @@ from .core.config import Config, LoadedConfig
 from .core.providers import ModelResolver
 from .core.records import Recorder
 from .core.sessions import FileWatcher, MemorySessionStore, SessionBackend, SessionRuntime, SessionStore
-from .core.tools import ShellLimits, ToolRegistry, default_registry
+from .core.tools import ShellLimits, Subagents, ToolRegistry, default_registry
 from .errors import ConfigError, Unavailable
 from .paths import Paths
 
@@ -69,6 +69,8 @@ class App:
         self.endpoints: dict[str, str] = {}
         self.state = State.RUNNING
         self.shutdown_requested = asyncio.Event()
+        #: Runs child agents for the ``task`` tool (set by the API, which knows how to run one).
+        self.subagents: Subagents | None = None
 
     @property
     def config(self) -> Config:

@@ -16,6 +16,7 @@ sends them as they are.
 
 from ..app import App
 from ._context import CallContext, Emit, Transport
+from ._subagents import SubagentRunner
 from ._table import API, CallRecord, Handler, Method, Observer
 from .a2a import A2AAPI, build_a2a_api
 from .approvals import ApprovalsAPI
@@ -42,6 +43,7 @@ __all__ = [
     "PeersAPI",
     "RecordsAPI",
     "SessionsAPI",
+    "SubagentRunner",
     "Transport",
     "build_a2a_api",
     "build_api",
@@ -52,6 +54,7 @@ def build_api(app: App) -> API:
     """Every method of the daemon over ``app``'s components, audited by its recorder."""
     table = API(config_error=lambda: app.config_error)
     table.observers.append(app.recorder.on_call)
+    SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
                    CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app)):
         for method in domain.methods():

@@ -25,13 +25,13 @@ from ..core.agent import Agent, AgentSettings, expand_mentions
 from ..core.config import misplaced_config
 from ..core.providers import ResolvedModel
 from ..core.sessions import SessionRuntime, Subscriber
-from ..core.tools import Workspace
+from ..core.tools import ToolRegistry, Workspace
 from ..errors import RequestCancelled
 from ..wire import api
 from ..wire.events import Notice, SessionEvent
 from ._context import CallContext
 
-__all__ = ["run_stream"]
+__all__ = ["RunLimits", "run_stream"]
 
 #: Events buffered between the agent and a slow reader before the agent waits.
 RUN_QUEUE = 256
@@ -39,14 +39,26 @@ RUN_QUEUE = 256
 FLUSH_SECONDS = 2.0
 
 
+class RunLimits:
+    """What one run may use beyond the session's own settings (a child agent's):
+    fewer steps, fewer tools."""
+
+    __slots__ = ("max_steps", "tools")
+
+    def __init__(self, *, max_steps: int | None = None, tools: ToolRegistry | None = None) -> None:
+        self.max_steps = max_steps
+        self.tools = tools
+
+
 async def run_stream(app: App, rt: SessionRuntime, text: str | None, ctx: CallContext, *,
                      mode: str | None = None, env: dict[str, str] | None = None,
+                     limits: RunLimits | None = None,
                      ) -> AsyncGenerator[api.SessionEventNote | api.PromptResult, None]:
     """Run the agent on ``text`` (None: resume what was left open). The caller checked
     that the session is not busy; nothing awaits between that check and the lock."""
     await rt.lock.acquire()
     sub = rt.hub.subscribe("block", maxsize=RUN_QUEUE)
-    run = asyncio.create_task(_run(app, rt, text, mode, env), name=f"run:{rt.id}")
+    run = asyncio.create_task(_run(app, rt, text, mode, env, limits), name=f"run:{rt.id}")
     rt.begin_run(run)  # at once: session/cancel must reach it
     rt.run_connection = ctx.channel
     run.add_done_callback(lambda _: _ended(app, rt, sub))
@@ -119,7 +131,7 @@ async def _next(sub: Subscriber, run: asyncio.Task[api.PromptResult],
 
 
 async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
-               env: dict[str, str] | None) -> api.PromptResult:
+               env: dict[str, str] | None, limits: RunLimits | None) -> api.PromptResult:
     rt.run_started()
     notices = misplaced_config(app.paths)
     if text is not None:
@@ -129,8 +141,13 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
         await rt.emit(Notice(text=notice))
     resolved = app.models.resolve(rt.meta.model)
     async with app.models.lease(resolved, env) as provider:
-        agent = Agent(rt, provider, app.tools, app.approvals,
-                      settings(app, resolved, mode or rt.meta.approval_mode))
+        agent_settings = settings(app, resolved, mode or rt.meta.approval_mode)
+        tools = app.tools
+        if limits is not None:
+            if limits.max_steps is not None:
+                agent_settings.max_steps = min(agent_settings.max_steps, limits.max_steps)
+            tools = limits.tools or tools
+        agent = Agent(rt, provider, tools, app.approvals, agent_settings, subagents=app.subagents)
         return await agent.run(text, preserve_on_cancel=lambda: app.stopping)
 
 

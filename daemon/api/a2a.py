@@ -29,6 +29,7 @@ from ..wire import a2a
 from ..wire import api as P
 from ._card import agent_card
 from ._context import CallContext
+from ._subagents import SubagentRunner
 from ._table import API, Method
 from .sessions import SessionsAPI
 
@@ -208,6 +209,7 @@ def build_a2a_api(app: App, a2a_api: A2AAPI | None = None) -> API:
     :class:`A2AAPI` to share its task manager between tables (and to close it)."""
     table = API(config_error=lambda: app.config_error)
     table.observers.append(app.recorder.on_call)
+    SubagentRunner.install(app)  # a task's agent may start children too
     for method in (a2a_api or A2AAPI(app)).methods():
         table.add(method)
     return table

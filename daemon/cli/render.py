@@ -144,6 +144,12 @@ class EventPrinter:
         elif kind == "approval_resolved":
             by = f" by {event['by']}" if event.get("by") else ""
             self.err.write(f"  approval {event['approval_id']}: {event['decision']}{by}\n")
+        elif kind == "subagent_started":
+            again = ", resumed" if event.get("resumed") else ""
+            self.err.write(f"  ↳ sub-agent {event['name']} ({event['session_id']}, mode {event['mode']}{again})\n")
+        elif kind == "subagent_ended":
+            self.err.write(f"  ↳ sub-agent {event['name']}: {event['stop_reason']} after {event['steps']} "
+                           f"steps, {event.get('input_tokens', 0)}/{event.get('output_tokens', 0)} tokens\n")
         elif kind == "compaction":
             self.err.write(f"  (compacted {event['summarized_messages']} older messages)\n")
         elif kind == "file_changed":

@@ -22,6 +22,8 @@ __all__ = [
     "Progress",
     "QuestionAsked",
     "SessionEvent",
+    "SubagentEnded",
+    "SubagentStarted",
     "TextChunk",
     "Thinking",
     "ToolCallEnd",
@@ -144,6 +146,29 @@ class FileChanged(_Event, tag="file_changed"):
     path: str
 
 
+class SubagentStarted(_Event, tag="subagent_started"):
+    """A ``task`` call started (or found again, ``resumed``) a child agent: its session."""
+
+    session_id: str
+    name: str
+    call_id: str
+    mode: str
+    model: str
+    resumed: bool = False
+
+
+class SubagentEnded(_Event, tag="subagent_ended"):
+    """The child agent of a ``task`` call ended ("timeout" when its limit stopped it)."""
+
+    session_id: str
+    name: str
+    call_id: str
+    stop_reason: str
+    steps: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class Done(_Event, tag="done"):
     stop_reason: str  # "end_turn" | "max_steps" | "cancelled" | "error"
     steps: int
@@ -172,6 +197,8 @@ SessionEvent = (
     | UsageEvent
     | Compaction
     | FileChanged
+    | SubagentStarted
+    | SubagentEnded
     | Done
     | ErrorEvent
 )

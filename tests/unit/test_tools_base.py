@@ -15,11 +15,11 @@ from codetether.daemon.errors import InvalidParams, ToolFailure, WorkspaceEscape
 EXPECTED = {
     "a2a_delegate", "apply_patch", "bash", "batch", "codesearch", "edit", "glob", "grep", "list_dir",
     "multiedit", "plan_enter", "plan_exit", "question", "read_file", "todo_read",
-    "todo_write", "webfetch", "websearch", "write_file",
+    "task", "todo_write", "webfetch", "websearch", "write_file",
 }
 READ_ONLY = {"todo_write", 
     "read_file", "glob", "list_dir", "grep", "codesearch", "todo_read", "question",
-    "plan_enter", "plan_exit", "batch",
+    "plan_enter", "plan_exit", "batch", "task",
 }
 
 

@@ -44,7 +44,7 @@ from ..providers import (
     UsageReport,
 )
 from ..sessions import SessionRuntime
-from ..tools import Tool, ToolContext, ToolRegistry, ToolResult, Workspace
+from ..tools import Subagents, Tool, ToolContext, ToolRegistry, ToolResult, Workspace
 from ._compaction import build_context, context_tokens, estimate_tokens, maybe_compact
 from ._settings import AgentSettings
 
@@ -75,8 +75,10 @@ class Agent:
     compaction when the context nears the window (see the module docstring)."""
 
     def __init__(self, runtime: SessionRuntime, provider: Provider, registry: ToolRegistry,
-                 approvals: ApprovalBackend, settings: AgentSettings) -> None:
+                 approvals: ApprovalBackend, settings: AgentSettings, *,
+                 subagents: Subagents | None = None) -> None:
         self.rt = runtime
+        self.subagents = subagents
         self.provider = provider
         self.registry = registry
         self.settings = settings
@@ -328,7 +330,9 @@ class Agent:
                               on_file_read=self.rt.remember_file, registry=self.registry,
                               authorize=self._authorizer(call), report_subcall=self._report_subcall,
                               read_override=self.rt.read_buffer, emit=self.rt.emit,
-                              propose=self._proposer(call, tool, args) if self._proposes(tool) else None)
+                              propose=self._proposer(call, tool, args) if self._proposes(tool) else None,
+                              approval_mode="plan" if self.rt.meta.state.get("plan_mode") else self.settings.mode,
+                              subagents=self.subagents)
             ctx.settings.update(self.settings.tool_settings)
             try:
                 result = await tool.run(args, ctx)

@@ -2,7 +2,7 @@
 
 Read-only tools (may run in parallel, allowed in plan mode): read_file, glob,
 list_dir, grep, codesearch, todo_read, todo_write (session state only),
-question, plan_enter, plan_exit, batch
+question, plan_enter, plan_exit, batch, task (its child's calls are each gated)
 (which gates each sub-call itself). Everything else changes files, runs
 commands, writes session state or talks to the network, and goes through
 approval: write_file, edit, multiedit, apply_patch, bash, webfetch, a2a_delegate,
@@ -12,6 +12,9 @@ websearch.
 from .base import (
     AskUser,
     Authorize,
+    SubagentOutcome,
+    Subagents,
+    SubagentSpec,
     Tool,
     ToolContext,
     ToolRegistry,
@@ -20,11 +23,16 @@ from .base import (
 )
 from .builtin import builtin_tools, default_registry
 from .shell import ShellLimits
+from .subagent import TaskTool
 
 __all__ = [
     "AskUser",
     "Authorize",
     "ShellLimits",
+    "SubagentOutcome",
+    "SubagentSpec",
+    "Subagents",
+    "TaskTool",
     "Tool",
     "ToolContext",
     "ToolRegistry",

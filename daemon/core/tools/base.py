@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 
@@ -24,6 +24,9 @@ __all__ = [
     "Authorize",
     "Emit",
     "Recheck",
+    "SubagentOutcome",
+    "SubagentSpec",
+    "Subagents",
     "Tool",
     "ToolContext",
     "ToolRegistry",
@@ -131,6 +134,41 @@ Propose = Callable[[list[dict[str, Any]]], Awaitable[bool]]
 Emit = Callable[[SessionEvent], Awaitable[object]]
 
 
+@dataclass(frozen=True, slots=True)
+class SubagentSpec:
+    """A child agent the ``task`` tool asks for. ``mode`` is what the model asked
+    ("inherit" or a mode name); the runner narrows it to the parent's, never wider."""
+
+    name: str
+    prompt: str
+    mode: str = "inherit"
+    model: str | None = None
+    max_steps: int | None = None
+    timeout: float = 600.0
+    tools: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubagentOutcome:
+    """How a child's run ended: its session, its last answer, its cost."""
+
+    session_id: str
+    name: str
+    stop_reason: str  # the agent's ("end_turn", "max_steps", ...) or "timeout"
+    text: str
+    steps: int
+    mode: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    resumed: bool = False
+
+
+class Subagents(Protocol):
+    """Runs a child agent for a tool call (supplied by the daemon; see ``task``)."""
+
+    async def run(self, ctx: ToolContext, spec: SubagentSpec) -> SubagentOutcome: ...
+
+
 @dataclass(slots=True)
 class ToolContext:
     """What a running tool may touch. One per tool call.
@@ -166,6 +204,11 @@ class ToolContext:
     propose: Propose | None = None
     #: The session's event stream; None when the tool runs outside a session.
     emit: Emit | None = None
+    #: The approval mode of the run this call belongs to ("plan" in plan mode): a child
+    #: agent started by the call gets at most this.
+    approval_mode: str = "ask"
+    #: Starts child agents (the ``task`` tool); None where there is no daemon to run them.
+    subagents: Subagents | None = None
 
     @property
     def plan_mode(self) -> bool:

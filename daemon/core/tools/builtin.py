@@ -19,6 +19,7 @@ from .session_tools import (
     TodoWriteTool,
 )
 from .shell import BashTool, ShellLimits
+from .subagent import TaskTool
 from .web import WebFetchTool, WebSearchTool
 
 __all__ = ["builtin_tools", "default_registry"]
@@ -58,6 +59,7 @@ def builtin_tools(
         WebFetchTool(http_transport),
         WebSearchTool(http_transport),
         A2ADelegateTool(),
+        TaskTool(),
     ]
 
 
