@@ -71,6 +71,8 @@ class App:
         self.shutdown_requested = asyncio.Event()
         #: Runs child agents for the ``task`` tool (set by the API, which knows how to run one).
         self.subagents: Subagents | None = None
+        #: Long-lived work that is not one session's run (a swarm): cancelled first on stop.
+        self.jobs: set[asyncio.Task[Any]] = set()
 
     @property
     def config(self) -> Config:
@@ -141,13 +143,25 @@ class App:
         (its open tool calls are kept for a resume after the restart)."""
         if self.state is State.RUNNING:
             self.state = State.STOPPING
+        for job in list(self.jobs):
+            job.cancel()
         for rt in list(self.runtimes.values()):
             rt.cancel_run()
+
+    def add_job(self, task: asyncio.Task[Any]) -> None:
+        """Track ``task`` until it ends; :meth:`stop_runs` cancels it, :meth:`aclose` awaits it."""
+        self.jobs.add(task)
+        task.add_done_callback(self.jobs.discard)
 
     async def aclose(self) -> None:
         """Close in reverse order of construction; idempotent."""
         if self.state is State.CLOSED:
             return
+        if self.jobs:  # cancelled by stop_runs (or now): each saves its state as it ends
+            jobs = list(self.jobs)
+            for job in jobs:
+                job.cancel()
+            await asyncio.wait(jobs)
         self.state = State.CLOSED
         await self.watcher.aclose()
         for rt in self.runtimes.values():

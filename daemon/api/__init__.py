@@ -26,6 +26,7 @@ from .daemon import DaemonAPI
 from .peers import PeersAPI
 from .records import RecordsAPI
 from .sessions import SessionsAPI
+from .swarm import SwarmAPI
 
 __all__ = [
     "A2AAPI",
@@ -44,6 +45,7 @@ __all__ = [
     "RecordsAPI",
     "SessionsAPI",
     "SubagentRunner",
+    "SwarmAPI",
     "Transport",
     "build_a2a_api",
     "build_api",
@@ -56,7 +58,7 @@ def build_api(app: App) -> API:
     table.observers.append(app.recorder.on_call)
     SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
-                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app)):
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app)):
         for method in domain.methods():
             table.add(method)
     return table

@@ -12,9 +12,10 @@ daemon writes itself is exact. Timestamps are Unix time in seconds.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
+from msgspec import Meta
 
 __all__ = [
     "DiffSummary",
@@ -29,7 +30,11 @@ __all__ = [
     "SubtaskResult",
     "SubtaskStatus",
     "SwarmPhase",
+    "SwarmEventNote",
+    "SwarmIdParams",
+    "SwarmListParams",
     "SwarmProgress",
+    "SwarmStartParams",
     "SwarmState",
     "SwarmStatus",
 ]
@@ -53,7 +58,7 @@ MergeStatus = Literal["merged", "unchanged", "conflict", "refused", "failed"]
 # merging, merged, conflict, synthesizing, completed, failed, cancelled.
 SwarmPhase = Literal[
     "planning", "planned", "stage", "started", "done", "failed", "cancelled", "skipped",
-    "merging", "merged", "conflict", "synthesizing", "completed",
+    "merging", "merged", "conflict", "synthesizing", "completed", "approval", "agent",
 ]
 
 
@@ -158,6 +163,13 @@ class SwarmState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     base_commit: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: How it runs, kept so ``swarm resume`` runs it the same way after a restart.
+    workspace: str = ""
+    approval_mode: str = "ask"
+    model: str | None = None
+    execution: Literal["local", "cluster"] = "local"
+    concurrency: int = 0
+    fail_fast: bool = False
 
 
 class SwarmProgress(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -169,3 +181,42 @@ class SwarmProgress(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     subtask: str | None = None
     detail: str = ""
     ts: float = 0.0
+
+
+# -- the daemon's swarm methods ---------------------------------------------------------
+
+
+class SwarmStartParams(msgspec.Struct, forbid_unknown_fields=True):
+    """``swarm/start``: decompose ``task`` and run it in ``workspace`` (a directory; a git
+    repository gets a worktree per subtask that changes files)."""
+
+    task: Annotated[str, Meta(min_length=1)]
+    workspace: str
+    strategy: Strategy = "auto"
+    max_subagents: Annotated[int, Meta(ge=1, le=64)] = 8
+    #: Subtasks running at once (default: max_subagents, at most the configured cap).
+    concurrency: Annotated[int, Meta(ge=1, le=64)] | None = None
+    #: The first failure stops the swarm (default: it fails only its dependants).
+    fail_fast: bool = False
+    approval_mode: Literal["ask", "auto", "plan"] | None = None
+    model: str | None = None
+    #: "local" runs subtasks in this daemon, "cluster" on workers over the bus (default: config).
+    execution: Literal["local", "cluster"] | None = None
+    env: dict[str, str] = {}
+
+
+class SwarmIdParams(msgspec.Struct, forbid_unknown_fields=True):
+    swarm_id: str
+    env: dict[str, str] = {}
+
+
+class SwarmListParams(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 50
+
+
+class SwarmEventNote(msgspec.Struct, forbid_unknown_fields=True):
+    """One progress event of a swarm the caller runs (a ``swarm/event`` notification)."""
+
+    METHOD: ClassVar[str] = "swarm/event"
+
+    event: SwarmProgress

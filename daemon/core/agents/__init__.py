@@ -9,6 +9,8 @@
     Worktrees       a git worktree and branch per mutating subtask; merge-back in
                     dependency order with conflicts reported and aborted
     SwarmStore      swarm state as one JSON file per swarm, for status and resume
+    Swarm           one swarm from plan to synthesis, saved after every change; where a
+                    subtask's agent runs is injected (:data:`RunAgent`)
 
 The model is injected (:data:`ChatModel`) and progress goes to a callback
 (:data:`ProgressCallback`): this room needs neither a provider nor the bus.
@@ -34,6 +36,7 @@ from ._store import (
     SwarmStore,
     new_swarm_id,
 )
+from ._swarm import AgentOutcome, RunAgent, Swarm, subtask_prompt, synthesis_prompt
 from ._worktrees import (
     Worktree,
     Worktrees,
@@ -42,11 +45,14 @@ from ._worktrees import (
 )
 
 __all__ = [
+    "AgentOutcome",
     "ChatModel",
     "GitError",
     "PlanError",
     "ProgressCallback",
+    "RunAgent",
     "RunSubtask",
+    "Swarm",
     "SwarmStore",
     "Worktree",
     "Worktrees",
@@ -59,5 +65,7 @@ __all__ = [
     "run_stages",
     "slug",
     "stages",
+    "subtask_prompt",
+    "synthesis_prompt",
     "validate_plan",
 ]

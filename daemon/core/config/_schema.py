@@ -18,6 +18,7 @@ import msgspec
 __all__ = [
     "A2APeer",
     "A2ASection",
+    "BusSection",
     "Config",
     "DaemonSection",
     "Decision",
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderSection",
     "SecretsSection",
     "SessionSection",
+    "SwarmSection",
     "ToolsSection",
     "is_known_key",
     "unknown_keys",
@@ -202,6 +204,26 @@ class A2ASection(msgspec.Struct, frozen=True, kw_only=True):
     peers: dict[str, A2APeer] = {}
 
 
+class BusSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[bus]``: the agent bus. No ``url``: in-process (one machine, nothing to start);
+    ``url = "nats://host:4222"``: NATS with JetStream, shared with workers on other hosts."""
+
+    url: str | None = None
+
+
+class SwarmSection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[swarm]``: how ``codetether swarm`` runs its subtasks."""
+
+    #: "local": child agents in this daemon; "cluster": workers pulling from the bus (NATS).
+    execution: Literal["local", "cluster"] = "local"
+    #: Subtasks a plan may have, by default.
+    max_subagents: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
+    #: Subtasks running at once, at most.
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    #: Seconds one subtask may run.
+    subtask_timeout: Annotated[int, msgspec.Meta(ge=10)] = 1800
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -215,6 +237,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     telemetry: TelemetrySection = msgspec.field(default_factory=TelemetrySection)
     archive: ArchiveSection = msgspec.field(default_factory=ArchiveSection)
     a2a: A2ASection = msgspec.field(default_factory=A2ASection)
+    bus: BusSection = msgspec.field(default_factory=BusSection)
+    swarm: SwarmSection = msgspec.field(default_factory=SwarmSection)
 
 
 # --- schema walking: which keys exist ------------------------------------------------
