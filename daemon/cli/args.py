@@ -352,11 +352,35 @@ def _peers(sub: _Subs) -> None:
     _json_flag(sub.add_parser("peers", help="the A2A peers this agent knows (spawn mode)"))
 
 
+def _swarm(sub: _Subs) -> None:
+    swarm = sub.add_parser(
+        "swarm", help="split a task into parallel sub-agents (git worktrees), merge, answer",
+        description='codetether swarm "task": one model call plans subtasks, their dependencies become '
+                    "stages, each stage's subtasks run in parallel (a worktree and branch each when they "
+                    "change files), the branches merge back in order, a last call writes the answer. "
+                    "codetether swarm status|resume|cancel ID, codetether swarm list.")
+    swarm.add_argument("words", nargs="+", metavar="TASK", help='the task, or status|resume|cancel ID, or list')
+    swarm.add_argument("--strategy", choices=["auto", "domain", "data", "stage", "none"], default="auto",
+                       help="how to split the task (none: one subtask; default auto)")
+    swarm.add_argument("--max-subagents", type=_positive, default=None, metavar="N",
+                       help="most subtasks in the plan (default [swarm] max_subagents, 8)")
+    swarm.add_argument("--concurrency", type=_positive, default=None, metavar="N",
+                       help="subtasks running at once (default: as many as allowed)")
+    swarm.add_argument("--mode", choices=["ask", "auto", "plan"], default=None,
+                       help="approval mode of subtasks that change files (default: the configured one)")
+    swarm.add_argument("--model", help="the model for planning, subtasks and the answer")
+    swarm.add_argument("--execution", choices=["local", "cluster"], default=None,
+                       help="run subtasks here or on workers over NATS (default [swarm] execution)")
+    swarm.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    _json_flag(swarm)
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
+    "swarm": _swarm,
 }
 
 

@@ -282,11 +282,17 @@ def _cmd_peers(args: Any, paths: Any) -> int:
     return cmd_peers(args, paths)
 
 
+def _cmd_swarm(args: Any, paths: Any) -> int:
+    from .swarm import cmd_swarm
+
+    return cmd_swarm(args, paths)
+
+
 _COMMANDS = {
     "lsp": _cmd_lsp, "serve": _cmd_serve, "auth": _cmd_auth,
     "stats": _records("stats"), "telemetry": _records("telemetry"), "audit": _records("audit"),
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
-    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers,
+    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm,
 }
