@@ -50,6 +50,10 @@ class Host(Protocol):
 
     async def run_prompt(self, sid: str, text: str) -> dict[str, Any]: ...
 
+    async def run_swarm(self, folder: str, task: str) -> dict[str, Any]: ...
+
+    swarm_id: str | None
+
     async def approve(self, gate_id: str) -> dict[str, Any]: ...
 
     async def reject(self, gate_id: str, reason: str = "") -> dict[str, Any]: ...
@@ -111,13 +115,29 @@ async def _chat(ls: Host, *args: Any) -> dict[str, Any]:
     text = str(a.get("text", "")).strip()
     if not text:
         raise ValueError("codetether.chat needs {\"text\": ...}")
+    if text == "/swarm" or text.startswith("/swarm "):
+        return await _swarm(ls, {**a, "text": text.removeprefix("/swarm").strip()})
     folder = ls.folder_of(uri_to_path(a["folder"]) if a.get("folder") else None)
     sid = await ls.session_for(folder)
     ls.spawn(ls.run_prompt(sid, text), f"run:{sid}")
     return {"session_id": sid}
 
 
+async def _swarm(ls: Host, *args: Any) -> dict[str, Any]:
+    a = _arg(args)
+    task = str(a.get("text", "")).strip()
+    if not task:
+        raise ValueError('codetether.swarm needs {"text": the task} (in the chat: /swarm TASK)')
+    if ls.swarm_id is not None:
+        raise ValueError(f"a swarm is running ({ls.swarm_id}): cancel it first")
+    folder = ls.folder_of(uri_to_path(a["folder"]) if a.get("folder") else None)
+    ls.spawn(ls.run_swarm(folder, task), "swarm")
+    return {"swarm": True, "workspace": folder}
+
+
 async def _cancel(ls: Host, *_args: Any) -> Any:
+    if ls.swarm_id is not None:
+        return await ls.call("swarm/cancel", {"swarm_id": ls.swarm_id})
     if ls.active is None:
         return {"cancelled": False}
     return await ls.call("session/cancel", {"session_id": ls.active})
@@ -204,6 +224,7 @@ FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
 #: ``workspace/executeCommand`` commands by name, registered by the server.
 COMMANDS: dict[str, Callable[..., Any]] = {
     "codetether.chat": _chat,
+    "codetether.swarm": _swarm,
     "codetether.cancel": _cancel,
     "codetether.newSession": _new,
     "codetether.sessions": _sessions,

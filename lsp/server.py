@@ -35,6 +35,7 @@ from codetether.daemon.wire.events import (
     ToolCallStart,
     UsageEvent,
 )
+from codetether.daemon.wire.swarm import describe_progress
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 
@@ -94,6 +95,9 @@ class CodetetherServer(LanguageServer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._progress: dict[str, str] = {}  # session id -> progress token
         self._runs = 0
+        #: The swarm this editor runs (``/swarm``), its chat stream's next seq.
+        self.swarm_id: str | None = None
+        self._swarm_seq = 0
         for method, options, handler in FEATURES:
             self.feature(method, options)(handler)
         for name, command in COMMANDS.items():
@@ -179,6 +183,9 @@ class CodetetherServer(LanguageServer):
     # -- daemon events -------------------------------------------------------------------
 
     def on_daemon(self, method: str, params: Any) -> None:
+        if method == "swarm/event":
+            self._on_swarm(params.get("event") or {})
+            return
         if method != "session/event":
             return
         self.protocol.notify("codetether/event", params)
@@ -346,6 +353,61 @@ class CodetetherServer(LanguageServer):
         finally:
             self._progress_end(sid, "done")
             self.spawn(self._publish_status(), "status")  # the run is released now (E4)
+
+    # -- /swarm ---------------------------------------------------------------------------
+
+    async def run_swarm(self, folder: str, task: str) -> dict[str, Any]:
+        """Run a swarm on ``folder`` (``/swarm`` in the chat): its progress goes out as
+        ``codetether/swarm`` notifications, and as chat events of the pseudo-session
+        ``swarm:<id>`` (notices, then the answer) that any chat already shows; its
+        subtasks' approvals are gates like any other."""
+        self._runs += 1
+        token = f"codetether-swarm-{self._runs}"
+        try:
+            window = self.client_capabilities.window
+            if not (window and window.work_done_progress):
+                raise LookupError("the client does not do work done progress")
+            await self.window_work_done_progress_create_async(t.WorkDoneProgressCreateParams(token=token))
+            self.work_done_progress.begin(token, t.WorkDoneProgressBegin(title="codetether swarm",
+                                                                         message=task[:60]))
+            self._progress["swarm"] = token
+        except Exception:  # noqa: BLE001 - progress is optional for clients
+            log.debug("client declined work done progress")
+        params: dict[str, Any] = {"task": task, "workspace": folder, "approval_mode": self.options.approval_mode}
+        if self.options.model:
+            params["model"] = self.options.model
+        try:
+            state: dict[str, Any] = await self.call("swarm/start", params)
+        except RequestCancelled:
+            state = {"id": self.swarm_id, "status": "cancelled"}
+        finally:
+            self._progress_end("swarm", "done")
+        self.protocol.notify("codetether/swarm", {"type": "result", "state": state})
+        answer = state.get("answer") or f"swarm {state.get('status')}: {state.get('error') or 'no answer'}"
+        self._swarm_chat({"type": "text", "text": answer})
+        self._swarm_chat({"type": "done", "stop_reason": "end_turn" if state.get("status") == "completed"
+                          else str(state.get("status")), "steps": len(state.get("results") or {})})
+        self.swarm_id = None
+        return state
+
+    def _on_swarm(self, event: dict[str, Any]) -> None:
+        if event.get("swarm_id") and self.swarm_id != event["swarm_id"]:
+            self.swarm_id, self._swarm_seq = str(event["swarm_id"]), 0
+        self.protocol.notify("codetether/swarm", {"type": "event", "event": event})
+        line = describe_progress(event)
+        if line:
+            self._progress_report("swarm", line.strip())
+            self._swarm_chat({"type": "notice", "text": line, "level": "info"})
+        if event.get("phase") == "approval":
+            approval_id, _, rest = str(event.get("detail", "")).partition(" ")
+            tool, _, subject = rest.partition(" ")
+            self._gate(approval_id, f"swarm:{self.swarm_id}", "tool",
+                       f"Allow {tool} (swarm subtask {event.get('subtask')})?", subject, ["Allow", "Deny"])
+
+    def _swarm_chat(self, event: dict[str, Any]) -> None:
+        self.protocol.notify("codetether/event", {"session_id": f"swarm:{self.swarm_id}",
+                                                  "seq": self._swarm_seq, "event": event})
+        self._swarm_seq += 1
 
     def _progress_report(self, sid: str, message: str) -> None:
         token = self._progress.get(sid)

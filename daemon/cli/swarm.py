@@ -101,33 +101,20 @@ class _Progress:
         sys.stderr.flush()
 
     def _line(self, e: dict[str, Any]) -> str | None:
+        from ..wire.swarm import describe_progress
+
         phase, sub, detail = e["phase"], e.get("subtask"), e.get("detail", "")
-        if phase == "planning":
-            return f"swarm {e['swarm_id']}: planning ({detail})…"
         if phase == "planned":
-            stages = [s.split(", ") for s in detail.split(" | ")] if detail else []
-            self.total = sum(len(s) for s in stages)
-            return "plan: " + "  →  ".join(f"stage {i + 1}: {', '.join(s)}" for i, s in enumerate(stages))
-        if phase == "started":
+            self.total = sum(len(s.split(", ")) for s in detail.split(" | ")) if detail else 0
+        elif phase == "started":
             self.running.add(sub or "")
-            return f"▶ {sub}"
-        if phase == "agent":
-            return f"  {sub}: {detail}"
-        if phase == "approval":
-            approval_id, _, rest = detail.partition(" ")
-            return f"  {sub} asks to run {rest}: `codetether approvals allow {approval_id}`"
-        if phase in ("done", "failed", "cancelled", "skipped") and sub:
+        elif phase in ("done", "failed", "cancelled", "skipped") and sub:
             self.running.discard(sub)
             self.done += 1
-            mark = {"done": "✓", "failed": "✗", "cancelled": "■", "skipped": "–"}[phase]
-            return f"{mark} {sub} {phase}{': ' + detail if detail else ''}"
-        if phase == "conflict":
-            return f"! merge of {sub}: {detail}"
-        if phase in ("merging", "merged", "synthesizing"):
-            return f"{phase}{' ' + detail if detail else ''}…" if phase != "merged" else f"merged: {detail}"
-        if phase in ("failed", "cancelled"):
-            return f"swarm {phase}{': ' + detail if detail else ''}"
-        return None
+        elif phase == "approval":
+            approval_id, _, rest = detail.partition(" ")
+            return f"  {sub} asks to run {rest}: `codetether approvals allow {approval_id}`"
+        return describe_progress(e)
 
     def _status(self) -> None:
         if self.tty and self.running:

@@ -37,6 +37,7 @@ __all__ = [
     "SwarmStartParams",
     "SwarmState",
     "SwarmStatus",
+    "describe_progress",
 ]
 
 Strategy = Literal["auto", "domain", "data", "stage", "none"]
@@ -220,3 +221,33 @@ class SwarmEventNote(msgspec.Struct, forbid_unknown_fields=True):
     METHOD: ClassVar[str] = "swarm/event"
 
     event: SwarmProgress
+
+
+def describe_progress(event: dict[str, object]) -> str | None:
+    """One line for a person watching a swarm (the CLI, an editor's chat), from a
+    progress event as it arrives on the wire; None for events not worth a line."""
+    phase, sub, detail = event.get("phase"), event.get("subtask"), str(event.get("detail") or "")
+    if phase == "planning":
+        return f"swarm {event.get('swarm_id')}: planning ({detail})…"
+    if phase == "planned":
+        stages = [s.split(", ") for s in detail.split(" | ")] if detail else []
+        return "plan: " + "  →  ".join(f"stage {i + 1}: {', '.join(s)}" for i, s in enumerate(stages))
+    if phase == "started":
+        return f"▶ {sub}"
+    if phase == "agent":
+        return f"  {sub}: {detail}"
+    if phase == "approval":
+        approval_id, _, rest = detail.partition(" ")
+        return f"  {sub} asks to run {rest} (approval {approval_id})"
+    if phase in ("done", "failed", "cancelled", "skipped") and sub:
+        mark = {"done": "✓", "failed": "✗", "cancelled": "■", "skipped": "–"}[str(phase)]
+        return f"{mark} {sub} {phase}{': ' + detail if detail else ''}"
+    if phase == "conflict":
+        return f"! merge of {sub}: {detail}"
+    if phase == "merged":
+        return f"merged: {detail}"
+    if phase in ("merging", "synthesizing"):
+        return f"{phase}{' ' + detail if detail else ''}…"
+    if phase in ("failed", "cancelled"):
+        return f"swarm {phase}{': ' + detail if detail else ''}"
+    return None

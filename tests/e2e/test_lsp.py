@@ -67,6 +67,11 @@ async def client(lsp_client: LanguageClient, request):
     lsp_client.resolved = []  # type: ignore[attr-defined]
     lsp_client.statuses = []  # type: ignore[attr-defined]
     lsp_client.saves = []  # type: ignore[attr-defined]
+    lsp_client.swarm = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature("codetether/swarm")
+    def _swarm(params):
+        lsp_client.swarm.append(_plain(params))
 
     @lsp_client.feature("codetether/event")
     def _event(params):
@@ -459,3 +464,25 @@ async def test_notices_reach_any_editor(client: LanguageClient):
     notices = [e["event"]["text"] for e in client.events if e["event"]["type"] == "notice"]
     assert notices, client.events
     assert any(notices[0] in m.message for m in client.messages), client.messages
+
+
+async def test_swarm_from_the_chat_streams_progress_and_the_answer(client: LanguageClient):
+    """`/swarm TASK` typed in any chat: progress as chat notices of the pseudo-session
+    swarm:<id> and as codetether/swarm notifications, then the answer as chat text."""
+    _script({"text": json.dumps({"subtasks": [{"name": "look", "instruction": "look around"}]})},
+            {"text": "looked: nothing odd"}, {"text": "The swarm looked and found nothing odd."})
+    started = await _command(client, "codetether.chat", {"text": "/swarm check the project"})
+    assert started == {"swarm": True, "workspace": str(WS)}
+    await _until(lambda: any(n["type"] == "result" for n in client.swarm), "the swarm's result")
+    result = next(n for n in client.swarm if n["type"] == "result")["state"]
+    assert result["status"] == "completed" and result["answer"] == "The swarm looked and found nothing odd."
+    phases = [n["event"]["phase"] for n in client.swarm if n["type"] == "event"]
+    assert phases[0] == "planning" and "started" in phases and phases[-1] == "completed"
+    chat = [e for e in client.events if e["session_id"] == f"swarm:{result['id']}"]
+    assert [e["seq"] for e in chat] == list(range(len(chat)))
+    notices = [e["event"]["text"] for e in chat if e["event"]["type"] == "notice"]
+    assert "plan: stage 1: look" in notices and "✓ look done" in notices
+    assert chat[-2]["event"] == {"type": "text", "text": "The swarm looked and found nothing odd."}
+    assert chat[-1]["event"]["type"] == "done"
+    with pytest.raises(Exception, match="needs"):
+        await _command(client, "codetether.swarm", {"text": " "})
