@@ -424,3 +424,53 @@ async def test_an_unreachable_nats_is_unavailable_not_a_hang(short_dir: Path):
         async with asyncio.timeout(30):
             await bus.start()
 
+
+
+async def test_a_request_needs_a_positive_timeout(bus: Bus):
+    await bus.subscribe("tools.x")
+    for timeout in (0, -1.0):
+        with pytest.raises(InvalidParams, match="timeout > 0"):
+            await bus.request("tools.x", ToolRequest(tool="x"), sender_id="a", timeout=timeout)
+
+
+# -- what only one backend has --------------------------------------------------------------
+
+
+async def test_nats_two_buses_on_one_server_are_one_bus(short_dir: Path):
+    """Two daemons (two connections) on one nats-server: publish, wildcards and request/reply
+    cross between them; durable kinds published by one are replayed by the other."""
+    async with NatsServer(short_dir / "n") as server, NatsBus(server.url) as a, NatsBus(server.url) as b:
+        watched = await b.subscribe("swarm.>")
+        ready = asyncio.Event()
+        tool_server = asyncio.create_task(_serve_tool(b, "tools.*", ready), name="test:tool-server")
+        await ready.wait()
+        sent = await a.publish(swarm_topic("s1"), SwarmEvent(swarm_id="s1", phase="done"), sender_id="daemon-a")
+        assert await _take(watched, 1) == [sent]
+        answer = await a.request(tools_topic("ls"), ToolRequest(tool="ls"), sender_id="daemon-a", timeout=10)
+        assert answer.sender_id == "tool-agent" and answer.message == ToolResponse(tool="ls", output="ran {}")
+        assert [e async for e in b.replay("swarm.*")] == [sent]
+        tool_server.cancel()
+        await asyncio.gather(tool_server, return_exceptions=True)
+
+
+async def test_in_process_log_survives_a_torn_tail_and_skips_foreign_lines(short_dir: Path):
+    data = short_dir / "data"
+    async with InProcessBus(data) as bus:
+        first = await bus.publish("task.t", TaskUpdate(task_id="t", state="TASK_STATE_WORKING"), sender_id="a")
+    with open(data / "bus.jsonl", "ab") as log:
+        log.write(b'not json\n{"id": "half', )  # a foreign line, then a crash mid-write
+    async with InProcessBus(data) as bus:
+        second = await bus.publish("task.t", TaskUpdate(task_id="t", state="TASK_STATE_COMPLETED"), sender_id="a")
+        assert [e async for e in bus.replay(">")] == [first, second]
+    assert (data / "bus.jsonl").read_bytes().endswith(b"\n")
+
+
+async def test_in_process_publish_never_fails_on_an_unwritable_log(short_dir: Path):
+    blocker = short_dir / "file"
+    blocker.write_text("a file where the data dir should be")
+    async with InProcessBus(blocker / "data") as bus:
+        sub = await bus.subscribe("task.*")
+        sent = await bus.publish("task.t", TaskUpdate(task_id="t", state="TASK_STATE_WORKING"), sender_id="a")
+        assert await _take(sub, 1) == [sent]  # live delivery goes on
+        healthy, why = bus.log_health
+        assert not healthy and why is not None and "held" in why

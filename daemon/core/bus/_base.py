@@ -35,6 +35,7 @@ __all__ = [
     "NotARequest",
     "State",
     "Subscription",
+    "check_timeout",
 ]
 
 DEFAULT_QUEUE_SIZE: Final = 1024
@@ -62,6 +63,12 @@ class BusClosed(Unavailable):
 
 class NotARequest(InvalidParams):
     """``reply()`` to an envelope that carries no ``reply_to`` (it was published, not requested)."""
+
+
+def check_timeout(timeout: float) -> None:
+    """A request's timeout must be a positive number of seconds."""
+    if not isinstance(timeout, int | float) or not timeout > 0:
+        raise InvalidParams(f"a bus request needs a timeout > 0 seconds, got {timeout!r}")
 
 
 class State(enum.Enum):

@@ -36,6 +36,7 @@ from ._base import (
     NotARequest,
     State,
     Subscription,
+    check_timeout,
 )
 from ._topics import check_pattern, check_topic, match_tokens
 
@@ -180,6 +181,7 @@ class InProcessBus(Bus):
                       timeout: float) -> BusEnvelope:
         self._check_open()
         subs = self._route(topic)
+        check_timeout(timeout)
         if not subs:
             raise NoResponders(f"no subscriber on {topic!r} to answer the request")
         envelope = self._envelope(topic, message, sender_id, None, reply_to=f"_INBOX.{self._prefix}.{next(self._ids)}")

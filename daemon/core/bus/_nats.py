@@ -43,11 +43,13 @@ from ._base import (
     DEFAULT_QUEUE_SIZE,
     DURABLE_KINDS,
     Bus,
+    BusClosed,
     BusTimeout,
     NoResponders,
     NotARequest,
     State,
     Subscription,
+    check_timeout,
 )
 from ._topics import check_pattern, check_topic
 
@@ -64,6 +66,15 @@ STREAM: Final = "CODETETHER_BUS"
 DURABLE_PREFIX: Final = "$CTBUS"
 _SKIP: Final = ("$", "_INBOX.")
 _REPLAY_BATCH: Final = 256
+
+
+def _mapped(exc: Exception, what: str) -> Exception:
+    """A nats-py failure as one of ours (raise it ``from exc``)."""
+    import nats.errors
+
+    if isinstance(exc, nats.errors.ConnectionClosedError | nats.errors.ConnectionDrainingError):
+        return BusClosed(f"NATS: {what}: the connection is closed")
+    return Unavailable(f"NATS: {what}: {exc or type(exc).__name__}")
 
 
 class NatsBus(Bus):
@@ -168,7 +179,10 @@ class NatsBus(Bus):
         nc = self._conn()
         envelope = self._envelope(check_topic(topic), message, sender_id, correlation_id)
         data = encode_envelope(envelope)
-        await nc.publish(topic, data)
+        try:
+            await nc.publish(topic, data)
+        except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+            raise _mapped(exc, f"publish on {topic!r}") from exc
         await self._persist(envelope, data)
         return envelope
 
@@ -191,8 +205,11 @@ class NatsBus(Bus):
                 envelope = msgspec.structs.replace(envelope, reply_to=msg.reply)
             sub._put(envelope)
 
-        nsub = await nc.subscribe(pattern, cb=deliver)
-        await nc.flush()  # the server has the interest: what is published next reaches us
+        try:
+            nsub = await nc.subscribe(pattern, cb=deliver)
+            await nc.flush()  # the server has the interest: what is published next reaches us
+        except Exception as exc:  # noqa: BLE001
+            raise _mapped(exc, f"subscribe to {pattern!r}") from exc
 
         async def release() -> None:
             if sub in self._subs:
@@ -212,6 +229,7 @@ class NatsBus(Bus):
 
         nc = self._conn()
         envelope = self._envelope(check_topic(topic), message, sender_id, None)
+        check_timeout(timeout)
         data = encode_envelope(envelope)
         await self._persist(envelope, data)
         try:
@@ -220,6 +238,8 @@ class NatsBus(Bus):
             raise NoResponders(f"no subscriber on {topic!r} to answer the request") from None
         except nats.errors.TimeoutError:
             raise BusTimeout(f"no reply on {topic!r} within {timeout} s") from None
+        except Exception as exc:  # noqa: BLE001
+            raise _mapped(exc, f"request on {topic!r}") from exc
         return decode_envelope(answer.data)
 
     async def reply(self, request: BusEnvelope, message: BusMessage, *, sender_id: str) -> BusEnvelope:
@@ -227,7 +247,10 @@ class NatsBus(Bus):
         if request.reply_to is None:
             raise NotARequest(f"envelope {request.id} on {request.topic!r} is not a request: nothing to reply to")
         envelope = self._envelope(request.reply_to, message, sender_id, request.id)
-        await nc.publish(request.reply_to, encode_envelope(envelope))  # nobody waiting: NATS drops it
+        try:
+            await nc.publish(request.reply_to, encode_envelope(envelope))  # nobody waiting: NATS drops it
+        except Exception as exc:  # noqa: BLE001
+            raise _mapped(exc, "reply") from exc
         return envelope
 
     async def replay(self, pattern: str, since: float | None = None) -> AsyncIterator[BusEnvelope]:
