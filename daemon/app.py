@@ -20,6 +20,8 @@ import time
 from typing import Any
 
 from .core.approvals import ApprovalBackend, ApprovalStore
+from .core.bus import Bus, make_bus
+from .core.bus import State as BusState
 from .core.config import Config, LoadedConfig
 from .core.providers import ModelResolver
 from .core.records import Recorder
@@ -27,6 +29,7 @@ from .core.sessions import FileWatcher, MemorySessionStore, SessionBackend, Sess
 from .core.tools import ShellLimits, Subagents, ToolRegistry, default_registry
 from .errors import ConfigError, Unavailable
 from .paths import Paths
+from .wire.bus import BusMessage
 
 __all__ = ["App", "State"]
 
@@ -73,6 +76,48 @@ class App:
         self.subagents: Subagents | None = None
         #: Long-lived work that is not one session's run (a swarm): cancelled first on stop.
         self.jobs: set[asyncio.Task[Any]] = set()
+        #: The agent bus (``[bus] url``; in process by default), opened by :meth:`start`.
+        #: ``bus_error`` says why the configured one is not the one in use.
+        self.bus_error: str | None = None
+        self.bus: Bus = self._make_bus(loaded.config.bus.url)
+
+    def _make_bus(self, url: str | None) -> Bus:
+        try:
+            return make_bus(url, self.paths.data_dir / "bus")
+        except ConfigError as exc:
+            # Fail closed: the daemon serves (so clients can say what is wrong) but refuses
+            # to start work until the config is fixed.
+            self.bus_error = exc.message
+            self.config_error = self.config_error or exc
+            return make_bus(None, self.paths.data_dir / "bus")
+
+    async def start(self) -> None:
+        """Open what needs the event loop: the bus. A NATS server that cannot be reached
+        leaves the in-process bus in use (``bus_error`` says why): local agents still talk,
+        cluster work is refused until the daemon restarts with the server up."""
+        try:
+            await self.bus.start()
+        except Exception as exc:  # noqa: BLE001 - an unreachable bus must not stop the daemon
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            log.error("the bus at %s is unavailable (%s); using the in-process bus", self.config.bus.url, message)
+            self.bus_error = f"bus {self.config.bus.url}: {message}"
+            self.bus = make_bus(None, self.paths.data_dir / "bus")
+            await self.bus.start()
+
+    async def publish(self, topic: str, message: BusMessage, *, sender_id: str) -> None:
+        """Publish on the bus for whoever watches (``bus tail``, the registry, workers);
+        a bus that is not open, or fails, never stops the work that reports."""
+        if self.bus.state is not BusState.OPEN:
+            return
+        try:
+            await self.bus.publish(topic, message, sender_id=sender_id)
+        except Exception as exc:  # noqa: BLE001 - reporting is best effort by design
+            log.debug("bus publish on %s failed: %s", topic, exc)
+
+    @property
+    def bus_kind(self) -> str:
+        """"nats" when the configured NATS bus is in use, else "local"."""
+        return "nats" if self.config.bus.url and self.bus_error is None else "local"
 
     @property
     def config(self) -> Config:
@@ -168,6 +213,7 @@ class App:
             rt.save_meta()
         self.sessions.close()
         await self.models.aclose()
+        await self.bus.close()
         self.recorder.close()
 
 

@@ -175,6 +175,7 @@ async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOpti
         # stops before the app closes, the app closes after the listener drained.
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(app.aclose)
+            await app.start()
             a2a: list[A2AAPI] = []  # its task manager closes after the listeners drained
             stack.push_async_callback(_close_a2a, a2a)
             stack.push_async_callback(_drain, app, listeners)

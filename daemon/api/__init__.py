@@ -20,6 +20,7 @@ from ._subagents import SubagentRunner
 from ._table import API, CallRecord, Handler, Method, Observer
 from .a2a import A2AAPI, build_a2a_api
 from .approvals import ApprovalsAPI
+from .bus import BusAPI
 from .catalog import CatalogAPI
 from .config import ConfigAPI
 from .daemon import DaemonAPI
@@ -32,6 +33,7 @@ __all__ = [
     "A2AAPI",
     "API",
     "ApprovalsAPI",
+    "BusAPI",
     "CallContext",
     "CallRecord",
     "CatalogAPI",
@@ -58,7 +60,7 @@ def build_api(app: App) -> API:
     table.observers.append(app.recorder.on_call)
     SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
-                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app)):
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app)):
         for method in domain.methods():
             table.add(method)
     return table

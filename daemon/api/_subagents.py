@@ -27,10 +27,13 @@ from typing import Any
 
 from ..app import App
 from ..core.approvals import MODE_RANK
+from ..core.bus import agent_events_topic, agent_topic
 from ..core.sessions import SessionRuntime
 from ..core.tools import SubagentOutcome, SubagentSpec, ToolContext, ToolRegistry
 from ..errors import CodetetherError, NotFound, ToolFailure
 from ..wire import api
+from ..wire.a2a import Part, TaskState
+from ..wire.bus import AgentMessage, AgentReady, AgentShutdown, TaskUpdate
 from ..wire.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -93,6 +96,9 @@ class SubagentRunner:
                                        model=child.meta.model, resumed=resumed))
         if child.busy:
             raise ToolFailure(f"task: the sub-agent {spec.name} ({child.id}) is already running")
+        await app.publish(agent_events_topic(child.id), AgentReady(
+            agent_id=child.id, name=spec.name, capabilities=tools.names(), role="subagent",
+            url=f"bus://local/{spec.name}", parent_id=parent.id), sender_id=child.id)
         call = CallContext(transport="inproc", method="session/prompt", principal=f"agent:{parent.id}")
         limits = RunLimits(max_steps=spec.max_steps, tools=tools)
         text = None if resumed else spec.prompt
@@ -124,7 +130,25 @@ class SubagentRunner:
             await emit(SubagentEnded(session_id=child.id, name=spec.name, call_id=ctx.call_id,
                                      stop_reason=stop, steps=steps, input_tokens=tokens[0],
                                      output_tokens=tokens[1]))
+        await self._report(parent.id, child.id, outcome)
         return outcome
+
+    async def _report(self, parent_id: str, child_id: str, outcome: SubagentOutcome) -> None:
+        """The child reports back on the bus: its answer to its parent (``agent.{parent}``),
+        its end as a task update, and that it is gone (``agent.{child}.events``)."""
+        app = self.app
+        state: TaskState = "TASK_STATE_COMPLETED" if outcome.stop_reason in ("end_turn", "max_steps") else (
+            "TASK_STATE_CANCELED" if outcome.stop_reason == "cancelled" else "TASK_STATE_FAILED")
+        await app.publish(agent_topic(parent_id), AgentMessage(
+            to=parent_id, parts=[Part(text=outcome.text or "(no answer)")], task_id=child_id),
+            sender_id=child_id)
+        await app.publish(agent_events_topic(child_id), TaskUpdate(
+            task_id=child_id, state=state, parent_id=parent_id,
+            message=f"{outcome.stop_reason} after {outcome.steps} steps",
+            metadata={"input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}),
+            sender_id=child_id)
+        await app.publish(agent_events_topic(child_id), AgentShutdown(agent_id=child_id, reason=outcome.stop_reason),
+                          sender_id=child_id)
 
     # -- parts ------------------------------------------------------------------------
 

@@ -46,7 +46,8 @@ class DaemonAPI:
             config_error=app.config_error.message if app.config_error else None,
             stopping=app.stopping,
             degraded=not all(part["ok"] for part in health.values()),
-            http_url=app.endpoints.get("http_url"), grpc_address=app.endpoints.get("grpc_address"))
+            http_url=app.endpoints.get("http_url"), grpc_address=app.endpoints.get("grpc_address"),
+            bus=app.bus_kind, bus_error=app.bus_error)
 
     async def on_daemon_shutdown(self, _p: api.Empty, _ctx: CallContext) -> api.Ok:
         """Ask the daemon to stop (an ordered shutdown: runs are kept for a resume)."""

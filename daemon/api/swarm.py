@@ -26,9 +26,11 @@ from typing import Any
 from ..app import App
 from ..core.agents import AgentOutcome, RunAgent, Swarm, SwarmStore, Worktrees, new_swarm_id
 from ..core.approvals import refuse_wider_mode
+from ..core.bus import swarm_topic
 from ..core.providers import CompletionRequest, TextDelta
 from ..errors import CodetetherError, InvalidParams, NotFound, Unavailable
 from ..wire import api
+from ..wire.bus import SwarmEvent
 from ..wire.events import ApprovalRequested, ToolCallStart, UsageEvent
 from ..wire.messages import Message
 from ..wire.swarm import (
@@ -58,8 +60,13 @@ class SwarmAPI:
         self.app = app
         self.store = SwarmStore(app.paths.data_dir / "swarms")
         self.running: dict[str, asyncio.Task[SwarmState]] = {}
-        #: Extra listeners of every swarm's progress (the bus, when the app has one).
-        self.listeners: list[Publish] = []
+        #: Listeners of every swarm's progress: the bus (``swarm.{id}``) first.
+        self.listeners: list[Publish] = [self._to_bus]
+
+    async def _to_bus(self, event: SwarmProgress) -> None:
+        await self.app.publish(swarm_topic(event.swarm_id), SwarmEvent(
+            swarm_id=event.swarm_id, phase=event.phase, subtask=event.subtask or "", detail=event.detail),
+            sender_id=f"swarm:{event.swarm_id}")
 
     def methods(self) -> list[Method]:
         """The ``swarm/*`` methods this domain serves."""

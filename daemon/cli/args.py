@@ -375,12 +375,22 @@ def _swarm(sub: _Subs) -> None:
     _json_flag(swarm)
 
 
+def _bus(sub: _Subs) -> None:
+    bus = sub.add_parser("bus", help="watch the agent bus")
+    bsub = _actions(bus)
+    tail = bsub.add_parser("tail", help="print envelopes as they are published, until Ctrl-C")
+    tail.add_argument("--topic", action="append", metavar="PATTERN",
+                      help="topics to watch, NATS wildcards: 'swarm.>' 'agent.*.events' (repeatable; default all)")
+    tail.add_argument("--replay", action="store_true", help="first show the durable envelopes the bus kept")
+    _json_flag(tail)
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
-    "swarm": _swarm,
+    "swarm": _swarm, "bus": _bus,
 }
 
 

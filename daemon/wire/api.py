@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from .bus import BusEnvelope
 from .events import SessionEvent
 from .messages import Message, Usage
 from .records import (
@@ -32,6 +33,9 @@ __all__ = [
     "AuditQueryParams",
     "AuditRecentParams",
     "BufferParams",
+    "BusEventNote",
+    "BusTailEnd",
+    "BusTailParams",
     "Cancelled",
     "ConfigSetParams",
     "ConfigView",
@@ -98,6 +102,10 @@ class DaemonStatus(msgspec.Struct):
     #: The A2A listeners, when they are open: "http://127.0.0.1:4096", "127.0.0.1:50051".
     http_url: str | None = None
     grpc_address: str | None = None
+    #: The agent bus in use: "local" (in process) or "nats"; ``bus_error`` says why the
+    #: configured NATS bus is not the one in use.
+    bus: str = "local"
+    bus_error: str | None = None
 
 
 class SessionCreateParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -338,3 +346,35 @@ class SessionStatus(msgspec.Struct, forbid_unknown_fields=True):
     output_tokens: int
     #: Formatted (``$0.0123``), or ``unpriced``.
     cost: str
+
+
+# -- the agent bus, watched from outside ---------------------------------------------------
+
+
+class BusTailParams(msgspec.Struct, forbid_unknown_fields=True):
+    """``bus/tail`` (and ``GET /v1/bus/stream?topics=...``): every envelope on the topics
+    matching any of ``topics`` (comma separated NATS patterns: ``*`` one token, ``>`` the
+    rest), as they are published; with ``replay``, first the durable ones kept since ``since``."""
+
+    topics: str = ">"
+    replay: bool = False
+    since: float | None = None
+
+
+class BusEventNote(msgspec.Struct, forbid_unknown_fields=True):
+    """One envelope seen on the bus (a ``bus/event`` notification on the socket, one SSE
+    event over HTTP); ``dropped`` counts envelopes this watcher lost so far by reading
+    too slowly (the bus never waits for a watcher)."""
+
+    METHOD: ClassVar[str] = "bus/event"
+
+    envelope: BusEnvelope
+    dropped: int = 0
+    replayed: bool = False
+
+
+class BusTailEnd(msgspec.Struct):
+    """The end of a tail (the bus closed): what it delivered and dropped."""
+
+    delivered: int
+    dropped: int

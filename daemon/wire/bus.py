@@ -48,11 +48,17 @@ class _Msg(msgspec.Struct, tag_field="kind", frozen=True, kw_only=True, omit_def
 
 
 class AgentReady(_Msg, tag="agent_ready", frozen=True):
-    """An agent is up and listening on ``agent.{agent_id}``."""
+    """An agent is up and listening on ``agent.{agent_id}``: what the registry lists.
+    ``role`` is "local", "subagent" (``url`` ``bus://local/{name}``, ``parent_id`` its
+    parent), "worker" or "peer"; ``url`` is where it is reached."""
 
     agent_id: str
     name: str = ""
     capabilities: list[str] = []
+    role: str = "local"
+    url: str = ""
+    parent_id: str = ""
+    description: str = ""
 
 
 class AgentShutdown(_Msg, tag="agent_shutdown", frozen=True):

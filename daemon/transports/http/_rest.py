@@ -86,6 +86,7 @@ SEED_ROUTES: Final = [
     RestRoute("GET", "/v1/audit/events", "audit/recent", a2a=False),
     RestRoute("POST", "/v1/audit/query", "audit/query", a2a=False),
     RestRoute("GET", "/v1/sessions", "session/list", a2a=False),
+    RestRoute("GET", "/v1/bus/stream", "bus/tail", stream=True, a2a=False),
 ]
 
 
