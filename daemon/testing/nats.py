@@ -5,7 +5,9 @@ The server listens on 127.0.0.1 on a port the kernel picks (``-p -1``); readines
 its own log: we read its stderr until ``Server is ready`` and take the port from the
 ``Listening for client connections on`` line, so there are no fixed ports and no sleeps.
 JetStream keeps its files in ``store_dir`` (``-js -sd``): :meth:`NatsServer.restart`
-starts a new server on the same store, and what the streams held is still there.
+starts a new server on the same store (on a new port, or with ``keep_port`` on the one
+the kernel picked first, for clients to reconnect to), and what the streams held is
+still there.
 
 ::
 
@@ -68,13 +70,14 @@ class NatsServer:
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
-    async def start(self) -> str:
-        """Start the server and wait for its readiness line; returns its URL."""
+    async def start(self, port: int = -1) -> str:
+        """Start the server and wait for its readiness line; returns its URL. ``port`` -1
+        lets the kernel pick; pass a port this helper was given before to come back on it."""
         if self._proc is not None:
             raise RuntimeError("nats-server is already running")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         proc = await asyncio.create_subprocess_exec(
-            nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", "-1",
+            nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(port),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE)
         self._proc = proc
@@ -130,10 +133,12 @@ class NatsServer:
         elif proc.stderr is not None:
             await proc.stderr.read()
 
-    async def restart(self) -> str:
-        """Stop, then start a new server on the same store dir (a new port); its URL."""
+    async def restart(self, *, keep_port: bool = False) -> str:
+        """Stop, then start a new server on the same store dir; its URL. With ``keep_port``
+        it listens where the old one did, so connected clients reconnect by themselves."""
+        port = self.port if keep_port else -1
         await self.stop()
-        return await self.start()
+        return await self.start(port)
 
     async def __aenter__(self) -> Self:
         await self.start()

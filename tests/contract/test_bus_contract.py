@@ -474,3 +474,29 @@ async def test_in_process_publish_never_fails_on_an_unwritable_log(short_dir: Pa
         assert await _take(sub, 1) == [sent]  # live delivery goes on
         healthy, why = bus.log_health
         assert not healthy and why is not None and "held" in why
+
+
+async def test_nats_reconnects_after_a_server_restart_and_remakes_a_lost_stream(short_dir: Path):
+    server = NatsServer(short_dir / "n1")
+    await server.start()
+    fresh = NatsServer(short_dir / "n2")
+    try:
+        async with NatsBus(server.url, reconnect_wait=0.05) as bus:
+            sub = await bus.subscribe("task.*")
+            first = await bus.publish("task.t", TaskUpdate(task_id="t", state="TASK_STATE_WORKING"), sender_id="a")
+            await server.restart(keep_port=True)  # same store, same port: the client comes back
+            await bus.wait_connected(30)
+            second = await bus.publish("task.t", TaskUpdate(task_id="t", state="TASK_STATE_COMPLETED"), sender_id="a")
+            assert await _take(sub, 2, timeout=30) == [first, second]  # subscribed again by itself
+            assert [e async for e in bus.replay("task.t")] == [first, second]
+            # a server on an empty store: the next durable publish makes the stream again
+            port = server.port
+            await server.stop()
+            await fresh.start(port)
+            await bus.wait_connected(30)
+            third = await bus.publish("results.k", SharedResult(key="k"), sender_id="a")
+            assert [e async for e in bus.replay(">")] == [third]
+            assert bus.connected
+    finally:
+        await server.stop()
+        await fresh.stop()

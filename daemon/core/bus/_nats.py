@@ -27,6 +27,7 @@ wildcard pattern would match them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -81,19 +82,27 @@ class NatsBus(Bus):
     """The bus over one NATS connection (see the module doc).
 
     ``_nc``/``_js`` are the connection and its JetStream context (None until started);
-    ``_subs`` lists live subscriptions so :meth:`close` can end them. Touched only from
-    the event loop's thread.
+    ``_subs`` lists live subscriptions so :meth:`close` can end them; ``_connected`` is set
+    while the connection is up (nats-py's callbacks set and clear it) and is what
+    :meth:`wait_connected` waits on. Touched only from the event loop's thread.
+
+    When the server goes away, nats-py reconnects (every ``reconnect_wait`` s, without
+    limit once the first connection succeeded) and subscribes again; publishes meanwhile
+    are buffered by the client. A durable publish finding the stream gone (a server
+    started on an empty store) creates it again and retries once.
     """
 
     def __init__(self, url: str, *, queue_size: int = DEFAULT_QUEUE_SIZE,
                  durable_kinds: frozenset[str] = DURABLE_KINDS, stream: str = STREAM,
-                 max_age: float = 7 * 86400.0, connect_timeout: float = 5.0, name: str = "codetether") -> None:
+                 max_age: float = 7 * 86400.0, connect_timeout: float = 5.0, reconnect_wait: float = 2.0,
+                 name: str = "codetether") -> None:
         self.url = url
         self.queue_size = queue_size
         self.durable_kinds = durable_kinds
         self.stream = stream
         self.max_age = max_age
         self.connect_timeout = connect_timeout
+        self.reconnect_wait = reconnect_wait
         self.name = name
         self.state = State.NEW
         self.undecodable = 0  # messages on a subscribed subject that were not envelopes
@@ -103,14 +112,13 @@ class NatsBus(Bus):
         self._subs: list[Subscription] = []
         self._prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
+        self._connected = asyncio.Event()
 
     async def start(self) -> None:
         if self.state is not State.NEW:
             raise RuntimeError(f"bus already {self.state.value}")
         try:
             import nats
-            import nats.js.errors
-            from nats.js.api import DiscardPolicy, StorageType, StreamConfig
         except ImportError as exc:
             raise ConfigError(f"[bus] url {self.url!r} needs the NATS client: "
                               "pip install 'codetether[cluster]'") from exc
@@ -119,7 +127,8 @@ class NatsBus(Bus):
             # One retry at first (a wrong URL fails in seconds, not never) ...
             nc = await nats.connect(self.url, name=self.name, connect_timeout=self.connect_timeout,
                                     allow_reconnect=True, max_reconnect_attempts=1,
-                                    error_cb=self._on_error)
+                                    reconnect_time_wait=self.reconnect_wait, error_cb=self._on_error,
+                                    disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected)
         except Exception as exc:  # noqa: BLE001 - nats-py raises its own, OSError or TimeoutError
             raise Unavailable(f"cannot connect to NATS at {self.url}: {exc or type(exc).__name__}") from exc
         # ... then, once connected, reconnect for as long as it takes (nats-py reads this at
@@ -127,18 +136,47 @@ class NatsBus(Bus):
         nc.options["max_reconnect_attempts"] = -1
         self._nc = nc
         self._js = nc.jetstream()
-        config = StreamConfig(name=self.stream, subjects=[f"{DURABLE_PREFIX}.>"], storage=StorageType.FILE,
-                              max_age=self.max_age, discard=DiscardPolicy.OLD)
+        self._connected.set()
         try:
-            try:
-                await self._js.add_stream(config)
-            except nats.js.errors.BadRequestError:  # exists with another configuration
-                await self._js.update_stream(config)
+            await self._ensure_stream()
         except Exception as exc:  # noqa: BLE001
             await nc.close()
             raise Unavailable(f"NATS at {self.url}: cannot create the JetStream stream {self.stream} "
                               f"(is the server started with -js?): {exc}") from exc
         self.state = State.OPEN
+
+    async def _ensure_stream(self) -> None:
+        import nats.js.errors
+        from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+
+        assert self._js is not None
+        config = StreamConfig(name=self.stream, subjects=[f"{DURABLE_PREFIX}.>"], storage=StorageType.FILE,
+                              max_age=self.max_age, discard=DiscardPolicy.OLD)
+        try:
+            await self._js.add_stream(config)
+        except nats.js.errors.BadRequestError:  # exists with another configuration
+            await self._js.update_stream(config)
+
+    async def _on_disconnected(self) -> None:
+        self._connected.clear()
+
+    async def _on_reconnected(self) -> None:
+        self._connected.set()
+        log.info("nats %s: reconnected", self.url)
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection to the server is up."""
+        return self._nc is not None and self._nc.is_connected
+
+    async def wait_connected(self, timeout: float) -> None:
+        """Return once connected (at once if it is); :class:`BusTimeout` after ``timeout`` s."""
+        self._check_open()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            raise BusTimeout(f"NATS at {self.url}: not connected within {timeout} s") from None
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("nats %s: %s", self.url, exc)
@@ -167,9 +205,15 @@ class NatsBus(Bus):
     async def _persist(self, envelope: BusEnvelope, data: bytes) -> None:
         if not isinstance(envelope.message, self._durable_types):
             return
+        import nats.js.errors
         assert self._js is not None
+        subject = f"{DURABLE_PREFIX}.{envelope.topic}"
         try:
-            await self._js.publish(f"{DURABLE_PREFIX}.{envelope.topic}", data, stream=self.stream)
+            try:
+                await self._js.publish(subject, data, stream=self.stream)
+            except nats.js.errors.NoStreamResponseError:  # the server lost the stream: make it again
+                await self._ensure_stream()
+                await self._js.publish(subject, data, stream=self.stream)
         except Exception as exc:  # noqa: BLE001 - mapped: the live copy went out, the durable one did not
             raise Unavailable(f"NATS: {envelope.message.__struct_config__.tag} on {envelope.topic!r} "
                               f"was sent but not stored in {self.stream}: {exc}") from exc
