@@ -242,6 +242,17 @@ async def test_request_gets_the_reply_tied_to_it(bus: Bus):
         await asyncio.gather(server, return_exceptions=True)
 
 
+async def test_a_handle_binds_its_sender_and_names_its_topics(bus: Bus):
+    handle = bus.handle("sub agent/1")
+    assert (handle.inbox, handle.events) == ("agent.sub%20agent/1", "agent.sub%20agent/1.events")
+    sub = await handle.subscribe(handle.events)
+    sent = await handle.publish(handle.events, AgentReady(agent_id="sub agent/1"), correlation_id="c1")
+    assert await _take(sub, 1) == [sent]
+    assert (sent.sender_id, sent.correlation_id) == ("sub agent/1", "c1")
+    with pytest.raises(InvalidParams, match="sender id"):
+        bus.handle("")
+
+
 async def test_a_request_nobody_answers_times_out(bus: Bus):
     silent = await bus.subscribe("tools.slow")  # subscribed, never replies
     started = time.perf_counter()
@@ -372,8 +383,12 @@ async def test_bad_patterns_are_refused(bus: Bus, pattern: str):
 async def test_use_after_close_is_a_clear_error(backend: Backend):
     bus = await backend.bus()
     sub = await bus.subscribe("task.*")
+    with pytest.raises(RuntimeError, match="already open"):
+        await bus.start()
     await bus.close()
     await bus.close()  # idempotent
+    with pytest.raises(RuntimeError, match="already closed"):
+        await bus.start()
     assert [e async for e in sub] == []  # closing the bus ends its subscriptions
     for call in (lambda: bus.publish("task.t", _beat(1), sender_id="s"), lambda: bus.subscribe("task.*")):
         with pytest.raises(BusClosed, match="closed"):

@@ -23,6 +23,7 @@ from typing import Final, Self
 
 from ...errors import InvalidParams, Unavailable
 from ...wire.bus import BUS_MESSAGE_KINDS, BusEnvelope, BusMessage
+from ._topics import agent_events_topic, agent_topic
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
@@ -245,6 +246,16 @@ class BusHandle:
             raise InvalidParams("a bus handle needs a sender id")
         self.bus = bus
         self.sender_id = sender_id
+
+    @property
+    def inbox(self) -> str:
+        """``agent.{sender_id}``: where messages and requests to this agent go."""
+        return agent_topic(self.sender_id)
+
+    @property
+    def events(self) -> str:
+        """``agent.{sender_id}.events``: where this agent reports (ready, thinking, shutdown)."""
+        return agent_events_topic(self.sender_id)
 
     async def publish(self, topic: str, message: BusMessage, *,
                       correlation_id: str | None = None) -> BusEnvelope:

@@ -9,7 +9,8 @@ publish costs one dict lookup however many patterns there are.
 
 Durable kinds (:data:`DURABLE_KINDS`) are also appended, one JSON line each, to
 ``bus.jsonl`` in the data dir through the shared :class:`JsonlLog` (torn tail ended at
-open; a failing disk degrades to a bounded backlog, it never fails a publish);
+open; a failing disk degrades to a bounded backlog, it never fails a publish). Lines
+are written, not fsynced: they survive a crash of the daemon, not of the machine.
 :meth:`InProcessBus.replay` reads them back, also after a restart.
 """
 
