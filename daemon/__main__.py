@@ -1,7 +1,11 @@
-"""``python -m codetether.daemon``: run the daemon in the foreground."""
+"""``python -m codetether.daemon``: run the daemon in the foreground (or, with
+``worker``, a cluster worker: :mod:`codetether.daemon.worker`)."""
 
 import sys
 
-from .runner import main
+if sys.argv[1:2] == ["worker"]:
+    from .worker import main
+else:
+    from .runner import main
 
 sys.exit(main())

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from .core.approvals import ApprovalBackend, ApprovalStore
-from .core.bus import Bus, make_bus
+from .core.bus import AgentRegistry, Bus, make_bus
 from .core.bus import State as BusState
 from .core.config import Config, LoadedConfig
 from .core.providers import ModelResolver
@@ -80,6 +80,8 @@ class App:
         #: ``bus_error`` says why the configured one is not the one in use.
         self.bus_error: str | None = None
         self.bus: Bus = self._make_bus(loaded.config.bus.url)
+        #: Who is on the bus (sub-agents, workers, anything announcing itself).
+        self.registry = AgentRegistry()
 
     def _make_bus(self, url: str | None) -> Bus:
         try:
@@ -103,6 +105,7 @@ class App:
             self.bus_error = f"bus {self.config.bus.url}: {message}"
             self.bus = make_bus(None, self.paths.data_dir / "bus")
             await self.bus.start()
+        await self.registry.follow(self.bus)
 
     async def publish(self, topic: str, message: BusMessage, *, sender_id: str) -> None:
         """Publish on the bus for whoever watches (``bus tail``, the registry, workers);
@@ -213,6 +216,7 @@ class App:
             rt.save_meta()
         self.sessions.close()
         await self.models.aclose()
+        await self.registry.stop()
         await self.bus.close()
         self.recorder.close()
 

@@ -22,6 +22,7 @@ from .a2a import A2AAPI, build_a2a_api
 from .approvals import ApprovalsAPI
 from .bus import BusAPI
 from .catalog import CatalogAPI
+from .cluster import ClusterAPI
 from .config import ConfigAPI
 from .daemon import DaemonAPI
 from .peers import PeersAPI
@@ -37,6 +38,7 @@ __all__ = [
     "CallContext",
     "CallRecord",
     "CatalogAPI",
+    "ClusterAPI",
     "ConfigAPI",
     "DaemonAPI",
     "Emit",
@@ -60,7 +62,8 @@ def build_api(app: App) -> API:
     table.observers.append(app.recorder.on_call)
     SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
-                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app)):
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app),
+                   ClusterAPI(app)):
         for method in domain.methods():
             table.add(method)
     return table

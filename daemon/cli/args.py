@@ -385,12 +385,30 @@ def _bus(sub: _Subs) -> None:
     _json_flag(tail)
 
 
+def _worker(sub: _Subs) -> None:
+    worker = sub.add_parser(
+        "worker", help="join a cluster: run subtasks that daemons queue on NATS (JetStream)",
+        description="Pull swarm subtasks from the NATS work queue and run them in a git clone of the "
+                    "repository; probes /health, /ready and /worker/status on 127.0.0.1:PORT.")
+    worker.add_argument("--bus", required=True, metavar="URL", help="the NATS server, nats://HOST:4222")
+    worker.add_argument("--name", help="the worker's name (default: the host name)")
+    worker.add_argument("--workspace", metavar="DIR", help="a git clone of the daemon's repository (default .)")
+    worker.add_argument("--max-concurrent", type=_positive, default=1, metavar="K", help="subtasks at once")
+    worker.add_argument("--port", type=int, default=8080, help="probe port on 127.0.0.1 (0: any free port)")
+    worker.add_argument("--no-http-server", action="store_true", help="no HTTP probes")
+    worker.add_argument("--ack-wait", type=float, default=30.0, metavar="SECONDS",
+                        help="how long a dead worker's claim lasts before its subtask is redelivered")
+    worker.add_argument("--heartbeat", type=float, default=3.0, metavar="SECONDS", help="between heartbeats")
+    worker.add_argument("--json", action="store_true", help="once ready, print its probe URL, name and id")
+    _json_flag(sub.add_parser("workers", help="the cluster's live workers (from the daemon's NATS bus)"))
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
-    "swarm": _swarm, "bus": _bus,
+    "swarm": _swarm, "bus": _bus, "worker": _worker, "workers": _worker,
 }
 
 

@@ -1,4 +1,5 @@
-"""``codetether bus tail [--topic PATTERN ...] [--replay] [--json]``: watch the agent bus.
+"""``codetether bus tail [--topic PATTERN ...] [--replay] [--json]``: watch the agent bus;
+``codetether agents [--role R] [--all] [--json]``: the registry of agents.
 
 One line per envelope (time, topic, sender, kind, what it says) until Ctrl-C; ``--json``
 prints each envelope as a JSON line. ``--replay`` first shows the durable envelopes the
@@ -15,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["cmd_bus", "describe_envelope"]
+__all__ = ["cmd_agents", "cmd_bus", "describe_envelope"]
 
 
 def describe_envelope(env: dict[str, Any]) -> str:
@@ -68,4 +69,26 @@ def cmd_bus(args: Any, paths: Any) -> int:
             silence_stdout()
             return EXIT_PIPE
     sys.stderr.write(f"the bus closed ({end['delivered']} seen, {end['dropped']} dropped)\n")
+    return 0
+
+
+def cmd_agents(args: Any, paths: Any) -> int:
+    """The daemon's registry: one line per agent (role, status, name, where, what it does)."""
+    from ..client import Client
+
+    params: dict[str, Any] = {"include_gone": bool(args.all)}
+    if args.role:
+        params["role"] = args.role
+    with Client(paths) as client:
+        rows = client.call("agents/list", params)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    now = time.time()
+    for row in rows:
+        seen = f", seen {now - row['last_seen']:.0f}s ago" if row.get("last_seen") else ""
+        busy = f", {row['active_tasks']} active" if row.get("active_tasks") else ""
+        parent = f", child of {row['parent_id']}" if row.get("parent_id") else ""
+        detail = f" ({row['detail']})" if row.get("detail") else ""
+        print(f"{row['role']:<9} {row['status']:<11} {row['name'][:28]:<28} {row['url']}{parent}{busy}{seen}{detail}")
     return 0

@@ -282,6 +282,12 @@ def _cmd_peers(args: Any, paths: Any) -> int:
     return cmd_peers(args, paths)
 
 
+def _cmd_agents(args: Any, paths: Any) -> int:
+    from .bus import cmd_agents
+
+    return cmd_agents(args, paths)
+
+
 def _cmd_bus(args: Any, paths: Any) -> int:
     from .bus import cmd_bus
 
@@ -300,6 +306,6 @@ _COMMANDS = {
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
-    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus,
+    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents,
    
 }

@@ -13,8 +13,6 @@ from typing import Any
 
 import nats
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig
-
 from codetether.daemon.core.bus import NatsBus
 from codetether.daemon.core.cluster import (
     CONSUMER,
@@ -25,9 +23,10 @@ from codetether.daemon.core.cluster import (
     Progress,
     Worker,
 )
+from codetether.daemon.testing.nats import NatsServer
 from codetether.daemon.wire.bus import SwarmEvent, TaskUpdate
 from codetether.daemon.wire.cluster import WorkItem, WorkResult
-from codetether.daemon.testing.nats import NatsServer
+from nats.js.api import AckPolicy, ConsumerConfig
 
 
 @dataclass

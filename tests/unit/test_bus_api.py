@@ -52,11 +52,18 @@ class Tail:
             await self._task
 
 
-async def _subscribed(app: App, count: int) -> None:
-    """Wait until the bus has ``count`` subscriptions (a tail's subscribe is its first step)."""
+def _subs(app: App) -> int:
+    return sum(len(g) for g in app.bus._exact.values()) + len(app.bus._wild)  # type: ignore[attr-defined]
+
+
+async def _tail(app: App, table: API, topics: str, patterns: int, **more: Any) -> Tail:
+    """A tail, once its ``patterns`` subscriptions are on the bus (its first step)."""
+    before = _subs(app)
+    tail = Tail(table, topics, **more)
     async with asyncio.timeout(10):
-        while sum(len(g) for g in app.bus._exact.values()) + len(app.bus._wild) < count:  # type: ignore[attr-defined]
+        while _subs(app) < before + patterns:
             await asyncio.sleep(0)
+    return tail
 
 
 async def test_a_tail_sees_what_is_published_on_its_topics_only(tmp_path: Path, scripted_app: Any) -> None:
@@ -64,8 +71,7 @@ async def test_a_tail_sees_what_is_published_on_its_topics_only(tmp_path: Path, 
     await app.start()
     try:
         table = build_api(app)
-        tail = Tail(table, "agent.*.events, broadcast")
-        await _subscribed(app, 2)
+        tail = await _tail(app, table, "agent.*.events, broadcast", 2)
         await app.publish("agent.a1.events", AgentReady(agent_id="a1", name="one"), sender_id="a1")
         await app.publish("agent.a1", AgentReady(agent_id="a1"), sender_id="a1")  # not watched
         await app.publish("broadcast", Heartbeat(agent_id="a1", active_tasks=2), sender_id="a1")
@@ -115,8 +121,7 @@ async def test_sub_agents_report_to_their_parent_on_the_bus(tmp_path: Path, scri
     await app.start()
     try:
         table = build_api(app)
-        tail = Tail(table, "agent.>")
-        await _subscribed(app, 1)
+        tail = await _tail(app, table, "agent.>", 1)
         info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
         async for _ in table.stream("session/prompt", {"session_id": info.id, "text": "go"}, _ctx()):
             pass
@@ -142,8 +147,7 @@ async def test_a_swarm_reports_its_progress_on_its_topic(tmp_path: Path, scripte
     await app.start()
     try:
         table = build_api(app)
-        tail = Tail(table, "swarm.>")
-        await _subscribed(app, 1)
+        tail = await _tail(app, table, "swarm.>", 1)
         final = None
         async for item in table.stream("swarm/start", {"task": "t", "workspace": str(tmp_path)}, _ctx()):
             final = item
@@ -153,5 +157,59 @@ async def test_a_swarm_reports_its_progress_on_its_topic(tmp_path: Path, scripte
         phases = [n.envelope.message.phase for n in tail.notes]  # type: ignore[union-attr]
         assert phases[0] == "planning" and "started" in phases and phases[-1] == "completed"
         await tail.stop()
+    finally:
+        await app.aclose()
+
+
+def _env(message: Any, topic: str = "agent.x.events", ts: float = 100.0) -> Any:
+    from codetether.daemon.wire.bus import BusEnvelope
+
+    return BusEnvelope(id="e", topic=topic, sender_id="x", timestamp=ts, message=message)
+
+
+def test_the_registry_learns_cards_shutdowns_and_heartbeats() -> None:
+    from codetether.daemon.core.bus import AgentRegistry
+
+    now = [1000.0]
+    reg = AgentRegistry(heartbeat_ttl=15, keep_gone=60, clock=lambda: now[0])
+    reg.observe(_env(AgentReady(agent_id="s1", name="helper", role="subagent", url="bus://local/helper",
+                                parent_id="p1", capabilities=["read_file"])))
+    reg.observe(_env(Heartbeat(agent_id="w1", active_tasks=2, load=0.5)))  # a worker seen mid-life
+    reg.observe(_env(AgentShutdown(agent_id="nobody")))  # unknown: nothing to do
+    cards = {c.id: c for c in reg.list()}
+    assert set(cards) == {"s1", "w1"}
+    assert (cards["s1"].role, cards["s1"].parent_id, cards["s1"].status) == ("subagent", "p1", "ready")
+    assert (cards["w1"].role, cards["w1"].active_tasks, cards["w1"].load) == ("worker", 2, 0.5)
+    now[0] += 16  # no heartbeat for longer than the TTL: stale; a heartbeat brings it back
+    assert {c.id: c.status for c in reg.list()} == {"s1": "ready", "w1": "stale"}
+    reg.observe(_env(Heartbeat(agent_id="w1")))
+    assert {c.id: c.status for c in reg.list()}["w1"] == "ready"
+    reg.observe(_env(AgentShutdown(agent_id="s1", reason="end_turn")))
+    assert {c.id: (c.status, c.detail) for c in reg.list()}["s1"] == ("gone", "end_turn")
+    now[0] += 61  # a gone agent is forgotten after keep_gone
+    assert "s1" not in {c.id for c in reg.list()}
+
+
+async def test_agents_list_names_the_daemon_and_its_sub_agents(tmp_path: Path, scripted_app: Any) -> None:
+    app: App = scripted_app(tmp_path / "home", [
+        {"tool": "task", "arguments": {"name": "helper", "prompt": "say hi"}}, "hi", "done"], config=AUTO)
+    await app.start()
+    try:
+        table = build_api(app)
+        info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
+        async for _ in table.stream("session/prompt", {"session_id": info.id, "text": "go"}, _ctx()):
+            pass
+        async with asyncio.timeout(10):  # the registry reads the bus in its own task
+            while not any(c.role == "subagent" and c.status == "gone" for c in app.registry.list()):
+                await asyncio.sleep(0)
+        listed = await table.call("agents/list", {"include_gone": True}, _ctx())
+        assert listed[0].role == "local" and "task" in listed[0].capabilities
+        child = next(c for c in listed if c.role == "subagent")
+        assert (child.name, child.parent_id, child.url, child.status) == ("helper", info.id, "bus://local/helper",
+                                                                         "gone")
+        assert [c.role for c in await table.call("agents/list", {}, _ctx())] == ["local"]
+        assert await table.call("agents/list", {"role": "worker"}, _ctx()) == []
+        with pytest.raises(InvalidParams):
+            await table.call("agents/list", {"role": "boss"}, _ctx())
     finally:
         await app.aclose()

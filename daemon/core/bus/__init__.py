@@ -8,7 +8,8 @@ through a :class:`BusHandle` (publish, subscribe, request/reply with a timeout).
 Slow subscribers never stall a publisher: their oldest envelope is dropped and counted
 (:attr:`Subscription.dropped`). Coordination kinds (:data:`DURABLE_KINDS`) are kept (a
 JSONL log in the data dir, or a JetStream stream) and read back with :meth:`Bus.replay`.
-:func:`make_bus` picks the backend from ``[bus] url``.
+:func:`make_bus` picks the backend from ``[bus] url``. :class:`AgentRegistry` learns
+from the bus who is on it (cards, shutdowns, heartbeats).
 """
 
 from ._base import (
@@ -32,6 +33,9 @@ from ._inproc import (
 from ._nats import (
     NatsBus,
 )
+from ._registry import (
+    AgentRegistry,
+)
 from ._topics import (
     BROADCAST,
     BadTopic,
@@ -50,6 +54,7 @@ __all__ = [
     "BROADCAST",
     "DEFAULT_QUEUE_SIZE",
     "DURABLE_KINDS",
+    "AgentRegistry",
     "BadTopic",
     "Bus",
     "BusClosed",
