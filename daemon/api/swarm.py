@@ -45,6 +45,7 @@ from ..wire.swarm import (
 from ._context import CallContext
 from ._runs import run_stream
 from ._table import Method
+from .cluster import cluster_agent
 
 __all__ = ["SwarmAPI"]
 
@@ -175,7 +176,7 @@ class SwarmAPI:
         worktrees, subdir = await _worktrees(workspace, self.app.paths.data_dir / "worktrees")
         run_agent = self._local_agent(state, env, progress, subdir)
         if state.execution == "cluster":
-            run_agent = self._cluster_agent(state, progress)
+            run_agent = self._cluster_agent(state, progress, subdir)
         return Swarm(state, store=self.store, model=self._chat(state.model, env), run_agent=run_agent,
                      workspace=workspace, worktrees=worktrees, mode=state.approval_mode,
                      max_concurrency=max(1, state.concurrency or self.app.config.swarm.max_concurrency),
@@ -251,11 +252,9 @@ class SwarmAPI:
             if out is not None:
                 await out
 
-    def _cluster_agent(self, state: SwarmState, progress: Publish) -> RunAgent:
-        async def run_agent(sub: Subtask, where: Path, prompt: str, mode: str) -> AgentOutcome:
-            raise Unavailable("cluster execution is not available in this daemon")
-
-        return run_agent
+    def _cluster_agent(self, state: SwarmState, progress: Publish, subdir: str) -> RunAgent:
+        """A subtask as a work item for the workers on NATS (see :mod:`.cluster`)."""
+        return cluster_agent(self.app, state, progress, subdir)
 
 
 async def _worktrees(workspace: Path, base_dir: Path) -> tuple[Worktrees | None, str]:

@@ -294,6 +294,12 @@ def _cmd_bus(args: Any, paths: Any) -> int:
     return cmd_bus(args, paths)
 
 
+def _cmd_worker(args: Any, paths: Any) -> int:
+    from .worker import cmd_worker, cmd_workers
+
+    return (cmd_worker if args.command == "worker" else cmd_workers)(args, paths)
+
+
 def _cmd_swarm(args: Any, paths: Any) -> int:
     from .swarm import cmd_swarm
 
@@ -307,5 +313,5 @@ _COMMANDS = {
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
     "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents,
-   
+    "worker": _cmd_worker, "workers": _cmd_worker,
 }
