@@ -19,6 +19,7 @@ from ._context import CallContext, Emit, Transport
 from ._subagents import SubagentRunner
 from ._table import API, CallRecord, Handler, Method, Observer
 from .a2a import A2AAPI, build_a2a_api
+from .agents import AgentsAPI
 from .approvals import ApprovalsAPI
 from .bus import BusAPI
 from .catalog import CatalogAPI
@@ -33,6 +34,7 @@ from .swarm import SwarmAPI
 __all__ = [
     "A2AAPI",
     "API",
+    "AgentsAPI",
     "ApprovalsAPI",
     "BusAPI",
     "CallContext",
@@ -62,7 +64,7 @@ def build_api(app: App) -> API:
     table.observers.append(app.recorder.on_call)
     SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
-                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app),
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app), AgentsAPI(app),
                    ClusterAPI(app)):
         for method in domain.methods():
             table.add(method)

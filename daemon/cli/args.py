@@ -403,12 +403,20 @@ def _worker(sub: _Subs) -> None:
     _json_flag(sub.add_parser("workers", help="the cluster's live workers (from the daemon's NATS bus)"))
 
 
+def _agents(sub: _Subs) -> None:
+    agents = sub.add_parser("agents", help="every agent the daemon knows: itself, sessions, sub-agents, workers, peers")
+    agents.add_argument("--role", choices=["local", "session", "subagent", "worker", "peer"],
+                        help="only agents of this role")
+    agents.add_argument("--all", action="store_true", help="also agents that have gone")
+    _json_flag(agents)
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
-    "swarm": _swarm, "bus": _bus, "worker": _worker, "workers": _worker,
+    "swarm": _swarm, "bus": _bus, "agents": _agents, "worker": _worker, "workers": _worker,
 }
 
 
