@@ -26,8 +26,11 @@ from .catalog import CatalogAPI
 from .cluster import ClusterAPI
 from .config import ConfigAPI
 from .daemon import DaemonAPI
+from .okr import OkrAPI
 from .peers import PeersAPI
+from .ralph import RalphAPI
 from .records import RecordsAPI
+from .relay import RelayAPI
 from .sessions import SessionsAPI
 from .swarm import SwarmAPI
 
@@ -47,8 +50,11 @@ __all__ = [
     "Handler",
     "Method",
     "Observer",
+    "OkrAPI",
     "PeersAPI",
+    "RalphAPI",
     "RecordsAPI",
+    "RelayAPI",
     "SessionsAPI",
     "SubagentRunner",
     "SwarmAPI",
@@ -65,6 +71,7 @@ def build_api(app: App) -> API:
     SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
                    CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app), AgentsAPI(app),
+                   OkrAPI(app), RalphAPI(app), RelayAPI(app),
                    ClusterAPI(app)):
         for method in domain.methods():
             table.add(method)

@@ -50,6 +50,7 @@ class ClusterAPI:
         self.app = app
 
     def methods(self) -> list[Method]:
+        """The ``cluster/*`` methods this domain serves."""
         return [Method("cluster/workers", self.on_cluster_workers, WorkersParams, list[WorkerCard],
                        when_broken=True)]
 

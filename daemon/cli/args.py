@@ -411,12 +411,30 @@ def _agents(sub: _Subs) -> None:
     _json_flag(agents)
 
 
+def _okr(sub: _Subs) -> None:
+    from .okr import add_arguments
+
+    add_arguments(sub.add_parser("okr", help="objectives and key results: list, status, create, runs, report"))
+
+
+def _ralph(sub: _Subs) -> None:
+    from .ralph import add_arguments
+
+    add_arguments(sub.add_parser("ralph", help="the PRD loop: create a prd.json, run it story by story"))
+
+
+def _relay(sub: _Subs) -> None:
+    from .relay import add_arguments
+
+    add_arguments(sub.add_parser("relay", help="the /autochat relay: status, resume"))
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
-    "swarm": _swarm, "bus": _bus, "agents": _agents, "worker": _worker, "workers": _worker,
+    "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "worker": _worker, "workers": _worker,
 }
 
 

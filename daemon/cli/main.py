@@ -282,6 +282,24 @@ def _cmd_peers(args: Any, paths: Any) -> int:
     return cmd_peers(args, paths)
 
 
+def _cmd_okr(args: Any, paths: Any) -> int:
+    from .okr import cmd_okr
+
+    return cmd_okr(args, paths)
+
+
+def _cmd_ralph(args: Any, paths: Any) -> int:
+    from .ralph import cmd_ralph
+
+    return cmd_ralph(args, paths)
+
+
+def _cmd_relay(args: Any, paths: Any) -> int:
+    from .relay import cmd_relay
+
+    return cmd_relay(args, paths)
+
+
 def _cmd_agents(args: Any, paths: Any) -> int:
     from .bus import cmd_agents
 
@@ -312,6 +330,7 @@ _COMMANDS = {
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
-    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents,
+    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents, "okr": _cmd_okr,
+    "ralph": _cmd_ralph, "relay": _cmd_relay,
     "worker": _cmd_worker, "workers": _cmd_worker,
 }

@@ -43,7 +43,9 @@ def _struct_type(tp: Any) -> bool:
 
 async def test_every_method_has_struct_params_and_a_typed_struct_result(app: App) -> None:
     table = build_api(app)
-    assert len(table.methods()) == 37
+    # one method of each domain at least (the loop below checks every one of them)
+    assert {"daemon/status", "session/prompt", "approval/decide", "models/list", "config/get", "audit/query",
+            "peers/list", "swarm/start", "bus/tail", "agents/list", "cluster/workers"} <= set(table.methods())
     for name in table.methods():
         method = table.method(name)
         assert issubclass(method.params, msgspec.Struct), name

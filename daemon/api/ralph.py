@@ -1,0 +1,19 @@
+"""``ralph/*`` methods (issue 11; being built)."""
+
+from __future__ import annotations
+
+from ..app import App
+from ._table import Method
+
+__all__ = ["RalphAPI"]
+
+
+class RalphAPI:
+    """The ``ralph/*`` methods."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def methods(self) -> list[Method]:
+        """The ``ralph/*`` methods this domain serves."""
+        return []
