@@ -92,8 +92,11 @@ async def _git(cwd: Path, *args: str, check: bool = True) -> tuple[int, str]:
 
 def executor(app: App, options: WorkerOptions) -> Any:
     """The worker's ``execute``: one item in a temporary worktree (see the module doc)."""
-    from .api.cluster import narrower_mode, run_session
+    from .api._runs import run_session
+    from .api.cluster import narrower_mode
+    from .core.agents import AgentOutcome
     from .wire.cluster import WorkResult
+    from .wire.events import ApprovalRequested, SessionEvent, ToolCallStart
 
     workspace = options.workspace
     scratch = app.paths.data_dir / "worktrees"
@@ -120,12 +123,18 @@ def executor(app: App, options: WorkerOptions) -> Any:
                 raise GitFailed(f"the folder {item.subdir} is not in commit {base[:12]}")
             mode = narrower_mode(item.mode or "plan", app.config.permissions.mode)
 
-            async def on_tool(name: str) -> None:
-                await progress("agent", name)
+            async def on_event(event: SessionEvent) -> None:
+                if isinstance(event, ToolCallStart):
+                    await progress("agent", event.name)
+                elif isinstance(event, ApprovalRequested):
+                    # Fail closed: nobody is at a worker to say yes (as for an A2A task).
+                    app.approvals.decide(event.approval_id, "deny", by=f"worker:{options.name}",
+                                         reason="nobody at the worker can approve; run the swarm in auto mode "
+                                                "or grant the rule in the worker's config")
 
-            outcome = await run_session(app, where=where, prompt=item.prompt, mode=mode,
-                                        title=f"work {item.swarm_id}: {item.subtask or item.id}",
-                                        model=item.model, on_tool=on_tool, principal=f"worker:{options.name}")
+            outcome: AgentOutcome = await run_session(
+                app, where=where, prompt=item.prompt, mode=mode, title=f"work {item.swarm_id}: {item.subtask or item.id}",
+                model=item.model or None, on_event=on_event, principal=f"worker:{options.name}")
             await _git(tree, "add", "-A")
             staged, _ = await _git(tree, "diff", "--cached", "--quiet", check=False)
             if staged == 1:

@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
 
 from ..app import App
 from ..core.agent import Agent, AgentSettings, expand_mentions
+from ..core.agents import AgentOutcome
 from ..core.config import misplaced_config
-from ..core.providers import ResolvedModel
+from ..core.providers import CompletionRequest, ResolvedModel, TextDelta
 from ..core.sessions import SessionRuntime, Subscriber
 from ..core.tools import ToolRegistry, Workspace
-from ..errors import RequestCancelled
+from ..errors import CodetetherError, RequestCancelled
 from ..wire import api
-from ..wire.events import Notice, SessionEvent
+from ..wire.events import Notice, SessionEvent, UsageEvent
+from ..wire.messages import Message
 from ._context import CallContext
 
-__all__ = ["RunLimits", "run_stream"]
+__all__ = ["OnEvent", "RunLimits", "chat_model", "run_session", "run_stream"]
 
 #: Events buffered between the agent and a slow reader before the agent waits.
 RUN_QUEUE = 256
@@ -163,3 +166,66 @@ def settings(app: App, resolved: ResolvedModel, mode: str) -> AgentSettings:
         tool_settings={k: v for k, v in (("websearch_url", t.websearch_url),
                                          ("bash_timeout", t.bash_timeout),
                                          ("bash_max_output", t.bash_max_output)) if v})
+
+
+#: Called with each event of a one-shot run (``run_session``), as it happens.
+OnEvent = Callable[[SessionEvent], Awaitable[None]]
+
+
+async def run_session(app: App, *, where: Path, prompt: str, mode: str, title: str, model: str | None = None,
+                      env: dict[str, str] | None = None, on_event: OnEvent | None = None,
+                      principal: str = "agent", state: dict[str, object] | None = None,
+                      limits: RunLimits | None = None) -> AgentOutcome:
+    """Run ``prompt`` as a new session of ``app`` in ``where`` to its end (a swarm's
+    subtask, a worker's item, a Ralph iteration). ``state`` goes into the session's
+    meta (who started it); every event goes to ``on_event``. An error of the run is its
+    outcome; cancelling the caller cancels the run."""
+    label = app.models.resolve(model or None).label
+    meta = app.sessions.create(workspace=str(where), model=label, approval_mode=mode, title=title)
+    if state:
+        meta.state.update(state)
+        app.sessions.save_meta(meta)
+    rt = app.runtime(meta.id)
+    call = CallContext(transport="inproc", method="session/prompt", principal=principal)
+    tokens = [0, 0]
+    result: api.PromptResult | None = None
+    try:
+        async with contextlib.aclosing(run_stream(app, rt, prompt, call, mode=mode, env=env or {},
+                                                  limits=limits)) as run:
+            async for item in run:
+                if isinstance(item, api.PromptResult):
+                    result = item
+                    continue
+                if isinstance(item.event, UsageEvent):
+                    tokens[0] += item.event.input_tokens
+                    tokens[1] += item.event.output_tokens
+                if on_event is not None:
+                    await on_event(item.event)
+    except CodetetherError as exc:
+        return AgentOutcome(text=exc.message, stop_reason="error", tokens_in=tokens[0], tokens_out=tokens[1],
+                              session_id=rt.id)
+    assert result is not None
+    return AgentOutcome(text=result.text, stop_reason=result.stop_reason, steps=result.steps,
+                          tokens_in=tokens[0], tokens_out=tokens[1], session_id=rt.id)
+
+
+def chat_model(app: App, model: str | None, env: dict[str, str] | None = None,
+               ) -> Callable[[list[dict[str, str]]], Awaitable[str]]:
+    """One model call as a function: chat messages (``role``, ``content``) in, the reply's
+    text out, on ``model`` (default: the configured one). What a swarm plans and sums up
+    with, and ``/go`` drafts with."""
+
+    async def chat(messages: list[dict[str, str]]) -> str:
+        resolved = app.models.resolve(model)
+        system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+        turns = [Message(role="assistant" if m["role"] == "assistant" else "user", content=m["content"])
+                 for m in messages if m["role"] != "system"]
+        chunks: list[str] = []
+        async with app.models.lease(resolved, env) as provider:
+            async for event in provider.stream(CompletionRequest(
+                    model=resolved.model, messages=turns, system=system, max_tokens=4096)):
+                if isinstance(event, TextDelta):
+                    chunks.append(event.text)
+        return "".join(chunks)
+
+    return chat

@@ -1,7 +1,6 @@
 """Workers on other hosts, from the daemon's side: ``cluster/workers`` lists the live
 workers, :func:`cluster_agent` runs a swarm's subtasks on them, and
-:func:`run_session` runs one prompt as a session of an app to its end (a worker runs
-its items with it).
+a worker runs its items with :func:`~._runs.run_session`.
 
 A subtask sent to the cluster becomes a :class:`~codetether.daemon.wire.cluster.WorkItem`
 (prompt, mode, model, the swarm's base commit, the workspace's folder in the repository).
@@ -28,19 +27,15 @@ from ..core.approvals import MODE_RANK
 from ..core.bus import Bus, NatsBus, State
 from ..core.cluster import ClusterDispatcher, ClusterLink
 from ..errors import CodetetherError, InvalidParams, ToolFailure
-from ..wire import api
 from ..wire.bus import BusEnvelope, BusMessage, SwarmEvent, TaskUpdate
 from ..wire.cluster import WorkerCard, WorkersParams, WorkItem
-from ..wire.events import ToolCallStart, UsageEvent
 from ..wire.swarm import Subtask, SwarmProgress, SwarmState
 from ._context import CallContext
-from ._runs import run_stream
 from ._table import Method
 
-__all__ = ["ClusterAPI", "cluster_agent", "narrower_mode", "run_session"]
+__all__ = ["ClusterAPI", "cluster_agent", "narrower_mode"]
 
 Publish = Callable[[SwarmProgress], Awaitable[None] | None]
-OnTool = Callable[[str], Awaitable[None]]
 
 
 class ClusterAPI:
@@ -70,37 +65,6 @@ class ClusterAPI:
 def narrower_mode(a: str, b: str) -> str:
     """The narrower of two approval modes (plan < ask < auto)."""
     return a if MODE_RANK.get(a, 0) <= MODE_RANK.get(b, 0) else b
-
-
-async def run_session(app: App, *, where: Path, prompt: str, mode: str, title: str, model: str = "",
-                      env: dict[str, str] | None = None, on_tool: OnTool | None = None,
-                      principal: str = "cluster") -> AgentOutcome:
-    """Run ``prompt`` as a new session of ``app`` in ``where`` to its end; the tools it
-    starts go to ``on_tool``. An error of the run is its outcome (``stop_reason`` "error")."""
-    label = app.models.resolve(model or None).label
-    meta = app.sessions.create(workspace=str(where), model=label, approval_mode=mode, title=title)
-    rt = app.runtime(meta.id)
-    call = CallContext(transport="inproc", method="session/prompt", principal=principal)
-    tokens = [0, 0]
-    result: api.PromptResult | None = None
-    try:
-        async with contextlib.aclosing(run_stream(app, rt, prompt, call, mode=mode, env=env or {})) as run:
-            async for item in run:
-                if isinstance(item, api.PromptResult):
-                    result = item
-                    continue
-                event = item.event
-                if isinstance(event, UsageEvent):
-                    tokens[0] += event.input_tokens
-                    tokens[1] += event.output_tokens
-                elif isinstance(event, ToolCallStart) and on_tool is not None:
-                    await on_tool(event.name)
-    except CodetetherError as exc:
-        return AgentOutcome(text=exc.message, stop_reason="error", tokens_in=tokens[0], tokens_out=tokens[1],
-                            session_id=rt.id)
-    assert result is not None
-    return AgentOutcome(text=result.text, stop_reason=result.stop_reason, steps=result.steps,
-                        tokens_in=tokens[0], tokens_out=tokens[1], session_id=rt.id)
 
 
 @contextlib.asynccontextmanager

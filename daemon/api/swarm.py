@@ -21,18 +21,15 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from ..app import App
 from ..core.agents import AgentOutcome, RunAgent, Swarm, SwarmStore, Worktrees, new_swarm_id
 from ..core.approvals import refuse_wider_mode
 from ..core.bus import swarm_topic
-from ..core.providers import CompletionRequest, TextDelta
-from ..errors import CodetetherError, InvalidParams, NotFound, Unavailable
+from ..errors import InvalidParams, NotFound, Unavailable
 from ..wire import api
 from ..wire.bus import SwarmEvent
-from ..wire.events import ApprovalRequested, ToolCallStart, UsageEvent
-from ..wire.messages import Message
+from ..wire.events import ApprovalRequested, SessionEvent, ToolCallStart
 from ..wire.swarm import (
     Subtask,
     SwarmEventNote,
@@ -43,7 +40,7 @@ from ..wire.swarm import (
     SwarmState,
 )
 from ._context import CallContext
-from ._runs import run_stream
+from ._runs import chat_model, run_session
 from ._table import Method
 from .cluster import cluster_agent
 
@@ -177,29 +174,10 @@ class SwarmAPI:
         run_agent = self._local_agent(state, env, progress, subdir)
         if state.execution == "cluster":
             run_agent = self._cluster_agent(state, progress, subdir)
-        return Swarm(state, store=self.store, model=self._chat(state.model, env), run_agent=run_agent,
+        return Swarm(state, store=self.store, model=chat_model(self.app, state.model, env), run_agent=run_agent,
                      workspace=workspace, worktrees=worktrees, mode=state.approval_mode,
                      max_concurrency=max(1, state.concurrency or self.app.config.swarm.max_concurrency),
                      fail_fast=state.fail_fast, progress=progress)
-
-    def _chat(self, model: str | None, env: dict[str, str]) -> Callable[[list[dict[str, str]]], Awaitable[str]]:
-        """The swarm's planner and synthesiser: one model call, text out."""
-        app = self.app
-
-        async def chat(messages: list[dict[str, str]]) -> str:
-            resolved = app.models.resolve(model)
-            system = "\n".join(m["content"] for m in messages if m["role"] == "system")
-            turns = [Message(role="assistant" if m["role"] == "assistant" else "user", content=m["content"])
-                     for m in messages if m["role"] != "system"]
-            chunks: list[str] = []
-            async with app.models.lease(resolved, env) as provider:
-                async for event in provider.stream(CompletionRequest(
-                        model=resolved.model, messages=turns, system=system, max_tokens=4096)):
-                    if isinstance(event, TextDelta):
-                        chunks.append(event.text)
-            return "".join(chunks)
-
-        return chat
 
     def _local_agent(self, state: SwarmState, env: dict[str, str], progress: Publish, subdir: str) -> RunAgent:
         """A subtask as a session of this daemon, run to its end (bounded by the timeout)."""
@@ -207,41 +185,24 @@ class SwarmAPI:
 
         async def run_agent(sub: Subtask, where: Path, prompt: str, mode: str) -> AgentOutcome:
             where = where / subdir if subdir and where != Path(state.workspace) else where
-            model = app.models.resolve(state.model).label if state.model else app.models.resolve(None).label
-            meta = app.sessions.create(workspace=str(where), model=model, approval_mode=mode,
-                                       title=f"swarm {state.id}: {sub.name}")
-            meta.state["swarm"] = {"id": state.id, "subtask": sub.name}
-            app.sessions.save_meta(meta)
-            rt = app.runtime(meta.id)
-            call = CallContext(transport="inproc", method="session/prompt", principal=f"swarm:{state.id}")
-            tokens = [0, 0]
-            result: api.PromptResult | None = None
+
+            async def on_event(event: SessionEvent) -> None:
+                await self._relay(state.id, sub.name, event, progress)
+
             try:
                 async with asyncio.timeout(app.config.swarm.subtask_timeout):
-                    async with contextlib.aclosing(run_stream(app, rt, prompt, call, mode=mode, env=env)) as run:
-                        async for item in run:
-                            if isinstance(item, api.PromptResult):
-                                result = item
-                            else:
-                                await self._relay(state.id, sub.name, item.event, tokens, progress)
+                    return await run_session(
+                        app, where=where, prompt=prompt, mode=mode, title=f"swarm {state.id}: {sub.name}",
+                        model=state.model, env=env, on_event=on_event, principal=f"swarm:{state.id}",
+                        state={"swarm": {"id": state.id, "subtask": sub.name}})
             except TimeoutError:
-                return AgentOutcome(text="stopped: over the subtask time limit", stop_reason="timeout",
-                                    tokens_in=tokens[0], tokens_out=tokens[1], session_id=rt.id)
-            except CodetetherError as exc:
-                return AgentOutcome(text=exc.message, stop_reason="error", tokens_in=tokens[0],
-                                    tokens_out=tokens[1], session_id=rt.id)
-            assert result is not None
-            return AgentOutcome(text=result.text, stop_reason=result.stop_reason, steps=result.steps,
-                                tokens_in=tokens[0], tokens_out=tokens[1], session_id=rt.id)
+                return AgentOutcome(text="stopped: over the subtask time limit", stop_reason="timeout")
 
         return run_agent
 
     @staticmethod
-    async def _relay(swarm_id: str, name: str, event: Any, tokens: list[int], progress: Publish) -> None:
-        if isinstance(event, UsageEvent):
-            tokens[0] += event.input_tokens
-            tokens[1] += event.output_tokens
-        elif isinstance(event, ApprovalRequested):
+    async def _relay(swarm_id: str, name: str, event: SessionEvent, progress: Publish) -> None:
+        if isinstance(event, ApprovalRequested):
             out = progress(SwarmProgress(swarm_id=swarm_id, phase="approval", subtask=name, ts=time.time(),
                                          detail=f"{event.approval_id} {event.tool} {event.subject}"))
             if out is not None:
