@@ -144,7 +144,7 @@ class App:
             recorder = self.recorder
 
             def record(seq: int, event: Any, rt: SessionRuntime = rt) -> None:
-                recorder.on_event(rt.id, rt.meta.model, seq, event)
+                recorder.on_event(rt.id, rt.meta.model, seq, event, rt.meta.parent_id)
 
             rt.hub.on_publish = record
             self.runtimes[session_id] = rt

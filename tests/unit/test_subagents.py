@@ -88,6 +88,13 @@ async def test_a_child_runs_on_its_own_context_and_reports_back(tmp_path: Path, 
         assert app.runtime(parent).meta.state["children"] == {end.call_id: started.session_id}
         listed = await table.call("session/list", {}, _ctx())
         assert {s.id: s.parent_id for s in listed}[started.session_id] == parent
+        # the child's audit records and tool telemetry name its parent
+        records = await table.call("audit/query", {"session_id": started.session_id}, _ctx())
+        tool = next(r for r in records if r.category == "tool" and r.action == "read_file")
+        end = next(r for r in records if r.action == "run_end")
+        assert tool.detail["parent_session_id"] == end.detail["parent_session_id"] == parent
+        executions = [e for e in app.recorder.telemetry.tracker.recent(10) if e.session_id == started.session_id]
+        assert executions and executions[0].metadata["parent_session_id"] == parent
     finally:
         await app.aclose()
 

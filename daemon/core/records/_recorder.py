@@ -110,7 +110,10 @@ class Recorder:
             detail=detail or None, duration_ms=record.duration_ms,
             session_id=params.get("session_id") if isinstance(params.get("session_id"), str) else None)
 
-    def on_event(self, session_id: str, model: str, seq: int, event: ev.SessionEvent) -> None:
+    def on_event(self, session_id: str, model: str, seq: int, event: ev.SessionEvent,
+                 parent_id: str | None = None) -> None:
+        """Record one session event: its event stream, tool telemetry, usage, audit.
+        ``parent_id``: the session's parent (a sub-agent's), carried by its records."""
         data = _clean(_to_builtins(event))
         kind = data.pop("type")
         try:
@@ -120,9 +123,9 @@ class Recorder:
                 log.error("event streams cannot be written (%s); sessions go on without them", exc)
             self._events_error = f"event stream not writable: {exc}"
         if isinstance(event, ev.ToolCallStart):
-            self._calls[(session_id, event.call_id)] = self._start(session_id, model, event, data)
+            self._calls[(session_id, event.call_id)] = self._start(session_id, model, event, data, parent_id)
         elif isinstance(event, ev.ToolCallEnd):
-            self._tool_end(session_id, model, event, data)
+            self._tool_end(session_id, model, event, data, parent_id)
         if isinstance(event, ev.UsageEvent):
             self._add_usage(session_id, event.input_tokens, event.output_tokens)
         if isinstance(event, ev.UsageEvent) and self.telemetry is not None:
@@ -140,7 +143,8 @@ class Recorder:
             self.audit.record(
                 "session", "run_end", principal=f"agent:{session_id}",
                 outcome="success" if event.stop_reason in ("end_turn", "max_steps") else "failure",
-                session_id=session_id, detail={"stop_reason": event.stop_reason, "steps": event.steps})
+                session_id=session_id, detail={"stop_reason": event.stop_reason, "steps": event.steps,
+                                               **({"parent_session_id": parent_id} if parent_id else {})})
 
     def _add_usage(self, session_id: str, input_tokens: int, output_tokens: int) -> None:
         usage = self.session_usage
@@ -151,7 +155,8 @@ class Recorder:
         if len(usage) > MAX_SESSION_USAGE:
             del usage[next(iter(usage))]
 
-    def _start(self, session_id: str, model: str, event: ev.ToolCallStart, data: dict[str, Any]) -> Any:
+    def _start(self, session_id: str, model: str, event: ev.ToolCallStart, data: dict[str, Any],
+               parent_session: str | None = None) -> Any:
         """The execution starts with its call, so sub-calls (``<parent>.<n>``, reported
         while the parent runs) can name their parent's execution id."""
         if self.telemetry is None:
@@ -164,16 +169,20 @@ class Recorder:
         parent = self._calls.get((session_id, parent_id)) if parent_id else None
         if parent is not None:
             execution = execution.with_parent(parent.id)
+        if parent_session:
+            execution.metadata["parent_session_id"] = parent_session
         return execution
 
-    def _tool_end(self, session_id: str, model: str, event: ev.ToolCallEnd, data: dict[str, Any]) -> None:
+    def _tool_end(self, session_id: str, model: str, event: ev.ToolCallEnd, data: dict[str, Any],
+                  parent_session: str | None = None) -> None:
         execution = self._calls.pop((session_id, event.call_id), None)
         self.audit.record(
             "tool", event.name, principal=f"agent:{session_id}",
             outcome="failure" if event.is_error else "success", session_id=session_id,
             duration_ms=event.duration_ms,
             detail={"call_id": event.call_id,
-                    "files": [c.get("path") for c in event.changes if isinstance(c, dict)]})
+                    "files": [c.get("path") for c in event.changes if isinstance(c, dict)],
+                    **({"parent_session_id": parent_session} if parent_session else {})})
         if self.telemetry is None:
             return
         from .telemetry import FileChange, FileChangeType, ToolExecution
