@@ -98,7 +98,9 @@ async def test_two_stages_in_worktrees_merge_back_and_synthesize(tmp_path: Path,
         phases = [e.phase for e in events]
         assert phases[:2] == ["planning", "planned"] and phases[-1] == "completed"
         assert phases.index("merging") < phases.index("merged") < phases.index("synthesizing")
-        assert [e.subtask for e in events if e.phase == "done"] == ["alpha", "beta", "gamma"]
+        # one at a time (concurrency 1): each ends before the next starts
+        assert [(e.phase, e.subtask) for e in events if e.phase in ("started", "done")] == [
+            (p, n) for n in ("alpha", "beta", "gamma") for p in ("started", "done")]
         assert [e.subtask for e in events if e.phase == "agent"] == ["alpha", "beta", "gamma"]
         # status and list read what was saved
         saved = await table.call("swarm/status", {"swarm_id": state.id}, _ctx())

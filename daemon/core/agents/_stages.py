@@ -110,6 +110,8 @@ class _Run:
         await self.record(SubtaskResult(name=name, status=status, error=error, finished_at=now))
 
     async def one(self, sub: Subtask) -> SubtaskResult:
+        """Run one subtask under the cap and record its result before the slot is freed, so
+        watchers see it end before the next one starts."""
         async with self.sem:
             self.started.add(sub.name)
             await self.emit("started", sub.name)
@@ -118,16 +120,19 @@ class _Run:
             try:
                 result = await self.run_subtask(sub, deps)
             except Exception as exc:
-                return SubtaskResult(name=sub.name, status="failed", error=f"{type(exc).__name__}: {exc}",
-                                     started_at=started, finished_at=time.time())
-        changes: dict[str, object] = {}
-        if result.name != sub.name:
-            changes["name"] = sub.name
-        if result.started_at is None:
-            changes["started_at"] = started
-        if result.finished_at is None:
-            changes["finished_at"] = time.time()
-        return msgspec.structs.replace(result, **changes) if changes else result
+                result = SubtaskResult(name=sub.name, status="failed", error=f"{type(exc).__name__}: {exc}",
+                                       started_at=started, finished_at=time.time())
+            changes: dict[str, object] = {}
+            if result.name != sub.name:
+                changes["name"] = sub.name
+            if result.started_at is None:
+                changes["started_at"] = started
+            if result.finished_at is None:
+                changes["finished_at"] = time.time()
+            if changes:
+                result = msgspec.structs.replace(result, **changes)
+            await self.record(result)
+            return result
 
     async def skip_dependants(self, failed: str) -> None:
         """Skip every transitive dependant of ``failed`` that has no result yet."""
@@ -173,9 +178,12 @@ class _Run:
             done, _ = await asyncio.wait(self.tasks.values(), return_when=asyncio.FIRST_COMPLETED)
             for name in [n for n, t in self.tasks.items() if t in done]:
                 task = self.tasks.pop(name)
-                result = task.result() if not task.cancelled() else SubtaskResult(
-                    name=name, status="cancelled", error="the subtask was cancelled", finished_at=time.time())
-                await self.record(result)
+                if task.cancelled():
+                    result = SubtaskResult(name=name, status="cancelled", error="the subtask was cancelled",
+                                           finished_at=time.time())
+                    await self.record(result)
+                else:
+                    result = task.result()  # recorded by one()
                 if result.status == "done":
                     continue
                 if fail_fast:
