@@ -150,7 +150,7 @@ class Swarm:
             await self._synthesize()
             return self.state
         except asyncio.CancelledError:
-            self._set(status="cancelled", error="cancelled")
+            self._set(status="cancelled", error=None)
             await self._emit("cancelled")
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._cleanup())
