@@ -60,7 +60,8 @@ class SessionsAPI:
             id=meta.id, title=meta.title, workspace=meta.workspace, model=meta.model,
             approval_mode=cast(api.ApprovalMode, meta.approval_mode), created_at=meta.created_at,
             updated_at=meta.updated_at, message_count=meta.message_count,
-            parent_id=meta.parent_id, busy=bool(rt and rt.busy))
+            parent_id=meta.parent_id, busy=bool(rt and rt.busy),
+            role="subagent" if meta.state.get("subagent") else "swarm" if meta.state.get("swarm") else "main")
 
     async def on_session_create(self, p: api.SessionCreateParams, ctx: CallContext) -> api.SessionInfo:
         """A new session in an existing workspace directory, with its model and mode."""

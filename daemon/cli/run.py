@@ -85,8 +85,9 @@ def cmd_run(args: Any, paths: Any) -> int:
         session_id = args.session
         if args.cont:
             # The latest session that holds a conversation, not an empty one a failed run left.
+            # A user's own: not a sub-agent's or a swarm subtask's (they are newer, often).
             found = [s for s in client.call("session/list", {"workspace": workspace, "limit": 50})
-                     if s.get("message_count")]
+                     if s.get("message_count") and s.get("role", "main") == "main"]
             if not found:  # C16: not a silent new session
                 raise NotFound(f"no session to continue in {workspace}; start one with "
                                "`codetether run \"...\"`")

@@ -143,6 +143,8 @@ class SessionInfo(msgspec.Struct):
     message_count: int
     parent_id: str | None = None
     busy: bool = False
+    #: "main" (a user's), "subagent" (a ``task`` call's child) or "swarm" (a swarm's subtask).
+    role: str = "main"
 
 
 class SessionDetail(msgspec.Struct):

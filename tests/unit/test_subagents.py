@@ -88,6 +88,7 @@ async def test_a_child_runs_on_its_own_context_and_reports_back(tmp_path: Path, 
         assert app.runtime(parent).meta.state["children"] == {end.call_id: started.session_id}
         listed = await table.call("session/list", {}, _ctx())
         assert {s.id: s.parent_id for s in listed}[started.session_id] == parent
+        assert {s.id: s.role for s in listed} == {parent: "main", started.session_id: "subagent"}
         # the child's audit records and tool telemetry name its parent
         records = await table.call("audit/query", {"session_id": started.session_id}, _ctx())
         tool = next(r for r in records if r.category == "tool" and r.action == "read_file")
