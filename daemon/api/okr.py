@@ -6,11 +6,13 @@ daemon goes on serving. Every run transition is an audit record (category ``okr`
 action ``from->to``, with ``okr_id`` and ``okr_run_id``); the acting principal is the
 caller's.
 
-``/go`` (and anything else driving a run) uses :attr:`OkrAPI.store` and
-:func:`~codetether.daemon.core.okr.measure_run` in process; clients use these methods.
+``/go`` (and anything else driving a run) uses :func:`okr_store` (the app's one store)
+and :func:`~codetether.daemon.core.okr.measure_run` in process; clients use these methods.
 """
 
 from __future__ import annotations
+
+import weakref
 
 from ..app import App
 from ..core.okr import OkrStore, export_okr, measure_run, render_report
@@ -35,7 +37,18 @@ from ..wire.okr import (
 from ._context import CallContext
 from ._table import Method
 
-__all__ = ["OkrAPI"]
+__all__ = ["OkrAPI", "okr_store"]
+
+_STORES: weakref.WeakKeyDictionary[App, OkrStore] = weakref.WeakKeyDictionary()
+
+
+def okr_store(app: App) -> OkrStore:
+    """The app's one OKR store (made on first call; every domain that drives runs, such
+    as ``/go``, shares it with ``okr/*``), auditing to the app's audit trail."""
+    store = _STORES.get(app)
+    if store is None:
+        store = _STORES[app] = OkrStore(app.paths.data_dir / "okr" / "okr.db", audit=app.recorder.audit.record)
+    return store
 
 
 class OkrAPI:
@@ -43,7 +56,7 @@ class OkrAPI:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.store = OkrStore(app.paths.data_dir / "okr" / "okr.db", audit=app.recorder.audit.record)
+        self.store = okr_store(app)
 
     def methods(self) -> list[Method]:
         """The ``okr/*`` methods this domain serves."""
