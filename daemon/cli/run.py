@@ -81,6 +81,10 @@ def cmd_run(args: Any, paths: Any) -> int:
         print(f"codetether run: error: {exc}", file=sys.stderr)
         return 2
     workspace = os.path.abspath(args.workspace or os.getcwd())
+    from .relay import autochat, is_autochat
+
+    if is_autochat(text):  # the relay, not a session's prompt
+        return autochat(paths, text, workspace=workspace, mode=mode, model=args.model, as_json=args.json)
     with Client(paths) as client:
         session_id = args.session
         if args.cont:

@@ -77,7 +77,7 @@ class RelayTurn(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     finished_at: float = 0.0
 
 
-class RelayCheckpoint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class RelayCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     """A relay as persisted after every step (see the module docstring). ``seq`` counts
     the checkpoints written; ``tool_step`` says how many tool calls of the current turn
     were seen to start and end (for watchers; exactly-once rests on the session's own
