@@ -75,7 +75,7 @@ async def _run_in(store: OkrStore, status: str) -> str:
     run = await store.create_run(okr.id, by="t")
     for step in PATH_TO[status]:
         await store.transition(run.id, step, by="t")
-    return run.id
+    return str(run.id)
 
 
 async def test_okr_round_trip_and_persistence(tmp_path: Path, store: OkrStore) -> None:
