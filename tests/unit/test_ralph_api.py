@@ -225,3 +225,30 @@ async def test_create_prd_valid_repaired_and_unusable(tmp_path: Path, scripted_a
             await table.call("ralph/create_prd", {"feature": "cart", "out": "prd.json"}, _ctx())
     finally:
         await app.aclose()
+
+
+async def test_a_run_cut_short_by_a_restart_shows_as_interrupted_and_goes_on(tmp_path: Path, repo: Path,
+                                                                            scripted_app: Any) -> None:
+    from codetether.daemon.core.ralph import RalphStore, prd_id
+
+    path = _prd(repo)
+    app: App = scripted_app(tmp_path / "home", [
+        {"tool": "write_file", "arguments": {"path": "hello.txt", "content": "hi\n"}}, "wrote it"], config=AUTO)
+    try:
+        table = build_api(app)
+        status = await table.call("ralph/status", {"prd": str(path)}, _ctx())
+        assert status.run is None and status.next_story == "US-001" and status.stories[0].status == "ready"
+        # what a daemon killed mid-iteration leaves behind
+        RalphStore(app.paths.data_dir / "ralph").save(RalphState(
+            prd_id=prd_id(path), prd_path=str(path), workspace=str(repo), status="running", iteration=1,
+            current_story="US-001"))
+        status = await table.call("ralph/status", {"prd": str(path)}, _ctx())
+        assert status.run.status == "interrupted" and status.run.current_story is None
+        _, state = await _run(table, {"prd": str(path)})
+        assert state.status == "completed" and state.iteration == 1
+        # the PRD broken afterwards: status still shows the run, and says why
+        path.write_text("{")
+        status = await table.call("ralph/status", {"prd": str(path)}, _ctx())
+        assert status.run.status == "completed" and "is not JSON" in status.prd_error
+    finally:
+        await app.aclose()
