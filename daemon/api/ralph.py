@@ -26,6 +26,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..app import App
 from ..core.agents import AgentOutcome
 from ..core.approvals import refuse_wider_mode
@@ -288,8 +290,6 @@ class RalphAPI:
 
 
 def _interrupted(state: RalphState) -> RalphState:
-    import msgspec
-
     return msgspec.structs.replace(state, status="interrupted", current_story=None)
 
 
