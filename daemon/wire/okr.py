@@ -148,7 +148,7 @@ Evidence = CommandEvidence | TestsEvidence | FileEvidence | UrlEvidence | Questi
 # -- objectives -----------------------------------------------------------------------
 
 
-class KrOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class KrOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """One measurement of a key result: ``type`` is its evidence kind, ``evidence`` says
     what was seen, ``value`` the number read (if any), ``progress`` 0..1 by the key
     result's metric type."""
@@ -162,7 +162,7 @@ class KrOutcome(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     progress: float = 0.0
 
 
-class KeyResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+class KeyResult(msgspec.Struct, kw_only=True):
     """One measurable result. An empty ``id`` gets one when the OKR is stored."""
 
     title: str
@@ -175,7 +175,7 @@ class KeyResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     outcomes: list[KrOutcome] = msgspec.field(default_factory=list)
 
 
-class Okr(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Okr(msgspec.Struct, kw_only=True):
     """An objective and its key results."""
 
     id: str
@@ -199,7 +199,7 @@ class ApprovalDecision(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: float
 
 
-class OkrRun(msgspec.Struct, kw_only=True, omit_defaults=True):
+class OkrRun(msgspec.Struct, kw_only=True):
     """One attempt at an OKR. ``kr_progress`` maps each key result's id to 0..1 as last
     measured from its own evidence; ``checkpoint`` is whatever the executor needs to go on
     after a restart; ``workspace`` is where evidence is measured."""
