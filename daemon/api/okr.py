@@ -16,6 +16,7 @@ import weakref
 
 from ..app import App
 from ..core.okr import OkrStore, export_okr, measure_run, render_report
+from ..wire.api import Empty
 from ..wire.okr import (
     Okr,
     OkrCreateParams,
@@ -71,7 +72,7 @@ class OkrAPI:
             Method("okr/run_get", self.on_okr_run_get, OkrRunIdParams, OkrRun, when_broken=True),
             Method("okr/transition", self.on_okr_transition, OkrTransitionParams, OkrRun, when_broken=True),
             Method("okr/measure", self.on_okr_measure, OkrMeasureParams, OkrRun),
-            Method("okr/stats", self.on_okr_stats, OkrListParams, OkrStats, when_broken=True),
+            Method("okr/stats", self.on_okr_stats, Empty, OkrStats, when_broken=True),
             Method("okr/export", self.on_okr_export, OkrIdParams, OkrExport, when_broken=True),
             Method("okr/report", self.on_okr_report, OkrReportParams, OkrReport, when_broken=True),
         ]
@@ -120,7 +121,7 @@ class OkrAPI:
         record the outcomes and progress."""
         return await measure_run(self.store, p.run_id, p.workspace)
 
-    async def on_okr_stats(self, _p: OkrListParams, _ctx: CallContext) -> OkrStats:
+    async def on_okr_stats(self, _p: Empty, _ctx: CallContext) -> OkrStats:
         """Counts of OKRs and runs by status, and the mean progress."""
         return await self.store.stats()
 
