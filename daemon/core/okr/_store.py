@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import datetime
 import logging
 import os
 import sqlite3
@@ -35,19 +34,18 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
-from ...errors import CodetetherError, Conflict, InvalidParams, NotFound, Unavailable
+from ...errors import CodetetherError, Conflict, InvalidParams, Unavailable
 from ...wire.okr import (
     ApprovalDecision,
-    KeyResult,
     KrOutcome,
     Okr,
     OkrCreateParams,
     OkrRun,
     OkrStats,
     OkrUpdateParams,
-    check_key_result,
 )
-from ._machine import check_transition, new_kr_id, new_okr_id, new_run_id
+from ._machine import check_transition, new_okr_id, new_run_id
+from ._rows import enc, get_okr, get_run, put_okr, put_run, validate, with_ids
 
 __all__ = ["AuditSink", "OkrStore"]
 
@@ -93,10 +91,6 @@ class AuditSink(Protocol):
                  outcome: Literal["success", "failure", "denied"], detail: dict[str, Any] | None = None,
                  okr_id: str | None = None, okr_run_id: str | None = None, relay_id: str | None = None,
                  session_id: str | None = None) -> object: ...
-
-
-def _enc(obj: Any) -> str:
-    return msgspec.json.encode(obj).decode()
 
 
 class OkrStore:
@@ -166,15 +160,15 @@ class OkrStore:
         """Store a new OKR (ids given to its key results); InvalidParams for bad input."""
         now = time.time()
         okr = Okr(id=new_okr_id(), title=p.title, description=p.description, status=p.status,
-                  key_results=_with_ids(p.key_results), owner=p.owner, tags=list(p.tags),
+                  key_results=with_ids(p.key_results), owner=p.owner, tags=list(p.tags),
                   target_date=p.target_date, created_at=now, updated_at=now)
-        _validate(okr)
-        await self._run(lambda conn: _put_okr(conn, okr, insert=True))
+        validate(okr)
+        await self._run(lambda conn: put_okr(conn, okr, insert=True))
         return okr
 
     async def get_okr(self, okr_id: str) -> Okr:
         """The OKR ``okr_id`` (NotFound if there is none)."""
-        return await self._run(lambda conn: _get_okr(conn, okr_id))
+        return await self._run(lambda conn: get_okr(conn, okr_id))
 
     async def list_okrs(self, *, status: str | None = None, owner: str | None = None,
                         tag: str | None = None, limit: int = 1000) -> builtins.list[Okr]:
@@ -196,12 +190,12 @@ class OkrStore:
         """Replace the fields ``p`` gives; the rest stay."""
         changes = {f: getattr(p, f) for f in p.__struct_fields__ if f != "okr_id" and getattr(p, f) is not None}
         if "key_results" in changes:
-            changes["key_results"] = _with_ids(changes["key_results"])
+            changes["key_results"] = with_ids(changes["key_results"])
 
         def update(conn: sqlite3.Connection) -> Okr:
-            okr = msgspec.structs.replace(_get_okr(conn, p.okr_id), **changes, updated_at=time.time())
-            _validate(okr)
-            _put_okr(conn, okr, insert=False)
+            okr = msgspec.structs.replace(get_okr(conn, p.okr_id), **changes, updated_at=time.time())
+            validate(okr)
+            put_okr(conn, okr, insert=False)
             return okr
 
         return await self._run(update, tx=True)
@@ -233,9 +227,9 @@ class OkrStore:
                      swarm_id=swarm_id, prd_path=prd_path, workspace=workspace, created_at=now, updated_at=now)
 
         def insert(conn: sqlite3.Connection) -> None:
-            _get_okr(conn, okr_id)
+            get_okr(conn, okr_id)
             conn.execute("INSERT INTO runs (id, okr_id, status, doc, created_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", (run.id, okr_id, run.status, _enc(run), now, now))
+                         "VALUES (?, ?, ?, ?, ?, ?)", (run.id, okr_id, run.status, enc(run), now, now))
 
         await self._run(insert, tx=True)
         self._audit(run, "create", by, "success", {"to": run.status})
@@ -243,7 +237,7 @@ class OkrStore:
 
     async def get_run(self, run_id: str) -> OkrRun:
         """The run ``run_id`` (NotFound if there is none)."""
-        return await self._run(lambda conn: _get_run(conn, run_id))
+        return await self._run(lambda conn: get_run(conn, run_id))
 
     async def list_runs(self, *, okr_id: str | None = None, status: str | None = None,
                         limit: int = 1000) -> builtins.list[OkrRun]:
@@ -266,13 +260,13 @@ class OkrStore:
             raise InvalidParams(f"a run's {', '.join(sorted(unknown))} cannot be set directly")
 
         def update(conn: sqlite3.Connection) -> OkrRun:
-            run = _get_run(conn, run_id)
+            run = get_run(conn, run_id)
             try:
                 new = msgspec.convert(msgspec.to_builtins(
                     msgspec.structs.replace(run, **changes, updated_at=time.time())), OkrRun)
             except msgspec.ValidationError as exc:
                 raise InvalidParams(f"run {run_id}: {exc}") from exc
-            _put_run(conn, new, expect=None)
+            put_run(conn, new, expect=None)
             return new
 
         return await self._run(update, tx=True)
@@ -286,7 +280,7 @@ class OkrStore:
         seen: builtins.list[OkrRun] = []
 
         def move(conn: sqlite3.Connection) -> OkrRun:
-            run = _get_run(conn, run_id)
+            run = get_run(conn, run_id)
             seen.append(run)
             if expect is not None and run.status != expect:
                 raise Conflict(f"run {run_id}: cannot go from {expect} to {to}: it is {run.status} now",
@@ -300,7 +294,7 @@ class OkrStore:
             if to == "failed":
                 changes["error"] = reason or run.error or "failed"
             new = msgspec.structs.replace(run, **changes)
-            _put_run(conn, new, expect=run.status)
+            put_run(conn, new, expect=run.status)
             return new
 
         try:
@@ -319,8 +313,8 @@ class OkrStore:
         each key result of its OKR (``current_value`` from the value read)."""
 
         def record(conn: sqlite3.Connection) -> OkrRun:
-            run = _get_run(conn, run_id)
-            okr = _get_okr(conn, run.okr_id)
+            run = get_run(conn, run_id)
+            okr = get_okr(conn, run.okr_id)
             progress = dict(run.kr_progress)
             by_kr: dict[str, builtins.list[KrOutcome]] = {}
             for o in outcomes:
@@ -334,10 +328,10 @@ class OkrStore:
                     kr, outcomes=[*kr.outcomes, *mine][-KR_OUTCOMES_KEPT:],
                     current_value=kr.current_value if value is None else value))
             now = time.time()
-            _put_okr(conn, msgspec.structs.replace(okr, key_results=krs, updated_at=now), insert=False)
+            put_okr(conn, msgspec.structs.replace(okr, key_results=krs, updated_at=now), insert=False)
             new = msgspec.structs.replace(run, kr_progress=progress, updated_at=now,
                                           outcomes=[*run.outcomes, *outcomes][-RUN_OUTCOMES_KEPT:])
-            _put_run(conn, new, expect=None)
+            put_run(conn, new, expect=None)
             return new
 
         return await self._run(record, tx=True)
@@ -385,62 +379,3 @@ class OkrStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-
-# -- rows -----------------------------------------------------------------------------
-
-
-def _get_okr(conn: sqlite3.Connection, okr_id: str) -> Okr:
-    row = conn.execute("SELECT doc FROM okrs WHERE id = ?", (okr_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"no OKR {okr_id}", data={"okr_id": okr_id})
-    return msgspec.json.decode(row[0], type=Okr)
-
-
-def _put_okr(conn: sqlite3.Connection, okr: Okr, *, insert: bool) -> None:
-    values = (okr.status, okr.owner, _enc(okr.tags), _enc(okr), okr.created_at, okr.updated_at, okr.id)
-    if insert:
-        conn.execute("INSERT INTO okrs (status, owner, tags, doc, created_at, updated_at, id) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)", values)
-    else:
-        conn.execute("UPDATE okrs SET status = ?, owner = ?, tags = ?, doc = ?, created_at = ?, "
-                     "updated_at = ? WHERE id = ?", values)
-
-
-def _get_run(conn: sqlite3.Connection, run_id: str) -> OkrRun:
-    row = conn.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"no OKR run {run_id}", data={"run_id": run_id})
-    return msgspec.json.decode(row[0], type=OkrRun)
-
-
-def _put_run(conn: sqlite3.Connection, run: OkrRun, *, expect: str | None) -> None:
-    sql = "UPDATE runs SET status = ?, doc = ?, updated_at = ? WHERE id = ?"
-    args: builtins.list[Any] = [run.status, _enc(run), run.updated_at, run.id]
-    if expect is not None:
-        sql += " AND status = ?"
-        args.append(expect)
-    if conn.execute(sql, args).rowcount != 1:
-        raise Conflict(f"run {run.id} changed under us (expected {expect}); try again",
-                       data={"run_id": run.id, "from": expect, "to": run.status})
-
-
-def _with_ids(krs: builtins.list[KeyResult]) -> builtins.list[KeyResult]:
-    return [kr if kr.id else msgspec.structs.replace(kr, id=new_kr_id()) for kr in krs]
-
-
-def _validate(okr: Okr) -> None:
-    if not okr.title.strip():
-        raise InvalidParams("an OKR needs a title", data={"field": "title"})
-    ids = [kr.id for kr in okr.key_results]
-    if len(set(ids)) != len(ids):
-        raise InvalidParams("key result ids must be unique", data={"field": "key_results"})
-    for kr in okr.key_results:
-        if (why := check_key_result(kr)) is not None:
-            raise InvalidParams(why, data={"field": "key_results"})
-    if okr.target_date is not None:
-        try:
-            datetime.date.fromisoformat(okr.target_date)
-        except ValueError as exc:
-            raise InvalidParams(f"target_date {okr.target_date!r} is not a YYYY-MM-DD date",
-                                data={"field": "target_date"}) from exc
