@@ -26,10 +26,12 @@ compact table at the end and writes ``.bench/results.json``.
   in 2 stages with a zero-latency model (plain directory and git worktrees)
 * ``bus_throughput`` — agent-bus deliveries/s, 1 publisher and 10 subscribers: in process, and over
   NATS on loopback beside a bare nats-py loop
+* ``relay``          — the /autochat relay: checkpoint write p50/p99 (fsynced), and resume after kill -9
+  (daemon restart to the first resumed turn)
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
            "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss",
-           "a2a_throughput", "a2a_rss", "a2a_load", "agents", "bus_throughput")
+           "a2a_throughput", "a2a_rss", "a2a_load", "agents", "bus_throughput", "relay")
 
 __all__ = ["BENCHES"]
