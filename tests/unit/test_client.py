@@ -121,9 +121,12 @@ def test_two_clients_starting_at_once_share_one_daemon(fresh: Daemonless) -> Non
         thread.join()
     assert not errors, errors
     assert pids == [fresh.pid()] * 2
-    # Both started a daemon; the one that lost the lock said so and bowed out.
-    log = (fresh.root / "data" / "daemon.stdout.log").read_text()
-    assert "another daemon holds" in log, log
+    # One daemon served both (the pids above). If both clients started one (the usual race),
+    # the one that lost the lock said so and bowed out; under load the second client may
+    # find the first daemon up and start none.
+    stdout_log = fresh.root / "data" / "daemon.stdout.log"
+    log = stdout_log.read_text() if stdout_log.exists() else ""
+    assert log.count("another daemon holds") <= 1, log
 
 
 def test_async_and_sync_clients_starting_at_once_share_one_daemon(fresh: Daemonless) -> None:
