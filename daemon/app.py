@@ -144,7 +144,7 @@ class App:
             recorder = self.recorder
 
             def record(seq: int, event: Any, rt: SessionRuntime = rt) -> None:
-                recorder.on_event(rt.id, rt.meta.model, seq, event, rt.meta.parent_id)
+                recorder.on_event(rt.id, rt.meta.model, seq, event, rt.meta.parent_id, _tags(rt))
 
             rt.hub.on_publish = record
             self.runtimes[session_id] = rt
@@ -219,6 +219,19 @@ class App:
         await self.registry.stop()
         await self.bus.close()
         self.recorder.close()
+
+
+def _tags(rt: SessionRuntime) -> dict[str, str] | None:
+    """The OKR run (and relay) a session works for, from its meta: its records carry them."""
+    state = rt.meta.state
+    for key in ("go", "go_story", "relay"):
+        found = state.get(key)
+        if isinstance(found, dict):
+            tags = {name: str(found[src]) for name, src in (("okr_id", "okr_id"), ("okr_run_id", "run_id"),
+                                                              ("relay_id", "relay_id")) if found.get(src)}
+            if tags:
+                return tags
+    return None
 
 
 def tool_registry(config: Config) -> ToolRegistry:

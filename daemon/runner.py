@@ -186,6 +186,7 @@ async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOpti
             if isinstance(options, SpawnOptions):  # stops first: before the listeners drain
                 await stack.enter_async_context(_peer_poller(app, options))
             await stack.enter_async_context(ConfigWatcher(paths.config_file, on_config, on_config_error))
+            await _reattach(app)
             log.info("daemon %s listening on %s%s", os.getpid(), paths.socket,
                      "".join(f", {v}" for v in app.endpoints.values()))
             if options is not None and options.print_json:
@@ -212,6 +213,21 @@ async def serve(paths: Paths, *, ready_fd: int | None = None, options: ServeOpti
         # Only now: until the pid file is gone, a signal must not end the process.
         for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+async def _reattach(app: App) -> None:
+    """Give every /go gate still pending its flow back (the gate survives a restart), and
+    resume the relays a restart cut short when ``[relay] auto_resume`` says so."""
+    from .api import SessionsAPI
+    from .api.go import reattach_gates
+    from .api.relay import resume_unfinished
+
+    count = await reattach_gates(app, SessionsAPI(app))
+    if count:
+        log.info("%d /go gate(s) waiting for a decision again", count)
+    resumed = resume_unfinished(app)
+    if resumed:
+        log.info("relays resumed after the restart: %s", ", ".join(resumed))
 
 
 async def _drain(app: App, listeners: list[Listener]) -> None:

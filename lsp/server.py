@@ -35,6 +35,7 @@ from codetether.daemon.wire.events import (
     ToolCallStart,
     UsageEvent,
 )
+from codetether.daemon.wire.okr_draft import okr_draft, okr_lines
 from codetether.daemon.wire.swarm import describe_progress
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
@@ -199,6 +200,8 @@ class CodetetherServer(LanguageServer):
         match event:
             case EditProposed():
                 self._on_proposal(sid, event)
+            case ApprovalRequested() if event.tool == "okr":
+                self._okr_gate(sid, event)
             case ApprovalRequested():
                 self._gate(event.approval_id, sid, "tool", f"Allow {event.tool}?",
                            event.subject or event.arguments, ["Allow", "Deny"])
@@ -243,11 +246,19 @@ class CodetetherServer(LanguageServer):
         self.protocol.notify("codetether/resolved", {"id": gate_id, "status": event.decision,
                                                      "by": by, "reason": reason})
 
+    def _okr_gate(self, sid: str, event: ApprovalRequested) -> None:
+        """``/go``'s gate: the drafted objective and its key results, to approve or deny
+        (a denial's reason re-drafts it). The draft rides in ``okr`` for rich clients."""
+        okr = okr_draft(event.arguments)
+        detail = "\n".join(okr_lines(okr)) if okr else event.arguments
+        self._gate(event.approval_id, sid, "okr", f"Approve objective: {event.subject}", detail,
+                   ["Approve", "Deny"], okr=okr)
+
     def _gate(self, gate_id: str, sid: str, kind: str, title: str, detail: str,
-              options: list[str]) -> None:
+              options: list[str], **more: Any) -> None:
         self.pending[gate_id] = {"kind": kind, "session_id": sid}
         self.protocol.notify("codetether/approval", {"id": gate_id, "kind": kind, "title": title,
-                                                     "detail": detail, "options": options})
+                                                     "detail": detail, "options": options, **more})
         if self.use_message_requests:
             self.spawn(self._ask(gate_id, kind, f"{title} {detail}".strip(), options), f"ask:{gate_id}")
 
@@ -281,7 +292,7 @@ class CodetetherServer(LanguageServer):
         title = choice.title if choice is not None else None
         if kind == "question":
             await self.answer(gate_id, title or "")
-        elif title in ("Allow", "Apply"):
+        elif title in ("Allow", "Apply", "Approve"):
             await self.approve(gate_id)
         else:
             await self.reject(gate_id, "declined in the editor")

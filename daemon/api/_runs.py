@@ -34,7 +34,7 @@ from ..wire.events import Notice, SessionEvent, UsageEvent
 from ..wire.messages import Message
 from ._context import CallContext
 
-__all__ = ["OnEvent", "RunLimits", "chat_model", "run_session", "run_stream"]
+__all__ = ["OnEvent", "RunLimits", "Runner", "chat_model", "run_session", "run_stream"]
 
 #: Events buffered between the agent and a slow reader before the agent waits.
 RUN_QUEUE = 256
@@ -53,15 +53,21 @@ class RunLimits:
         self.tools = tools
 
 
+#: A run's body other than the agent (``/go``): runner(app, rt, text, mode, env) -> result.
+Runner = Callable[[App, SessionRuntime, "str | None", str, "dict[str, str] | None"], Awaitable[api.PromptResult]]
+
+
 async def run_stream(app: App, rt: SessionRuntime, text: str | None, ctx: CallContext, *,
                      mode: str | None = None, env: dict[str, str] | None = None,
-                     limits: RunLimits | None = None,
+                     limits: RunLimits | None = None, runner: Runner | None = None,
                      ) -> AsyncGenerator[api.SessionEventNote | api.PromptResult, None]:
     """Run the agent on ``text`` (None: resume what was left open). The caller checked
     that the session is not busy; nothing awaits between that check and the lock."""
     await rt.lock.acquire()
     sub = rt.hub.subscribe("block", maxsize=RUN_QUEUE)
-    run = asyncio.create_task(_run(app, rt, text, mode, env, limits), name=f"run:{rt.id}")
+    body = _run(app, rt, text, mode, env, limits) if runner is None else \
+        _custom(app, rt, text, mode or rt.meta.approval_mode, env, runner)
+    run = asyncio.create_task(body, name=f"run:{rt.id}")
     rt.begin_run(run)  # at once: session/cancel must reach it
     rt.run_connection = ctx.channel
     run.add_done_callback(lambda _: _ended(app, rt, sub))
@@ -131,6 +137,12 @@ async def _next(sub: Subscriber, run: asyncio.Task[api.PromptResult],
         if not get.cancelled():
             return get.result()
     return sub.queue.get_nowait()
+
+
+async def _custom(app: App, rt: SessionRuntime, text: str | None, mode: str, env: dict[str, str] | None,
+                  runner: Runner) -> api.PromptResult:
+    rt.run_started()
+    return await runner(app, rt, text, mode, env)
 
 
 async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import cast
 
@@ -20,6 +20,7 @@ from ..wire.messages import Usage
 from ._context import CallContext
 from ._runs import run_stream
 from ._table import Method
+from .go import go_active, is_go, run_go
 
 __all__ = ["SessionsAPI"]
 
@@ -129,7 +130,9 @@ class SessionsAPI:
         if p.model:
             rt.meta.model = app.models.resolve(p.model).label  # the session's model from now on
         # The approval mode of a prompt applies to that prompt only.
-        async with contextlib.aclosing(run_stream(app, rt, p.text, ctx, mode=p.approval_mode, env=env)) as run:
+        runner = run_go if is_go(p.text) else None
+        async with contextlib.aclosing(run_stream(app, rt, p.text, ctx, mode=p.approval_mode, env=env,
+                                                  runner=runner)) as run:
             async for item in run:
                 yield item
 
@@ -139,6 +142,11 @@ class SessionsAPI:
         rt = self.app.runtime(p.session_id)
         self._check_can_run(rt)
         refuse_wider_mode(ctx, rt.meta.approval_mode, self.app.config.permissions.mode)
+        if go_active(rt):  # a /go at its gate or executing: it goes on where it is
+            async with contextlib.aclosing(self.resume_go(rt, ctx)) as run:
+                async for item in run:
+                    yield item
+            return
         if not has_pending_work(rt.messages):
             # S7: a finished session has nothing to resume; running the model again would
             # start new work (and in auto mode run tools) that nobody asked for.
@@ -150,6 +158,12 @@ class SessionsAPI:
         async with contextlib.aclosing(run_stream(self.app, rt, None, ctx)) as run:
             async for item in run:
                 yield item
+
+    def resume_go(self, rt: SessionRuntime, ctx: CallContext | None = None,
+                  ) -> AsyncGenerator[api.SessionEventNote | api.PromptResult, None]:
+        """Continue the session's /go where it is (a resume, or the daemon re-attaching a gate)."""
+        ctx = ctx or CallContext(transport="inproc", method="session/resume", principal=f"session:{rt.id}")
+        return run_stream(self.app, rt, None, ctx, runner=run_go)
 
     def _check_can_run(self, rt: SessionRuntime) -> None:
         if self.app.stopping:

@@ -36,6 +36,9 @@ class Prompter:
     def approval(self, event: dict[str, Any]) -> None:
         subject = event.get("subject") or event.get("arguments", "")
         approval_id = event["approval_id"]
+        if event.get("tool") == "okr" and self.interactive:
+            self._okr(event)
+            return
         if not self.interactive:
             sys.stderr.write(f"denied {event['tool']} {subject}: {_NON_INTERACTIVE}\n")
             self._decide(approval_id, "deny", _NON_INTERACTIVE)
@@ -51,6 +54,27 @@ class Prompter:
         allow = answer.strip().lower() in ("y", "yes")
         self._decide(approval_id, "allow" if allow else "deny",
                      "" if allow else "declined at the CLI prompt")
+        self.printer.waiting("waiting for the model…")
+
+    def _okr(self, event: dict[str, Any]) -> None:
+        """``/go``'s gate: the drafted objective and key results, y to start, n with a reason
+        to have it drafted again."""
+        from ..wire.okr_draft import okr_draft, okr_lines
+
+        self.printer.quiet()
+        draft = okr_draft(event.get("arguments", ""))
+        lines = okr_lines(draft) if draft else [str(event.get("subject") or "")]
+        sys.stderr.write("\nObjective: " + "\n  ".join(lines) + "\n")
+        answer = self._ask("Approve this objective and start? [y/N] ", event["approval_id"])
+        if answer is None:
+            return  # decided elsewhere (an editor, another terminal)
+        if answer.strip().lower() in ("y", "yes"):
+            self._decide(event["approval_id"], "allow", "")
+        else:
+            reason = self._ask("Why not? (it is drafted again with your reason) ", event["approval_id"])
+            if reason is None:
+                return
+            self._decide(event["approval_id"], "deny", reason.strip() or "declined at the CLI prompt")
         self.printer.waiting("waiting for the model…")
 
     def question(self, event: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "PermissionsSection",
     "ProviderApi",
     "ProviderSection",
+    "RelaySection",
     "SecretsSection",
     "SessionSection",
     "SwarmSection",
@@ -224,6 +225,13 @@ class SwarmSection(msgspec.Struct, frozen=True, kw_only=True):
     subtask_timeout: Annotated[int, msgspec.Meta(ge=10)] = 1800
 
 
+class RelaySection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[relay]``: the /autochat relay."""
+
+    #: Resume relays a restart cut short when the daemon starts.
+    auto_resume: bool = False
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -239,6 +247,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     a2a: A2ASection = msgspec.field(default_factory=A2ASection)
     bus: BusSection = msgspec.field(default_factory=BusSection)
     swarm: SwarmSection = msgspec.field(default_factory=SwarmSection)
+    relay: RelaySection = msgspec.field(default_factory=RelaySection)
 
 
 # --- schema walking: which keys exist ------------------------------------------------

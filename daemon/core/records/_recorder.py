@@ -111,13 +111,17 @@ class Recorder:
             session_id=params.get("session_id") if isinstance(params.get("session_id"), str) else None)
 
     def on_event(self, session_id: str, model: str, seq: int, event: ev.SessionEvent,
-                 parent_id: str | None = None) -> None:
+                 parent_id: str | None = None, tags: dict[str, str] | None = None) -> None:
         """Record one session event: its event stream, tool telemetry, usage, audit.
-        ``parent_id``: the session's parent (a sub-agent's), carried by its records."""
+        ``parent_id``: the session's parent (a sub-agent's), carried by its records;
+        ``tags``: the ``okr_id`` / ``okr_run_id`` / ``relay_id`` the session works for,
+        carried by its events and audit records."""
+        ids = {k: (tags or {}).get(k) for k in ("okr_id", "okr_run_id", "relay_id")}
         data = _clean(_to_builtins(event))
         kind = data.pop("type")
         try:
-            self.events.open(session_id).append(kind, data)
+            self.events.open(session_id).append(kind, data, okr_id=ids["okr_id"], okr_run_id=ids["okr_run_id"],
+                                                relay_id=ids["relay_id"])
         except Exception as exc:  # noqa: BLE001 - recording must never stop a session
             if self._events_error is None:  # one clear error, not one per event
                 log.error("event streams cannot be written (%s); sessions go on without them", exc)
@@ -125,7 +129,7 @@ class Recorder:
         if isinstance(event, ev.ToolCallStart):
             self._calls[(session_id, event.call_id)] = self._start(session_id, model, event, data, parent_id)
         elif isinstance(event, ev.ToolCallEnd):
-            self._tool_end(session_id, model, event, data, parent_id)
+            self._tool_end(session_id, model, event, data, parent_id, ids)
         if isinstance(event, ev.UsageEvent):
             self._add_usage(session_id, event.input_tokens, event.output_tokens)
         if isinstance(event, ev.UsageEvent) and self.telemetry is not None:
@@ -138,13 +142,15 @@ class Recorder:
                 "approval", event.decision, principal=event.by or "user",
                 outcome="success" if event.decision == "allow" else "denied",
                 resource=event.subject or None, session_id=session_id,
-                detail={"approval_id": event.approval_id, "tool": event.tool, "rule": event.rule})
+                detail={"approval_id": event.approval_id, "tool": event.tool, "rule": event.rule},
+                okr_id=ids["okr_id"], okr_run_id=ids["okr_run_id"], relay_id=ids["relay_id"])
         elif isinstance(event, ev.Done):
             self.audit.record(
                 "session", "run_end", principal=f"agent:{session_id}",
                 outcome="success" if event.stop_reason in ("end_turn", "max_steps") else "failure",
                 session_id=session_id, detail={"stop_reason": event.stop_reason, "steps": event.steps,
-                                               **({"parent_session_id": parent_id} if parent_id else {})})
+                                               **({"parent_session_id": parent_id} if parent_id else {})},
+                okr_id=ids["okr_id"], okr_run_id=ids["okr_run_id"], relay_id=ids["relay_id"])
 
     def _add_usage(self, session_id: str, input_tokens: int, output_tokens: int) -> None:
         usage = self.session_usage
@@ -174,7 +180,8 @@ class Recorder:
         return execution
 
     def _tool_end(self, session_id: str, model: str, event: ev.ToolCallEnd, data: dict[str, Any],
-                  parent_session: str | None = None) -> None:
+                  parent_session: str | None = None, ids: dict[str, str | None] | None = None) -> None:
+        ids = ids or {}
         execution = self._calls.pop((session_id, event.call_id), None)
         self.audit.record(
             "tool", event.name, principal=f"agent:{session_id}",
@@ -182,7 +189,8 @@ class Recorder:
             duration_ms=event.duration_ms,
             detail={"call_id": event.call_id,
                     "files": [c.get("path") for c in event.changes if isinstance(c, dict)],
-                    **({"parent_session_id": parent_session} if parent_session else {})})
+                    **({"parent_session_id": parent_session} if parent_session else {})},
+            okr_id=ids.get("okr_id"), okr_run_id=ids.get("okr_run_id"), relay_id=ids.get("relay_id"))
         if self.telemetry is None:
             return
         from .telemetry import FileChange, FileChangeType, ToolExecution
