@@ -3,9 +3,13 @@
  * `experimental.codetether.approvals`, so the server does not fall back to
  * `window/showMessageRequest`).
  *
- * - `codetether/approval` (tool, okr): a modal Allow / Deny; a question: a quick pick of
+ * - `codetether/approval` (tool): a modal Allow / Deny; a question: a quick pick of
  *   its options or an input box. Dismissing leaves it pending for the Approve / Reject
  *   commands or another client.
+ * - `codetether/approval` (okr, `/go`'s gate): a modal with the objective and its key
+ *   results, Approve / Deny; Deny asks for the reason (the server drafts again with it,
+ *   and the next draft arrives as a new gate). Escape leaves it pending for
+ *   `codetether.showOkrGate`.
  * - `codetether/proposal`: the diff editor between the original and the proposed text
  *   (virtual documents from `codetether.showDiff`), then Apply / Reject.
  * - `codetether/resolved`: forgets the item, whoever decided it (the toast, the code
@@ -24,6 +28,7 @@ import {
   type ResolvedParams,
   type ShowDiffResult,
 } from "./protocol";
+import { APPROVE, DENY, denyReasonBox, okrGateLabel, okrGateMessage } from "./okr";
 
 export const PROPOSAL_SCHEME = "codetether-proposal";
 
@@ -101,6 +106,10 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
     }
     if (p.kind === "question") {
       await this.ask(p);
+      return;
+    }
+    if (p.kind === "okr") {
+      await this.okrGate(p);
       return;
     }
     const { message, detail } = approvalMessage(p);
@@ -211,6 +220,48 @@ export class Approvals implements vscode.TextDocumentContentProvider, vscode.Dis
       return items[0].id;
     }
     return (await vscode.window.showQuickPick(items, { placeHolder }))?.id;
+  }
+
+  /**
+   * `/go`'s gate: Approve, or Deny with a reason. A choice made after someone else decided
+   * (the CLI, another editor, a cancel) is dropped: the modal cannot be closed from here.
+   */
+  async okrGate(p: ApprovalParams): Promise<void> {
+    const { message, detail } = okrGateMessage(p);
+    const choice = await vscode.window.showWarningMessage(message, { modal: true, detail }, APPROVE, DENY);
+    if (!this.pending.has(p.id) || choice === undefined) {
+      return;
+    }
+    if (choice === APPROVE) {
+      await this.approve(p.id);
+      return;
+    }
+    const reason = await vscode.window.showInputBox({ ...denyReasonBox(p), ignoreFocusOut: true });
+    if (reason === undefined) {
+      void vscode.window.showInformationMessage(
+        "codetether: the objective still awaits your decision (codetether: Show Pending OKR Gate).");
+      return;
+    }
+    if (this.pending.has(p.id)) {
+      await this.reject(p.id, reason.trim());
+    }
+  }
+
+  /** Shows a pending OKR gate again (the one, or the one picked); says so when there is none. */
+  async showOkrGate(): Promise<void> {
+    const gates = [...this.pending.values()].flatMap((item) =>
+      item.kind === "approval" && item.params.kind === "okr" ? [item.params] : []);
+    if (gates.length === 0) {
+      void vscode.window.showInformationMessage("codetether: no objective is awaiting approval.");
+      return;
+    }
+    const gate = gates.length === 1
+      ? gates[0]
+      : (await vscode.window.showQuickPick(gates.map((p) => ({ label: okrGateLabel(p), p })),
+        { placeHolder: "Which objective?" }))?.p;
+    if (gate !== undefined) {
+      await this.okrGate(gate);
+    }
   }
 
   private async ask(p: ApprovalParams): Promise<void> {

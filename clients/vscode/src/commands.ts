@@ -145,6 +145,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       return s;
     },
     "codetether.restart": () => server.restart(),
+    "codetether.showOkrGate": () => approvals.showOkrGate(),
   };
 
   return Object.entries(handlers).map(([id, handler]) =>

@@ -66,12 +66,46 @@ export interface ProposalParams {
 
 export type ApprovalKind = "tool" | "edit" | "question" | "okr";
 
+/** How a key result is measured (daemon/wire/okr.py `Evidence`): `kind` and its one value. */
+export interface OkrEvidence {
+  kind?: string;
+  command?: string;
+  selection?: string;
+  path?: string;
+  url?: string;
+  question?: string;
+  value?: string;
+  [field: string]: unknown;
+}
+
+export interface OkrKeyResult {
+  title?: string;
+  target_value?: number;
+  unit?: string;
+  metric_type?: string;
+  evidence?: OkrEvidence;
+  [field: string]: unknown;
+}
+
+/** `/go`'s drafted objective, riding in an `okr` approval (daemon/wire/okr_draft.py). */
+export interface OkrDraft {
+  okr_id?: string;
+  run_id?: string;
+  /** 1 for the first draft, 2 after one denial, … */
+  attempt?: number;
+  title?: string;
+  description?: string;
+  key_results?: OkrKeyResult[];
+}
+
 export interface ApprovalParams {
   id: string;
   kind: ApprovalKind;
   title: string;
   detail: string;
   options?: string[];
+  /** Only on `kind: "okr"`: the draft itself, for a richer rendering than `detail`. */
+  okr?: OkrDraft;
 }
 
 export interface ResolvedParams {
