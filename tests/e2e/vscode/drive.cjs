@@ -8,7 +8,8 @@
  * and exits 1 naming the step.
  *
  * Environment: VSCODE_E2E_PLAYWRIGHT (playwright-core's folder), VSCODE_E2E_CHROMIUM, and
- * DRIVE: JSON {url, workspace, shots, mode?}; mode "missing-program" checks only E5's error.
+ * DRIVE: JSON {url, workspace, shots, mode?}; mode "missing-program" checks only E5's error;
+ * mode "okr" runs `/go` through the OKR gate (tests/e2e/test_vscode_okr.py), DRIVE_OKR_ROUNDS times.
  */
 "use strict";
 
@@ -267,6 +268,84 @@ async function missingProgram() {
   log(`error: ${JSON.stringify(text)}`);
 }
 
+/**
+ * `/go` in the chat, `rounds` times: the gate's modal shows the objective and both key results;
+ * Deny with a reason; the re-drafted objective's modal; Approve; "/go completed" in the chat.
+ * Prints one `gate {...}` line per gate: when its modal was visible and when the decision left
+ * the page (the click, or Enter in the reason box), epoch ms, for the test to set beside the
+ * daemon's own times.
+ */
+async function okr() {
+  const rounds = Number(process.env.DRIVE_OKR_ROUNDS || "1");
+  await begin("open the workspace");
+  await page.goto(cfg.url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
+  await page.locator('.activitybar a[aria-label^="codetether"]').waitFor({ timeout: 90_000 });
+  await begin("the language server starts");
+  await until("the status item to show the server's status",
+    async () => (await statusItem().innerText()).includes("↑"), 60_000);
+  await openChat();
+
+  const gate = async (title) => {
+    const dialog = page.locator(".monaco-dialog-box", { hasText: `Approve objective: ${title}` });
+    await dialog.waitFor({ timeout: TIMEOUT });
+    const shown = Date.now();
+    const text = await dialog.innerText();
+    for (const part of [title, "a file that says it is done",
+      "KR1. done.txt exists (target 1, binary) — measured by file: done.txt",
+      "KR2. it says done (target 1, binary) — measured by command: grep -q done done.txt"]) {
+      if (!text.includes(part)) {
+        throw new Error(`the OKR gate does not show ${JSON.stringify(part)}: ${text}`);
+      }
+    }
+    return { dialog, shown };
+  };
+  const completed = async () => ((await transcript()).match(/\/go completed: /g) || []).length;
+
+  for (let round = 1; round <= rounds; round += 1) {
+    const vague = `Too vague ${round}`;
+    const ship = `Ship done.txt ${round}`;
+    const reason = `say which file, round ${round}`;
+    await begin(`round ${round}: /go in the chat, the gate shows the objective and its key results`);
+    await send(`/go ship a done file (${round})`);
+    const first = await gate(vague);
+    if (round === 1) {
+      await shot("okr-gate");
+    }
+    await begin(`round ${round}: Deny, with a reason`);
+    await first.dialog.locator(".monaco-button", { hasText: "Deny" }).click();
+    const box = page.locator(".quick-input-widget input");
+    await box.waitFor({ timeout: TIMEOUT });
+    await box.fill(reason);
+    if (round === 1) {
+      await shot("okr-deny-reason");
+    }
+    const denied = Date.now();
+    await box.press("Enter");
+    log(`gate ${JSON.stringify({ title: vague, decision: "deny", shown: first.shown, decided: denied })}`);
+
+    await begin(`round ${round}: the re-drafted objective's gate; Approve`);
+    const second = await gate(ship);
+    const approve = second.dialog.locator(".monaco-button", { hasText: "Approve" });
+    await approve.waitFor({ timeout: TIMEOUT });
+    const approved = Date.now();
+    await approve.click();
+    log(`gate ${JSON.stringify({ title: ship, decision: "approve", shown: second.shown, decided: approved })}`);
+
+    await begin(`round ${round}: "/go completed" in the chat`);
+    await until(`"/go completed" ${round} time(s) in the chat`, async () => (await completed()) >= round, 60_000);
+    const t = await transcript();
+    if (!t.includes(reason)) {
+      throw new Error(`the chat does not show the denial's reason ${JSON.stringify(reason)}: ${t}`);
+    }
+    await statusSettled();
+    if (round === 1) {
+      await shot("okr-completed");
+    }
+  }
+  log(`transcript: ${JSON.stringify(await transcript())}`);
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.VSCODE_E2E_CHROMIUM,
@@ -276,7 +355,8 @@ async function missingProgram() {
   try {
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on("pageerror", (err) => log(`page error: ${err.message}`));
-    await (cfg.mode === "missing-program" ? missingProgram() : scenario());
+    const modes = { "missing-program": missingProgram, okr, scenario };
+    await (modes[cfg.mode] || scenario)();
     log("ok");
   } catch (err) {
     log(`FAILED at step "${step}": ${err && err.stack ? err.stack : err}`);
