@@ -28,10 +28,11 @@ compact table at the end and writes ``.bench/results.json``.
   NATS on loopback beside a bare nats-py loop
 * ``relay``          — the /autochat relay: checkpoint write p50/p99 (fsynced), and resume after kill -9
   (daemon restart to the first resumed turn)
+* ``vscode_okr_gate`` — /go's OKR gate round trip in real VS Code (code-server): request to modal, decision to recorded
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
            "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss",
-           "a2a_throughput", "a2a_rss", "a2a_load", "agents", "bus_throughput", "relay")
+           "a2a_throughput", "a2a_rss", "a2a_load", "agents", "bus_throughput", "relay", "vscode_okr_gate")
 
 __all__ = ["BENCHES"]

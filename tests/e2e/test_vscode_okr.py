@@ -106,5 +106,7 @@ async def test_go_okr_gate_in_code_server(vsix: Path, root: Path) -> None:
         print(f"vscode okr gate round trip over {len(trips)} gates: p50 {_p50(trips)} ms, "
               f"min {min(trips):.1f} ms, max {max(trips):.1f} ms; request -> modal visible p50 {_p50(shown)} ms; "
               f"decision -> recorded p50 {_p50(decided)} ms")
+        print("per gate (request -> modal visible + decision -> recorded, ms): "
+              + ", ".join(f"{g['decision']} {a:.0f}+{b:.0f}" for g, a, b in zip(gates, shown, decided, strict=True)))
     finally:
         subprocess.run([CLI, "daemon", "stop"], env=env, capture_output=True, timeout=60)
