@@ -39,7 +39,16 @@ from ..core.ralph import RalphLoop, RalphStore
 from ..core.sessions import SessionRuntime
 from ..errors import CodetetherError, InvalidParams
 from ..wire import api
-from ..wire.events import ApprovalRequested, ApprovalResolved, Done, Notice, Progress, TextChunk, UserMessage
+from ..wire.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Done,
+    Notice,
+    Progress,
+    SessionEvent,
+    TextChunk,
+    UserMessage,
+)
 from ..wire.messages import Message, Usage
 from ..wire.okr import Evidence, KeyResult, OkrCreateParams, OkrUpdateParams
 from ..wire.ralph import RalphIteration, RalphProgress, RalphState
@@ -205,8 +214,10 @@ class _Go:
         intent, denials = str(self.state["intent"]), list(self.state.get("denials") or [])
         drafts = int(self.state.get("drafts") or 0) + 1
         if drafts > MAX_DRAFTS:
-            self._save(phase="done", summary=f"/go stopped: {MAX_DRAFTS} drafts were denied; last reason: "
-                                             f"{denials[-1] if denials else '(none)'}")
+            summary = (f"/go stopped: {MAX_DRAFTS} drafts were denied; last reason: "
+                       f"{denials[-1] if denials else '(none)'}")
+            await self._say(summary + "\n")
+            self._save(phase="done", summary=summary)
             return
         await self.rt.emit(Progress(phase="generating", detail="drafting the objective"))
         chat = chat_model(self.app, None, self.env)
@@ -282,9 +293,15 @@ class _Go:
             await self.store.update_run(run_id, prd_path=str(prd_path))
             await self._say(f"PRD written: {prd_path} ({len(okr.key_results)} stories, one per key result)\n")
 
+        async def forward(event: SessionEvent) -> None:
+            # A story's approvals reach whoever watches the /go (the CLI, an editor); they are
+            # decided by id like any other.
+            if isinstance(event, (ApprovalRequested, ApprovalResolved)):
+                await self.rt.emit(event)
+
         async def run_agent(prompt: str, where: Path) -> Any:
             return await run_session(self.app, where=where, prompt=prompt, mode=self.mode,
-                                     title=f"/go {okr.title[:40]}: story", env=self.env,
+                                     title=f"/go {okr.title[:40]}: story", env=self.env, on_event=forward,
                                      principal=f"go:{run_id}", state={"go_story": {"okr_id": okr.id,
                                                                                    "run_id": run_id}})
 

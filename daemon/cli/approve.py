@@ -36,8 +36,16 @@ class Prompter:
     def approval(self, event: dict[str, Any]) -> None:
         subject = event.get("subject") or event.get("arguments", "")
         approval_id = event["approval_id"]
-        if event.get("tool") == "okr" and self.interactive:
-            self._okr(event)
+        if event.get("tool") == "okr":
+            if self.interactive:
+                self._okr(event)
+            else:  # a gate for a person: it waits for whoever decides it (an editor, a script)
+                self.printer.quiet()
+                sys.stderr.write(f"waiting for a decision on objective {event.get('subject', '')!r}: "
+                                 f"`codetether approvals allow {approval_id}`, or deny it with a reason "
+                                 f"(`codetether approvals deny {approval_id} --reason ...`) to have it "
+                                 "drafted again\n")
+                sys.stderr.flush()
             return
         if not self.interactive:
             sys.stderr.write(f"denied {event['tool']} {subject}: {_NON_INTERACTIVE}\n")
@@ -62,10 +70,11 @@ class Prompter:
         from ..wire.okr_draft import okr_draft, okr_lines
 
         self.printer.quiet()
-        draft = okr_draft(event.get("arguments", ""))
-        lines = okr_lines(draft) if draft else [str(event.get("subject") or "")]
-        sys.stderr.write("\nObjective: " + "\n  ".join(lines) + "\n")
-        answer = self._ask("Approve this objective and start? [y/N] ", event["approval_id"])
+        if self.printer.as_json:  # the draft was not shown as text: show it here
+            draft = okr_draft(event.get("arguments", ""))
+            lines = okr_lines(draft) if draft else [str(event.get("subject") or "")]
+            sys.stderr.write("Objective: " + "\n  ".join(lines) + "\n")
+        answer = self._ask(f"Approve objective {event.get('subject', '')!r} and start? [y/N] ", event["approval_id"])
         if answer is None:
             return  # decided elsewhere (an editor, another terminal)
         if answer.strip().lower() in ("y", "yes"):

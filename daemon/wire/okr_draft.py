@@ -44,7 +44,9 @@ def okr_lines(draft: dict[str, Any]) -> list[str]:
     for i, kr in enumerate(draft.get("key_results") or [], 1):
         if not isinstance(kr, dict):
             continue
-        target = f"{kr.get('target_value', '')} {kr.get('unit') or ''}".strip()
+        value = kr.get("target_value", "")
+        value = f"{value:g}" if isinstance(value, (int, float)) else str(value)
+        target = f"{value} {kr.get('unit') or ''}".strip()
         how = _evidence(kr.get("evidence"))
         lines.append(f"KR{i}. {kr.get('title', '')}"
                      + (f" (target {target}, {kr.get('metric_type', 'progress')})" if target else "")

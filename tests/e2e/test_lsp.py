@@ -486,3 +486,52 @@ async def test_swarm_from_the_chat_streams_progress_and_the_answer(client: Langu
     assert chat[-1]["event"]["type"] == "done"
     with pytest.raises(Exception, match="needs"):
         await _command(client, "codetether.swarm", {"text": " "})
+
+
+def _okr_draft(title: str) -> dict:
+    return {"text": json.dumps({"title": title, "description": "a file that says it is done", "key_results": [
+        {"title": "done.txt exists", "metric_type": "binary", "evidence": {"kind": "file", "path": "done.txt"}},
+        {"title": "it says done", "metric_type": "binary",
+         "evidence": {"kind": "command", "command": "grep -q done done.txt"}}]})}
+
+
+def _go_script(*drafts: str) -> None:
+    _script(*(_okr_draft(d) for d in drafts),
+            {"tool": "write_file", "arguments": {"path": "done.txt", "content": "done\n"}}, {"text": "wrote it"},
+            {"text": "holds"})
+
+
+async def test_go_gate_for_a_custom_client_deny_redraft_approve(client: LanguageClient):
+    """`/go` in the chat: an okr gate with the draft; deny with a reason re-drafts; approve ships."""
+    _go_script("Too vague", "Ship done.txt")
+    await _command(client, "codetether.chat", {"text": "/go ship a done file"})
+    await _until(lambda: any(a["kind"] == "okr" for a in client.approvals), "the first OKR gate")
+    gate = next(a for a in client.approvals if a["kind"] == "okr")
+    assert gate["title"] == "Approve objective: Too vague" and gate["options"] == ["Approve", "Deny"]
+    assert [kr["title"] for kr in gate["okr"]["key_results"]] == ["done.txt exists", "it says done"]
+    assert "KR2. it says done (target 1, binary) — measured by command: grep -q done done.txt" in gate["detail"]
+    await _command(client, "codetether.reject", {"id": gate["id"], "reason": "say which file"})
+    await _until(lambda: sum(a["kind"] == "okr" for a in client.approvals) == 2, "the re-drafted gate")
+    second = [a for a in client.approvals if a["kind"] == "okr"][1]
+    assert second["title"] == "Approve objective: Ship done.txt"
+    await _command(client, "codetether.approve", {"id": second["id"]})
+    # the story's own tool approval (the session asks) reaches this editor like any gate
+    await _until(lambda: any(a["kind"] == "tool" for a in client.approvals), "the story's write_file gate")
+    tool_gate = next(a for a in client.approvals if a["kind"] == "tool")
+    assert tool_gate["title"] == "Allow write_file?"
+    await _command(client, "codetether.approve", {"id": tool_gate["id"]})
+    await _until(lambda: _done(client), "the /go to finish", timeout=60)
+    text = "".join(e["event"].get("text", "") for e in client.events if e["event"]["type"] == "text")
+    assert "Denied by" in text and "/go completed: Ship done.txt" in text
+    assert (WS / "done.txt").read_text() == "done\n"
+
+
+@pytest.mark.parametrize("client", ["generic"], indirect=True)
+async def test_go_gate_in_any_lsp_editor_is_a_message_request(client: LanguageClient):
+    _go_script("Ship done.txt")
+    await _command(client, "codetether.chat", {"text": "/go ship a done file"})
+    await _until(lambda: _done(client), "the /go to finish", timeout=60)
+    asked = next(m for m in client.asked if m.startswith("Approve objective: Ship done.txt"))
+    assert "KR1. done.txt exists" in asked
+    assert any(m.startswith("Allow write_file?") for m in client.asked)  # the story's own gate
+    assert (WS / "done.txt").read_text() == "done\n"
