@@ -251,6 +251,7 @@ class CodetetherServer(LanguageServer):
         (a denial's reason re-drafts it). The draft rides in ``okr`` for rich clients."""
         okr = okr_draft(event.arguments)
         detail = "\n".join(okr_lines(okr)) if okr else event.arguments
+        self._progress_report(sid, f"waiting for your decision on the objective {event.subject!r}")
         self._gate(event.approval_id, sid, "okr", f"Approve objective: {event.subject}", detail,
                    ["Approve", "Deny"], okr=okr)
 
