@@ -16,8 +16,9 @@ stops it; ``session/resume`` continues it):
    re-attaches every gate still pending when it starts (:func:`reattach_gates`).
 3. **Execute.** The approved OKR becomes a ``prd.json`` (one story per key result, its
    evidence as the story's verification step) and the Ralph loop runs it; after every
-   iteration each key result is measured from its own evidence and recorded. The run
-   ends ``completed`` when every measurable key result passes, else ``failed``.
+   iteration each key result is measured from its own evidence and recorded. At the end
+   a key result measured by a question is asked (the user's answer is its outcome). The
+   run ends ``completed`` when every key result passes, else ``failed``.
 
 Every audit record and event of the flow's session carries ``okr_id`` and ``okr_run_id``.
 """
@@ -28,6 +29,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,15 @@ from ..wire.events import (
     UserMessage,
 )
 from ..wire.messages import Message, Usage
-from ..wire.okr import Evidence, KeyResult, OkrCreateParams, OkrUpdateParams
+from ..wire.okr import (
+    Evidence,
+    KeyResult,
+    KrOutcome,
+    OkrCreateParams,
+    OkrRun,
+    OkrUpdateParams,
+    QuestionEvidence,
+)
 from ..wire.ralph import RalphIteration, RalphProgress, RalphState
 from ._runs import chat_model, run_session
 from .okr import okr_store
@@ -326,13 +336,13 @@ class _Go:
             return
         measured = await measure_run(self.store, run_id, workspace)
         okr = await self.store.get_okr(run.okr_id)
+        measured = await self._ask_questions(run_id, okr.key_results) or measured
         latest = {o.kr_id: o for o in measured.outcomes}
         lines, ok = [], True
         for kr in okr.key_results:
             out = latest.get(kr.id)
-            needs_word = out is not None and out.type == "question"
-            ok = ok and (needs_word or (out is not None and out.passed))
-            mark = "?" if needs_word else ("✓" if out is not None and out.passed else "✗")
+            ok = ok and out is not None and out.passed
+            mark = "✓" if out is not None and out.passed else "✗"
             lines.append(f"{mark} {kr.title} ({measured.kr_progress.get(kr.id, 0.0):.0%}"
                          f"{': ' + out.evidence if out is not None and not out.passed else ''})")
         final = "completed" if ok else "failed"
@@ -342,6 +352,20 @@ class _Go:
                    + "\n  ".join(lines))
         await self._say(summary + "\n")
         self._save(phase="done", summary=summary)
+
+    async def _ask_questions(self, run_id: str, key_results: list[KeyResult]) -> OkrRun | None:
+        """A key result measured by a question is the user's word: asked now, through the
+        session (the CLI's prompt, an editor's question gate), and recorded as its outcome."""
+        outcomes = []
+        for kr in key_results:
+            if not isinstance(kr.evidence, QuestionEvidence):
+                continue
+            answer = await self.rt.ask(kr.evidence.question, ["yes", "no"])
+            passed = answer.strip().lower() in ("yes", "y")
+            outcomes.append(KrOutcome(kr_id=kr.id, type="question", evidence=f"the user answered {answer!r}",
+                                      passed=passed, at=time.time(), value=1.0 if passed else 0.0,
+                                      progress=1.0 if passed else 0.0))
+        return await self.store.record_measurement(run_id, outcomes) if outcomes else None
 
     def _prd_path(self, run_id: str) -> Path:
         return self.app.paths.data_dir / "go" / run_id / "prd.json"

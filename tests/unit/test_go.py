@@ -232,3 +232,42 @@ async def test_go_needs_an_intent(tmp_path: Path, scripted_app: Any) -> None:
             await _go(table, sid, "/go   ")
     finally:
         await app.aclose()
+
+
+async def test_a_question_key_result_is_the_users_answer(tmp_path: Path, scripted_app: Any) -> None:
+    from codetether.daemon.wire.events import QuestionAsked
+
+    draft = {"text": json.dumps({"title": "Greet", "key_results": [
+        {"title": "hello.txt exists", "evidence": {"kind": "file", "path": "hello.txt"}},
+        {"title": "the greeting reads well", "evidence": {"kind": "question", "question": "Does it read well?"}}]})}
+    app: App = scripted_app(tmp_path / "home", [
+        draft, {"tool": "write_file", "arguments": {"path": "hello.txt", "content": "hi\n"}}, "wrote it",
+        "a person decides this one"], config=AUTO)
+    try:
+        table = build_api(app)
+        sid = (await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())).id
+        asked: list[str] = []
+
+        async def decide(event: Any) -> None:
+            if isinstance(event, ApprovalRequested):
+                await table.call("approval/decide", {"approval_id": event.approval_id, "decision": "allow"}, _ctx())
+
+        stream = table.stream("session/prompt", {"session_id": sid, "text": "/go greet"}, _ctx())
+        result = None
+        async for item in stream:
+            if isinstance(item, api.PromptResult):
+                result = item
+                continue
+            await decide(item.event)
+            if isinstance(item.event, QuestionAsked):
+                asked.append(item.event.question)
+                await table.call("question/answer", {"question_id": item.event.question_id, "answer": "yes"},
+                                 _ctx())
+        assert asked == ["Does it read well?"]
+        assert result is not None and result.text.startswith("/go completed: Greet")
+        run = (await okr_store(app).list_runs())[0]
+        question = next(o for o in reversed(run.outcomes) if o.type == "question")
+        assert question.passed and question.evidence == "the user answered 'yes'"
+        assert set(run.kr_progress.values()) == {1.0}
+    finally:
+        await app.aclose()
