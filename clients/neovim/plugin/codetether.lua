@@ -5,7 +5,7 @@ end
 vim.g.loaded_codetether = true
 
 local subcommands = {
-  "approve", "cancel", "chat", "diff", "model", "new", "plan",
+  "approve", "cancel", "chat", "diff", "model", "new", "pending", "plan",
   "reject", "resume", "review", "sessions", "status",
 }
 

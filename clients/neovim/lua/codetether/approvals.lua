@@ -1,4 +1,5 @@
----Approvals and questions through vim.ui.select / vim.ui.input, one prompt at a time.
+---Approvals and questions through vim.ui.select / vim.ui.input, one prompt at a time;
+---`/go`'s OKR gates in a float of their own (codetether.okr).
 ---A choice made after the gate was decided elsewhere (CLI, another editor) is dropped.
 local log = require("codetether.log")
 local pending = require("codetether.pending")
@@ -108,9 +109,13 @@ function M.ask(a)
   next_prompt()
 end
 
----`codetether/approval`: edits are handled through their proposal.
+---`codetether/approval`: edits are handled through their proposal, OKR gates in a float.
 ---@param params codetether.Approval
 function M.on_approval(params)
+  if params.kind == "okr" then
+    require("codetether.okr").open(params)
+    return
+  end
   if params.kind == "edit" and pending.proposals[params.id] then
     return
   end
@@ -139,12 +144,32 @@ function M.on_proposal(params)
   end
 end
 
----`codetether/resolved`: drop queued prompts for it.
+---`codetether/resolved`: drop queued prompts and the OKR float for it.
 ---@param params { id: string, status: string }
 function M.on_resolved(params)
   queue = vim.tbl_filter(function(a)
     return a.id ~= params.id
   end, queue)
+  require("codetether.okr").on_resolved(params)
+end
+
+---Bring back a pending gate (default: the newest): an OKR gate's float, a proposal's
+---diff, or the approval / question prompt that was dismissed.
+---@param id string?
+function M.reopen(id)
+  id = id or pending.latest()
+  if not id or not pending.is_pending(id) then
+    return log.notify(vim.log.levels.INFO, "nothing pending")
+  end
+  local a = pending.approvals[id]
+  if pending.proposals[id] and (not a or a.kind == "edit") then
+    return require("codetether.diff").open(id)
+  end
+  if a.kind == "okr" then
+    require("codetether.okr").open(a)
+  else
+    M.ask(a)
+  end
 end
 
 return M

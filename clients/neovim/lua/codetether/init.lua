@@ -119,6 +119,13 @@ function M.diff(id)
   require("codetether.diff").open(id)
 end
 
+---Bring back a pending gate (default: the newest): an OKR gate's float after `q`, a
+---proposal's diff, a dismissed approval or question.
+---@param id string?
+function M.pending(id)
+  require("codetether.approvals").reopen(id)
+end
+
 ---Pick a session of the workspace and resume it.
 function M.sessions()
   lsp().exec("codetether.sessions", {}, function(err, result)
@@ -276,6 +283,9 @@ local commands = {
   cancel = function()
     M.cancel()
   end,
+  pending = function(args)
+    M.pending(args[1])
+  end,
 }
 
 ---`:Codetether {sub} ...`
@@ -295,7 +305,7 @@ end
 ---@return string[]
 function M.complete(sub, arglead)
   local items = {}
-  if sub == "approve" or sub == "reject" or sub == "diff" then
+  if sub == "approve" or sub == "reject" or sub == "diff" or sub == "pending" then
     items = require("codetether.pending").ids()
   elseif sub == "plan" then
     items = { "on", "off" }

@@ -22,6 +22,8 @@ local M = {}
 ---@field title string
 ---@field detail string?
 ---@field options string[]?
+---@field okr table? the drafted objective of an "okr" gate (lsp/PROTOCOL.md)
+---@field arrived integer? vim.uv.hrtime() at arrival
 
 ---@type table<string, codetether.Proposal>
 M.proposals = {}
@@ -84,6 +86,7 @@ end
 
 ---@param params table codetether/approval params
 function M.add_approval(params)
+  params.arrived = vim.uv.hrtime()
   M.approvals[params.id] = params
   if not vim.tbl_contains(order, params.id) then
     table.insert(order, params.id)
