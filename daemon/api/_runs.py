@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from ..app import App
 from ..core.agent import Agent, AgentSettings, expand_mentions
@@ -221,11 +222,12 @@ async def run_session(app: App, *, where: Path, prompt: str, mode: str, title: s
                           tokens_in=tokens[0], tokens_out=tokens[1], session_id=rt.id)
 
 
-def chat_model(app: App, model: str | None, env: dict[str, str] | None = None,
-               ) -> Callable[[list[dict[str, str]]], Awaitable[str]]:
+def chat_model(app: App, model: str | None, env: dict[str, str] | None = None, *,
+               schema: dict[str, Any] | None = None) -> Callable[[list[dict[str, str]]], Awaitable[str]]:
     """One model call as a function: chat messages (``role``, ``content``) in, the reply's
     text out, on ``model`` (default: the configured one). What a swarm plans and sums up
-    with, and ``/go`` drafts with."""
+    with, and ``/go`` drafts with. ``schema``: the reply's JSON Schema (structured output
+    where the provider can enforce it)."""
 
     async def chat(messages: list[dict[str, str]]) -> str:
         resolved = app.models.resolve(model)
@@ -235,7 +237,8 @@ def chat_model(app: App, model: str | None, env: dict[str, str] | None = None,
         chunks: list[str] = []
         async with app.models.lease(resolved, env) as provider:
             async for event in provider.stream(CompletionRequest(
-                    model=resolved.model, messages=turns, system=system, max_tokens=4096)):
+                    model=resolved.model, messages=turns, system=system, max_tokens=4096,
+                    response_schema=schema)):
                 if isinstance(event, TextDelta):
                     chunks.append(event.text)
         return "".join(chunks)

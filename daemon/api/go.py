@@ -39,6 +39,7 @@ from ..app import App
 from ..core.okr import OkrStore, measure_run
 from ..core.ralph import RalphLoop, RalphStore
 from ..core.sessions import SessionRuntime
+from ..core.tools import struct_schema
 from ..errors import CodetetherError, InvalidParams
 from ..wire import api
 from ..wire.events import (
@@ -91,6 +92,9 @@ class Draft(msgspec.Struct, kw_only=True):
     description: str = ""
     key_results: list[KeyResult]
 
+
+#: The draft's JSON Schema: structured output where the provider can enforce it.
+DRAFT_SCHEMA: dict[str, Any] = struct_schema(Draft)
 
 _SCHEMA = """Reply with one JSON object and nothing else:
 {"title": "the objective, one line", "description": "why it matters, one or two sentences",
@@ -230,7 +234,7 @@ class _Go:
             self._save(phase="done", summary=summary)
             return
         await self.rt.emit(Progress(phase="generating", detail="drafting the objective"))
-        chat = chat_model(self.app, None, self.env)
+        chat = chat_model(self.app, None, self.env, schema=DRAFT_SCHEMA)
         messages = draft_prompt(intent, self.rt.meta.workspace, denials)
         reply = await chat(messages)
         try:

@@ -266,3 +266,29 @@ def test_tool_prompt_state_is_saved_then_loaded_by_a_fresh_process(tmp_path):
     saved[0].write_bytes(b"garbage")  # a damaged file is dropped and the prompt evaluated again
     third = _cached_run(models, model_path, cache=True)
     assert third.returncode == 0 and "did not load" in third.stderr and third.stdout == plain.stdout
+
+
+@pytest.mark.embedded
+@needs_model
+async def test_structured_output_makes_the_small_model_write_the_schema():
+    """A response schema becomes a grammar: even the 135M model writes JSON that decodes
+    into the shape asked for (what /go's draft relies on with the embedded default)."""
+    import json
+
+    import msgspec
+
+    class Reply(msgspec.Struct):
+        title: str
+        done: bool
+
+    from codetether.daemon.core.tools import struct_schema
+
+    request = CompletionRequest(model="smollm2-135m", max_tokens=48, temperature=0.0,
+                                messages=[Message(role="user", content="Give a title for a todo app, as JSON.")],
+                                response_schema=struct_schema(Reply))
+    provider = create_provider("embedded", ProviderCredentials())
+    events = [e async for e in provider.stream(request)]
+    await provider.aclose()
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    reply = msgspec.json.decode(text, type=Reply)  # the grammar allowed nothing else
+    assert isinstance(reply.done, bool) and json.loads(text)["title"] == reply.title

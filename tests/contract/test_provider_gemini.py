@@ -103,3 +103,15 @@ async def test_models_prefix_is_stripped(server, provider_for, collect):
     assert sent.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
     assert sent.body["generationConfig"]["thinkingConfig"] == {"includeThoughts": True}
     assert json.dumps(sent.body)  # plain JSON all the way down
+
+
+async def test_structured_output_is_json_mode(server, provider_for, collect):
+    from codetether.daemon.core.providers import CompletionRequest
+    from codetether.daemon.wire.messages import Message
+
+    server.add(Turn.text('{"a": 1}'))
+    await collect(provider_for("gemini"), CompletionRequest(
+        model="gemini-test", messages=[Message(role="user", content="json")], max_tokens=10,
+        response_schema={"type": "object"}))
+    (sent,) = server.requests_for("gemini")
+    assert sent.body["generationConfig"] == {"maxOutputTokens": 10, "responseMimeType": "application/json"}

@@ -207,3 +207,29 @@ async def test_reasoning_sent_back_only_where_wanted(server, collect, name, expe
     assistant = server.requests[0].body["messages"][1]
     assert assistant["content"] == "a"
     assert ("reasoning_content" in assistant) is expected
+
+
+async def test_structured_output_asks_for_the_schema_or_json_mode(server, provider_for, collect):
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+    asked = CompletionRequest(model="m", messages=[Message(role="user", content="json please")],
+                              response_schema=schema)
+    server.add(Turn.text('{"title": "x"}'))
+    await collect(provider_for("openai"), asked)
+    (sent,) = server.requests_for("openai")
+    assert sent.body["response_format"] == {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+    # a compatible server (llama.cpp, vLLM, Ollama behind another name) gets JSON mode; it can be turned off
+    from codetether.daemon.core.providers import ProviderCredentials, create_provider
+
+    for settings, expected in (({}, {"type": "json_object"}), ({"structured_output": False}, None)):
+        server.add(Turn.text('{"title": "x"}'))
+        compatible = create_provider("openrouter", ProviderCredentials(api_key="k", base_url=server.openai_base_url),
+                                     settings={"max_retries": 0, **settings})
+        try:
+            await collect(compatible, asked)
+        finally:
+            await compatible.aclose()
+        assert server.requests_for("openai")[-1].body.get("response_format") == expected
+    # without a schema nothing is asked
+    server.add(Turn.text("free text"))
+    await collect(provider_for("openai"), CompletionRequest(model="m", messages=[Message(role="user", content="hi")]))
+    assert "response_format" not in server.requests_for("openai")[-1].body

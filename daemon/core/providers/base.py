@@ -50,6 +50,10 @@ class CompletionRequest(msgspec.Struct):
     system: str = ""
     max_tokens: int = 4096
     temperature: float | None = None
+    #: The JSON Schema the reply must follow (structured output), or None for free text.
+    #: Providers that can enforce it do (OpenAI: json_schema; compatible servers and
+    #: Gemini: JSON mode; the embedded model: a grammar); the others get the prompt only.
+    response_schema: dict[str, Any] | None = None
 
 
 class ModelInfo(msgspec.Struct, frozen=True):

@@ -209,6 +209,7 @@ def _generate(
                 repeat_penalty=options["repeat_penalty"],
                 stop=stops,
                 stopping_criteria=StoppingCriteriaList([keep_going]),
+                grammar=_grammar(options.get("response_schema")),
                 stream=True,
             ):
                 choice = chunk["choices"][0]
@@ -291,6 +292,7 @@ class EmbeddedProvider:
             "temperature": request.temperature if request.temperature is not None
             else float(self._settings.get("temperature", 0.3)),  # small models ramble when hot
             "repeat_penalty": float(self._settings.get("repeat_penalty", 1.1)),
+            "response_schema": request.response_schema,
         }
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()  # unbounded: tokens are tiny, one producer
@@ -347,3 +349,19 @@ class EmbeddedProvider:
     async def aclose(self) -> None:
         # The loaded model stays in the process-wide cache for other sessions.
         self._closed = True
+
+
+def _grammar(schema: dict[str, Any] | None) -> Any:
+    """Structured output for the local model: a grammar that only lets it write JSON
+    following ``schema`` (any JSON when the schema cannot be turned into one)."""
+    if schema is None:
+        return None
+    import json
+
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception:  # noqa: BLE001 - a schema llama.cpp cannot compile still gets JSON
+        log.debug("embedded: schema not compiled to a grammar; plain JSON grammar instead", exc_info=True)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)

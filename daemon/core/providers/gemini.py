@@ -143,6 +143,8 @@ class GeminiProvider(HttpProvider):
             config["temperature"] = request.temperature
         if self._settings.get("include_thoughts"):
             config["thinkingConfig"] = {"includeThoughts": True}
+        if request.response_schema is not None:
+            config["responseMimeType"] = "application/json"  # JSON mode (its schema dialect is narrower)
         body: dict[str, Any] = {"contents": to_gemini_contents(request), "generationConfig": config}
         system = system_text(request)
         if system:

@@ -198,6 +198,11 @@ class OpenAIProvider(HttpProvider):
             body["tools"] = to_openai_tools(request.tools)
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.response_schema is not None and self._settings.get("structured_output", True):
+            # OpenAI enforces a schema; compatible servers (llama.cpp, vLLM, Ollama) know JSON mode.
+            body["response_format"] = (
+                {"type": "json_schema", "json_schema": {"name": "reply", "schema": request.response_schema}}
+                if self.name == "openai" else {"type": "json_object"})
         return body
 
     async def _stream_once(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:

@@ -20,6 +20,7 @@ from .base import (
     ToolRegistry,
     ToolResult,
     Workspace,
+    struct_schema,
 )
 from .builtin import builtin_tools, default_registry
 from .shell import ShellLimits
@@ -40,4 +41,5 @@ __all__ = [
     "Workspace",
     "builtin_tools",
     "default_registry",
+    "struct_schema",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "Workspace",
+    "struct_schema",
 ]
 
 
@@ -291,6 +292,12 @@ class Tool:
 _DESCRIBE_CHARS = 60
 
 _SCHEMAS: dict[type, dict[str, Any]] = {}
+
+
+def struct_schema(params: type[msgspec.Struct]) -> dict[str, Any]:
+    """A Struct's JSON Schema as one self-contained object (every ``$ref`` inlined, no
+    class names): what tools offer the model, and what structured output asks for."""
+    return _schema_for(params)
 
 
 def _schema_for(params: type[msgspec.Struct]) -> dict[str, Any]:
