@@ -155,6 +155,10 @@ async def test_swarm_subtasks_run_on_two_workers_and_survive_a_sigkill(home: Any
             assert _git(home.workspace, "status", "--porcelain") == ""
             workers = json.loads((await asyncio.to_thread(home.cli, "workers", "--json", check=True)).stdout)
             assert sorted(w["name"] for w in workers) == ["a", "b"]
+            # the daemon's registry (on the NATS bus) has their cards too
+            agents = json.loads((await asyncio.to_thread(home.cli, "agents", "--role", "worker", "--json",
+                                                         check=True)).stdout)
+            assert sorted(a["name"] for a in agents if a["status"] == "ready") == ["a", "b"]
 
             # -- swarm 2: the worker running the subtask is SIGKILLed mid-run -------
             # The swarm's base is now the merge above: published where the workers fetch from.

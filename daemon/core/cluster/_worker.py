@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ...wire.a2a import TaskState
-from ...wire.bus import AgentShutdown, Heartbeat, SwarmEvent, TaskUpdate
+from ...wire.bus import AgentReady, AgentShutdown, Heartbeat, SwarmEvent, TaskUpdate
 from ...wire.cluster import WorkerCard, WorkItem, WorkResult
 from ..bus import Bus, BusClosed, agent_events_topic, task_topic
 from ._link import CONSUMER, WORK_STREAM, WORK_SUBJECT, ClusterLink
@@ -141,6 +141,11 @@ class Worker:
         config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
                                 max_deliver=self.max_deliver, max_ack_pending=-1)
         psub = await js.pull_subscribe(WORK_SUBJECT, durable=CONSUMER, stream=WORK_STREAM, config=config)
+        with contextlib.suppress(BusClosed):  # its card for every daemon's registry (`codetether agents`)
+            await self.bus.publish(agent_events_topic(self.id), AgentReady(
+                agent_id=self.id, name=self.name, role="worker", url=f"nats-worker://{self.host}/{self.name}",
+                capabilities=["swarm-subtask"], description=f"worker on {self.host}, workspace {self.workspace}"),
+                sender_id=self.id)
         await self._beat()
         self._tasks = [asyncio.create_task(self._pull(js, psub), name=f"worker:{self.name}:pull"),
                        asyncio.create_task(self._heartbeats(), name=f"worker:{self.name}:heartbeat")]
