@@ -141,7 +141,7 @@ def test_go_gate_deny_with_a_reason_redrafts_then_approve_ships(start: Callable[
     assert ed.lua(f"return {NO_FLOAT}")
     assert ed.lua("return require('codetether.pending').latest()") is None
     chat = "\n".join(ed.chat())
-    assert "say which file" in chat and "Approved by" in chat
+    assert "✗ objective denied: say which file" in chat and "✓ objective approved" in chat
     runs = home.json("okr", "runs")
     assert [r["status"] for r in runs] == ["completed"], runs
     assert runs[0]["approval"]["decision"] == "approve"

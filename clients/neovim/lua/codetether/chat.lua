@@ -167,6 +167,9 @@ local render = {
     return { ("  ✓ %s (%d ms)"):format(e.name, math.floor(e.duration_ms or 0)) }
   end,
   approval_request = function(e)
+    if e.tool == "okr" then -- /go's gate: decided in its float (codetether.okr)
+      return { ("  ? approve the objective: %s  (a approve, d deny, q later)"):format(first_line(e.subject)) }
+    end
     return { ("  ? approve %s: %s"):format(e.tool, first_line(e.subject)) }
   end,
   approval_resolved = function(e)
@@ -185,6 +188,12 @@ local render = {
         return { ("  ✗ change to %s rejected: %s"):format(what, first_line(rule)) }
       end
       return { ("  ✗ change to %s rejected"):format(what) }
+    end
+    if e.tool == "okr" then
+      if e.decision == "allow" then
+        return { "  ✓ objective approved" }
+      end
+      return { ("  ✗ objective denied%s"):format(rule ~= "" and (": " .. first_line(rule)) or "") }
     end
     if e.decision == "allow" then
       return { ("  ✓ allowed %s%s"):format(e.tool, e.by == "policy" and " by policy" or "") }
