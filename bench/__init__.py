@@ -16,6 +16,7 @@ compact table at the end and writes ``.bench/results.json``.
 * ``report_rss``     — daemon memory across 10 telemetry reports (R2), vs drawing in-process
 * ``lsp_code_action`` — code action latency on a 10,000-line file with an agent edit pending
 * ``neovim_approval`` — approval round trip in real Neovim, proposal to buffer change
+* ``neovim_okr_gate`` — ``/go``'s OKR gate in real Neovim: notification to the decision recorded, p50/p99
 * ``fuzz_rss``       — daemon memory under 20,000 fuzzed socket frames
 * ``a2a_throughput`` — A2A SendMessage requests/s (JSON-RPC, gRPC; concurrency 1 and 64), ours vs
   a2a-sdk's own server with the same trivial agent and the same client
@@ -32,7 +33,7 @@ compact table at the end and writes ``.bench/results.json``.
 """
 
 BENCHES = ("cli_roundtrip", "daemon_rss", "rpc_latency", "agent_loop", "embedded_model", "embedded_cli",
-           "records", "report_rss", "lsp_code_action", "neovim_approval", "fuzz_rss",
+           "records", "report_rss", "lsp_code_action", "neovim_approval", "neovim_okr_gate", "fuzz_rss",
            "a2a_throughput", "a2a_rss", "a2a_load", "agents", "bus_throughput", "relay", "vscode_okr_gate")
 
 __all__ = ["BENCHES"]
