@@ -250,6 +250,24 @@ def test_file_store_skips_a_torn_line_and_reads_on(files: SessionStore):
     assert [m.content for m in files.load(meta.id).messages] == ["kept", "after"]
 
 
+def test_a_record_after_a_torn_line_without_its_newline_is_not_lost(files: SessionStore):
+    """What kill -9 mid-write leaves: a last line cut short, no newline. The next daemon's
+    first append must start a line of its own, not join the torn one and vanish with it."""
+    meta = _create(files)
+    files.append(meta.id, _messages("kept"))
+    files.close()
+    with (files.root / meta.id / "transcript.jsonl").open("ab") as fh:
+        fh.write(b'{"type":"message","index":1,"ts":0,"mess')  # torn: no newline
+    again = SessionStore(files.root)
+    try:
+        again.append(meta.id, [MessageRecord(1, 0.0, Message(role="user", content="after the crash"))])
+        assert [m.content for m in again.load(meta.id).messages] == ["kept", "after the crash"]
+        again.append(meta.id, [MessageRecord(2, 0.0, Message(role="user", content="and on"))])
+        assert [m.content for m in again.load(meta.id).messages] == ["kept", "after the crash", "and on"]
+    finally:
+        again.close()
+
+
 def test_file_store_corrupt_metadata_is_a_conflict_and_is_left_out_of_the_list(files: SessionStore):
     good, bad = _create(files), _create(files)
     (files.root / bad.id / "meta.json").write_bytes(b"{not json")

@@ -141,9 +141,15 @@ class SessionStore:
             if len(self._handles) >= _MAX_OPEN:
                 self._handles.pop(next(iter(self._handles))).close()
             fd = os.open(self._dir(session_id) / "transcript.jsonl",
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                         os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            size = os.fstat(fd).st_size
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
             fh = os.fdopen(fd, "ab")
             self._handles[session_id] = fh
+            if torn:
+                # A crash mid-write left a torn last line: end it (readers skip it) so the
+                # next record starts a line of its own instead of joining it and being lost.
+                fh.write(b"\n")
         fh.write(b"".join(redact_json(self._enc.encode(r)) + b"\n" for r in records))
         fh.flush()  # to the OS on every append: a daemon crash loses nothing written
         if durable:
