@@ -331,7 +331,7 @@ class _Go:
 
         loop = RalphLoop(prd_path, workspace, run_agent, max_iterations=MAX_ITERATIONS, progress=progress,
                          after_iteration=after_iteration, store=RalphStore(self.app.paths.data_dir / "ralph"),
-                         approval_mode=self.mode)
+                         approval_mode=self.mode, parallel=min(RalphLoop.independent_stories(prd_path), 4))
         try:
             state = await loop.run()
         except CodetetherError as exc:

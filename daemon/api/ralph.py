@@ -9,7 +9,9 @@ a time. Every progress event is also published on the bus topic ``ralph.{prd_id}
 
 Each iteration runs a fresh session (titled ``ralph <prd_id>: <story>``) through the same
 run path as a prompt, in the workspace; its approval requests are announced as
-``approval`` events, decided by id like any other.
+``approval`` events, decided by id like any other. With ``parallel`` > 1 an iteration may
+run several ready stories at once, each session in its own git worktree (under the data
+dir's ``worktrees``), merged back in priority order (see :mod:`codetether.daemon.core.ralph`).
 
 ``/go`` runs its loop with :meth:`RalphAPI.start` (an ``after_iteration`` hook to measure
 key results after each iteration; False from it stops the loop).
@@ -40,6 +42,7 @@ from ..core.ralph import (
     RalphLoop,
     RalphStore,
     RunStoryAgent,
+    current_story,
     next_story,
     parse_prd,
     prd_id,
@@ -99,7 +102,8 @@ class RalphAPI:
             task_id=f"ralph:{event.prd_id}", state=state,
             message=f"{event.phase} {event.story or ''} {event.detail}".strip(),
             metadata={"ralph": True, "prd_id": event.prd_id, "phase": event.phase, "story": event.story,
-                      "iteration": event.iteration, "detail": event.detail}),
+                      "iteration": event.iteration, "detail": event.detail,
+                    **({"stories": list(event.stories)} if event.stories else {})}),
             sender_id=f"ralph:{event.prd_id}")
 
     def methods(self) -> list[Method]:
@@ -142,7 +146,7 @@ class RalphAPI:
         queue: asyncio.Queue[RalphProgress | None] = asyncio.Queue()
         loop, task = self.start(path, workspace, max_iterations=p.max_iterations, model=p.model, env=p.env,
                                 approval_mode=p.approval_mode, on_progress=queue.put_nowait,
-                                principal=ctx.principal or "ralph")
+                                principal=ctx.principal or "ralph", parallel=p.parallel)
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             while (event := await queue.get()) is not None:
@@ -200,12 +204,13 @@ class RalphAPI:
               env: dict[str, str] | None = None, approval_mode: str | None = None,
               on_progress: Progress | None = None, after_iteration: AfterIteration | None = None,
               session_state: dict[str, object] | None = None, principal: str = "ralph",
-              okr_id: str | None = None, okr_run_id: str | None = None,
+              okr_id: str | None = None, okr_run_id: str | None = None, parallel: int = 1,
               ) -> tuple[RalphLoop, asyncio.Task[RalphState]]:
         """Start a loop on ``path`` in its own task, tracked by the app (shutdown cancels it).
         ``on_progress`` sees every event after the bus; ``session_state`` goes into each
         iteration's session meta; ``okr_id``/``okr_run_id`` go there too and into the
-        run's audit record (written when it ends). Conflict if the PRD is running already."""
+        run's audit record (written when it ends); ``parallel`` is the most stories one
+        iteration runs together. Conflict if the PRD is running already."""
         if self.app.stopping:
             raise Unavailable("the daemon is shutting down")
         pid = prd_id(path)
@@ -229,7 +234,8 @@ class RalphAPI:
                                 progress, {**(session_state or {}), **ids})
         loop = RalphLoop(path, workspace, run_agent, max_iterations=max_iterations, progress=progress,
                          after_iteration=after_iteration, store=self.store, check_timeout=CHECK_TIMEOUT,
-                         model=model, approval_mode=mode)
+                         model=model, approval_mode=mode, parallel=parallel,
+                         worktree_dir=self.app.paths.data_dir / "worktrees")
         holder.append(loop)
         task = asyncio.create_task(loop.run(), name=f"ralph:{pid}")
         self.running[pid] = task
@@ -257,7 +263,7 @@ class RalphAPI:
         app = self.app
 
         async def run_agent(prompt: str, where: Path) -> AgentOutcome:
-            sid = current()
+            sid = current_story() or current()  # a stage's agents each know their own story
 
             async def on_event(event: SessionEvent) -> None:
                 if isinstance(event, ApprovalRequested):

@@ -5,7 +5,8 @@
 progress as it happens (on stderr): each iteration's story, the agent's tools, each
 check, pass or fail, the commit; then a summary on stdout. Ctrl-C cancels the run
 (what passes is kept in prd.json: ``ralph run`` again goes on). ``status`` shows the
-stories and the last run. ``--json`` prints every event and then the result as JSON lines.
+stories and the last run. ``--json`` prints every event and then the result as JSON lines. ``run --parallel N`` lets
+an iteration run up to N ready stories together, each in its own git worktree.
 
 Exit status of ``run``: 0 every story passes (or the run was stopped by its owner), 1
 stories are left (max iterations) or the run failed, 130 cancelled.
@@ -53,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--mode", choices=["ask", "auto", "plan"], default=None,
                      help="the agents' approval mode (default: the configured one)")
     run.add_argument("--workspace", help="where the agents work and checks run (default: the PRD's directory)")
+    run.add_argument("--parallel", type=_positive, default=1, metavar="N",
+                     help="run up to N ready stories per iteration together, each in its own git worktree, "
+                          "merged back in priority order (default 1: one at a time)")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     for name, what in (("status", "a PRD's stories and its last run"), ("cancel", "cancel a PRD's running loop")):
         p = actions.add_parser(name, help=what)
@@ -116,6 +120,8 @@ def cmd_ralph(args: Any, paths: Any) -> int:
             return 0
         params = {"prd": _prd_arg(args.prd), "max_iterations": args.max_iterations,
                   "env": forwarded_env(os.environ)}
+        if args.parallel > 1:
+            params["parallel"] = args.parallel
         for key, value in (("model", args.model), ("approval_mode", args.mode)):
             if value is not None:
                 params[key] = value
@@ -167,6 +173,8 @@ def _summary(state: dict[str, Any], out: Any) -> None:
               f"{state.get('stories_total', 0)} stories pass after {state.get('iteration', 0)} iterations\n")
     for it in state.get("iterations") or []:
         why = f" — {it['failed_check']} failed" if it.get("failed_check") else ""
+        if it.get("merge") not in (None, "merged", "unchanged"):
+            why = f" — {it['merge']}, branch kept: {it.get('branch')}"
         commit = f", commit {it['commit'][:12]}" if it.get("commit") else ""
         out.write(f"  {it['iteration']:>3}. {it['story_id']:<10} {it['outcome']}{why}{commit}\n")
     out.flush()

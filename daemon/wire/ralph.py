@@ -33,6 +33,7 @@ __all__ = [
     "CheckResult",
     "CheckStatus",
     "IterationOutcome",
+    "MergeStatus",
     "Prd",
     "QualityChecks",
     "RalphCancelParams",
@@ -109,7 +110,11 @@ RalphStatus = Literal["running", "completed", "max_iterations", "stopped", "canc
 CheckStatus = Literal["passed", "failed", "timeout", "manual"]
 #   passed       the story passes now   failed       a check or step failed
 #   agent_error  the agent's run ended in an error (no checks run)   cancelled
-IterationOutcome = Literal["passed", "failed", "agent_error", "cancelled"]
+#   not_merged   run in a stage: its branch did not merge back (a conflict, a refused or
+#                failed merge); no checks run, the branch is kept (``branch``)
+IterationOutcome = Literal["passed", "failed", "agent_error", "cancelled", "not_merged"]
+#: How a stage's story came back into the main tree (``core.agents`` merge statuses).
+MergeStatus = Literal["merged", "unchanged", "conflict", "refused", "failed"]
 StoryStatus = Literal["passes", "ready", "blocked"]
 
 
@@ -126,7 +131,10 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 
 
 class RalphIteration(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One iteration: a fresh agent on ``story_id``, then the checks."""
+    """One story of an iteration: a fresh agent on ``story_id``, then the checks. An
+    iteration that ran a stage (several stories in parallel, ``stage`` their ids in
+    merge order) has one record per story, all with the same ``iteration``; ``branch``
+    is the story's worktree branch and ``merge`` how it came back."""
 
     iteration: int
     story_id: str
@@ -143,11 +151,19 @@ class RalphIteration(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     commit_error: str | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
+    stage: tuple[str, ...] = ()
+    branch: str | None = None
+    merge: MergeStatus | None = None
+    #: Files a conflicted merge left unmerged, or why a merge was refused/failed.
+    merge_files: tuple[str, ...] = ()
+    merge_detail: str = ""
 
 
 class RalphState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A run as persisted (``ralph status``; ``ralph run`` on the same PRD continues:
-    what passes is in prd.json itself). ``iteration`` counts this run's iterations."""
+    what passes is in prd.json itself). ``iteration`` counts this run's iterations;
+    during a stage ``current_story`` names every story of it (``"US-1, US-2"``);
+    ``parallel`` is the most stories one iteration may run together."""
 
     prd_id: str
     prd_path: str
@@ -164,13 +180,17 @@ class RalphState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     approval_mode: str = "ask"
     created_at: float = 0.0
     updated_at: float = 0.0
+    parallel: int = 1
 
 
 # Progress phases: started (the run), story (an iteration begins: ``story``, ``iteration``),
 # agent (a tool the agent calls), approval (the agent waits for one), check (a quality
 # check or step ended: ``detail`` "name status"), passed / failed (the iteration's end),
 # committed, then the run's end: completed, max_iterations, stopped, cancelled, failed.
-RalphPhase = Literal["started", "story", "agent", "approval", "check", "passed", "failed",
+# A stage adds: stage (before its stories' ``story`` events: ``stories`` names them all;
+# also when ready stories run one at a time instead, ``detail`` saying why) and merge (a
+# story's branch merged back or not: ``detail`` "merged", "conflict: files; branch kept").
+RalphPhase = Literal["started", "stage", "story", "agent", "approval", "check", "merge", "passed", "failed",
                      "committed", "completed", "max_iterations", "stopped", "cancelled"]
 
 
@@ -184,6 +204,8 @@ class RalphProgress(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     iteration: int = 0
     detail: str = ""
     ts: float = 0.0
+    #: The stories of a stage (phase ``stage``; also the ``committed`` of a stage).
+    stories: tuple[str, ...] = ()
 
 
 # -- the daemon's ralph methods ---------------------------------------------------------
@@ -220,6 +242,9 @@ class RalphRunParams(msgspec.Struct, forbid_unknown_fields=True):
     model: str | None = None
     approval_mode: Literal["ask", "auto", "plan"] | None = None
     env: dict[str, str] = {}
+    #: Most stories one iteration runs together, each in its own git worktree (1: one
+    #: at a time, in the workspace itself).
+    parallel: Annotated[int, Meta(ge=1, le=16)] = 1
 
 
 class RalphStatusParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -275,8 +300,12 @@ def describe_progress(event: dict[str, object]) -> str | None:
     n = event.get("iteration") or 0
     if phase == "started":
         return f"ralph {event.get('prd_id')}: {detail}"
+    if phase == "stage":
+        return f"▶ iteration {n}: {detail}"
     if phase == "story":
         return f"▶ iteration {n}: {story} {detail}".rstrip()
+    if phase == "merge":
+        return f"  merge {story}: {detail}"
     if phase == "agent":
         return f"  {story}: {detail}"
     if phase == "approval":

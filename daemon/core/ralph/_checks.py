@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from ...wire.ralph import CheckResult, CheckStatus
+from ...wire.ralph import CHECK_ORDER, CheckResult, CheckStatus, Prd, UserStory
 
-__all__ = ["CLIP_HEAD", "CLIP_TAIL", "clip", "run_check", "step_command"]
+__all__ = ["CLIP_HEAD", "CLIP_TAIL", "Command", "clip", "quality_commands", "run_check", "step_command",
+           "step_commands"]
 
 #: Output kept of a check: its first and last characters (errors are usually at the end).
 CLIP_HEAD = 1000
@@ -39,6 +41,29 @@ def step_command(step: str | dict[str, Any]) -> str | None:
     if len(text) > 2 and text[0] == "`" and text[-1] == "`" and "`" not in text[1:-1]:
         return text[1:-1].strip() or None
     return None
+
+
+#: A check to run: (name, shell command or None for prose, as shown).
+Command = tuple[str, str | None, str]
+
+
+def quality_commands(prd: Prd) -> list[Command]:
+    """The PRD's quality checks in their order (typecheck, lint, test, build), null ones left out."""
+    commands: list[Command] = []
+    for name in CHECK_ORDER:
+        command = getattr(prd.quality_checks, name)
+        if command and command.strip():
+            commands.append((name, command, command))
+    return commands
+
+
+def step_commands(story: UserStory) -> list[Command]:
+    """A story's verification steps (``verify[i]``); prose steps have no command."""
+    commands: list[Command] = []
+    for i, step in enumerate(story.verification_steps, 1):
+        shown = step if isinstance(step, str) else json.dumps(step)
+        commands.append((f"verify[{i}]", step_command(step), shown))
+    return commands
 
 
 def clip(text: str, head: int = CLIP_HEAD, tail: int = CLIP_TAIL) -> str:

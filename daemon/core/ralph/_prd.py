@@ -18,7 +18,8 @@ from ...errors import InvalidParams
 from ...wire.ralph import Prd, StoryRow, UserStory
 from ..storage import atomic_write
 
-__all__ = ["PrdError", "PrdFile", "next_story", "parse_prd", "prd_id", "story_rows", "validate_prd"]
+__all__ = ["PrdError", "PrdFile", "next_story", "parse_prd", "prd_id", "ready_stories", "story_rows", "validate_prd",
+           "widest_stage"]
 
 #: prd.json files larger than this are refused (a PRD is a few kilobytes).
 MAX_PRD_BYTES = 4 * 1024 * 1024
@@ -124,13 +125,42 @@ def _cycle(stories: list[UserStory]) -> list[str]:
     return []
 
 
-def next_story(prd: Prd) -> UserStory | None:
-    """The story to work on next: not passing yet, every dependency passing; the highest
-    priority (1 first), then the lowest complexity, then the first in the file."""
+def ready_stories(prd: Prd) -> list[UserStory]:
+    """Every story that may run now: not passing yet, every dependency passing; the
+    highest priority (1 first) first, then the lowest complexity, then file order. None
+    of them depends on another (each one's dependencies pass; they do not)."""
     passing = {s.id for s in prd.user_stories if s.passes}
     ready = [(s.priority, _complexity(s), i, s) for i, s in enumerate(prd.user_stories)
              if not s.passes and all(d in passing for d in s.depends_on)]
-    return min(ready, key=lambda r: r[:3])[3] if ready else None
+    return [r[3] for r in sorted(ready, key=lambda r: r[:3])]
+
+
+def next_story(prd: Prd) -> UserStory | None:
+    """The story to work on next: the first of :func:`ready_stories`."""
+    ready = ready_stories(prd)
+    return ready[0] if ready else None
+
+
+def widest_stage(prd: Prd) -> int:
+    """The most stories not passing yet that could run together: the widest level of
+    their dependency graph (a story's level is one past its deepest unfinished
+    dependency). At least 1; 1 when every story passes. The PRD must be valid."""
+    by_id = {s.id: s for s in prd.user_stories if not s.passes}
+    level: dict[str, int] = {}
+    for start in by_id:
+        stack = [start]
+        while stack:  # iterative: a deep chain must not recurse
+            sid = stack[-1]
+            todo = [d for d in by_id[sid].depends_on if d in by_id and d not in level]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            level[sid] = 1 + max((level[d] for d in by_id[sid].depends_on if d in by_id), default=-1)
+    widths: dict[int, int] = {}
+    for lv in level.values():
+        widths[lv] = widths.get(lv, 0) + 1
+    return max(widths.values(), default=1)
 
 
 def _complexity(story: UserStory) -> int:
