@@ -263,3 +263,58 @@ async def test_a_closed_store_is_unavailable(tmp_path: Path):
     store.close()
     with pytest.raises(Unavailable, match="closed"):
         await store.get("t1")
+
+
+async def test_a_write_waits_for_another_writer_without_stalling_the_loop(tmp_path: Path):
+    # Writes run on the loop when nothing makes them wait; while another process holds
+    # the file's write lock the write goes to a worker thread and waits there.
+    import sqlite3
+
+    path = tmp_path / "tasks.db"
+    store = SqliteTaskStore(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.create(_task(1))  # opens the file
+        other.execute("BEGIN IMMEDIATE")
+        saving = asyncio.ensure_future(store.save(_task(1, state="TASK_STATE_WORKING", at=2000.0)))
+        ticks = 0
+        while ticks < 50 and not saving.done():  # the loop keeps turning while the save waits
+            await asyncio.sleep(0)
+            ticks += 1
+        assert ticks == 50 and not saving.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(saving, 10)
+        assert (await _get(store, "t001")).state == "TASK_STATE_WORKING"
+    finally:
+        other.close()
+        store.close()
+
+
+async def test_the_wal_is_checkpointed_by_the_store(tmp_path: Path):
+    from codetether.daemon.core.tasks import _sqlite
+
+    path = tmp_path / "tasks.db"
+    store = SqliteTaskStore(path)
+    try:
+        for n in range(_sqlite.CHECKPOINT_EVERY + 1):
+            await store.save(_task(n))
+        assert store._checkpoint is not None
+        await store._checkpoint
+        assert len(await _all(store)) == _sqlite.CHECKPOINT_EVERY + 1
+    finally:
+        store.close()
+    again = SqliteTaskStore(path)
+    try:
+        assert (await again.list(TaskQuery(page_size=1))).total_size == _sqlite.CHECKPOINT_EVERY + 1
+    finally:
+        again.close()
+
+
+async def _all(store: TaskStore) -> list[TaskRecord]:
+    out: list[TaskRecord] = []
+    token = ""
+    while True:
+        page = await store.list(TaskQuery(page_size=100, page_token=token))
+        out += page.tasks
+        if not (token := page.next_page_token):
+            return out
