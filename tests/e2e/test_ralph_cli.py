@@ -117,3 +117,27 @@ def test_bad_input_is_refused_clearly(home: Any) -> None:
     proc = home.cli("ralph", "create-prd", "--feature", "x", "--out", "other.json")
     assert proc.returncode != 0 and "did not draft a valid PRD" in proc.stderr
     assert not (home.workspace / "other.json").exists()
+
+
+def test_run_parallel_runs_ready_stories_together_in_worktrees(home: Any) -> None:
+    _repo(home.workspace)
+    stories = [{"id": sid, "title": f"write {sid}", "priority": i, "verification_steps": [f"$ test -f {sid}.txt"]}
+               for i, sid in enumerate(("A", "B"), 1)]
+    stories.append({"id": "C", "title": "after both", "depends_on": ["A", "B"], "verification_steps": ["$ true"]})
+    (home.workspace / "prd.json").write_text(json.dumps({"project": "p", "feature": "f", "auto_commit": True,
+                                                         "user_stories": stories}))
+    # the two writes are interchangeable between the parallel agents: checks run after the merges
+    home.script({"tool": "write_file", "arguments": {"path": "A.txt", "content": "a\n"}},
+                {"tool": "write_file", "arguments": {"path": "B.txt", "content": "b\n"}}, fallback="done")
+    _auto(home)
+    proc = home.cli("ralph", "run", "--parallel", "2", "--max-iterations", "2")
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    assert "▶ iteration 1: 2 stories in parallel, each in its own worktree: A, B" in err
+    assert "  merge A: merged" in err and "  merge B: merged" in err and "▶ iteration 2: C after both" in err
+    assert ": completed: 3 of 3 stories pass after 2 iterations" in proc.stdout
+    assert "1. A          passed" in proc.stdout and "1. B          passed" in proc.stdout
+    assert _git(home.workspace, "log", "--first-parent", "--format=%s", "-2").split("\n")[:2] == [
+        "ralph: C after both", "ralph: A, B"]
+    proc = home.cli("ralph", "run", "--parallel", "0")
+    assert proc.returncode == 2 and "must be at least 1" in proc.stderr

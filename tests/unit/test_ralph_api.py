@@ -252,3 +252,35 @@ async def test_a_run_cut_short_by_a_restart_shows_as_interrupted_and_goes_on(tmp
         assert status.run.status == "completed" and "is not JSON" in status.prd_error
     finally:
         await app.aclose()
+
+
+async def test_parallel_runs_two_ready_stories_as_one_stage(tmp_path: Path, repo: Path, scripted_app: Any) -> None:
+    # The scripted model plays its turns in order across both agents, whichever asks
+    # first: the two writes are interchangeable (the checks run after both merged).
+    stories = [{"id": sid, "title": f"write {sid}", "priority": i, "verification_steps": [f"$ test -f {sid}.txt"]}
+               for i, sid in enumerate(("A", "B"), 1)]
+    path = repo / "prd.json"
+    path.write_text(json.dumps({"project": "demo", "feature": "two", "auto_commit": True, "user_stories": stories}))
+    app: App = scripted_app(tmp_path / "home", [
+        {"tool": "write_file", "arguments": {"path": "A.txt", "content": "a\n"}},
+        {"tool": "write_file", "arguments": {"path": "B.txt", "content": "b\n"}}], fallback="done", config=AUTO)
+    await app.start()
+    try:
+        table = build_api(app)
+        events, state = await _run(table, {"prd": str(path), "max_iterations": 1, "parallel": 2})
+        assert state.status == "completed" and state.iteration == 1 and state.parallel == 2
+        assert [(r.story_id, r.outcome, r.stage) for r in state.iterations] == [
+            ("A", "passed", ("A", "B")), ("B", "passed", ("A", "B"))]
+        assert (repo / "A.txt").read_text() == "a\n" and (repo / "B.txt").read_text() == "b\n"
+        # each agent's session knew its own story
+        titles = {app.sessions.get(r.session_id).title for r in state.iterations}
+        assert titles == {f"ralph {state.prd_id}: A", f"ralph {state.prd_id}: B"}
+        stage = [e for e in events if e.phase == "stage"]
+        assert len(stage) == 1 and stage[0].stories == ("A", "B")
+        assert _git(repo, "log", "--first-parent", "--format=%s", "-1").strip() == "ralph: A, B"
+        assert _git(repo, "status", "--porcelain") == "" and not list((app.paths.data_dir / "worktrees").glob("*/*"))
+        # the bus event of the stage names both stories
+        seen = [env.message.metadata async for env in app.bus.replay(f"ralph.{state.prd_id}")]
+        assert any(m.get("phase") == "stage" and m.get("stories") == ["A", "B"] for m in seen)
+    finally:
+        await app.aclose()
