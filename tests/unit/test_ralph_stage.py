@@ -258,3 +258,44 @@ def test_widest_stage_and_independent_stories(tmp_path: Path) -> None:
     assert RalphLoop.independent_stories(path) == 4
     path.write_text("not json")
     assert RalphLoop.independent_stories(path) == 1
+
+
+async def test_a_tree_dirtied_during_the_stage_refuses_its_merges(repo: Path) -> None:
+    path = _prd(repo, _story("A"), _story("B"))
+
+    def meddle(story: str, ws: Path, attempt: int) -> None:
+        _write_own(story, ws, attempt)
+        if story == "A" and attempt == 1:
+            (repo / "README").write_text("the user edits meanwhile\n")  # the main tree, mid-stage
+
+    seen: Seen = []
+    state = await RalphLoop(path, repo, _agent(meddle, seen, together=2), max_iterations=3, parallel=2).run()
+    first = state.iterations[:2]
+    assert [(r.story_id, r.outcome, r.merge) for r in first] == [("A", "not_merged", "refused"),
+                                                                ("B", "not_merged", "refused")]
+    assert "uncommitted changes (README)" in first[0].merge_detail
+    kept = _git(repo, "branch", "--list", "codetether/*")
+    assert all(r.branch and r.branch in kept for r in first)
+    # then one at a time in the (still dirty) workspace
+    assert state.status == "completed" and [(r.iteration, r.story_id, r.stage) for r in state.iterations[2:]] == [
+        (2, "A", ()), (3, "B", ())]
+    assert (repo / "README").read_text() == "the user edits meanwhile\n"
+
+
+async def test_an_agent_that_fails_is_not_merged_and_the_other_passes(repo: Path) -> None:
+    path = _prd(repo, _story("A"), _story("B", priority=2))
+
+    async def run(prompt: str, workspace: Path) -> AgentOutcome:
+        story = current_story()
+        assert story is not None
+        (workspace / f"{story}.txt").write_text(f"{story}\n")
+        if story == "A":
+            return AgentOutcome(text="provider unavailable", stop_reason="error")
+        return AgentOutcome(text="done", stop_reason="end_turn")
+
+    state = await RalphLoop(path, repo, run, max_iterations=1, parallel=2).run()
+    a, b = state.iterations
+    assert (a.outcome, a.merge, a.failed_output, a.checks) == ("agent_error", None, "provider unavailable", ())
+    assert (b.outcome, b.merge) == ("passed", "merged")
+    assert not (repo / "A.txt").exists() and (repo / "B.txt").read_text() == "B\n"
+    assert "codetether/" not in _git(repo, "branch", "--list")  # A's branch held nothing: gone
