@@ -234,3 +234,23 @@ def test_record_is_a_frozen_struct():
     record = EventRecord(seq=0, ts=0.0, session_id="s", kind="k", data={})
     with pytest.raises(AttributeError):
         record.seq = 1  # type: ignore[misc]
+
+
+def test_a_new_stream_is_not_validated_but_a_reopened_one_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A directory the stream just made holds nothing to check (a new session per A2A
+    # task opens one on the request path); an existing one is validated and repaired.
+    calls: list[str] = []
+    real = _stream.validate
+
+    def counting(*args: object, **kwargs: object) -> int:
+        calls.append(str(kwargs.get("expect_session")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_stream, "validate", counting)
+    with EventStream(tmp_path, "fresh") as s:
+        assert s.append("note", {"n": 1}) == 0
+    assert calls == []
+    with (tmp_path / "fresh" / _stream.LOG_NAME).open("ab") as log:
+        log.write(b'{"torn')  # a crash's torn tail
+    with EventStream(tmp_path, "fresh") as s:
+        assert calls == ["fresh"] and len(s) == 1 and s.append("note", {"n": 2}) == 1

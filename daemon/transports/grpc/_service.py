@@ -97,14 +97,17 @@ class Service:
             ctx: CallContext | None = None
             try:
                 name, params, ctx = self._decode(rpc, raw, context, owner)
-                return self._encode(rpc, await run_on(owner, self.api.call(name, params, ctx)))
+                return self._encode(rpc, await run_on(owner, self._call(name, params, ctx)))
             except CodetetherError as exc:
                 err = exc
             except Exception:
                 log.exception("%s/%s failed", self.full_name, rpc.name)
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
-                _close_on(owner, ctx)  # answered, failed or cancelled (CancelledError passes here)
+                # Answered, failed or cancelled (CancelledError passes here): _call closed
+                # it on the API's loop, unless it was cancelled before it began there.
+                if ctx is not None and not ctx.closed.is_set():
+                    _close_on(owner, ctx)
             if ctx is None:
                 self._record(rpc, context, started, err, owner)
             await _abort(context, err, legacy=self._adapter is not None)
@@ -142,6 +145,14 @@ class Service:
             await _abort(context, err, legacy=self._adapter is not None)
 
         return stream
+
+    async def _call(self, name: str, params: Json, ctx: CallContext) -> Any:
+        """The API call, then its close, both on the API's loop (one hop there and back;
+        a unary call is over when the API answered)."""
+        try:
+            return await self.api.call(name, params, ctx)
+        finally:
+            _close(ctx)
 
     async def _authenticate(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
                             owner: asyncio.AbstractEventLoop) -> None:

@@ -44,14 +44,14 @@ class EventStreamStore:
 
     def open(self, session_id: str) -> EventStream:
         """The session's stream, created on first use (validated and repaired on open)."""
-        check_session_id(session_id)
         with self._lock:
             if self._closed:
                 raise StreamClosed("the event stream store is closed")
-            stream = self._open.get(session_id)
+            stream = self._open.get(session_id)  # a cached id was checked when it was opened
             if stream is not None and not stream.closed:  # closed behind our back: reopen
                 self._open.move_to_end(session_id)
                 return stream
+            check_session_id(session_id)
             try:
                 stream = EventStream(
                     self.directory, session_id, fsync=self.fsync, max_backlog=self.max_backlog
@@ -67,6 +67,8 @@ class EventStreamStore:
         return self.open(session_id).append(kind, data, **fields)
 
     def _evict(self) -> None:
+        if len(self._open) <= self.max_open:  # the common case: no copy of the keys
+            return
         for sid in list(self._open)[:-1]:  # never the stream just opened
             if len(self._open) <= self.max_open:
                 return

@@ -77,13 +77,17 @@ class EventStream:
         self.max_backlog = max_backlog
         # One mkdir in the common case (the directory of streams exists): a new session
         # per A2A task opens a stream on the request path.
+        fresh = True  # we made the directory: both files are new and empty
         try:
             os.mkdir(self.path, 0o700)
         except FileNotFoundError:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.path.mkdir(exist_ok=True, mode=0o700)
+            try:
+                self.path.mkdir(mode=0o700)
+            except FileExistsError:
+                fresh = False
         except FileExistsError:
-            pass
+            fresh = False
         self._lock = threading.Lock()
         # The line is numbered before it is held, so a dropped event is the new one
         # (seqs on disk never skip); the index is repaired by validate(), not on open.
@@ -106,7 +110,9 @@ class EventStream:
             self._log.close_file()
             raise
         try:
-            self._count = validate(self._log, self._idx_fd, self.path / TORN_NAME, expect_session=session_id)
+            # A directory we just made holds nothing to validate (the log's end is 0).
+            self._count = 0 if fresh else validate(self._log, self._idx_fd, self.path / TORN_NAME,
+                                                   expect_session=session_id)
         except BaseException:
             self._close_fds()
             raise
