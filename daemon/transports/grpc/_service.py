@@ -24,6 +24,7 @@ from google.protobuf import descriptor, json_format, message, message_factory
 
 from ...api import API, CallContext, CallRecord
 from ...errors import CodetetherError, InvalidAgentResponse, ParseError, VersionNotSupported
+from ._fastjson import Unsupported, from_dict
 from ._loop import run_on
 from ._status import status_of
 from ._v03 import V03Adapter
@@ -215,8 +216,13 @@ class Service:
         if self._adapter is not None:
             data = self._adapter.result(rpc.name, data)
         try:
-            # 0.3 answers are a lossy down-conversion: fields 0.3 lacks are dropped.
-            out = json_format.ParseDict(data, rpc.response(), ignore_unknown_fields=self._adapter is not None)
+            out = from_dict(data, rpc.response)
+        except Unsupported:
+            out = None
+        try:
+            if out is None:  # what the fast path does not build, ParseDict does (or refuses)
+                # 0.3 answers are a lossy down-conversion: fields 0.3 lacks are dropped.
+                out = json_format.ParseDict(data, rpc.response(), ignore_unknown_fields=self._adapter is not None)
         except json_format.ParseError as exc:
             raise InvalidAgentResponse(f"{rpc.name}: the answer does not fit "
                                        f"{rpc.response.DESCRIPTOR.full_name}: {exc}") from exc
