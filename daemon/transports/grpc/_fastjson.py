@@ -1,8 +1,9 @@
 """A2A JSON (the API's answers, as builtins) to protobuf messages, faster than ``ParseDict``.
 
 ``json_format.ParseDict`` walks every field in Python with generic checks; encoding one
-finished task took ~100 us, a fair part of a gRPC call. :func:`from_dict` builds the
-message with its constructors from a plan made once per message type. It handles the
+finished task took ~100 us, a fair part of a gRPC call. :func:`from_dict` fills the
+message in place (sub-messages too: none is built apart and copied in) from a plan made
+once per message type. It handles the
 shapes the API answers with (messages, repeated messages, scalars, enums by name,
 Timestamp and Struct/Value fields); anything else (a map, bytes, an int64 given as a
 string, a key the type lacks, a type mismatch) raises :class:`Unsupported`, and the
