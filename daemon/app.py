@@ -224,11 +224,14 @@ class App:
 def _tags(rt: SessionRuntime) -> dict[str, str] | None:
     """The OKR run (and relay) a session works for, from its meta: its records carry them."""
     state = rt.meta.state
-    for key in ("go", "go_story", "relay"):
+    # where each kind of session keeps them: key -> ((tag, field), ...)
+    fields = {"go": (("okr_id", "okr_id"), ("okr_run_id", "run_id")),
+              "go_story": (("okr_id", "okr_id"), ("okr_run_id", "run_id")),
+              "relay": (("relay_id", "id"), ("okr_id", "okr_id"), ("okr_run_id", "okr_run_id"))}
+    for key, pairs in fields.items():
         found = state.get(key)
         if isinstance(found, dict):
-            tags = {name: str(found[src]) for name, src in (("okr_id", "okr_id"), ("okr_run_id", "run_id"),
-                                                              ("relay_id", "relay_id")) if found.get(src)}
+            tags = {tag: str(found[src]) for tag, src in pairs if found.get(src)}
             if tags:
                 return tags
     return None

@@ -69,6 +69,18 @@ class WorkerOptions:
     worker_ttl: float = 15.0
 
 
+def _inside(tree: Path, subdir: str) -> Path:
+    """The item's folder in the worktree; a folder off the wire that leads outside it (an
+    absolute path, ``..``, a link) fails the item instead of moving the agent there."""
+    if not subdir:
+        return tree
+    root = tree.resolve()
+    where = (tree / subdir).resolve()
+    if where != root and root not in where.parents:
+        raise GitFailed(f"the folder {subdir!r} is outside the worktree")
+    return where
+
+
 class GitFailed(Exception):
     """A git command of the worker failed (its words in the message)."""
 
@@ -118,7 +130,7 @@ def executor(app: App, options: WorkerOptions) -> Any:
         tree = Path(tempfile.mkdtemp(prefix="work-", dir=scratch))
         try:
             await _git(workspace, "worktree", "add", "--quiet", "--detach", str(tree), base)
-            where = tree / item.subdir if item.subdir else tree
+            where = _inside(tree, item.subdir)
             if not where.is_dir():
                 raise GitFailed(f"the folder {item.subdir} is not in commit {base[:12]}")
             mode = narrower_mode(item.mode or "plan", app.config.permissions.mode)

@@ -162,8 +162,8 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
         if limits is not None:
             if limits.max_steps is not None:
                 agent_settings.max_steps = min(agent_settings.max_steps, limits.max_steps)
-            tools = limits.tools or tools
-        agent = Agent(rt, provider, tools, app.approvals, agent_settings, subagents=app.subagents)
+            tools = limits.tools if limits.tools is not None else tools  # an empty set is a set
+        agent = Agent(rt, provider, tools, app.approvals, agent_settings, subagents=app.subagents, env=env)
         return await agent.run(text, preserve_on_cancel=lambda: app.stopping)
 
 

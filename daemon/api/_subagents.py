@@ -101,13 +101,15 @@ class SubagentRunner:
             url=f"bus://local/{spec.name}", parent_id=parent.id), sender_id=child.id)
         call = CallContext(transport="inproc", method="session/prompt", principal=f"agent:{parent.id}")
         limits = RunLimits(max_steps=spec.max_steps, tools=tools)
-        text = None if resumed else spec.prompt
+        # A child found again whose prompt never reached it (a stop right after it was made)
+        # gets its prompt; one that has it resumes.
+        text = None if resumed and child.messages else spec.prompt
         tokens = [0, 0]
         result: api.PromptResult | None = None
         stop = "error"
         try:
             async with asyncio.timeout(spec.timeout):
-                items = run_stream(app, child, text, call, mode=mode, limits=limits)
+                items = run_stream(app, child, text, call, mode=mode, limits=limits, env=ctx.env)
                 async with contextlib.aclosing(items) as run:
                     async for item in run:
                         if isinstance(item, api.PromptResult):

@@ -66,7 +66,8 @@ from ..wire.ralph import RalphIteration, RalphProgress, RalphState
 from ._runs import chat_model, run_session
 from .okr import okr_store
 
-__all__ = ["MAX_DRAFTS", "draft_prompt", "is_go", "parse_draft", "reattach_gates", "run_go", "template_draft"]
+__all__ = ["MAX_DRAFTS", "draft_prompt", "go_active", "is_go", "parse_draft", "reattach_gates", "run_go",
+           "run_go_detached", "template_draft", "write_prd"]
 
 log = logging.getLogger("codetether.go")
 
@@ -178,13 +179,19 @@ class _Go:
     """One /go in one session; its place in the flow is ``rt.meta.state["go"]``:
     ``{intent, phase: drafting|gate|executing|done, okr_id, run_id, approval_id, denials, drafts}``."""
 
-    def __init__(self, app: App, rt: SessionRuntime, mode: str, env: dict[str, str] | None) -> None:
+    def __init__(self, app: App, rt: SessionRuntime, mode: str, env: dict[str, str] | None, *,
+                 attached: bool = True) -> None:
         self.app = app
         self.rt = rt
-        self.mode = mode
         self.env = env
+        #: Someone watches the run (a client asked for it): questions can be asked.
+        self.attached = attached
         self.store: OkrStore = okr_store(app)
         self.state: dict[str, Any] = rt.meta.state.setdefault("go", {})
+        # The mode and model the /go started with hold to its end, across resumes and restarts.
+        self.asked_mode = mode
+        self.mode = str(self.state.get("mode") or mode)
+        self.model: str | None = self.state.get("model") or None
 
     def _save(self, **changes: Any) -> None:
         self.state.update(changes)
@@ -207,7 +214,8 @@ class _Go:
             self.rt.append(Message(role="user", content=text))
             await self.rt.emit(UserMessage(text=text))
             self.state.clear()
-            self._save(intent=intent, phase="drafting", denials=[], drafts=0)
+            self.mode, self.model = self.asked_mode, self.rt.meta.model
+            self._save(intent=intent, phase="drafting", denials=[], drafts=0, mode=self.mode, model=self.model)
         steps = 0
         while True:
             phase = self.state.get("phase")
@@ -234,7 +242,7 @@ class _Go:
             self._save(phase="done", summary=summary)
             return
         await self.rt.emit(Progress(phase="generating", detail="drafting the objective"))
-        chat = chat_model(self.app, None, self.env, schema=DRAFT_SCHEMA)
+        chat = chat_model(self.app, self.model, self.env, schema=DRAFT_SCHEMA)
         messages = draft_prompt(intent, self.rt.meta.workspace, denials)
         reply = await chat(messages)
         try:
@@ -258,11 +266,11 @@ class _Go:
                                               workspace=self.rt.meta.workspace)
             self._save(okr_id=okr.id, run_id=run.id)
         else:  # a re-draft after a denial: the same OKR and run, new content
+            await self._settle_denial(str(run_id))
+            await self._move(str(run_id), "draft", reason="re-draft")
             okr = await self.store.update_okr(OkrUpdateParams(
                 okr_id=str(self.state["okr_id"]), title=draft.title, description=draft.description,
                 key_results=draft.key_results))
-            await self.store.transition(str(run_id), "draft", by=self.by, reason="re-draft", expect="denied")
-        await self.store.transition(str(self.state["run_id"]), "pending_approval", by=self.by, expect="draft")
         from ..wire.okr_draft import okr_lines
 
         body = {"okr_id": okr.id, "run_id": self.state["run_id"], "attempt": drafts, "title": okr.title,
@@ -270,10 +278,12 @@ class _Go:
         await self._say("Objective draft " + str(drafts) + ":\n  " + "\n  ".join(okr_lines(body)) + "\n")
         record = self.app.approvals.create(session_id=self.rt.id, call_id=f"go-{self.state['run_id']}-{drafts}",
                                            tool="okr", subject=okr.title, arguments=json.dumps(body))
+        # Saved before the run moves: a stop in between is settled by the gate (_gate).
         self._save(phase="gate", drafts=drafts, approval_id=record.id)
 
     async def _gate(self) -> None:
         approval_id = str(self.state["approval_id"])
+        await self._move(str(self.state["run_id"]), "pending_approval")
         record = self.app.approvals.get(approval_id)
         if record.status == "pending":
             await self.rt.emit(ApprovalRequested(approval_id=record.id, tool="okr", subject=record.subject,
@@ -285,20 +295,23 @@ class _Go:
                                             tool="okr", subject=record.subject))
         run_id = str(self.state["run_id"])
         if record.status == "allow":
-            await self.store.transition(run_id, "approved", by=by, reason=reason, expect="pending_approval")
+            self._save(phase="executing")  # then the run moves; _execute settles a stop in between
+            await self._move(run_id, "approved", by=by, reason=reason)
             await self._say(f"Approved by {by}: starting.\n")
-            self._save(phase="executing")
         else:
-            await self.store.transition(run_id, "denied", by=by, reason=reason or "denied", expect="pending_approval")
             denials = [*self.state.get("denials", []), reason or "(no reason given)"]
+            self._save(phase="drafting", denials=denials)  # _draft settles a stop before the move
+            await self._move(run_id, "denied", by=by, reason=reason or "denied")
             await self._say(f"Denied by {by}: {reason or '(no reason given)'}. Drafting again.\n")
-            self._save(phase="drafting", denials=denials)
 
     async def _execute(self) -> None:
         run_id = str(self.state["run_id"])
         run = await self.store.get_run(run_id)
+        if run.status == "pending_approval":  # stopped between the decision and its move
+            record = self.app.approvals.get(str(self.state["approval_id"]))
+            run = await self._move(run_id, "approved", by=record.decided_by or "user", reason=record.reason)
         if run.status == "approved":
-            run = await self.store.transition(run_id, "running", by=self.by, expect="approved")
+            run = await self._move(run_id, "running")
         okr = await self.store.get_okr(run.okr_id)
         workspace = Path(self.rt.meta.workspace)
         prd_path = self._prd_path(run_id)
@@ -314,7 +327,7 @@ class _Go:
                 await self.rt.emit(event)
 
         async def run_agent(prompt: str, where: Path) -> Any:
-            return await run_session(self.app, where=where, prompt=prompt, mode=self.mode,
+            return await run_session(self.app, where=where, prompt=prompt, mode=self.mode, model=self.model,
                                      title=f"/go {okr.title[:40]}: story", env=self.env, on_event=forward,
                                      principal=f"go:{run_id}", state={"go_story": {"okr_id": okr.id,
                                                                                    "run_id": run_id}})
@@ -364,6 +377,11 @@ class _Go:
         for kr in key_results:
             if not isinstance(kr.evidence, QuestionEvidence):
                 continue
+            if not self.attached:  # re-attached after a restart: nobody is there to answer
+                outcomes.append(KrOutcome(kr_id=kr.id, type="question", passed=False, at=time.time(),
+                                          evidence="needs an answer: nobody was attached to ask "
+                                                   f"({kr.evidence.question})"))
+                continue
             answer = await self.rt.ask(kr.evidence.question, ["yes", "no"])
             passed = answer.strip().lower() in ("yes", "y")
             outcomes.append(KrOutcome(kr_id=kr.id, type="question", evidence=f"the user answered {answer!r}",
@@ -374,24 +392,44 @@ class _Go:
     def _prd_path(self, run_id: str) -> Path:
         return self.app.paths.data_dir / "go" / run_id / "prd.json"
 
+    async def _move(self, run_id: str, to: str, *, by: str | None = None, reason: str = "") -> OkrRun:
+        """Move the run to ``to`` unless it is there already (a step done before a stop)."""
+        run = await self.store.get_run(run_id)
+        if run.status == to:
+            return run
+        return await self.store.transition(run_id, to, by=by or self.by, reason=reason, expect=run.status)
+
+    async def _settle_denial(self, run_id: str) -> None:
+        """Before a re-draft: a run still pending (stopped between the denial and its move)
+        is denied as its approval was."""
+        run = await self.store.get_run(run_id)
+        if run.status == "pending_approval":
+            record = self.app.approvals.get(str(self.state["approval_id"]))
+            await self._move(run_id, "denied", by=record.decided_by or "user", reason=record.reason or "denied")
+
     async def cancelled(self) -> None:
-        """The run was cancelled by the user (not by a shutdown): the OKR run too."""
+        """The run was cancelled by the user (not by a shutdown): the OKR run too, its gate
+        if it is still open; the flow is over whatever fails here."""
         run_id = self.state.get("run_id")
-        if run_id and self.state.get("phase") != "done":
-            try:
-                await self.store.transition(str(run_id), "cancelled", by=self.by, reason="cancelled by the user")
-            except CodetetherError as exc:
-                log.info("/go run %s not cancelled: %s", run_id, exc.message)
+        if self.state.get("phase") == "done":
+            return
+        try:
+            if run_id:
+                await self._move(str(run_id), "cancelled", reason="cancelled by the user")
             approval = self.state.get("approval_id")
-            if approval:
+            if approval and self.app.approvals.get(str(approval)).status == "pending":
                 self.app.approvals.decide(str(approval), "deny", by="cancelled", reason="the /go was cancelled")
+        except CodetetherError as exc:
+            log.info("/go run %s: cancelling: %s", run_id, exc.message)
+        finally:
             self._save(phase="done", summary="/go cancelled")
 
 
 def write_prd(path: Path, title: str, description: str, key_results: list[KeyResult]) -> None:
     """The approved OKR as a prd.json: one story per key result, its evidence the story's
-    verification step (a command or a test selection runs; a file becomes a test for it;
-    a URL a curl; a question stays prose for the user)."""
+    verification step: a command or a test selection (what the user approved) runs; a file,
+    a URL or a question stays prose (no shell is made from a model's path or URL: the key
+    result's own measurement, confined to the workspace, judges them)."""
     from ..core.storage import atomic_write
 
     stories = []
@@ -399,11 +437,11 @@ def write_prd(path: Path, title: str, description: str, key_results: list[KeyRes
         ev = msgspec.to_builtins(kr.evidence)
         kind = ev.get("kind")
         if kind in ("command", "tests"):
-            step = f"$ {ev['command']}"
-        elif kind == "file":
-            step = f"$ test -n \"$(ls -d {ev['path']} 2>/dev/null)\""
+            step = f"$ {ev['command']}"  # the command the user approved, as approved
+        elif kind == "file":  # prose: measured by the key result (confined, no shell), not here
+            step = f"the file {ev['path']} exists in the workspace (measured by its key result)"
         elif kind == "url":
-            step = f"$ curl -fsS -o /dev/null {json.dumps(ev['url'])}"
+            step = f"{ev['url']} answers 2xx (measured by its key result)"
         else:
             step = str(ev.get("question") or "ask the user")
         stories.append({"id": f"KR-{i}", "title": kr.title, "description": f"Key result {i} of: {title}",
@@ -417,15 +455,21 @@ def write_prd(path: Path, title: str, description: str, key_results: list[KeyRes
 
 
 async def run_go(app: App, rt: SessionRuntime, text: str | None, mode: str,
-                 env: dict[str, str] | None) -> api.PromptResult:
+                 env: dict[str, str] | None, *, attached: bool = True) -> api.PromptResult:
     """Run (``text``) or continue (None) the /go of session ``rt`` (a run path's runner)."""
-    flow = _Go(app, rt, mode, env)
+    flow = _Go(app, rt, mode, env, attached=attached)
     try:
         return await flow.run(text)
     except asyncio.CancelledError:
         if not app.stopping:  # a shutdown keeps the flow where it is, for the restart
             await asyncio.shield(flow.cancelled())
         raise
+
+
+async def run_go_detached(app: App, rt: SessionRuntime, text: str | None, mode: str,
+                          env: dict[str, str] | None) -> api.PromptResult:
+    """Continue a /go nobody is attached to (its gate re-attached at start)."""
+    return await run_go(app, rt, text, mode, env, attached=False)
 
 
 def go_active(rt: SessionRuntime) -> bool:
@@ -456,7 +500,8 @@ async def reattach_gates(app: App, sessions_api: Any) -> int:
             continue
         if not go_active(rt) or rt.busy:
             continue
-        app.add_job(asyncio.create_task(_drain(sessions_api.resume_go(rt)), name=f"go-gate:{run.id}"))
+        app.add_job(asyncio.create_task(_drain(sessions_api.resume_go(rt, detached=True)),
+                                        name=f"go-gate:{run.id}"))
         count += 1
     return count
 

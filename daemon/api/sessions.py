@@ -20,7 +20,7 @@ from ..wire.messages import Usage
 from ._context import CallContext
 from ._runs import run_stream
 from ._table import Method
-from .go import go_active, is_go, run_go
+from .go import go_active, is_go, run_go, run_go_detached
 
 __all__ = ["SessionsAPI"]
 
@@ -159,11 +159,12 @@ class SessionsAPI:
             async for item in run:
                 yield item
 
-    def resume_go(self, rt: SessionRuntime, ctx: CallContext | None = None,
+    def resume_go(self, rt: SessionRuntime, ctx: CallContext | None = None, *, detached: bool = False,
                   ) -> AsyncGenerator[api.SessionEventNote | api.PromptResult, None]:
-        """Continue the session's /go where it is (a resume, or the daemon re-attaching a gate)."""
+        """Continue the session's /go where it is (a resume, or, ``detached``, the daemon
+        re-attaching a gate with nobody watching)."""
         ctx = ctx or CallContext(transport="inproc", method="session/resume", principal=f"session:{rt.id}")
-        return run_stream(self.app, rt, None, ctx, runner=run_go)
+        return run_stream(self.app, rt, None, ctx, runner=run_go_detached if detached else run_go)
 
     def _check_can_run(self, rt: SessionRuntime) -> None:
         if self.app.stopping:

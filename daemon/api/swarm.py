@@ -26,7 +26,7 @@ from ..app import App
 from ..core.agents import AgentOutcome, RunAgent, Swarm, SwarmStore, Worktrees, new_swarm_id
 from ..core.approvals import refuse_wider_mode
 from ..core.bus import swarm_topic
-from ..errors import InvalidParams, NotFound, Unavailable
+from ..errors import Conflict, InvalidParams, NotFound, Unavailable
 from ..wire import api
 from ..wire.bus import SwarmEvent
 from ..wire.events import ApprovalRequested, SessionEvent, ToolCallStart
@@ -58,6 +58,9 @@ class SwarmAPI:
         self.app = app
         self.store = SwarmStore(app.paths.data_dir / "swarms")
         self.running: dict[str, asyncio.Task[SwarmState]] = {}
+        #: Swarms a caller is starting or resuming (claimed before any await, so two resumes
+        #: of one swarm cannot both pass the check and run it twice).
+        self._claimed: set[str] = set()
         #: Listeners of every swarm's progress: the bus (``swarm.{id}``) first.
         self.listeners: list[Publish] = [self._to_bus]
 
@@ -104,8 +107,8 @@ class SwarmAPI:
         """Go on with a swarm that was cancelled, failed or cut short by a restart: its
         plan is kept and finished subtasks are not run again (a stream)."""
         state = self.store.get(p.swarm_id)
-        if p.swarm_id in self.running:
-            raise InvalidParams(f"swarm {p.swarm_id} is running", data={"field": "swarm_id"})
+        if p.swarm_id in self.running or p.swarm_id in self._claimed:
+            raise Conflict(f"swarm {p.swarm_id} is running", data={"swarm_id": p.swarm_id})
         refuse_wider_mode(ctx, state.approval_mode, self.app.config.permissions.mode)
         async for item in self._drive(state, ctx, p.env):
             yield item
@@ -133,6 +136,15 @@ class SwarmAPI:
                      ) -> AsyncGenerator[SwarmEventNote | SwarmState, None]:
         if self.app.stopping:
             raise Unavailable("the daemon is shutting down")
+        self._claimed.add(state.id)  # with the caller's check, before any await
+        try:
+            async for item in self._drive_claimed(state, ctx, env):
+                yield item
+        finally:
+            self._claimed.discard(state.id)
+
+    async def _drive_claimed(self, state: SwarmState, ctx: CallContext, env: dict[str, str],
+                             ) -> AsyncGenerator[SwarmEventNote | SwarmState, None]:
         queue: asyncio.Queue[SwarmProgress | None] = asyncio.Queue()
         listeners = list(self.listeners)
 
@@ -152,7 +164,8 @@ class SwarmAPI:
         self.app.add_job(task)
 
         def ended(_: object) -> None:
-            self.running.pop(state.id, None)
+            if self.running.get(state.id) is task:
+                del self.running[state.id]
             queue.put_nowait(None)
 
         task.add_done_callback(ended)

@@ -213,3 +213,31 @@ async def test_agents_list_names_the_daemon_and_its_sub_agents(tmp_path: Path, s
             await table.call("agents/list", {"role": "boss"}, _ctx())
     finally:
         await app.aclose()
+
+
+def test_a_work_items_folder_cannot_lead_out_of_the_worktree(tmp_path: Path) -> None:
+    from codetether.daemon.worker import GitFailed, _inside
+
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "out").symlink_to(tmp_path)
+    assert _inside(tree, "") == tree and _inside(tree, "pkg") == (tree / "pkg").resolve()
+    for bad in ("/", "/etc", "..", "pkg/../..", "out"):
+        with pytest.raises(GitFailed, match="outside the worktree"):
+            _inside(tree, bad)
+
+
+async def test_sub_agents_from_before_a_restart_are_stale_not_ready(tmp_path: Path, scripted_app: Any) -> None:
+    home = tmp_path / "home"
+    app: App = scripted_app(home, [])
+    await app.start()
+    await app.publish("agent.child1.events", AgentReady(agent_id="child1", name="c", role="subagent"),
+                      sender_id="child1")
+    await app.aclose()  # the daemon died mid-run: child1 never said goodbye
+    again: App = scripted_app(home, [])
+    await again.start()
+    try:
+        cards = {c.id: c for c in again.registry.list()}
+        assert cards["child1"].status == "stale" and "before this daemon started" in cards["child1"].detail
+    finally:
+        await again.aclose()

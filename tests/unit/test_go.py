@@ -271,3 +271,130 @@ async def test_a_question_key_result_is_the_users_answer(tmp_path: Path, scripte
         assert set(run.kr_progress.values()) == {1.0}
     finally:
         await app.aclose()
+
+
+async def test_cancel_while_executing_ends_the_run_and_nothing_runs_again(tmp_path: Path, scripted_app: Any) -> None:
+    app: App = scripted_app(tmp_path / "home", [
+        _draft(), {"tool": "bash", "arguments": {"command": "echo run >> runs.txt; sleep 30"}},
+        {"tool": "bash", "arguments": {"command": "echo again >> runs.txt"}}, "ok", "ok", "ok"], config=AUTO)
+    try:
+        table = build_api(app)
+        sid = (await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())).id
+        story_running = asyncio.Event()
+
+        async def watch(event: Any) -> None:
+            if isinstance(event, ApprovalRequested):
+                await table.call("approval/decide", {"approval_id": event.approval_id, "decision": "allow"},
+                                 _ctx())
+
+        async def go() -> None:
+            async for item in table.stream("session/prompt", {"session_id": sid, "text": "/go ship"}, _ctx()):
+                if isinstance(item, api.PromptResult):
+                    continue
+                await watch(item.event)
+                if type(item.event).__name__ == "Progress" and "story" in item.event.detail:
+                    story_running.set()
+
+        run = asyncio.create_task(go())
+        await story_running.wait()
+        async with asyncio.timeout(30):  # the story's bash has started (its line is written first)
+            while not (tmp_path / "runs.txt").exists():
+                await asyncio.sleep(0.01)
+        await table.call("session/cancel", {"session_id": sid}, _ctx())
+        with pytest.raises(RequestCancelled):  # the user's cancel, not an internal error
+            await run
+        runs = await okr_store(app).list_runs()
+        assert [r.status for r in runs] == ["cancelled"]
+        assert app.runtime(sid).meta.state["go"]["phase"] == "done"
+        _, again = await _go(table, sid, None)
+        assert again.stop_reason == "nothing_to_resume"
+        assert (tmp_path / "runs.txt").read_text().split() == ["run"]  # the story never ran twice
+    finally:
+        await app.aclose()
+
+
+async def test_the_mode_a_go_started_with_holds_after_a_restart(tmp_path: Path, scripted_app: Any) -> None:
+    """An auto-mode session whose /go asked for "ask": after a restart at the gate its
+    stories still ask (the prompt's mode is kept with the flow, not the session's)."""
+    home = tmp_path / "home"
+    app: App = scripted_app(home, [_draft()], config=AUTO)
+    table = build_api(app)
+    sid = (await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())).id
+    gate: list[ApprovalRequested] = []
+    waiting = asyncio.Event()
+
+    async def at_gate(event: ApprovalRequested) -> None:
+        gate.append(event)
+        waiting.set()
+
+    async def go() -> None:
+        async for item in table.stream("session/prompt", {"session_id": sid, "text": "/go ship",
+                                                          "approval_mode": "ask"}, _ctx()):
+            if not isinstance(item, api.PromptResult) and isinstance(item.event, ApprovalRequested):
+                await at_gate(item.event)
+
+    run = asyncio.create_task(go())
+    await waiting.wait()
+    app.stop_runs()
+    with pytest.raises(RequestCancelled):
+        await run
+    await app.aclose()
+
+    again: App = scripted_app(home, [{"tool": "write_file", "arguments": {"path": "done.txt", "content": "done\n"}},
+                                     "tried", "ok", "ok"], config=AUTO)
+    await again.start()
+    try:
+        table = build_api(again)
+        assert await reattach_gates(again, SessionsAPI(again)) == 1
+        await table.call("approval/decide", {"approval_id": gate[0].approval_id, "decision": "allow"}, _ctx())
+        async with asyncio.timeout(30):  # the story's write asks (mode "ask"): it waits, not writes
+            while not [a for a in await table.call("approval/list", {}, _ctx()) if a.tool == "write_file"]:
+                await asyncio.sleep(0.01)
+        assert not (tmp_path / "done.txt").exists()
+        for job in list(again.jobs):
+            job.cancel()
+    finally:
+        await again.aclose()
+
+
+def test_the_prd_makes_no_shell_from_a_models_path_or_url(tmp_path: Path) -> None:
+    """File and URL evidence stay prose in prd.json (the key result's own confined measurement
+    judges them); only the command the user approved is run as a command."""
+    from codetether.daemon.api.go import write_prd
+    from codetether.daemon.core.ralph import step_command
+    from codetether.daemon.wire.okr import KeyResult
+
+    krs = [msgspec_convert({"title": "f", "evidence": {"kind": "file", "path": "x$(touch pwned)"}}),
+           msgspec_convert({"title": "u", "evidence": {"kind": "url", "url": "http://h/$(touch pwned)"}}),
+           msgspec_convert({"title": "c", "evidence": {"kind": "command", "command": "make check"}})]
+    assert all(isinstance(kr, KeyResult) for kr in krs)
+    path = tmp_path / "prd.json"
+    write_prd(path, "t", "", krs)
+    steps = [s["verification_steps"][0] for s in json.loads(path.read_text())["user_stories"]]
+    assert [step_command(s) for s in steps] == [None, None, "make check"]
+
+
+def msgspec_convert(raw: dict[str, Any]) -> Any:
+    import msgspec
+    from codetether.daemon.wire.okr import KeyResult
+
+    return msgspec.convert(raw, KeyResult)
+
+
+def test_a_sessions_records_carry_the_ids_it_works_for() -> None:
+    """The relay's and /go's sessions tag their events and audit records (DESIGN: every
+    record carries okr_id, okr_run_id, relay_id, session_id)."""
+    from types import SimpleNamespace
+
+    from codetether.daemon.app import _tags
+
+    def rt(state: dict[str, Any]) -> Any:
+        return SimpleNamespace(meta=SimpleNamespace(state=state))
+
+    assert _tags(rt({"relay": {"id": "relay_abc", "profile": "implementer", "okr_run_id": "okrrun_1"}})) == {
+        "relay_id": "relay_abc", "okr_run_id": "okrrun_1"}
+    assert _tags(rt({"go": {"okr_id": "okr_1", "run_id": "okrrun_1", "phase": "gate"}})) == {
+        "okr_id": "okr_1", "okr_run_id": "okrrun_1"}
+    assert _tags(rt({"go_story": {"okr_id": "okr_1", "run_id": "okrrun_1"}})) == {
+        "okr_id": "okr_1", "okr_run_id": "okrrun_1"}
+    assert _tags(rt({"todos": []})) is None

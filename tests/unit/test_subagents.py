@@ -255,3 +255,22 @@ async def test_a_resumed_parent_finds_its_child_again(tmp_path: Path, scripted_a
         assert child.messages[-1].content == "the child finished"
     finally:
         await again.aclose()
+
+
+async def test_a_child_given_no_tools_has_none(tmp_path: Path, scripted_app: Any) -> None:
+    """tools=[] (or only "question", which a child never gets) is an empty set, not "all"."""
+    app: App = scripted_app(tmp_path / "home", [
+        _task("bare", "try to run something", tools=["question"]),
+        {"tool": "bash", "arguments": {"command": "touch escaped.txt"}}, "could not", "ok"],
+        config='[permissions]\nmode = "auto"\n')
+    try:
+        table = build_api(app)
+        parent = await _session(table, tmp_path)
+        events, _ = await _prompt(table, parent, "go")
+        child_id = next(e for e in events if isinstance(e, SubagentStarted)).session_id
+        assert not (tmp_path / "escaped.txt").exists()
+        child = await table.call("session/get", {"session_id": child_id}, _ctx())
+        refused = next(m for m in child.messages if m.role == "tool")
+        assert refused.is_error and "Unknown tool 'bash'" in refused.content
+    finally:
+        await app.aclose()

@@ -244,3 +244,34 @@ async def test_bad_requests_are_refused_with_the_field(tmp_path: Path, scripted_
             await table.call("swarm/status", {"swarm_id": "sw_nope"}, _ctx())
     finally:
         await app.aclose()
+
+
+async def test_two_resumes_of_one_swarm_run_it_once(tmp_path: Path, repo: Path, scripted_app: Any) -> None:
+    import time
+
+    import msgspec
+    from codetether.daemon.core.agents import SwarmStore
+    from codetether.daemon.errors import Conflict
+    from codetether.daemon.wire.swarm import Plan
+
+    app: App = scripted_app(tmp_path / "home", [], fallback="ok", config=AUTO)
+    try:
+        table = build_api(app)
+        now = time.time()
+        plan = msgspec.convert({"subtasks": [{"name": "alpha", "instruction": "do", "needs_worktree": True}]}, Plan)
+        SwarmStore(app.paths.data_dir / "swarms").save(SwarmState(
+            id="swarmtest1", task="t", workspace=str(repo), approval_mode="auto", status="cancelled", plan=plan,
+            stages=(("alpha",),), concurrency=1, created_at=now, updated_at=now))
+
+        async def resume() -> Any:
+            try:
+                return (await _swarm(table, "swarm/resume", {"swarm_id": "swarmtest1"}))[1].status
+            except Conflict as exc:
+                return exc.message
+
+        outcomes = await asyncio.gather(resume(), resume())
+        assert sorted(outcomes) == ["completed", "swarm swarmtest1 is running"]
+        ran = [m for m in app.sessions.list() if m.state.get("swarm")]
+        assert len(ran) == 1  # alpha ran once
+    finally:
+        await app.aclose()

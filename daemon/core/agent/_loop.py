@@ -76,9 +76,10 @@ class Agent:
 
     def __init__(self, runtime: SessionRuntime, provider: Provider, registry: ToolRegistry,
                  approvals: ApprovalBackend, settings: AgentSettings, *,
-                 subagents: Subagents | None = None) -> None:
+                 subagents: Subagents | None = None, env: dict[str, str] | None = None) -> None:
         self.rt = runtime
         self.subagents = subagents
+        self.env = env
         self.provider = provider
         self.registry = registry
         self.settings = settings
@@ -332,7 +333,7 @@ class Agent:
                               read_override=self.rt.read_buffer, emit=self.rt.emit,
                               propose=self._proposer(call, tool, args) if self._proposes(tool) else None,
                               approval_mode="plan" if self.rt.meta.state.get("plan_mode") else self.settings.mode,
-                              subagents=self.subagents)
+                              subagents=self.subagents, env=self.env)
             ctx.settings.update(self.settings.tool_settings)
             try:
                 result = await tool.run(args, ctx)

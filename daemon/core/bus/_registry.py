@@ -102,6 +102,12 @@ class AgentRegistry:
                 self.observe(envelope)
         except Exception as exc:  # noqa: BLE001 - a registry without history still works
             log.warning("agent registry: could not replay the bus: %s", exc)
+        for entry in self._entries.values():
+            # Announced before we started and not gone: a sub-agent whose daemon died mid-run
+            # never said goodbye. Stale until it speaks again (workers heartbeat back to ready).
+            if entry.status == "ready":
+                entry.status = "stale"
+                entry.detail = entry.detail or "announced before this daemon started; no word since"
 
         async def pump() -> None:
             queue: asyncio.Queue[BusEnvelope | None] = asyncio.Queue()

@@ -210,6 +210,9 @@ class ToolContext:
     approval_mode: str = "ask"
     #: Starts child agents (the ``task`` tool); None where there is no daemon to run them.
     subagents: Subagents | None = None
+    #: The asking client's key and Vault variables the run leases its provider with: a
+    #: child agent runs with the same (C5), not the daemon's own.
+    env: dict[str, str] | None = None
 
     @property
     def plan_mode(self) -> bool:
