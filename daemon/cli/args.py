@@ -400,6 +400,9 @@ def _worker(sub: _Subs) -> None:
                         help="how long a dead worker's claim lasts before its subtask is redelivered")
     worker.add_argument("--heartbeat", type=float, default=3.0, metavar="SECONDS", help="between heartbeats")
     worker.add_argument("--json", action="store_true", help="once ready, print its probe URL, name and id")
+
+
+def _workers(sub: _Subs) -> None:
     _json_flag(sub.add_parser("workers", help="the cluster's live workers (from the daemon's NATS bus)"))
 
 
@@ -434,7 +437,7 @@ _SUBCOMMANDS = {
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
-    "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "worker": _worker, "workers": _worker,
+    "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "worker": _worker, "workers": _workers,
 }
 
 

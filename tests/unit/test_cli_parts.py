@@ -150,3 +150,12 @@ def test_c15_a_ctrl_c_while_the_spinner_starts_leaves_nothing_to_crash_on(monkey
     with pytest.raises(KeyboardInterrupt):
         spinner.show("reading 4035 prompt tokens…")
     spinner.hide()  # nothing half-made to stop: no IndexError
+
+
+def test_the_whole_parser_builds_every_command_once() -> None:
+    """`codetether --help` and a typo build every subcommand: each must register once."""
+    from codetether.daemon.cli.args import build_parser
+
+    parser = build_parser(None)
+    choices = next(a for a in parser._actions if a.dest == "command").choices  # noqa: SLF001
+    assert {"swarm", "bus", "agents", "worker", "workers", "okr", "ralph", "relay"} <= set(choices)
