@@ -50,7 +50,6 @@ __all__ = ["WorkerOptions", "main", "run_worker"]
 
 log = logging.getLogger("codetether.worker")
 
-_GIT_ENV = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": "true"}
 _IDENTITY = ("-c", "user.name=codetether worker", "-c", "user.email=worker@codetether.invalid")
 
 
@@ -86,20 +85,14 @@ class GitFailed(Exception):
 
 
 async def _git(cwd: Path, *args: str, check: bool = True) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "git", "-C", str(cwd), *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **_GIT_ENV})
-    try:
-        out, err = await proc.communicate()
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await asyncio.shield(proc.wait())
-        raise
-    code = proc.returncode if proc.returncode is not None else -1
-    if check and code != 0:
-        raise GitFailed(f"git {' '.join(args[:2])} failed: {err.decode(errors='replace').strip()}")
-    return code, out.decode(errors="replace")
+    """``git -C cwd args`` (core.agents' one runner): exit code and stdout; with ``check``
+    a failure is :class:`GitFailed` in git's words."""
+    from .core.agents import git
+
+    result = await git(cwd, *args, check=False)
+    if check and result.code != 0:
+        raise GitFailed(f"git {' '.join(args[:2])} failed: {result.err.strip()}")
+    return result.code, result.out
 
 
 def executor(app: App, options: WorkerOptions) -> Any:

@@ -16,7 +16,7 @@ The model is injected (:data:`ChatModel`) and progress goes to a callback
 (:data:`ProgressCallback`): this room needs neither a provider nor the bus.
 """
 
-from ._git import GitError
+from ._git import GitError, GitResult, git
 from ._plan import (
     ChatModel,
     PlanError,
@@ -48,6 +48,7 @@ __all__ = [
     "AgentOutcome",
     "ChatModel",
     "GitError",
+    "GitResult",
     "PlanError",
     "ProgressCallback",
     "RunAgent",
@@ -58,6 +59,7 @@ __all__ = [
     "Worktrees",
     "branch_name",
     "fallback_plan",
+    "git",
     "new_swarm_id",
     "parse_plan",
     "plan_prompt",

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ...wire.ralph import UserStory
 from ..agents import AgentOutcome, Worktree, Worktrees
+from ..agents import git as run_git
 
 __all__ = ["Repo", "StageTrees", "StoryRun", "commit_all", "current_story", "find_repo", "git", "run_agents", "set_story",
            "stage_id"]
@@ -52,18 +53,10 @@ def set_story(story_id: str | None) -> None:
 
 
 async def git(cwd: Path, *args: str) -> tuple[int, str, str]:
-    """``git -C cwd args``: exit code, stdout, stderr. No terminal prompt, ever."""
-    proc = await asyncio.create_subprocess_exec(
-        "git", "-C", str(cwd), *args, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await proc.communicate()
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await asyncio.shield(proc.wait())
-        raise
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+    """``git -C cwd args``: exit code, stdout, stderr (the swarm's one runner; no terminal
+    prompt, ever; a cancel kills it and waits)."""
+    result = await run_git(cwd, *args, check=False)
+    return result.code, result.out, result.err
 
 
 @dataclass(frozen=True, slots=True)
