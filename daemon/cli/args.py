@@ -432,12 +432,18 @@ def _relay(sub: _Subs) -> None:
     add_arguments(sub.add_parser("relay", help="the /autochat relay: status, resume"))
 
 
+def _tui(sub: _Subs) -> None:
+    from .tui import add_arguments
+
+    add_arguments(sub.add_parser("tui", help="the interactive terminal UI (chat, sessions, swarms, /go)"))
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
-    "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "worker": _worker, "workers": _workers,
+    "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "tui": _tui, "worker": _worker, "workers": _workers,
 }
 
 

@@ -282,6 +282,12 @@ def _cmd_peers(args: Any, paths: Any) -> int:
     return cmd_peers(args, paths)
 
 
+def _cmd_tui(args: Any, paths: Any) -> int:
+    from .tui import cmd_tui
+
+    return cmd_tui(args, paths)
+
+
 def _cmd_okr(args: Any, paths: Any) -> int:
     from .okr import cmd_okr
 
@@ -330,7 +336,7 @@ _COMMANDS = {
     "events": _records("events"),
     "run": _cmd_run, "sessions": _cmd_sessions, "models": _cmd_models, "tools": _cmd_tools,
     "config": _cmd_config, "approvals": _cmd_approvals, "daemon": _cmd_daemon,
-    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents, "okr": _cmd_okr,
+    "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents, "okr": _cmd_okr, "tui": _cmd_tui,
     "ralph": _cmd_ralph, "relay": _cmd_relay,
     "worker": _cmd_worker, "workers": _cmd_worker,
 }
