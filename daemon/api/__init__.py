@@ -25,6 +25,7 @@ from .bus import BusAPI
 from .catalog import CatalogAPI
 from .cluster import ClusterAPI
 from .config import ConfigAPI
+from .conveniences import ConveniencesAPI
 from .daemon import DaemonAPI
 from .okr import OkrAPI
 from .peers import PeersAPI
@@ -45,6 +46,7 @@ __all__ = [
     "CatalogAPI",
     "ClusterAPI",
     "ConfigAPI",
+    "ConveniencesAPI",
     "DaemonAPI",
     "Emit",
     "Handler",
@@ -72,7 +74,7 @@ def build_api(app: App) -> API:
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
                    CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app), AgentsAPI(app),
                    OkrAPI(app), RalphAPI(app), RelayAPI(app),
-                   ClusterAPI(app)):
+                   ClusterAPI(app), ConveniencesAPI(app)):
         for method in domain.methods():
             table.add(method)
     return table

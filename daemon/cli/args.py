@@ -11,6 +11,7 @@ import argparse
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the CLI ~4 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn, TypeAlias
 
     _Subs: TypeAlias = "argparse._SubParsersAction[_SubParser]"
@@ -67,7 +68,8 @@ def _run(sub: _Subs) -> None:
     run = sub.add_parser(
         "run", help="run an agent task and stream the answer",
         description="Run an agent task and stream the answer. `-` as the prompt reads it from "
-                    "stdin; piped stdin with a prompt is attached to it as context.",
+                    "stdin; piped stdin with a prompt is attached to it as context; -f FILE "
+                    "attaches a file.",
         epilog="exit codes: 0 done, 1 error, 2 usage, 3 daemon unavailable, 4 not found, "
                "5 config, 6 key/auth, 7 denied, 8 stopped at the step limit, "
                "9 stopped at the model's output limit, 130 interrupted")
@@ -84,6 +86,8 @@ def _run(sub: _Subs) -> None:
     run.add_argument("--approval-mode", choices=["ask", "auto", "plan"],
                      help="ask before writing (default), auto (approve all), plan (read-only)")
     run.add_argument("--workspace", "-w", help="workspace root (default: current directory)")
+    run.add_argument("--file", "-f", action="append", metavar="FILE",
+                     help="attach this file to the prompt, as @path does (repeatable)")
     _json_flag(run)
 
 
@@ -438,12 +442,25 @@ def _tui(sub: _Subs) -> None:
     add_arguments(sub.add_parser("tui", help="the interactive terminal UI (chat, sessions, swarms, /go)"))
 
 
+def _module(name: str, text: str, command: str | None = None) -> Callable[[_Subs], None]:
+    """A subcommand whose module declares its own arguments (``add_arguments``)."""
+    def add(sub: _Subs) -> None:
+        import importlib
+
+        module = importlib.import_module(f"{__package__}.{name}")
+        module.add_arguments(sub.add_parser(command or name, help=text))
+
+    return add
+
+
 _SUBCOMMANDS = {
     "run": _run, "sessions": _sessions, "models": _models, "tools": _tools,
     "config": _config, "approvals": _approvals, "daemon": _daemon, "stats": _stats,
     "telemetry": _telemetry, "audit": _audit, "events": _events, "lsp": _lsp,
     "serve": _serve, "auth": _auth, "a2a": _a2a, "spawn": _spawn, "peers": _peers,
     "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "tui": _tui, "worker": _worker, "workers": _workers,
+    "instructions": _module("instructions", "what a run here is told: the system prompt and the "
+                                            "project's AGENTS.md files"),
 }
 
 

@@ -330,6 +330,17 @@ def _cmd_swarm(args: Any, paths: Any) -> int:
     return cmd_swarm(args, paths)
 
 
+def _module(name: str, function: str) -> Callable[[Any, Any], int]:
+    """A command run by ``function`` of the module ``cli/<name>.py`` (imported only then)."""
+    def command(args: Any, paths: Any) -> int:
+        import importlib
+
+        code: int = getattr(importlib.import_module(f"{__package__}.{name}"), function)(args, paths)
+        return code
+
+    return command
+
+
 _COMMANDS = {
     "lsp": _cmd_lsp, "serve": _cmd_serve, "auth": _cmd_auth,
     "stats": _records("stats"), "telemetry": _records("telemetry"), "audit": _records("audit"),
@@ -339,4 +350,5 @@ _COMMANDS = {
     "a2a": _cmd_a2a, "spawn": _cmd_spawn, "peers": _cmd_peers, "swarm": _cmd_swarm, "bus": _cmd_bus, "agents": _cmd_agents, "okr": _cmd_okr, "tui": _cmd_tui,
     "ralph": _cmd_ralph, "relay": _cmd_relay,
     "worker": _cmd_worker, "workers": _cmd_worker,
+    "instructions": _module("instructions", "cmd_instructions"),
 }

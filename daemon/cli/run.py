@@ -16,8 +16,8 @@ from ..client import Client, DaemonUnavailable
 from ..errors import CodetetherError, NotFound, RequestCancelled
 from .render import EventPrinter
 
-__all__ = ["EXIT_MAX_STEPS", "EXIT_MAX_TOKENS", "UsageError", "cmd_resume", "cmd_run", "read_prompt",
-           "stream"]
+__all__ = ["EXIT_MAX_STEPS", "EXIT_MAX_TOKENS", "UsageError", "attach_files", "cmd_resume", "cmd_run",
+           "read_prompt", "stream"]
 
 EXIT_MAX_STEPS = 8
 EXIT_MAX_TOKENS = 9
@@ -56,6 +56,36 @@ def read_prompt(words: list[str], stdin: Any = None) -> tuple[str, bool]:
     return prompt, True
 
 
+#: Per attached file, as for @mentions (core/agent/_mentions.py): the model's context is finite.
+MAX_ATTACHED_CHARS = 20_000
+
+
+def attach_files(prompt: str, files: list[str], workspace: str) -> str:
+    """``prompt`` with each ``-f`` file attached as an @mention attaches it (a ``<file>``
+    block, its path relative to the workspace when inside it). The user named these files,
+    so, unlike a mention the model could be steered into, one outside the workspace is read
+    too. A file that cannot be attached is a usage error: nothing runs (C11)."""
+    blocks = []
+    for name in files:
+        path = os.path.abspath(os.path.expanduser(name))
+        if not os.path.isfile(path):
+            why = "is a directory" if os.path.isdir(path) else "no such file"
+            raise UsageError(f"-f {name}: {why}")
+        try:
+            with open(path, "rb") as fh:
+                body = fh.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"-f {name}: not a UTF-8 text file") from None
+        except OSError as exc:
+            raise UsageError(f"-f {name}: {exc.strerror or exc}") from None
+        if len(body) > MAX_ATTACHED_CHARS:
+            body = body[:MAX_ATTACHED_CHARS] + f"\n[... truncated at {MAX_ATTACHED_CHARS} characters]"
+        rel = os.path.relpath(path, workspace)
+        shown = path if rel.startswith("..") else rel
+        blocks.append(f'<file path="{shown}">\n{body.rstrip()}\n</file>')
+    return "\n\n".join([prompt, *blocks]) if blocks else prompt
+
+
 def _read_text(stdin: Any) -> str:
     """stdin as text; bytes that are not UTF-8 become U+FFFD instead of surrogates the
     JSON encoder refuses later with a message about UTF-16 (found trying it as a user)."""
@@ -74,13 +104,14 @@ def _approval_mode(args: Any) -> str | None:
 def cmd_run(args: Any, paths: Any) -> int:
     from ..wire.api import forwarded_env
 
+    workspace = os.path.abspath(args.workspace or os.getcwd())
     try:
         mode = _approval_mode(args)
         text, used_stdin = read_prompt(args.prompt)
+        text = attach_files(text, getattr(args, "file", None) or [], workspace)
     except UsageError as exc:
         print(f"codetether run: error: {exc}", file=sys.stderr)
         return 2
-    workspace = os.path.abspath(args.workspace or os.getcwd())
     from .relay import autochat, is_autochat
 
     if is_autochat(text):  # the relay, not a session's prompt

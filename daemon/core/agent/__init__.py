@@ -1,5 +1,5 @@
 """The agent loop: model turns, tool calls through the gate, compaction of long transcripts,
-``@file`` mentions, and the settings one run is configured with (:class:`AgentSettings`).
+``@file`` mentions, the project's instruction files (AGENTS.md), and the settings one run is configured with (:class:`AgentSettings`).
 """
 
 
@@ -9,8 +9,15 @@ from ._compaction import (
     estimate_tokens,
     maybe_compact,
 )
+from ._instructions import (
+    MAX_INSTRUCTIONS_BYTES,
+    InstructionPart,
+    Instructions,
+    project_instructions,
+)
 from ._loop import (
     Agent,
+    system_prompt,
     truncate_output,
 )
 from ._mentions import (
@@ -23,10 +30,15 @@ from ._settings import (
 __all__ = [
     "Agent",
     "AgentSettings",
+    "InstructionPart",
+    "Instructions",
+    "MAX_INSTRUCTIONS_BYTES",
     "build_context",
     "context_tokens",
     "estimate_tokens",
     "expand_mentions",
     "maybe_compact",
+    "project_instructions",
+    "system_prompt",
     "truncate_output",
 ]

@@ -46,9 +46,10 @@ from ..providers import (
 from ..sessions import SessionRuntime
 from ..tools import Subagents, Tool, ToolContext, ToolRegistry, ToolResult, Workspace
 from ._compaction import build_context, context_tokens, estimate_tokens, maybe_compact
+from ._instructions import project_instructions
 from ._settings import AgentSettings
 
-__all__ = ["Agent", "truncate_output"]
+__all__ = ["Agent", "system_prompt", "truncate_output"]
 
 log = logging.getLogger("codetether.agent")
 
@@ -58,6 +59,14 @@ PROPOSING_TOOLS = frozenset({"write_file", "edit", "multiedit", "apply_patch"})
 SYSTEM_PROMPT = """You are codetether, a coding agent working in the workspace {workspace}.
 Use the tools to read, search and change files and to run commands; paths are relative to the
 workspace. Read a file before editing it. When the task is done, answer briefly and stop."""
+
+
+def system_prompt(workspace: str) -> str:
+    """The system prompt of a run in ``workspace``: ours, then the project's instructions
+    (AGENTS.md / CLAUDE.md up to the repository root, capped; see ``_instructions``)."""
+    base = SYSTEM_PROMPT.format(workspace=workspace)
+    section = project_instructions(workspace).render()
+    return f"{base}\n\n{section}" if section else base
 
 
 def truncate_output(text: str, budget: int) -> str:
@@ -87,7 +96,7 @@ class Agent:
         self.workspace = Workspace(runtime.meta.workspace)
         self.usage = Usage()
         self._tool_specs = [ToolSpec(t.name, t.description, t.schema()) for t in registry]
-        self._system = SYSTEM_PROMPT.format(workspace=runtime.meta.workspace)
+        self._system = system_prompt(runtime.meta.workspace)  # once per run, not per turn
         self._overhead = estimate_tokens([], self._system, self._tool_specs)
         self.truncated = False  # the last answer stopped at max_tokens
 

@@ -1,0 +1,121 @@
+"""Project instructions: ``AGENTS.md`` (and ``CLAUDE.md``) files, read into the system prompt.
+
+The files from the workspace up to the repository root (the nearest directory holding
+``.git``; without one, only the workspace's own) are joined farthest first, so the nearest,
+most specific file comes last and has the last word. Together they are capped at
+:data:`MAX_INSTRUCTIONS_BYTES`: the nearest files keep their text, the farthest are cut
+first, each cut said in the prompt itself.
+
+The prompt is built once per run (not per model turn); a file is read again only when its
+mtime or size changed, so a run costs one ``stat`` per candidate file and no reads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "INSTRUCTION_FILES",
+    "MAX_INSTRUCTIONS_BYTES",
+    "InstructionPart",
+    "Instructions",
+    "find_instruction_files",
+    "project_instructions",
+]
+
+#: The file names read in each directory, in this order.
+INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
+#: The most instruction text (UTF-8 bytes) one system prompt carries.
+MAX_INSTRUCTIONS_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class InstructionPart:
+    """One file's contribution: its path, the text the agent sees, and its own size."""
+
+    path: str
+    text: str
+    size: int  # bytes of the whole file
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Instructions:
+    """The parts, farthest first, and the section of the system prompt they make."""
+
+    parts: tuple[InstructionPart, ...]
+    cap: int = MAX_INSTRUCTIONS_BYTES
+
+    def render(self) -> str:
+        """The system prompt's section ("" when there are no instruction files)."""
+        if not self.parts:
+            return ""
+        blocks = [f'<instructions path="{p.path}">\n{p.text.rstrip()}\n</instructions>' for p in self.parts]
+        return ("Project instructions (from the repository's AGENTS.md / CLAUDE.md files, the "
+                "nearest last; follow them):\n\n" + "\n\n".join(blocks))
+
+
+def find_instruction_files(workspace: str | Path) -> list[Path]:
+    """The instruction files that apply to ``workspace``, farthest first."""
+    start = Path(os.path.abspath(workspace))
+    chain: list[Path] = []
+    for directory in [start, *start.parents]:
+        chain.append(directory)
+        if (directory / ".git").exists():  # a directory, or a worktree's file
+            break
+    else:  # in no repository: the workspace's own files only, never ~ or /
+        chain = [start]
+    found: list[Path] = []
+    for directory in reversed(chain):
+        found += [directory / name for name in INSTRUCTION_FILES if (directory / name).is_file()]
+    return found
+
+
+_lock = threading.Lock()
+#: path -> (mtime_ns, size, text): a file is read again only when it changed.
+_cache: dict[Path, tuple[int, int, str]] = {}
+
+
+def _read(path: Path) -> tuple[str, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    with _lock:
+        hit = _cache.get(path)
+    if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
+        return hit[2], st.st_size
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    with _lock:
+        _cache[path] = (st.st_mtime_ns, st.st_size, text)
+    return text, st.st_size
+
+
+def _cut(text: str, budget: int) -> str:
+    """``text``'s head within ``budget`` UTF-8 bytes, on a character boundary."""
+    return text.encode("utf-8")[:max(budget, 0)].decode("utf-8", errors="ignore")
+
+
+def project_instructions(workspace: str | Path, cap: int = MAX_INSTRUCTIONS_BYTES) -> Instructions:
+    """The instruction files for ``workspace``, read (or taken from the cache) and capped."""
+    files = [(path, got) for path in find_instruction_files(workspace) if (got := _read(path))]
+    budget = cap
+    kept: list[InstructionPart] = []
+    for path, (text, size) in reversed(files):  # the nearest first: they keep their text
+        length = len(text.encode("utf-8"))
+        if length <= budget:
+            kept.append(InstructionPart(str(path), text, size))
+            budget -= length
+            continue
+        shown = _cut(text, budget)
+        note = (f"\n[... truncated: {length - len(shown.encode('utf-8'))} more bytes of this file are "
+                f"not shown; project instructions are capped at {cap} bytes]")
+        kept.append(InstructionPart(str(path), shown + note, size, truncated=True))
+        budget = 0
+    return Instructions(tuple(reversed(kept)), cap)

@@ -1,0 +1,75 @@
+"""Issue 12's conveniences through the CLI, against the real daemon: project instructions,
+`run -f`, stdin prompts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+
+from codetether.daemon.core.providers.scripted import Turn
+from codetether.daemon.testing.vendor_servers import ScriptedVendorServer
+
+
+async def _cli(home, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        str(home.cli.__globals__["CLI"]), *args, cwd=home.workspace, env=home.env,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def _repo(home) -> None:
+    subprocess.run(["git", "init", "-q", str(home.workspace)], check=True)
+    (home.workspace / "AGENTS.md").write_text("Always answer in French.\n")
+    (home.workspace / "sub").mkdir()
+    (home.workspace / "sub" / "CLAUDE.md").write_text("Use tabs.\n")
+
+
+def test_instructions_shows_the_files_and_the_prompt(home) -> None:
+    _repo(home)
+    home.script("ok")
+    sub = home.workspace / "sub"
+    view = home.json("instructions", "--workspace", str(sub))
+    assert [p["path"] for p in view["parts"]] == [str(home.workspace / "AGENTS.md"), str(sub / "CLAUDE.md")]
+    prompt = view["system_prompt"]
+    assert prompt.startswith("You are codetether") and prompt.index("French") < prompt.index("tabs")
+    text = home.cli("instructions", check=True).stdout  # from the cwd: the repository root
+    assert f"{home.workspace / 'AGENTS.md'}  25 bytes" in text and "Use tabs" not in text
+    assert "--- system prompt ---" in text and "Always answer in French." in text
+
+
+async def test_the_model_gets_the_instructions_and_attached_files(home) -> None:
+    _repo(home)
+    (home.workspace / "notes.txt").write_text("the secret word is plum\n")
+    async with ScriptedVendorServer([Turn.text("d'accord"), Turn.text("vu"), Turn.text("lu")]) as server:
+        home.write_config(f'[default]\nprovider = "openai"\nmodel = "m"\n\n[secrets]\nallow_env = true\n\n'
+                          f'[providers.openai]\nbase_url = "{server.openai_base_url}"\n')
+        home.extra_env["OPENAI_API_KEY"] = "sk-test-key-0123456789"
+        code, out, err = await _cli(home, "run", "hello")
+        assert code == 0, err
+        assert out.strip() == "d'accord"
+        system = server.requests_for("openai")[0].body["messages"][0]
+        assert system["role"] == "system" and "Always answer in French." in system["content"]
+        # An edit to AGENTS.md reaches the next run.
+        (home.workspace / "AGENTS.md").write_text("Always answer in Latin, at length.\n")
+        # -f attaches a file, as @notes.txt would; stdin piped with a prompt is attached too.
+        code, out, err = await _cli(home, "run", "-f", "notes.txt", "what is the word?",
+                                    stdin=b"some piped context\n")
+        assert code == 0, err
+        body = server.requests_for("openai")[1].body["messages"]
+        assert "Latin" in body[0]["content"] and "French" not in body[0]["content"]
+        user = body[-1]["content"]
+        user = user if isinstance(user, str) else json.dumps(user)
+        assert "what is the word?" in user and "some piped context" in user
+        assert '<file path="notes.txt">' in user and "the secret word is plum" in user
+        # `run -` reads the whole prompt from stdin.
+        code, out, err = await _cli(home, "run", "-", stdin=b"a prompt from stdin\n")
+        assert code == 0, err
+        user = server.requests_for("openai")[2].body["messages"][-1]["content"]
+        assert "a prompt from stdin" in (user if isinstance(user, str) else json.dumps(user))
+        # A file that does not exist is a usage error, before anything runs.
+        code, out, err = await _cli(home, "run", "-f", "missing.txt", "hi")
+        assert code == 2 and "missing.txt" in err
+        assert len(server.requests_for("openai")) == 3
