@@ -461,6 +461,7 @@ _SUBCOMMANDS = {
     "swarm": _swarm, "bus": _bus, "agents": _agents, "okr": _okr, "ralph": _ralph, "relay": _relay, "tui": _tui, "worker": _worker, "workers": _workers,
     "instructions": _module("instructions", "what a run here is told: the system prompt and the "
                                             "project's AGENTS.md files"),
+    "completion": _module("completion", "print a bash, zsh or fish completion script"),
 }
 
 

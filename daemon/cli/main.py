@@ -351,4 +351,5 @@ _COMMANDS = {
     "ralph": _cmd_ralph, "relay": _cmd_relay,
     "worker": _cmd_worker, "workers": _cmd_worker,
     "instructions": _module("instructions", "cmd_instructions"),
+    "completion": _module("completion", "cmd_completion"),
 }

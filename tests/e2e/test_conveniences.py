@@ -73,3 +73,28 @@ async def test_the_model_gets_the_instructions_and_attached_files(home) -> None:
         code, out, err = await _cli(home, "run", "-f", "missing.txt", "hi")
         assert code == 2 and "missing.txt" in err
         assert len(server.requests_for("openai")) == 3
+
+
+def test_completion_scripts_complete_commands_and_flags(home) -> None:
+    script = home.cli("completion", "bash", check=True).stdout
+    path = home.root / "codetether.bash"
+    path.write_text(script)
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(words)
+        probe = (f'source {path}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; '
+                 f'COMP_LINE="{line}"; COMP_POINT=${{#COMP_LINE}}; _shtab_codetether; '
+                 'printf "%s\\n" "${COMPREPLY[@]}"')
+        done = subprocess.run(["bash", "--norc", "-c", probe], capture_output=True, text=True, check=True)
+        return done.stdout.split()
+
+    assert complete("codetether", "ses") == ["sessions"]
+    assert "instructions" in complete("codetether", "i")
+    assert complete("codetether", "run", "--fi") == ["--file"]
+    assert complete("codetether", "completion", "z") == ["zsh"]
+    for shell, marker in (("zsh", "#compdef codetether"), ("fish", "complete -c codetether")):
+        text = home.cli("completion", shell, check=True).stdout
+        assert marker in text and "sessions" in text and "--approval-mode" in text
+    bad = home.cli("completion", "tcsh")
+    assert bad.returncode == 2 and "invalid choice: 'tcsh'" in bad.stderr
+    assert not (home.root / "run" / "daemon.pid").exists()  # no daemon needed

@@ -1,0 +1,46 @@
+"""The conveniences' parsers and pure parts: run -f, completion, and the commands below."""
+
+from __future__ import annotations
+
+import pytest
+from codetether.daemon.cli.args import build_parser
+from codetether.daemon.cli.run import UsageError, attach_files
+
+
+def _parse(*argv: str):
+    return build_parser(list(argv)).parse_args(list(argv))
+
+
+def test_run_file_is_repeatable():
+    args = _parse("run", "-f", "a.py", "--file", "b.py", "explain")
+    assert args.file == ["a.py", "b.py"] and args.prompt == ["explain"]
+    assert _parse("run", "x").file is None
+
+
+def test_attach_files_inside_and_outside_the_workspace(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "a.py").write_text("print(1)\n")
+    (tmp_path / "out.txt").write_text("outside\n")
+    text = attach_files("explain", [str(ws / "a.py"), str(tmp_path / "out.txt")], str(ws))
+    assert text.startswith("explain\n\n") and '<file path="a.py">\nprint(1)\n</file>' in text
+    assert f'<file path="{tmp_path / "out.txt"}">' in text
+    assert attach_files("p", [], str(ws)) == "p"
+
+
+@pytest.mark.parametrize(("setup", "why"), [
+    (lambda d: None, "no such file"),
+    (lambda d: (d / "f").mkdir(), "is a directory"),
+    (lambda d: (d / "f").write_bytes(b"\xff\xfe\x00binary"), "not a UTF-8 text file"),
+])
+def test_attach_files_refuses_what_it_cannot_attach(tmp_path, setup, why):
+    setup(tmp_path)
+    with pytest.raises(UsageError, match=why):
+        attach_files("p", [str(tmp_path / "f")], str(tmp_path))
+
+
+def test_completion_takes_a_known_shell(capsys):
+    assert _parse("completion", "fish").shell == "fish"
+    with pytest.raises(SystemExit):
+        _parse("completion", "tcsh")
+    assert "invalid choice" in capsys.readouterr().err
