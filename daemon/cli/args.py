@@ -137,9 +137,11 @@ def _config(sub: _Subs) -> None:
         "config", help="show or change the configuration",
         description="--show prints the configuration as TOML (--json: as JSON); --set KEY=VALUE "
                     "changes one key and prints what changed. A table value for "
-                    "permissions.rules.TOOL is merged into the existing rules.")
+                    "permissions.rules.TOOL is merged into the existing rules. --schema prints "
+                    "config.toml's JSON Schema (for editors: see the README).")
     cgroup = config.add_mutually_exclusive_group(required=True)
     cgroup.add_argument("--show", action="store_true", help="print the configuration")
+    cgroup.add_argument("--schema", action="store_true", help="print the JSON Schema of config.toml")
     cgroup.add_argument("--set", metavar="KEY=VALUE", help="change one key, e.g. session.max_steps=40")
     _json_flag(config)
 

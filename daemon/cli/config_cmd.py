@@ -1,4 +1,5 @@
-"""``codetether config``: show the configuration as TOML (or JSON), change one key (C17).
+"""``codetether config``: show the configuration as TOML (or JSON), change one key (C17),
+print config.toml's JSON Schema (``--schema``, generated from the msgspec types).
 
 ``--set`` prints only what changed. A table given for ``permissions.rules.TOOL`` (or
 ``permissions.rules``) is merged by the daemon into the rules already in the file, so
@@ -21,6 +22,11 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def cmd_config(args: Any, paths: Any) -> int:
+    if getattr(args, "schema", False):  # generated from the types: no daemon needed
+        from ..core.config import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
     with Client(paths) as client:
         if not args.set:
             data = client.call("config/get")

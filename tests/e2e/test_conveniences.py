@@ -98,3 +98,27 @@ def test_completion_scripts_complete_commands_and_flags(home) -> None:
     bad = home.cli("completion", "tcsh")
     assert bad.returncode == 2 and "invalid choice: 'tcsh'" in bad.stderr
     assert not (home.root / "run" / "daemon.pid").exists()  # no daemon needed
+
+
+def test_config_schema_describes_what_config_show_prints(home) -> None:
+    import tomllib
+
+    import jsonschema
+
+    schema = json.loads(home.cli("config", "--schema", check=True).stdout)
+    assert not (home.root / "run" / "daemon.pid").exists()  # generated locally: no daemon
+    jsonschema.Draft202012Validator.check_schema(schema)
+    session = schema["$defs"]["SessionSection"]["properties"]
+    assert session["max_steps"] == {"type": "integer", "minimum": 1, "default": 25}
+    assert "compacted" in session["compact_threshold"]["description"]  # from the #: comment
+    home.script("ok")
+    home.cli("config", "--set", "session.max_steps=40", check=True)
+    shown = home.json("config", "--show")
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate(shown["config"])
+    assert shown["config"]["session"]["max_steps"] == 40
+    toml = tomllib.loads(home.cli("config", "--show", check=True).stdout)
+    assert toml["session"]["max_steps"] == 40
+    validator.validate(toml)
+    # The schema refuses what the daemon refuses.
+    assert list(validator.iter_errors({"session": {"max_steps": 0}}))

@@ -44,3 +44,20 @@ def test_completion_takes_a_known_shell(capsys):
     with pytest.raises(SystemExit):
         _parse("completion", "tcsh")
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_config_schema_is_one_of_show_set_schema(capsys):
+    assert _parse("config", "--schema").schema is True
+    with pytest.raises(SystemExit):
+        _parse("config", "--schema", "--show")
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_json_schema_has_every_section_and_field_comments():
+    from codetether.daemon.core.config import Config, json_schema
+
+    schema = json_schema()
+    config = schema["$defs"]["Config"]["properties"]
+    assert set(config) == set(Config.__struct_fields__)
+    tool_budget = schema["$defs"]["SessionSection"]["properties"]["tool_output_budget"]
+    assert tool_budget["description"] == "Characters of one tool result kept in the transcript."

@@ -28,6 +28,7 @@ and writes only a file that validates. :class:`ConfigWatcher` reloads on change.
 
 from __future__ import annotations
 
+from ._jsonschema import json_schema
 from ._load import (
     LoadedConfig,
     config_as_dict,
@@ -82,6 +83,7 @@ __all__ = [
     "TelemetrySection",
     "ToolsSection",
     "config_as_dict",
+    "json_schema",
     "load_config",
     "misplaced_config",
     "parse_config",
