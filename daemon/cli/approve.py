@@ -55,7 +55,9 @@ class Prompter:
         preview = approval_preview(event.get("tool", ""), event.get("arguments", ""),
                                    self.workspace)
         if preview:
-            sys.stderr.write(preview + "\n")
+            from .colour import Palette
+
+            sys.stderr.write(Palette(sys.stderr).diff(preview, indent="  ") + "\n")
         answer = self._ask(f"Allow {event['tool']} {subject}? [y/N] ", approval_id)
         if answer is None:
             return  # decided elsewhere: nothing to send

@@ -46,7 +46,10 @@ def run(argv: list[str]) -> int:
             if getattr(args, "json", False):
                 print(json.dumps({"error": exc.to_wire()}))
             else:
-                print(f"codetether: {exc.message}", file=sys.stderr)
+                from .colour import Palette
+
+                print(f"{Palette(sys.stderr).style('codetether:', 'red', 'bold')} {exc.message}",
+                      file=sys.stderr)
             return exit_code(exc)
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)

@@ -3,7 +3,9 @@
 Answer text goes to stdout; tool activity, notices and errors to stderr. On a terminal
 (stderr a TTY) a spinner says what the run is waiting for (loading the model, reading
 the prompt, running a tool: ``progress`` events); on a pipe nothing is drawn. ``rich``
-is imported only when a spinner is actually drawn, never on the other paths.
+is imported only when a spinner is actually drawn, never on the other paths. Marks,
+tool names, changes and errors are coloured when the stream is a terminal and
+``NO_COLOR`` is not set (see :mod:`.colour`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any, TextIO
+
+from .colour import Palette
 
 __all__ = ["EventPrinter", "stop_message"]
 
@@ -92,6 +96,7 @@ class EventPrinter:
         if progress is None:
             progress = not as_json and err.isatty()
         self.spinner: Spinner | None = Spinner(err) if progress else None
+        self.c = Palette(err, on=False if as_json else None)  # the activity on stderr
         self.errors: list[str] = []
         self._at_line_start = True
         self._err_line_start = True
@@ -129,7 +134,8 @@ class EventPrinter:
             self.waiting("thinking…")
         elif kind == "tool_call_start":
             self._newline()
-            self.err.write(f"⚙ {event['name']} {_first_line(event.get('arguments', ''), 80)}\n")
+            self.err.write(f"{self.c.style('⚙ ' + event['name'], 'cyan', 'bold')} "
+                           f"{self.c.style(_first_line(event.get('arguments', ''), 80), 'dim')}\n")
             self.err.flush()
             self.waiting(f"running {event['name']}…")
         elif kind == "tool_output":
@@ -143,7 +149,8 @@ class EventPrinter:
             self._end_call(event)
         elif kind == "approval_resolved":
             by = f" by {event['by']}" if event.get("by") else ""
-            self.err.write(f"  approval {event['approval_id']}: {event['decision']}{by}\n")
+            decision = self.c.style(event["decision"], "green" if event["decision"] == "allow" else "red")
+            self.err.write(f"  approval {event['approval_id']}: {decision}{by}\n")
         elif kind == "subagent_started":
             again = ", resumed" if event.get("resumed") else ""
             self.err.write(f"  ↳ sub-agent {event['name']} ({event['session_id']}, mode {event['mode']}{again})\n")
@@ -156,26 +163,29 @@ class EventPrinter:
             self.err.write(f"  (changed on disk: {event['path']})\n")
         elif kind == "notice":
             self._newline()
-            label = "note" if event.get("level") == "info" else "warning"
+            label = (self.c.style("note", "blue") if event.get("level") == "info"
+                     else self.c.style("warning", "yellow", "bold"))
             self.err.write(f"{label}: {event.get('text', '')}\n")
         elif kind == "error":
             self._newline()
             self.errors.append(event.get("message", ""))
-            self.err.write(f"error: {event.get('message', '')}\n")
+            self.err.write(f"{self.c.style('error', 'red', 'bold')}: {event.get('message', '')}\n")
         self.err.flush()
 
     def _end_call(self, event: dict[str, Any]) -> None:
         if not self._err_line_start:
             self.err.write("\n")
             self._err_line_start = True
-        mark = "✗" if event.get("is_error") else "✓"
+        mark = self.c.style("✗", "red", "bold") if event.get("is_error") else self.c.style("✓", "green")
         streamed = event.get("call_id", "") in self._streamed
         summary = "" if streamed and not event.get("is_error") else _first_line(event.get("output", ""))
         self.err.write(f"  {mark} {summary}".rstrip() + "\n")
         for change in event.get("changes") or []:
             if isinstance(change, dict) and change.get("path"):
-                self.err.write(f"    {change.get('kind', 'changed')} {change['path']} "
-                               f"(+{change.get('additions', 0)} -{change.get('deletions', 0)})\n")
+                counts = (f"({self.c.style('+' + str(change.get('additions', 0)), 'green')} "
+                          f"{self.c.style('-' + str(change.get('deletions', 0)), 'red')})")
+                self.err.write(f"    {change.get('kind', 'changed')} {self.c.style(change['path'], 'bold')} "
+                               f"{counts}\n")
         self.waiting("waiting for the model…")
 
     def result(self, result: dict[str, Any]) -> None:
@@ -186,8 +196,8 @@ class EventPrinter:
             self._newline()
             message = stop_message(result)
             if message:
-                self.err.write(f"{message}\n")
-            self.err.write(f"session {result['session_id']}\n")
+                self.err.write(f"{self.c.style(message, 'yellow')}\n")
+            self.err.write(self.c.style(f"session {result['session_id']}", "dim") + "\n")
             self.err.flush()
         self.out.flush()
 

@@ -122,3 +122,32 @@ def test_config_schema_describes_what_config_show_prints(home) -> None:
     validator.validate(toml)
     # The schema refuses what the daemon refuses.
     assert list(validator.iter_errors({"session": {"max_steps": 0}}))
+
+
+def _on_a_pty(home, *args: str, env: dict[str, str] | None = None) -> str:
+    """The CLI's whole output on a pseudo-terminal (util-linux `script`)."""
+    import shlex
+    import shutil
+
+    script = shutil.which("script")
+    assert script is not None, "needs util-linux `script`"
+    cmd = " ".join(shlex.quote(a) for a in (home.cli.__globals__["CLI"], *args))
+    done = subprocess.run([script, "-qec", cmd, "/dev/null"], capture_output=True, env={**home.env, **(env or {})},
+                          cwd=home.workspace, stdin=subprocess.DEVNULL, timeout=120)
+    return done.stdout.decode(errors="replace")
+
+
+def test_colour_on_a_terminal_none_on_pipes_or_with_no_color(home) -> None:
+    turns = [{"tool": "write_file", "arguments": {"path": "out.txt", "content": "hi\n"}}, "done"]
+    home.script(*turns, *turns, *turns)  # one script for the three runs
+    home.config_file.write_text(home.config_file.read_text() + '\n[permissions]\nmode = "auto"\n')
+    coloured = _on_a_pty(home, "run", "write it")
+    assert "\x1b[36;1m⚙ write_file\x1b[0m" in coloured and "\x1b[32m✓\x1b[0m" in coloured
+    assert "\x1b[32m+1\x1b[0m" in coloured  # the change's counts
+    plain = _on_a_pty(home, "run", "write it again", env={"NO_COLOR": "1"})
+    assert "⚙ write_file" in plain and "\x1b[36" not in plain and "\x1b[32" not in plain
+    piped = home.cli("run", "and again", check=True)
+    assert "⚙ write_file" in piped.stderr and "\x1b[" not in piped.stderr + piped.stdout
+    # Errors too: red on the terminal, plain on a pipe.
+    assert "\x1b[31;1mcodetether:\x1b[0m" in _on_a_pty(home, "sessions", "show", "nope")
+    assert "\x1b[" not in home.cli("sessions", "show", "nope").stderr

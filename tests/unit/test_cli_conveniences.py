@@ -61,3 +61,37 @@ def test_json_schema_has_every_section_and_field_comments():
     assert set(config) == set(Config.__struct_fields__)
     tool_budget = schema["$defs"]["SessionSection"]["properties"]["tool_output_budget"]
     assert tool_budget["description"] == "Characters of one tool result kept in the transcript."
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(("tty", "env", "on"), [
+    (True, {}, True),
+    (False, {}, False),
+    (True, {"NO_COLOR": "1"}, False),
+    (True, {"NO_COLOR": ""}, True),  # set but empty does not count (no-color.org)
+    (True, {"TERM": "dumb"}, False),
+    (False, {"FORCE_COLOR": "1"}, True),
+    (False, {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
+])
+def test_colour_is_decided_in_one_place(tty, env, on):
+    from codetether.daemon.cli.colour import enabled
+
+    assert enabled(_Stream(tty), env) is on  # type: ignore[arg-type]
+
+
+def test_palette_styles_or_leaves_text_alone():
+    from codetether.daemon.cli.colour import Palette
+
+    on, off = Palette(_Stream(True), on=True), Palette(_Stream(True), on=False)  # type: ignore[arg-type]
+    assert on.style("x", "red", "bold") == "\x1b[31;1mx\x1b[0m" and off.style("x", "red") == "x"
+    diff = "  --- a/f\n  +++ b/f\n  @@ -1 +1 @@\n  -old\n  +new\n   same"
+    coloured = on.diff(diff, indent="  ")
+    assert "  \x1b[31m-old\x1b[0m" in coloured and "  \x1b[32m+new\x1b[0m" in coloured
+    assert coloured.endswith("   same") and off.diff(diff, indent="  ") == diff
