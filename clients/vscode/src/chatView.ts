@@ -1,82 +1,98 @@
 /**
- * The chat view: a webview in the activity bar that streams `codetether/event` text
- * and sends prompts through `codetether.chat`.
+ * The chat view: a webview in the activity bar that renders session events (Markdown,
+ * tool cards) and sends prompts through `codetether.chat`; its toolbar picks the model
+ * (`codetether.model`) and resumes sessions (`codetether.sessions` / `codetether.resume`).
  *
- * The transcript survives the view being hidden (the sidebar switched to Explorer) and
- * re-created (E2): the webview keeps its context while hidden, saves its entries with
- * `setState` for when it is re-created, and the extension's copy (the truth) is posted
- * only once the webview's script says it is listening (`ready`): a message posted
- * before that is lost.
+ * The transcript is kept in three places, for three kinds of loss:
+ * - the extension's copy (the truth), posted to the webview once its script says it is
+ *   listening (`ready`): a message posted before that is lost;
+ * - the webview's `setState`, for when the view is re-created (E2: switched away and back);
+ * - the workspace's Memento, per session, for a window reload (the extension host restarts)
+ *   and for showing a session's history when it is resumed from the session list.
+ * The language server offers no way to re-read a session's past events, so a session this
+ * window never saw is resumed with an empty transcript and a notice saying so.
+ *
+ * The webview's page is the bundled dist/webview.js and media/chat.css under a strict CSP:
+ * no inline script or style, the script allowed by nonce, nothing loaded from the network.
  */
 import * as vscode from "vscode";
 
-import type { EventParams, SessionEvent } from "./protocol";
+import type { EventParams } from "./protocol";
+import { applyEvent, type ChatEntry, validEntries } from "./transcript";
 
-/** One piece of the transcript, as the webview renders it. */
-export interface ChatEntry {
-  kind: "user" | "text" | "thinking" | "tool" | "error" | "done";
-  text: string;
+export { applyEvent, type ChatEntry } from "./transcript";
+
+/** A session as the session list shows it. */
+export interface SessionItem {
+  id: string;
+  label: string;
+  description?: string;
 }
 
-/** Keeps the transcript bounded; the daemon's event stream keeps the full history. */
-const MAX_ENTRIES = 2000;
-
-function str(value: unknown): string {
-  return typeof value === "string" ? value : "";
-}
-
-/** The transcript entry for a session event, or undefined for events the chat does not show. */
-export function chatEntry(event: SessionEvent): ChatEntry | undefined {
-  switch (event.type) {
-    case "user":
-      return { kind: "user", text: str(event.text) };
-    case "text":
-      return { kind: "text", text: str(event.text) };
-    case "thinking":
-      return { kind: "thinking", text: str(event.text) };
-    case "tool_call_start":
-      return { kind: "tool", text: `⚙ ${str(event.name)}` };
-    case "tool_call_end":
-      return event.is_error === true
-        ? { kind: "error", text: `✗ ${str(event.name)}: ${str(event.output).slice(0, 500)}` }
-        : undefined;
-    case "error":
-      return { kind: "error", text: `error: ${str(event.message)}` };
-    case "done": {
-      const reason = str(event.stop_reason);
-      return { kind: "done", text: reason && reason !== "end_turn" ? `(${reason})` : "" };
-    }
-    default:
-      return undefined;
-  }
-}
-
-/** Appends an entry, merging a streamed chunk into the previous one of its kind. */
-export function appendEntry(entries: ChatEntry[], entry: ChatEntry): void {
-  const last = entries[entries.length - 1];
-  if (last && last.kind === entry.kind && (entry.kind === "text" || entry.kind === "thinking")) {
-    last.text += entry.text;
-  } else {
-    entries.push({ ...entry });
-  }
-  if (entries.length > MAX_ENTRIES) {
-    entries.splice(0, entries.length - MAX_ENTRIES);
-  }
+export interface ModelChoice {
+  model: string | null;
+  models: string[];
 }
 
 export interface ChatActions {
   send(text: string): Promise<void>;
   cancel(): Promise<void>;
   newSession(): Promise<void>;
+  models(): Promise<ModelChoice>;
+  setModel(model: string): Promise<void>;
+  sessions(): Promise<SessionItem[]>;
+  resume(id: string): Promise<void>;
+}
+
+/** What the Memento holds: the view's session and the transcripts of recent sessions. */
+interface Stored {
+  current: string | null;
+  transcripts: Record<string, ChatEntry[]>;
+}
+
+const STORE_KEY = "codetether.chat";
+/** Transcripts kept for this many sessions (the most recently shown). */
+const STORED_SESSIONS = 20;
+/** Stored per session (the view itself keeps more while the window lives). */
+const STORED_ENTRIES = 500;
+const SAVE_DELAY_MS = 300;
+
+/** The part of `vscode.Memento` used here (the workspace's state). */
+export interface StateStore {
+  get<T>(key: string): T | undefined;
+  update(key: string, value: unknown): Thenable<void>;
+}
+
+/** Incoming webview messages, checked field by field. */
+interface ViewMessage {
+  type?: string;
+  text?: unknown;
+  model?: unknown;
+  id?: unknown;
 }
 
 export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewId = "codetether.chat";
   private view: vscode.WebviewView | undefined;
-  private readonly entries: ChatEntry[] = [];
+  private entries: ChatEntry[] = [];
+  private session: string | null = null;
+  private transcripts: Record<string, ChatEntry[]> = {};
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly actions: ChatActions) {
+  constructor(
+    private readonly actions: ChatActions,
+    private readonly extensionUri: vscode.Uri,
+    private readonly store?: StateStore,
+  ) {
+    const stored = store?.get<Stored>(STORE_KEY);
+    if (stored && typeof stored === "object") {
+      for (const [id, list] of Object.entries(stored.transcripts ?? {})) {
+        this.transcripts[id] = validEntries(list);
+      }
+      this.session = typeof stored.current === "string" ? stored.current : null;
+      this.entries = this.session ? [...(this.transcripts[this.session] ?? [])] : [];
+    }
     this.disposables.push(
       vscode.window.registerWebviewViewProvider(ChatView.viewId, this, {
         webviewOptions: { retainContextWhenHidden: true },
@@ -84,51 +100,134 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     );
   }
 
+  /** The session whose transcript the view shows (null before any). */
+  get sessionId(): string | null {
+    return this.session;
+  }
+
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    view.webview.options = { enableScripts: true };
-    view.webview.html = html(nonce());
-    view.webview.onDidReceiveMessage(
-      (msg: { type?: string; text?: string }) => this.onMessage(msg),
-      undefined,
-      this.disposables,
-    );
+    const media = vscode.Uri.joinPath(this.extensionUri, "media");
+    const dist = vscode.Uri.joinPath(this.extensionUri, "dist");
+    view.webview.options = { enableScripts: true, localResourceRoots: [media, dist] };
+    view.webview.html = chatHtml({
+      nonce: nonce(),
+      cspSource: view.webview.cspSource,
+      script: view.webview.asWebviewUri(vscode.Uri.joinPath(dist, "webview.js")).toString(),
+      style: view.webview.asWebviewUri(vscode.Uri.joinPath(media, "chat.css")).toString(),
+    });
+    view.webview.onDidReceiveMessage((msg: ViewMessage) => this.onMessage(msg), undefined, this.disposables);
     view.onDidDispose(() => (this.view = undefined), undefined, this.disposables);
   }
 
   onEvent(params: EventParams): void {
-    const entry = chatEntry(params.event);
-    if (entry === undefined) {
+    // Swarm progress arrives as the pseudo-session `swarm:<id>`: shown in the chat it was asked from.
+    if (!params.session_id.startsWith("swarm:") && params.session_id !== this.session) {
+      this.stash();
+      this.session = params.session_id;
+    }
+    if (applyEvent(this.entries, params.event) === undefined) {
       return;
     }
-    appendEntry(this.entries, entry);
-    void this.view?.webview.postMessage({ type: "append", entry });
+    this.post({ type: "event", event: params.event });
+    this.scheduleSave();
   }
 
-  clear(): void {
-    this.entries.length = 0;
-    void this.view?.webview.postMessage({ type: "reset", entries: [] });
+  /** Starts an empty transcript (a new session); the old one stays stored under its session. */
+  clear(session: string | null = null): void {
+    this.stash();
+    this.session = session;
+    this.entries = [];
+    this.reset();
   }
 
-  private onMessage(msg: { type?: string; text?: string }): void {
-    if (msg.type === "ready") {
-      void this.view?.webview.postMessage({ type: "reset", entries: this.entries });
+  /** Shows a session's stored transcript (after a resume), or an empty one saying why. */
+  showSession(id: string): void {
+    if (id === this.session) {
       return;
     }
-    const act =
-      msg.type === "send" && msg.text?.trim()
-        ? this.actions.send(msg.text.trim())
-        : msg.type === "cancel"
-          ? this.actions.cancel()
-          : msg.type === "newSession"
-            ? this.actions.newSession()
-            : undefined;
+    this.stash();
+    this.session = id;
+    const stored = this.transcripts[id];
+    this.entries = stored
+      ? [...stored]
+      : [{ kind: "notice", text: `Resumed session ${id}; its earlier messages are not shown in this window.` }];
+    this.reset();
+  }
+
+  private reset(): void {
+    this.post({ type: "reset", entries: this.entries });
+    this.scheduleSave();
+  }
+
+  private post(message: unknown): void {
+    void this.view?.webview.postMessage(message);
+  }
+
+  /** Files the view's transcript under its session (most recent last, oldest dropped). */
+  private stash(): void {
+    if (this.session === null) {
+      return;
+    }
+    delete this.transcripts[this.session];
+    this.transcripts[this.session] = this.entries.slice(-STORED_ENTRIES);
+    const ids = Object.keys(this.transcripts);
+    for (const old of ids.slice(0, Math.max(0, ids.length - STORED_SESSIONS))) {
+      delete this.transcripts[old];
+    }
+  }
+
+  private scheduleSave(): void {
+    if (this.store === undefined || this.saveTimer !== undefined) {
+      return;
+    }
+    this.saveTimer = setTimeout(() => this.save(), SAVE_DELAY_MS);
+  }
+
+  /** Writes the transcripts to the workspace's state now (also on dispose). */
+  save(): Thenable<void> | undefined {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    this.stash();
+    return this.store?.update(STORE_KEY, { current: this.session, transcripts: this.transcripts } satisfies Stored);
+  }
+
+  private onMessage(msg: ViewMessage): void {
+    const str = (v: unknown) => (typeof v === "string" ? v.trim() : "");
+    let act: Promise<unknown> | undefined;
+    switch (msg.type) {
+      case "ready":
+        this.post({ type: "reset", entries: this.entries });
+        return;
+      case "send":
+        act = str(msg.text) ? this.actions.send(str(msg.text)) : undefined;
+        break;
+      case "cancel":
+        act = this.actions.cancel();
+        break;
+      case "newSession":
+        act = this.actions.newSession();
+        break;
+      case "models":
+        act = this.actions.models().then((m) => this.post({ type: "models", ...m }));
+        break;
+      case "setModel":
+        act = str(msg.model) ? this.actions.setModel(str(msg.model)) : undefined;
+        break;
+      case "sessions":
+        act = this.actions.sessions().then((sessions) => this.post({ type: "sessions", sessions, current: this.session }));
+        break;
+      case "resume":
+        act = str(msg.id) ? this.actions.resume(str(msg.id)) : undefined;
+        break;
+    }
     act?.catch((err: unknown) => {
       void vscode.window.showErrorMessage(`codetether: ${err instanceof Error ? err.message : String(err)}`);
     });
   }
 
   dispose(): void {
+    void this.save();
     for (const d of this.disposables.splice(0)) {
       d.dispose();
     }
@@ -144,56 +243,30 @@ function nonce(): string {
   return out;
 }
 
-function html(n: string): string {
+/** The webview's page: only the bundled script (by nonce) and the stylesheet may load. */
+export function chatHtml(p: { nonce: string; cspSource: string; script: string; style: string }): string {
+  const csp = [
+    "default-src 'none'",
+    `style-src ${p.cspSource}`,
+    `script-src 'nonce-${p.nonce}'`,
+    `font-src ${p.cspSource}`,
+    // Highlighted code and rendered Markdown never load anything: no img-src, no connect-src.
+  ].join("; ");
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'nonce-${n}'; script-src 'nonce-${n}';">
-<style nonce="${n}">
-body { padding: 0 8px; display: flex; flex-direction: column; height: 100vh; box-sizing: border-box; }
-#log { flex: 1; overflow-y: auto; white-space: pre-wrap; font-family: var(--vscode-editor-font-family); }
-.user { margin-top: 1em; font-weight: bold; }
-.thinking { opacity: .6; font-style: italic; }
-.tool { color: var(--vscode-descriptionForeground); }
-.error { color: var(--vscode-errorForeground); }
-.done { color: var(--vscode-descriptionForeground); margin-bottom: .5em; }
-form { display: flex; gap: 4px; padding: 6px 0; }
-textarea { flex: 1; resize: vertical; color: var(--vscode-input-foreground); background: var(--vscode-input-background); border: 1px solid var(--vscode-input-border, transparent); }
-button { color: var(--vscode-button-foreground); background: var(--vscode-button-background); border: none; padding: 2px 8px; }
-</style></head>
-<body><div id="log"></div>
+<meta http-equiv="Content-Security-Policy" content="${csp};">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${p.style}">
+</head>
+<body>
+<div id="toolbar">
+<select id="model" title="Model" aria-label="Model"><option value="">model…</option></select>
+<select id="sessions" title="Resume a session" aria-label="Sessions"><option value="">sessions…</option></select>
+<button type="button" id="n" title="New session">New</button>
+</div>
+<div id="log" role="log" aria-live="polite"></div>
 <form id="f"><textarea id="t" rows="3" placeholder="Ask codetether… (Ctrl+Enter to send)"></textarea>
-<div><button type="submit">Send</button><br><button type="button" id="c">Stop</button><br><button type="button" id="n">New</button></div></form>
-<script nonce="${n}">
-const vscode = acquireVsCodeApi();
-const log = document.getElementById("log"), t = document.getElementById("t");
-let last = null, entries = [];
-function add(e) {
-  if (last && last.kind === e.kind && (e.kind === "text" || e.kind === "thinking")) {
-    last.node.textContent += e.text; last.entry.text += e.text;
-  } else {
-    const node = document.createElement("div"), entry = { kind: e.kind, text: e.text };
-    node.className = e.kind; node.textContent = e.text; log.appendChild(node);
-    entries.push(entry); last = { kind: e.kind, node, entry };
-    if (entries.length > ${MAX_ENTRIES}) { entries.shift(); log.firstChild.remove(); }
-  }
-  log.scrollTop = log.scrollHeight;
-}
-function reset(list) { log.textContent = ""; last = null; entries = []; list.forEach(add); }
-let saving = false;
-function save() {  // batched: text streams in small chunks (a timer, as frames stop while hidden)
-  if (!saving) { saving = true; setTimeout(() => { saving = false; vscode.setState({ entries }); }, 50); }
-}
-reset((vscode.getState() || {}).entries || []);
-window.addEventListener("message", (ev) => {
-  const m = ev.data;
-  if (m.type === "reset") { reset(m.entries); save(); }
-  else if (m.type === "append") { add(m.entry); save(); }
-});
-function send() { const text = t.value.trim(); if (text) { vscode.postMessage({ type: "send", text }); t.value = ""; } }
-document.getElementById("f").addEventListener("submit", (ev) => { ev.preventDefault(); send(); });
-t.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send(); } });
-document.getElementById("c").addEventListener("click", () => vscode.postMessage({ type: "cancel" }));
-document.getElementById("n").addEventListener("click", () => vscode.postMessage({ type: "newSession" }));
-vscode.postMessage({ type: "ready" });
-</script></body></html>`;
+<div class="actions"><button type="submit">Send</button><button type="button" id="c" class="secondary">Stop</button></div></form>
+<script nonce="${p.nonce}" src="${p.script}"></script>
+</body></html>`;
 }

@@ -5,7 +5,7 @@
 import * as vscode from "vscode";
 
 import { type Approvals, proposalIdOf } from "./approvals";
-import type { ChatView } from "./chatView";
+import type { ChatView, ModelChoice, SessionItem } from "./chatView";
 import { logger } from "./logger";
 import { Commands, type CommandName, type StatusParams } from "./protocol";
 import type { Server } from "./client";
@@ -27,11 +27,30 @@ function workspaceFolder(): string | undefined {
 }
 
 /** A session as listed by `codetether.sessions`; the label falls back through likely fields. */
-function sessionLabel(s: Record<string, unknown>): { id: string; label: string; description?: string } {
+export function sessionLabel(s: Record<string, unknown>): SessionItem {
   const id = String(s.session_id ?? s.id ?? "");
   const title = typeof s.title === "string" && s.title ? s.title : id;
-  const updated = typeof s.updated_at === "string" ? s.updated_at : undefined;
+  const updated = typeof s.updated_at === "string" ? s.updated_at
+    : typeof s.updated_at === "number" ? new Date(s.updated_at * 1000).toLocaleString() : undefined;
   return { id, label: title, description: updated ?? (title === id ? undefined : id) };
+}
+
+/** The sessions of a `codetether.sessions` result, most recently updated first. */
+export function sessionItems(result: unknown): SessionItem[] {
+  const list = (Array.isArray(result) ? result : []).filter(
+    (s): s is Record<string, unknown> => typeof s === "object" && s !== null,
+  );
+  const updated = (s: Record<string, unknown>) => (typeof s.updated_at === "number" ? s.updated_at : 0);
+  return [...list].sort((a, b) => updated(b) - updated(a)).map(sessionLabel).filter((s) => s.id);
+}
+
+/** The `codetether.model` result as a choice: the model set (null: the daemon's default) and the models. */
+export function modelChoice(result: unknown): ModelChoice {
+  const r = (typeof result === "object" && result !== null ? result : {}) as Record<string, unknown>;
+  const models = (Array.isArray(r.models) ? r.models : []).map((m) =>
+    typeof m === "string" ? m : String((m as Record<string, unknown>)?.id ?? (m as Record<string, unknown>)?.name ?? ""),
+  ).filter(Boolean);
+  return { model: typeof r.model === "string" ? r.model : null, models };
 }
 
 /** The id a command was called with: `{id}`, or the proposal's diff (its title-bar buttons). */
@@ -52,13 +71,22 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   };
 
   const pickSession = async (): Promise<string | undefined> => {
-    const sessions = await run<Record<string, unknown>[]>(Commands.sessions);
-    const items = (Array.isArray(sessions) ? sessions : []).map(sessionLabel).filter((s) => s.id);
+    const items = sessionItems(await run<unknown>(Commands.sessions));
     if (items.length === 0) {
       void vscode.window.showInformationMessage("codetether: no sessions in this workspace yet.");
       return undefined;
     }
     return (await vscode.window.showQuickPick(items, { placeHolder: "Resume a codetether session" }))?.id;
+  };
+
+  /** Resumes a session and shows its transcript in the chat. */
+  const resume = async (id: string | undefined): Promise<unknown> => {
+    if (!id) {
+      return undefined;
+    }
+    const result = await run(Commands.resume, [{ session_id: id }]);
+    chat.showSession(id);
+    return result;
   };
 
   const handlers: Record<string, (args: Args) => Promise<unknown>> = {
@@ -75,27 +103,19 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     [Commands.cancel]: () => run(Commands.cancel),
     [Commands.newSession]: async (args) => {
       const folder = workspaceFolder();
-      const result = await run(Commands.newSession, [args ?? (folder ? { folder } : {})]);
-      chat.clear();
+      const result = await run<{ session_id?: unknown }>(Commands.newSession, [args ?? (folder ? { folder } : {})]);
+      chat.clear(typeof result?.session_id === "string" ? result.session_id : null);
       return result;
     },
-    [Commands.sessions]: async () => {
-      const id = await pickSession();
-      return id ? run(Commands.resume, [{ session_id: id }]) : undefined;
-    },
-    [Commands.resume]: async (args) => {
-      const id = typeof args?.session_id === "string" ? args.session_id : await pickSession();
-      return id ? run(Commands.resume, [{ session_id: id }]) : undefined;
-    },
+    [Commands.sessions]: async () => resume(await pickSession()),
+    [Commands.resume]: async (args) =>
+      resume(typeof args?.session_id === "string" ? args.session_id : await pickSession()),
     [Commands.model]: async (args) => {
       if (typeof args?.model === "string") {
         return run(Commands.model, [args]);
       }
-      const current = await run<{ model: string | null; models: unknown[] }>(Commands.model, [{}]);
-      const names = (current.models ?? []).map((m) =>
-        typeof m === "string" ? m : String((m as Record<string, unknown>).id ?? (m as Record<string, unknown>).name),
-      );
-      const model = await vscode.window.showQuickPick(names, { placeHolder: `Model (now ${current.model ?? "default"})` });
+      const current = modelChoice(await run<unknown>(Commands.model, [{}]));
+      const model = await vscode.window.showQuickPick(current.models, { placeHolder: `Model (now ${current.model ?? "default"})` });
       return model ? run(Commands.model, [{ model }]) : undefined;
     },
     [Commands.planMode]: async (args) => {

@@ -4,7 +4,7 @@ import * as vscode from "vscode";
 import { Approvals } from "./approvals";
 import { ChatView } from "./chatView";
 import { Server } from "./client";
-import { registerCommands } from "./commands";
+import { modelChoice, registerCommands, sessionItems } from "./commands";
 import { disposeLogger, logger } from "./logger";
 import {
   type ApprovalParams,
@@ -51,15 +51,27 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
   server = srv;
   const approvals = new Approvals((command, args) => srv.execute(command, args));
-  const chat = new ChatView({
-    send: async (text) => {
-      await vscode.commands.executeCommand(Commands.chat, { text });
+  const chat = new ChatView(
+    {
+      send: async (text) => {
+        await vscode.commands.executeCommand(Commands.chat, { text });
+      },
+      cancel: () => srv.execute(Commands.cancel).then(() => undefined),
+      newSession: async () => {
+        await vscode.commands.executeCommand(Commands.newSession);
+      },
+      models: async () => modelChoice(await srv.execute<unknown>(Commands.model, [{}])),
+      setModel: async (model) => {
+        await vscode.commands.executeCommand(Commands.model, { model });
+      },
+      sessions: async () => sessionItems(await srv.execute<unknown>(Commands.sessions)),
+      resume: async (id) => {
+        await vscode.commands.executeCommand(Commands.resume, { session_id: id });
+      },
     },
-    cancel: () => srv.execute(Commands.cancel).then(() => undefined),
-    newSession: async () => {
-      await vscode.commands.executeCommand(Commands.newSession);
-    },
-  });
+    context.extensionUri,
+    context.workspaceState,
+  );
 
   context.subscriptions.push(
     logger(),

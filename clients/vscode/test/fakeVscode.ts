@@ -33,6 +33,9 @@ class Uri {
   static from(c: { scheme: string; path?: string; query?: string }): Uri {
     return new Uri(c.scheme, c.path ?? "", c.query ?? "");
   }
+  static joinPath(base: Uri, ...parts: string[]): Uri {
+    return new Uri(base.scheme, [base.path, ...parts].join("/"), "");
+  }
   static parse(s: string): Uri {
     const i = s.indexOf(":");
     return new Uri(s.slice(0, i), s.slice(i + 1), "");
