@@ -1,0 +1,67 @@
+"""Slash commands: the table (name, argument, help), parsing, and input completion."""
+
+from __future__ import annotations
+
+from textual.suggester import Suggester
+
+__all__ = ["COMMANDS", "KEYS", "SlashSuggester", "parse_slash"]
+
+#: name -> (argument hint, what it does). Shown by /help and completed in the input.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "go": ("TASK", "draft an objective for TASK, approve it (A) or deny it (D), then run it"),
+    "swarm": ("TASK", "split TASK among sub-agents; shows stages and each subtask"),
+    "autochat": ("[N] TASK", "a relay of N specialists passing a baton"),
+    "ralph": ("[PRD]", "run the PRD loop on prd.json (or PRD)"),
+    "model": ("[ID]", "pick the model (also Ctrl+O or F2)"),
+    "sessions": ("", "pick a session: search, resume, delete"),
+    "resume": ("[ID]", "attach to a session (default: the latest here) and run what it left"),
+    "new": ("", "start a new session"),
+    "plan": ("", "toggle plan mode: read-only tools for the next prompts"),
+    "cancel": ("", "cancel the running prompt (also Ctrl+C)"),
+    "theme": ("NAME", "switch theme: marketing, dark, light, solarized-dark, solarized-light"),
+    "help": ("", "this help (also ? or F1)"),
+}
+
+#: Keys, for /help.
+KEYS: tuple[tuple[str, str], ...] = (
+    ("Enter", "send the prompt or command"),
+    ("Ctrl+C", "cancel the run; again to quit"),
+    ("Ctrl+Q", "quit (runs started elsewhere go on)"),
+    ("Ctrl+O / F2", "model selector (Ctrl+M is Enter in terminals)"),
+    ("a / d", "allow / deny the tool call waiting for approval"),
+    ("A / D", "approve / deny a /go objective"),
+    ("Tab / →", "accept the completion"),
+)
+
+
+def parse_slash(text: str) -> tuple[str, str] | None:
+    """``/name rest`` -> (name, rest) for a known command; None for a prompt.
+
+    ``/go`` is a command too, but its text goes to the daemon whole (the daemon runs it)."""
+    text = text.strip()
+    if text == "?":
+        return "help", ""
+    if not text.startswith("/"):
+        return None
+    name, _, rest = text[1:].partition(" ")
+    if name not in COMMANDS:
+        return None
+    return name, rest.strip()
+
+
+class SlashSuggester(Suggester):
+    """Completes ``/commands``, then their arguments from :attr:`arguments` (theme names,
+    model ids: the app fills them in as it learns them)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.arguments: dict[str, list[str]] = {}
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value.startswith("/"):
+            return None
+        name, space, rest = value[1:].partition(" ")
+        if not space:
+            return next((f"/{c}" for c in COMMANDS if c.startswith(name) and c != name), None)
+        return next((f"/{name} {a}" for a in self.arguments.get(name, [])
+                     if a.startswith(rest) and a != rest), None)

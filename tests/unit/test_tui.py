@@ -1,0 +1,175 @@
+"""``codetether tui`` with Textual's pilot (headless), against a real daemon subprocess
+playing a scripted model: a prompt and its streamed answer, a tool approval answered
+with ``a``, ``/go``'s gate approved in its modal, ``/sessions`` listing sessions."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("textual")
+
+from codetether.daemon.cli.tui._app import TuiApp  # noqa: E402
+from codetether.daemon.cli.tui._chat import ApprovalCard, ToolCard  # noqa: E402
+from codetether.daemon.cli.tui._screens import OkrModal, SessionPicker  # noqa: E402
+from codetether.daemon.paths import get_paths  # noqa: E402
+from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import Markdown, OptionList  # noqa: E402
+
+DEADLINE = 30.0
+
+
+@dataclass
+class Daemon:
+    root: Path
+    workspace: Path
+    env: dict[str, str]
+
+    def app(self, **kwargs: Any) -> TuiApp:
+        return TuiApp(get_paths(self.env), workspace=str(self.workspace), env=self.env, autostart=False,
+                      **kwargs)
+
+
+@pytest.fixture
+def daemon(short_dir: Path) -> Iterator[Callable[..., Daemon]]:
+    """Starts the real daemon (our child) with a scripted model playing ``turns``; it says
+    "ready" on a pipe when it listens (no sleeping)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*turns: Any, mode: str = "ask") -> Daemon:
+        root, workspace = short_dir / "h", short_dir / "ws"
+        (root / "config").mkdir(parents=True)
+        workspace.mkdir()
+        script = root / "script.json"
+        script.write_text(json.dumps({"turns": list(turns), "fallback": "(script exhausted)"}))
+        (root / "config" / "config.toml").write_text(
+            f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n[providers.scripted]\n'
+            f'script = "{script}"\n\n[permissions]\nmode = "{mode}"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "CODETETHER_"))}
+        env["CODETETHER_HOME"] = str(root)
+        read_fd, write_fd = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-m", "codetether.daemon"], pass_fds=(write_fd,),
+                                env={**env, "CODETETHER_READY_FD": str(write_fd)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        os.close(write_fd)
+        try:
+            assert select.select([read_fd], [], [], 60)[0] and os.read(read_fd, 16) == b"ready\n"
+        finally:
+            os.close(read_fd)
+        return Daemon(root, workspace, env)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], Any], what: str) -> Any:
+    """Let the app run until ``condition()`` is true (a deadline, not a fixed wait)."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    lines = [str(w.render()) for w in pilot.app.query(".note, .notice, .error, .user")]
+    raise AssertionError(f"timed out waiting for {what}: screen {pilot.app.screen!r}; {lines}; {_answer(pilot.app)!r}")
+
+
+def _answer(app: TuiApp) -> str:
+    return "".join(md.source for md in app.query(Markdown))
+
+
+async def _type(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press(*[{" ": "space", "/": "slash"}.get(c, c) for c in text])
+    await pilot.press("enter")
+
+
+async def test_a_prompt_streams_its_answer_as_markdown(daemon: Callable[..., Daemon]) -> None:
+    d = daemon({"thinking": "hmm, a greeting", "text": "Hello **there**, friend.\n\n```python\nx = 1\n```"})
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "say hi")
+        await until(pilot, lambda: "friend." in _answer(app) and not app.running, "the answer")
+        assert "```python" in _answer(app)
+        assert app.session_id is not None
+        await until(pilot, lambda: app.status_bar.status.get("model"), "the status")
+        assert "scripted" in str(app.status_bar.render())
+        # the prompt is shown, thinking is folded
+        assert any("say hi" in str(w.render()) for w in app.query(".user"))
+
+
+async def test_a_tool_approval_is_answered_with_a(daemon: Callable[..., Daemon]) -> None:
+    d = daemon({"tool": "bash", "arguments": {"command": "echo approved > out.txt"}}, "ran it")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "run something")
+        card = await until(pilot, lambda: next(iter(app.query(ApprovalCard)), None), "the approval")
+        await until(pilot, lambda: app.focused is card, "the approval to take the keyboard")
+        await pilot.press("a")
+        await until(pilot, lambda: "ran it" in _answer(app) and not app.running, "the answer")
+        assert card.resolved
+        tool = app.query_one(ToolCard)
+        assert tool.title.startswith("✓ bash")
+    assert (d.workspace / "out.txt").read_text() == "approved\n"
+
+
+def _draft(title: str) -> dict[str, Any]:
+    return {"text": json.dumps({
+        "title": title, "description": "a file that says it is done",
+        "key_results": [{"title": "done.txt exists", "metric_type": "binary",
+                         "evidence": {"kind": "file", "path": "done.txt"}},
+                        {"title": "it says done", "metric_type": "binary",
+                         "evidence": {"kind": "command", "command": "grep -q done done.txt"}}]})}
+
+
+async def test_go_shows_the_draft_in_a_modal_and_a_approves(daemon: Callable[..., Daemon]) -> None:
+    d = daemon(_draft("Ship done.txt"),
+               {"tool": "write_file", "arguments": {"path": "done.txt", "content": "done\n"}}, "wrote it",
+               "holds", mode="auto")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "/go ship a done file")
+        modal = await until(pilot, lambda: app.screen if isinstance(app.screen, OkrModal) else None,
+                            "the /go modal")
+        assert "Ship done.txt" in str(modal.query_one("#okr-draft").render())
+        await pilot.press("A")
+        await until(pilot, lambda: not app.running, "the /go run to end")
+        assert not isinstance(app.screen, OkrModal)
+    assert (d.workspace / "done.txt").read_text() == "done\n"
+
+
+async def test_sessions_lists_sessions_and_resumes_one(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("first answer", "second answer")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "first question")
+        await until(pilot, lambda: "first answer" in _answer(app) and not app.running, "the first answer")
+        first = app.session_id
+        await _type(pilot, "/new")
+        await _type(pilot, "second question")
+        await until(pilot, lambda: "second answer" in _answer(app) and not app.running, "the second answer")
+        await _type(pilot, "/sessions")
+        picker = await until(pilot, lambda: app.screen if isinstance(app.screen, SessionPicker) else None,
+                             "the session picker")
+        listing = picker.query_one(OptionList)
+        assert listing.option_count == 2
+        await pilot.press(*"first")
+        await until(pilot, lambda: listing.option_count == 1, "the search to narrow the list")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session_id == first and "first answer" in _answer(app), "the resume")
