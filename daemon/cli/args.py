@@ -464,6 +464,7 @@ _SUBCOMMANDS = {
     "instructions": _module("instructions", "what a run here is told: the system prompt and the "
                                             "project's AGENTS.md files"),
     "completion": _module("completion", "print a bash, zsh or fish completion script"),
+    "doctor": _module("doctor", "check the install and say how to fix each problem"),
 }
 
 

@@ -355,4 +355,5 @@ _COMMANDS = {
     "worker": _cmd_worker, "workers": _cmd_worker,
     "instructions": _module("instructions", "cmd_instructions"),
     "completion": _module("completion", "cmd_completion"),
+    "doctor": _module("doctor", "cmd_doctor"),
 }

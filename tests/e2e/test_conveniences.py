@@ -151,3 +151,62 @@ def test_colour_on_a_terminal_none_on_pipes_or_with_no_color(home) -> None:
     # Errors too: red on the terminal, plain on a pipe.
     assert "\x1b[31;1mcodetether:\x1b[0m" in _on_a_pty(home, "sessions", "show", "nope")
     assert "\x1b[" not in home.cli("sessions", "show", "nope").stderr
+
+
+def _doctor(home, **env: str) -> tuple[int, dict[str, dict[str, str]], str]:
+    saved = dict(home.extra_env)
+    home.extra_env.update(env)
+    try:
+        proc = home.cli("doctor", "--json")
+        text = home.cli("doctor").stdout
+    finally:
+        home.extra_env.clear()
+        home.extra_env.update(saved)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    return proc.returncode, checks, text
+
+
+def test_doctor_checks_the_install_and_says_how_to_fix(home) -> None:
+    home.script("ok")
+    code, checks, text = _doctor(home)
+    assert code == 0, checks
+    assert [n for n in checks][:4] == ["python", "llama.cpp", "model", "ripgrep"]
+    assert checks["python"]["status"] == "ok" and checks["ripgrep"]["status"] == "ok"
+    assert checks["config"]["status"] == "ok" and checks["socket dir"]["status"] == "ok"
+    assert checks["vault"]["status"] == "warn" and "neovim" in checks and "vs code" in checks
+    assert len(text.splitlines()) == len(checks)  # one line each
+    # A socket directory others can reach is broken, and the fix is named.
+    home.cli("daemon", "start", check=True)
+    run_dir = home.root / "run"
+    assert _doctor(home)[1]["socket dir"]["status"] == "ok"
+    run_dir.chmod(0o755)
+    code, checks, text = _doctor(home)
+    assert code == 1 and checks["socket dir"]["status"] == "fail"
+    assert f"chmod 700 {run_dir}" in text and "✗ socket dir" in text
+    run_dir.chmod(0o700)
+    # An embedded default model with no file, and a config that does not load.
+    empty = home.root / "models"
+    empty.mkdir()
+    home.write_config('[default]\nprovider = "embedded"\nmodel = "gemma3-270m"\n')
+    code, checks, text = _doctor(home, CODETETHER_MODELS=str(empty))
+    assert code == 1 and checks["model"]["status"] == "fail"
+    assert checks["model"]["fix"] == "codetether models pull gemma3-270m"
+    home.write_config("[session]\nmax_steps = 0\n")
+    code, checks, _ = _doctor(home)
+    assert code == 1 and checks["config"]["status"] == "fail" and "max_steps" in checks["config"]["detail"]
+    assert checks["model"]["status"] == "warn"  # not checked without a config
+
+
+def test_doctor_checks_vault_and_its_token(home, vault) -> None:
+    home.script("ok")
+    code, checks, _ = _doctor(home, **vault.env())
+    assert code == 0 and checks["vault"]["status"] == "ok" and checks["vault token"]["detail"] == "accepted"
+    code, checks, text = _doctor(home, **vault.env(VAULT_TOKEN="not-a-token"))
+    assert code == 1 and checks["vault token"]["status"] == "fail" and "vault login" in text
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    code, checks, _ = _doctor(home, VAULT_ADDR=closed, VAULT_TOKEN="x")
+    assert code == 1 and "unreachable" in checks["vault"]["detail"]

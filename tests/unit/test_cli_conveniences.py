@@ -95,3 +95,20 @@ def test_palette_styles_or_leaves_text_alone():
     coloured = on.diff(diff, indent="  ")
     assert "  \x1b[31m-old\x1b[0m" in coloured and "  \x1b[32m+new\x1b[0m" in coloured
     assert coloured.endswith("   same") and off.diff(diff, indent="  ") == diff
+
+
+def test_doctor_socket_dir_modes(tmp_path):
+    from codetether.daemon.cli.doctor import check_socket_dir
+    from codetether.daemon.paths import Paths
+
+    paths = Paths(tmp_path / "c", tmp_path / "d", tmp_path / "run")
+    assert check_socket_dir(paths).status == "ok"  # not made yet
+    (tmp_path / "run").mkdir(mode=0o700)
+    assert check_socket_dir(paths).status == "ok"
+    (tmp_path / "run").chmod(0o750)
+    bad = check_socket_dir(paths)
+    assert bad.status == "fail" and bad.fix == f"chmod 700 {tmp_path / 'run'}"
+
+
+def test_doctor_parser():
+    assert _parse("doctor", "--json").json is True
