@@ -46,7 +46,7 @@ def daemon(short_dir: Path) -> Iterator[Callable[..., Daemon]]:
     "ready" on a pipe when it listens (no sleeping)."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*turns: Any, mode: str = "ask") -> Daemon:
+    def start(*turns: Any, mode: str = "ask", extra: str = "") -> Daemon:
         root, workspace = short_dir / "h", short_dir / "ws"
         (root / "config").mkdir(parents=True)
         workspace.mkdir()
@@ -54,7 +54,7 @@ def daemon(short_dir: Path) -> Iterator[Callable[..., Daemon]]:
         script.write_text(json.dumps({"turns": list(turns), "fallback": "(script exhausted)"}))
         (root / "config" / "config.toml").write_text(
             f'[default]\nprovider = "scripted"\nmodel = "scripted"\n\n[providers.scripted]\n'
-            f'script = "{script}"\n\n[permissions]\nmode = "{mode}"\n')
+            f'script = "{script}"\n\n[permissions]\nmode = "{mode}"\n{extra}')
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "CODETETHER_"))}
         env["CODETETHER_HOME"] = str(root)
         read_fd, write_fd = os.pipe()
@@ -173,3 +173,59 @@ async def test_sessions_lists_sessions_and_resumes_one(daemon: Callable[..., Dae
         await until(pilot, lambda: listing.option_count == 1, "the search to narrow the list")
         await pilot.press("enter")
         await until(pilot, lambda: app.session_id == first and "first answer" in _answer(app), "the resume")
+
+
+async def test_themes_from_the_config_hot_reloaded_and_switched(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("hi", extra='\n[ui]\ntheme = "solarized-dark"\n')
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: app.theme == "solarized-dark", "the configured theme")
+        config = d.root / "config" / "config.toml"
+        config.write_text(config.read_text().replace("solarized-dark", "light"))
+        await until(pilot, lambda: app.theme == "light", "the theme to follow the config")
+        await _type(pilot, "/theme marketing")
+        assert app.theme == "marketing"
+
+
+async def test_attached_to_a_session_another_client_drives_it_shows_its_events_live(
+        daemon: Callable[..., Daemon]) -> None:
+    import asyncio
+
+    from codetether.daemon.client import Client
+
+    d = daemon({"tool": "bash", "arguments": {"command": "echo attached > out.txt"}}, "the CLI's run ended")
+    paths = get_paths(d.env)
+    with Client(paths, autostart=False) as cli:
+        session_id = cli.call("session/create", {"workspace": str(d.workspace)})["id"]
+        app = d.app(session_id=session_id)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await until(pilot, lambda: app.status_bar.session_id == session_id, "the attach")
+
+            def drive() -> Any:  # another client's run, to its end
+                req = cli.send("session/prompt", {"session_id": session_id, "text": "from the CLI"})
+                assert req is not None
+                return cli.wait(req, lambda _frame: None)
+
+            run = asyncio.get_running_loop().run_in_executor(None, drive)
+            card = await until(pilot, lambda: next(iter(app.query(ApprovalCard)), None), "the approval")
+            assert any("from the CLI" in str(w.render()) for w in app.query(".user"))
+            await until(pilot, lambda: app.focused is card, "the approval to take the keyboard")
+            await pilot.press("a")
+            await until(pilot, lambda: "the CLI's run ended" in _answer(app), "the other client's answer")
+            assert (await run)["stop_reason"] == "end_turn"
+    assert (d.workspace / "out.txt").read_text() == "attached\n"
+
+
+async def test_ctrl_c_cancels_the_run_and_a_second_quits(daemon: Callable[..., Daemon]) -> None:
+    d = daemon({"tool": "bash", "arguments": {"command": "echo never > out.txt"}}, "not reached")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "run something")
+        await until(pilot, lambda: next(iter(app.query(ApprovalCard)), None), "the approval")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.running, "the run to be cancelled")
+        status = await app.client.request("session/status", {"session_id": app.session_id})
+        assert not status["busy"]
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: app.return_code is not None or not app.is_running, "the app to quit")
+    assert not (d.workspace / "out.txt").exists()

@@ -15,6 +15,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.widgets import Input
 
 from ...client import AsyncClient
@@ -25,11 +26,12 @@ from ._chat import ApprovalCard, ChatLog, QuestionCard, StatusBar
 from ._commands import SlashSuggester, parse_slash
 from ._screens import HelpScreen, OkrModal, SwarmScreen
 from ._slash import run_command
-from ._themes import NAMES, THEMES, theme_from_config
+from ._themes import NAMES, THEMES, theme_from_view
 
 __all__ = ["TuiApp"]
 
 QUIT_WINDOW = 3.0  # s: a second Ctrl+C within it quits
+CONFIG_POLL = 1.0  # s between stats of the config file (the daemon sends no change note)
 
 CSS = """
 ChatLog { height: 1fr; padding: 0 1; }
@@ -80,6 +82,9 @@ class TuiApp(App[None]):
         self._last_interrupt = 0.0
         self._okr: OkrModal | None = None
         self._status_dirty = self._status_running = False
+        self._config_file = ""
+        self._config_stamp: tuple[int, int] | None = None
+        self._theme_timer: Timer | None = None
         self._swarm: SwarmScreen | None = None
         self.suggester = SlashSuggester()
         self.suggester.arguments["theme"] = list(NAMES)
@@ -114,14 +119,29 @@ class TuiApp(App[None]):
 
     async def _start(self) -> None:
         try:
-            view = await self.client.request("config/get", {})
-            self.theme = theme_from_config(view.get("config") or {})
+            await self._load_theme()
             models = await self.client.request("models/list", {})
             self.suggester.arguments["model"] = [m["id"] for m in models]
             if self.session_id:
                 await self.attach(self.session_id)
         except CodetetherError as exc:
             await self.chat.line(f"error: {exc}", "error")
+
+    async def _load_theme(self) -> None:
+        view = await self.client.request("config/get", {})
+        self._config_file = str(view.get("path") or "")
+        self.theme = await asyncio.to_thread(theme_from_view, view)
+        self._config_stamp = await asyncio.to_thread(_stamp, self._config_file)
+        if self._theme_timer is None:
+            self._theme_timer = self.set_interval(CONFIG_POLL, self._theme_check, name="tui:theme")
+
+    async def _theme_check(self) -> None:
+        """Hot reload: the config file changed (one stat per poll), so read the theme again."""
+        if await asyncio.to_thread(_stamp, self._config_file) != self._config_stamp:
+            try:
+                await self._load_theme()
+            except CodetetherError:
+                pass  # the daemon is restarting: the next poll tries again
 
     async def on_unmount(self) -> None:
         await self.client.close()
@@ -337,3 +357,11 @@ class TuiApp(App[None]):
         self._swarm = SwarmScreen(task)
         self.push_screen(self._swarm)
         return self._swarm
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -1,16 +1,20 @@
 """The seed's themes as Textual themes, and which one the config asks for.
 
 ``[ui] theme`` is read from the daemon's effective config (``config/get``) when a ``ui``
-section exists; anything else (no section, an unknown name) means the default,
-``marketing``: cyan on near-black, like the CodeTether site."""
+section exists. The daemon's config schema has no ``ui`` section yet (it warns "unknown
+key 'ui'" and leaves it out), so until it has one the same key is read from the config
+file ``config/get`` names. Anything else (no section, an unknown name) means the
+default, ``marketing``: cyan on near-black, like the CodeTether site."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from textual.theme import Theme
 
-__all__ = ["DEFAULT_THEME", "THEMES", "theme_from_config"]
+__all__ = ["DEFAULT_THEME", "NAMES", "THEMES", "theme_from_config", "theme_from_view"]
 
 DEFAULT_THEME = "marketing"
 
@@ -40,3 +44,15 @@ def theme_from_config(config: dict[str, Any]) -> str:
     ui = config.get("ui")
     name = ui.get("theme") if isinstance(ui, dict) else None
     return name if isinstance(name, str) and name in NAMES else DEFAULT_THEME
+
+
+def theme_from_view(view: dict[str, Any]) -> str:
+    """The theme for a ``config/get`` answer: its ``ui`` section, else the file's (blocking
+    I/O: call it in a thread)."""
+    config = view.get("config") or {}
+    if isinstance(config.get("ui"), dict):
+        return theme_from_config(config)
+    try:
+        return theme_from_config(tomllib.loads(Path(str(view.get("path", ""))).read_text()))
+    except (OSError, ValueError):
+        return DEFAULT_THEME
