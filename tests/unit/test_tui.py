@@ -20,11 +20,11 @@ import pytest
 pytest.importorskip("textual")
 
 from codetether.daemon.cli.tui._app import TuiApp  # noqa: E402
-from codetether.daemon.cli.tui._chat import ApprovalCard, ToolCard  # noqa: E402
-from codetether.daemon.cli.tui._screens import OkrModal, SessionPicker  # noqa: E402
+from codetether.daemon.cli.tui._chat import ApprovalCard, QuestionCard, ToolCard  # noqa: E402
+from codetether.daemon.cli.tui._screens import OkrModal, SessionPicker, SwarmScreen  # noqa: E402
 from codetether.daemon.paths import get_paths  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import Markdown, OptionList  # noqa: E402
+from textual.widgets import DataTable, Input, Markdown, OptionList, Static  # noqa: E402
 
 DEADLINE = 30.0
 
@@ -229,3 +229,47 @@ async def test_ctrl_c_cancels_the_run_and_a_second_quits(daemon: Callable[..., D
         await pilot.press("ctrl+c")
         await until(pilot, lambda: app.return_code is not None or not app.is_running, "the app to quit")
     assert not (d.workspace / "out.txt").exists()
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+async def test_swarm_view_shows_stages_and_each_subtask(daemon: Callable[..., Daemon]) -> None:
+    plan = {"text": json.dumps({"subtasks": [
+        {"name": "docs", "instruction": "write docs", "needs_worktree": True},
+        {"name": "review", "instruction": "review docs", "dependencies": ["docs"]}]})}
+    d = daemon(plan, {"tool": "write_file", "arguments": {"path": "DOCS.md", "content": "# docs\n"}},
+               "wrote DOCS.md", "the docs read well", "Docs written and reviewed.", mode="auto")
+    _git(d.workspace, "init", "-q", "-b", "main")
+    _git(d.workspace, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q",
+         "--allow-empty", "-m", "base")
+    app = d.app()
+    async with app.run_test(size=(110, 40)) as pilot:
+        await _type(pilot, "/swarm document the project")
+        screen = await until(pilot, lambda: app.screen if isinstance(app.screen, SwarmScreen) else None,
+                             "the swarm view")
+        await until(pilot, lambda: "Docs written and reviewed." in
+                    " ".join(str(w.render()) for w in screen.query("#swarm-log Static")), "the swarm's answer")
+        assert "1: docs" in str(screen.query_one("#stages", Static).render())
+        table = screen.query_one(DataTable)
+        assert table.get_cell("docs", "status") == "done" and table.get_cell("review", "status") == "done"
+        assert "1 files +1 -0" in str(table.get_cell("docs", "detail"))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SwarmScreen)
+
+
+async def test_a_question_is_answered_inline_and_an_edit_shows_its_diff(daemon: Callable[..., Daemon]) -> None:
+    d = daemon({"tool": "question", "arguments": {"question": "Which colour?", "options": ["red", "blue"]}},
+               {"tool": "write_file", "arguments": {"path": "colour.txt", "content": "blue\n"}}, "done", mode="auto")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "ask me")
+        card = await until(pilot, lambda: next(iter(app.query(QuestionCard)), None), "the question")
+        answer = card.query_one(Input)
+        await until(pilot, lambda: app.focused is answer, "the answer line to take the keyboard")
+        await _type(pilot, "blue")
+        await until(pilot, lambda: "done" in _answer(app) and not app.running, "the run's end")
+        diffs = [str(w.render()) for w in app.query(".diffhead")]
+        assert diffs and "colour.txt" in diffs[0] and "+1" in diffs[0]
+    assert (d.workspace / "colour.txt").read_text() == "blue\n"
