@@ -34,6 +34,7 @@ from .records import RecordsAPI
 from .relay import RelayAPI
 from .sessions import SessionsAPI
 from .swarm import SwarmAPI
+from .undo import UndoAPI
 
 __all__ = [
     "A2AAPI",
@@ -61,6 +62,7 @@ __all__ = [
     "SubagentRunner",
     "SwarmAPI",
     "Transport",
+    "UndoAPI",
     "build_a2a_api",
     "build_api",
 ]
@@ -74,7 +76,7 @@ def build_api(app: App) -> API:
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
                    CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app), AgentsAPI(app),
                    OkrAPI(app), RalphAPI(app), RelayAPI(app),
-                   ClusterAPI(app), ConveniencesAPI(app)):
+                   ClusterAPI(app), ConveniencesAPI(app), UndoAPI(app)):
         for method in domain.methods():
             table.add(method)
     return table

@@ -465,6 +465,7 @@ _SUBCOMMANDS = {
                                             "project's AGENTS.md files"),
     "completion": _module("completion", "print a bash, zsh or fish completion script"),
     "doctor": _module("doctor", "check the install and say how to fix each problem"),
+    "undo": _module("undo", "restore the files an agent changed (refuses when a file changed since)"),
 }
 
 

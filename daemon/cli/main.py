@@ -356,4 +356,5 @@ _COMMANDS = {
     "instructions": _module("instructions", "cmd_instructions"),
     "completion": _module("completion", "cmd_completion"),
     "doctor": _module("doctor", "cmd_doctor"),
+    "undo": _module("undo", "cmd_undo"),
 }

@@ -210,3 +210,53 @@ def test_doctor_checks_vault_and_its_token(home, vault) -> None:
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     code, checks, _ = _doctor(home, VAULT_ADDR=closed, VAULT_TOKEN="x")
     assert code == 1 and "unreachable" in checks["vault"]["detail"]
+
+
+def _auto(home, *turns) -> None:
+    home.script(*turns)
+    home.config_file.write_text(home.config_file.read_text() + '\n[permissions]\nmode = "auto"\n')
+
+
+def test_undo_restores_the_agents_changes_newest_first_and_refuses_conflicts(home) -> None:
+    ws = home.workspace
+    (ws / "app.py").write_text("def f():\n    return 1\n\nprint(f())\n")
+    (ws / "old.txt").write_text("to be deleted\n")
+    edit = {"tool": "edit", "arguments": {"path": "app.py", "old_string": "return 1", "new_string": "return 2"}}
+    edit2 = {"tool": "edit", "arguments": {"path": "app.py", "old_string": "return 2", "new_string": "return 3"}}
+    create = {"tool": "write_file", "arguments": {"path": "new/made.txt", "content": "fresh\n"}}
+    delete = {"tool": "apply_patch", "arguments": {"patch": "--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-to be deleted\n"}}
+    _auto(home, edit, create, "first done", edit2, delete, "second done")
+    home.cli("run", "first", check=True)
+    home.cli("run", "-c", "second", check=True)
+    assert "return 3" in (ws / "app.py").read_text() and not (ws / "old.txt").exists()
+    assert (ws / "new" / "made.txt").exists()
+    sid = home.json("sessions", "list")[0]["id"]
+
+    dry = home.json("undo", "--dry-run")
+    assert [(c["number"], c["path"], c["status"]) for c in dry["changes"]] == [
+        (3, "app.py", "restored"), (4, "old.txt", "restored")]
+    assert dry["applied"] is False and "return 3" in (ws / "app.py").read_text()
+
+    # The last prompt's changes: the second edit and the deletion.
+    out = home.cli("undo", check=True).stdout
+    assert "#4   delete old.txt  (apply_patch): restored" in out
+    assert "return 2" in (ws / "app.py").read_text() and (ws / "old.txt").read_text() == "to be deleted\n"
+    assert [c["status"] for c in home.json("undo", sid, "--dry-run")["changes"]] == ["already", "already"]
+
+    # A file the user changed since: nothing is written, the conflict is shown.
+    (ws / "app.py").write_text((ws / "app.py").read_text().replace("print(f())", "print(f() + 1)"))
+    (ws / "app.py").write_text((ws / "app.py").read_text().replace("return 2", "return 20"))
+    proc = home.cli("undo", sid, "--to", "0")
+    assert proc.returncode == 1
+    assert "#1   modify app.py  (edit): CONFLICT" in proc.stdout and "return 20" in proc.stdout
+    assert "nothing was changed" in proc.stdout
+    assert (ws / "new" / "made.txt").exists()  # all or nothing
+    # Put it back as the agent left it: everything undoes to the start.
+    (ws / "app.py").write_text("def f():\n    return 2\n\nprint(f())\n")
+    result = home.json("undo", sid, "--to", "0")
+    assert result["applied"] and [c["status"] for c in result["changes"]] == [
+        "restored", "restored", "already", "already"]
+    assert (ws / "app.py").read_text() == "def f():\n    return 1\n\nprint(f())\n"
+    assert not (ws / "new" / "made.txt").exists()
+    bad = home.cli("undo", sid, "--to", "9")
+    assert bad.returncode == 2 and "between 0 and 4" in bad.stderr
