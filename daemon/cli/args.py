@@ -92,7 +92,7 @@ def _run(sub: _Subs) -> None:
 
 
 def _sessions(sub: _Subs) -> None:
-    sessions = sub.add_parser("sessions", help="list, show, resume, delete or fork sessions")
+    sessions = sub.add_parser("sessions", help="list, show, resume, delete, fork, export or import sessions")
     ssub = _actions(sessions)
     lst = ssub.add_parser("list", help="sessions of this workspace (--all: every one)")
     lst.add_argument("--all", action="store_true", help="every workspace, not just this one")
@@ -107,6 +107,14 @@ def _sessions(sub: _Subs) -> None:
     resume.add_argument("prompt", nargs="*", default=[], help="a new prompt (optional)")
     resume.add_argument("--yes", "-y", action="store_true", help="continue in auto mode (see run --yes)")
     _json_flag(resume)
+    export = ssub.add_parser("export", help="one JSON file: metadata and transcript, secrets redacted")
+    export.add_argument("id")
+    export.add_argument("--out", "-o", metavar="FILE", help="write it here (default: stdout)")
+    _json_flag(export)
+    imp = ssub.add_parser("import", help="a new session from an exported file (`-`: stdin)")
+    imp.add_argument("file")
+    imp.add_argument("--workspace", "-w", help="where it works (default: the exported session's)")
+    _json_flag(imp)
     fork = ssub.add_parser("fork", help="copy a session (--at N: its first N messages)")
     fork.add_argument("id")
     fork.add_argument("--at", type=_count, help="keep only the first N messages")

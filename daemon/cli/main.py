@@ -85,6 +85,11 @@ def _cmd_sessions(args: Any, paths: Any) -> int:
             from .run import cmd_resume
 
             return cmd_resume(client, args)
+        elif args.action in ("export", "import"):
+            from . import sessions_io
+
+            code: int = (sessions_io.cmd_export if args.action == "export" else sessions_io.cmd_import)(client, args)
+            return code
     return 0
 
 

@@ -112,3 +112,10 @@ def test_doctor_socket_dir_modes(tmp_path):
 
 def test_doctor_parser():
     assert _parse("doctor", "--json").json is True
+
+
+def test_sessions_export_and_import_parsers():
+    args = _parse("sessions", "export", "S1", "-o", "s.json")
+    assert (args.action, args.id, args.out) == ("export", "S1", "s.json")
+    args = _parse("sessions", "import", "-", "--workspace", "/w")
+    assert (args.action, args.file, args.workspace) == ("import", "-", "/w")
