@@ -273,3 +273,20 @@ async def test_a_question_is_answered_inline_and_an_edit_shows_its_diff(daemon: 
         diffs = [str(w.render()) for w in app.query(".diffhead")]
         assert diffs and "colour.txt" in diffs[0] and "+1" in diffs[0]
     assert (d.workspace / "colour.txt").read_text() == "blue\n"
+
+
+async def test_completion_of_commands_arguments_and_paths(tmp_path: Path) -> None:
+    from codetether.daemon.cli.tui._commands import SlashSuggester
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("")
+    (tmp_path / ".hidden").write_text("")
+    s = SlashSuggester(str(tmp_path))
+    s.arguments["theme"] = ["marketing", "solarized-dark"]
+    assert await s.get_suggestion("/se") == "/sessions"
+    assert await s.get_suggestion("/theme so") == "/theme solarized-dark"
+    assert await s.get_suggestion("look at @s") == "look at @src/"
+    assert await s.get_suggestion("look at @src/m") == "look at @src/main.py"
+    assert await s.get_suggestion("@.h") == "@.hidden"
+    assert await s.get_suggestion("@../") is None
+    assert await s.get_suggestion("plain words") is None

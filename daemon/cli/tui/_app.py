@@ -86,7 +86,7 @@ class TuiApp(App[None]):
         self._config_stamp: tuple[int, int] | None = None
         self._theme_timer: Timer | None = None
         self._swarm: SwarmScreen | None = None
-        self.suggester = SlashSuggester()
+        self.suggester = SlashSuggester(self.workspace)
         self.suggester.arguments["theme"] = list(NAMES)
         # Held, not queried: a query looks in the active screen, and a modal may be on top.
         self._chat = ChatLog(id="chat")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 from textual.suggester import Suggester
 
-__all__ = ["COMMANDS", "KEYS", "SlashSuggester", "parse_slash"]
+__all__ = ["COMMANDS", "KEYS", "SlashSuggester", "complete_path", "parse_slash"]
 
 #: name -> (argument hint, what it does). Shown by /help and completed in the input.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,7 +33,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("Ctrl+O / F2", "model selector (Ctrl+M is Enter in terminals)"),
     ("a / d", "allow / deny the tool call waiting for approval"),
     ("A / D", "approve / deny a /go objective"),
-    ("Tab / →", "accept the completion"),
+    ("Tab / →", "accept the completion (commands, their arguments, @paths)"),
 )
 
 
@@ -49,15 +52,37 @@ def parse_slash(text: str) -> tuple[str, str] | None:
     return name, rest.strip()
 
 
+def complete_path(root: str, partial: str) -> str | None:
+    """The first entry of the workspace ``root`` that completes ``partial`` (a folder gets
+    a ``/``); hidden entries only when asked for with a dot; never outside ``root``."""
+    folder, _, stem = partial.rpartition("/")
+    if ".." in folder.split("/") or partial.startswith("/"):
+        return None
+    try:
+        names = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(os.path.join(root, folder))
+                       if e.name.startswith(stem) and (stem.startswith(".") or not e.name.startswith(".")))
+    except OSError:
+        return None
+    found = next((n for n in names if n.rstrip("/") != stem or n.endswith("/")), None)
+    if found is None or (folder + "/" if folder else "") + found == partial:
+        return None
+    return (folder + "/" if folder else "") + found
+
+
 class SlashSuggester(Suggester):
     """Completes ``/commands``, then their arguments from :attr:`arguments` (theme names,
-    model ids: the app fills them in as it learns them)."""
+    model ids: the app fills them in as it learns them), and ``@paths`` in the workspace."""
 
-    def __init__(self) -> None:
+    def __init__(self, workspace: str | None = None) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.arguments: dict[str, list[str]] = {}
+        self.workspace = workspace
 
     async def get_suggestion(self, value: str) -> str | None:
+        word = value.rsplit(" ", 1)[-1]
+        if word.startswith("@") and self.workspace:
+            done = await asyncio.to_thread(complete_path, self.workspace, word[1:])
+            return value[: len(value) - len(word)] + "@" + done if done else None
         if not value.startswith("/"):
             return None
         name, space, rest = value[1:].partition(" ")
