@@ -175,6 +175,11 @@ def _daemon(sub: _Subs) -> None:
     logs = dsub.add_parser("logs", help="the end of the daemon's log")
     logs.add_argument("-n", "--lines", type=_count, default=50)
     _json_flag(logs)
+    install = dsub.add_parser("install", help="a systemd user service (~/.config/systemd/user), "
+                                              "enabled and started")
+    install.add_argument("--no-enable", action="store_true", help="only write the unit file")
+    _json_flag(install)
+    _json_flag(dsub.add_parser("uninstall", help="stop, disable and remove the systemd user service"))
 
 
 class _SubParser(argparse.ArgumentParser):

@@ -148,6 +148,11 @@ def _cmd_approvals(args: Any, paths: Any) -> int:
 
 
 def _cmd_daemon(args: Any, paths: Any) -> int:
+    if args.action in ("install", "uninstall"):
+        from . import daemon_unit
+
+        code: int = getattr(daemon_unit, f"cmd_{args.action}")(args, paths)
+        return code
     if args.action == "logs":
         try:
             lines = paths.log_file.read_text(errors="replace").splitlines()[-args.lines:]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
 import subprocess
+from pathlib import Path
 
 from codetether.daemon.core.providers.scripted import Turn
 from codetether.daemon.testing.vendor_servers import ScriptedVendorServer
@@ -298,3 +301,52 @@ def test_sessions_export_and_import_with_secrets_redacted(home) -> None:
     bad = home.cli("sessions", "import", str(home.root / "bad.json"))
     assert bad.returncode == 2 and "not an exported session" in bad.stderr
     assert home.cli("sessions", "export", "nope").returncode == 4
+
+
+def test_daemon_install_writes_the_unit_and_uninstall_removes_it(home) -> None:
+    import shutil
+    import sys
+
+    # A PATH without systemctl: the unit is written and the command says how to enable it.
+    bin_dir = home.root / "bin"
+    bin_dir.mkdir()
+    for tool in ("git", "rg"):
+        found = shutil.which(tool) or str(Path(sys.executable).parent / tool)
+        (bin_dir / tool).symlink_to(found)
+    home.extra_env.update(HOME=str(home.root), PATH=str(bin_dir), XDG_CONFIG_HOME="")
+    unit = home.root / ".config" / "systemd" / "user" / "codetether.service"
+    proc = home.cli("daemon", "install", check=True)
+    assert f"wrote {unit}" in proc.stdout and "systemctl not found" in proc.stdout
+    assert "systemctl --user daemon-reload && systemctl --user enable --now codetether.service" in proc.stdout
+    text = unit.read_text()
+    python = str(Path(home.cli.__globals__["CLI"]).parent / "python")
+    exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    assert exec_line.endswith(" -m codetether.daemon") and Path(exec_line.split('"')[1]).samefile(python)
+    assert f'Environment="CODETETHER_HOME={home.root}"' in text and f'Environment="PATH={bin_dir}"' in text
+    assert "[Install]\nWantedBy=default.target" in text and "Restart=on-failure" in text
+    # The unit's command, in the unit's environment, really is the daemon: it says ready and
+    # answers on the socket the CLI uses.
+    import shlex
+
+    argv = shlex.split(exec_line.removeprefix("ExecStart="))
+    env = dict(shlex.split(line.removeprefix("Environment="))[0].split("=", 1)
+               for line in text.splitlines() if line.startswith("Environment="))
+    read_fd, write_fd = os.pipe()
+    daemon = subprocess.Popen(argv, env={**env, "CODETETHER_READY_FD": str(write_fd)}, pass_fds=(write_fd,),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    try:
+        assert select.select([read_fd], [], [], 60)[0] and os.read(read_fd, 16) == b"ready\n"
+        status = home.json("daemon", "status")
+        assert status["running"] and status["pid"] == daemon.pid
+        home.cli("daemon", "stop", check=True)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        os.close(read_fd)
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert home.json("daemon", "uninstall") == {"unit": str(unit), "removed": True}
+    assert not unit.exists()
+    assert "not installed" in home.cli("daemon", "uninstall", check=True).stdout
+    assert home.json("daemon", "install", "--no-enable")["enabled"] is False and unit.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from codetether.daemon.cli.args import build_parser
 from codetether.daemon.cli.run import UsageError, attach_files
@@ -119,3 +121,16 @@ def test_sessions_export_and_import_parsers():
     assert (args.action, args.id, args.out) == ("export", "S1", "s.json")
     args = _parse("sessions", "import", "-", "--workspace", "/w")
     assert (args.action, args.file, args.workspace) == ("import", "-", "/w")
+
+
+def test_daemon_install_parser_and_unit_text(tmp_path):
+    from codetether.daemon.cli.daemon_unit import unit_path, unit_text
+
+    assert _parse("daemon", "install", "--no-enable").no_enable is True
+    assert _parse("daemon", "uninstall").action == "uninstall"
+    assert unit_path({"HOME": "/h"}) == Path("/h/.config/systemd/user/codetether.service")
+    assert unit_path({"HOME": "/h", "XDG_CONFIG_HOME": "/x"}) == Path("/x/systemd/user/codetether.service")
+    text = unit_text("/opt/py 3/bin/python", {"PATH": "/a:/b", "CODETETHER_HOME": "/h/100%"})
+    assert 'ExecStart="/opt/py 3/bin/python" -m codetether.daemon' in text
+    assert 'Environment="CODETETHER_HOME=/h/100%%"' in text  # % is a specifier in units
+    assert "Environment=\"PATH=/a:/b\"" in text and "XDG_RUNTIME_DIR" not in text
