@@ -155,9 +155,10 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.reset();
   }
 
+  /** Shows the view's transcript anew and stores the switch at once: a reload may follow right away. */
   private reset(): void {
     this.post({ type: "reset", entries: this.entries });
-    this.scheduleSave();
+    void this.save();
   }
 
   private post(message: unknown): void {

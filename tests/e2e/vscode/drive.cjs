@@ -9,7 +9,8 @@
  *
  * Environment: VSCODE_E2E_PLAYWRIGHT (playwright-core's folder), VSCODE_E2E_CHROMIUM, and
  * DRIVE: JSON {url, workspace, shots, mode?}; mode "missing-program" checks only E5's error;
- * mode "okr" runs `/go` through the OKR gate (tests/e2e/test_vscode_okr.py), DRIVE_OKR_ROUNDS times.
+ * mode "okr" runs `/go` through the OKR gate (tests/e2e/test_vscode_okr.py), DRIVE_OKR_ROUNDS times;
+ * mode "chat" runs the chat view's own scenario (tests/e2e/test_vscode_chat.py).
  */
 "use strict";
 
@@ -346,6 +347,111 @@ async function okr() {
   log(`transcript: ${JSON.stringify(await transcript())}`);
 }
 
+/**
+ * The chat view (issue 12): Markdown rendered and sanitized, tool calls as cards with their
+ * output and an edit's diff, the model picker, the session list resuming a session, and the
+ * history after a reload of the window (tests/e2e/test_vscode_chat.py).
+ */
+async function chatView() {
+  const view = () => chat().locator("#log");
+  await begin("open the workspace");
+  await page.goto(cfg.url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
+  await page.locator('.activitybar a[aria-label^="codetether"]').waitFor({ timeout: 90_000 });
+  await until("the status item to show the server's status",
+    async () => (await statusItem().innerText()).includes("↑"), 60_000);
+  await openChat();
+
+  await begin("the model picker lists the daemon's models");
+  await chat().locator("#model").focus();
+  await until("the model picker's options", async () =>
+    (await chat().locator("#model option").allInnerTexts()).some((t) => t.includes("scripted-model")));
+  log(`models: ${JSON.stringify(await chat().locator("#model option").allInnerTexts())}`);
+
+  await begin("a Markdown answer: rendered, its HTML shown as text and never run");
+  await send("show markdown");
+  await view().locator("h1", { hasText: "Markdown heading" }).waitFor({ timeout: TIMEOUT });
+  await until("the list's two items", async () => (await view().locator("ul > li").count()) === 2);
+  await until("the highlighted code block", async () => (await view().locator("pre code .hljs-keyword").count()) > 0);
+  const text = await transcript();
+  for (const part of ['<img src=x onerror="document.body.dataset.pwned=1">', "<script>document.body.dataset.pwned=2</script>"]) {
+    if (!text.includes(part)) {
+      throw new Error(`the model's HTML is not shown as text (${JSON.stringify(part)}): ${text}`);
+    }
+  }
+  for (const bad of ["img", "script", "[onerror]"]) {
+    if ((await view().locator(bad).count()) !== 0) {
+      throw new Error(`the model's HTML became an element: ${bad}`);
+    }
+  }
+  if ((await chat().locator("body[data-pwned]").count()) !== 0) {
+    throw new Error("the model's HTML ran in the chat webview");
+  }
+  await statusSettled();
+  await shot("chat-markdown");
+
+  await begin("a tool call as a card with its output");
+  await send("run the command");
+  const card = view().locator("details.tool", { has: chat().locator(".name", { hasText: "bash" }) });
+  await card.waitFor({ timeout: TIMEOUT });
+  await until("the agent's reply after the command", async () => (await transcript()).includes("Ran the command."));
+  await card.locator("summary").click();
+  await until("the command's output in the card", async () =>
+    (await card.locator("pre.output, pre.result").allInnerTexts()).some((t) => t.includes("card-output-42")));
+  if (!(await card.locator("pre.arguments").innerText()).includes("echo card-output")) {
+    throw new Error("the card does not show the call's arguments");
+  }
+  await statusSettled();
+  await shot("chat-tool-card");
+
+  await begin("an edit as a card with its diff");
+  await send("edit the file");
+  const edit = view().locator("details.tool", { has: chat().locator(".name", { hasText: "edit" }) });
+  await edit.waitFor({ timeout: TIMEOUT });
+  await until("the agent's reply after the edit", async () => (await transcript()).includes("Edited it."), 60_000);
+  await until("the edit applied on disk", () => disk().includes("cards"));
+  await edit.locator("summary").click();
+  await until("the edit's diff in its card", async () =>
+    (await edit.locator("pre.diff").allInnerTexts()).some((t) => t.includes('+x = "cards"')), 15_000);
+  await statusSettled();
+  await shot("chat-edit-card");
+
+  await begin("a new session, then the session list resumes the first");
+  await chat().locator("#n").click();
+  await until("an empty transcript for the new session", async () => !(await transcript()).includes("Markdown heading"));
+  await send("second session");
+  await until("the second session's answer", async () => (await transcript()).includes("Second answer."));
+  await statusSettled();
+  const sessions = chat().locator("#sessions");
+  await sessions.focus();
+  await until("both sessions in the session list", async () => (await sessions.locator("option").count()) >= 3);
+  const options = await sessions.locator("option").evaluateAll((os) => os.map((o) => ({ value: o.value, label: o.textContent })));
+  log(`sessions: ${JSON.stringify(options)}`);
+  await sessions.selectOption(options[options.length - 1].value);  // most recent first: the last is the first session
+  await until("the first session's history after resuming it", async () => {
+    const t = await transcript();
+    return t.includes("Ran the command.") && !t.includes("Second answer.");
+  });
+  await view().locator("h1", { hasText: "Markdown heading" }).waitFor({ timeout: TIMEOUT });
+  await shot("chat-resumed");
+
+  await begin("the history survives a reload of the window");
+  await page.reload();
+  await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
+  await page.locator('.activitybar a[aria-label^="codetether"]').waitFor({ timeout: 90_000 });
+  await openChat();
+  await view().locator("h1", { hasText: "Markdown heading" }).waitFor({ timeout: TIMEOUT });
+  await until("the whole first session after the reload", async () => {
+    const t = await transcript();
+    return ["show markdown", "Ran the command.", "Edited it."].every((s) => t.includes(s)) && !t.includes("Second answer.");
+  });
+  if ((await view().locator("details.tool").count()) < 2) {
+    throw new Error("the tool cards are missing after the reload");
+  }
+  await shot("chat-after-reload");
+  log(`transcript: ${JSON.stringify(await transcript())}`);
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.VSCODE_E2E_CHROMIUM,
@@ -355,7 +461,7 @@ async function okr() {
   try {
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on("pageerror", (err) => log(`page error: ${err.message}`));
-    const modes = { "missing-program": missingProgram, okr, scenario };
+    const modes = { "missing-program": missingProgram, okr, scenario, chat: chatView };
     await (modes[cfg.mode] || scenario)();
     log("ok");
   } catch (err) {
