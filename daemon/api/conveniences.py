@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 
@@ -21,6 +21,7 @@ from ..wire.conveniences import (
     InstructionPartView,
     InstructionsParams,
     InstructionsView,
+    SessionExport,
     SessionExportParams,
     SessionImportParams,
 )
@@ -43,7 +44,7 @@ class ConveniencesAPI:
         return [
             Method("instructions/get", self.on_instructions_get, InstructionsParams, InstructionsView,
                    when_broken=True),
-            Method("session/export", self.on_session_export, SessionExportParams, dict[str, Any],
+            Method("session/export", self.on_session_export, SessionExportParams, SessionExport,
                    when_broken=True),
             Method("session/import", self.on_session_import, SessionImportParams, api.SessionInfo),
         ]
@@ -58,7 +59,7 @@ class ConveniencesAPI:
         return InstructionsView(workspace=p.workspace, cap=found.cap, parts=parts,
                                 system_prompt=system_prompt(p.workspace))
 
-    async def on_session_export(self, p: SessionExportParams, _ctx: CallContext) -> dict[str, Any]:
+    async def on_session_export(self, p: SessionExportParams, _ctx: CallContext) -> SessionExport:
         """The session's metadata and transcript as one document, every secret the daemon
         knows now redacted (also ones registered after the transcript was written)."""
         app = self.app
@@ -71,9 +72,9 @@ class ConveniencesAPI:
         records += transcript.summaries
         meta_doc = msgspec.to_builtins(meta)
         meta_doc.pop("read_files", None)  # this machine's mtimes: meaningless elsewhere
-        document = {"format": EXPORT_FORMAT, "version": _EXPORT_VERSION, "exported_at": now,
-                    "meta": meta_doc, "transcript": msgspec.to_builtins(records)}
-        redacted: dict[str, Any] = redact_value(document)
+        document = SessionExport(format=EXPORT_FORMAT, version=_EXPORT_VERSION, exported_at=now,
+                                 meta=meta_doc, transcript=msgspec.to_builtins(records))
+        redacted: SessionExport = redact_value(document)
         return redacted
 
     async def on_session_import(self, p: SessionImportParams, _ctx: CallContext) -> api.SessionInfo:

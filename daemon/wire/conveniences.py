@@ -13,6 +13,7 @@ __all__ = [
     "InstructionPartView",
     "InstructionsParams",
     "InstructionsView",
+    "SessionExport",
     "SessionExportParams",
     "SessionImportParams",
     "UndoChange",
@@ -74,6 +75,17 @@ class UndoResult(msgspec.Struct, forbid_unknown_fields=True):
 
 class SessionExportParams(msgspec.Struct, forbid_unknown_fields=True):
     session_id: str
+
+
+class SessionExport(msgspec.Struct, forbid_unknown_fields=True):
+    """A session as one document: ``meta`` (its metadata) and ``transcript`` (its records:
+    ``{"type": "message", "index", "ts", "message"}`` and ``{"type": "summary", ...}``)."""
+
+    format: str
+    version: int
+    exported_at: float
+    meta: dict[str, Any]
+    transcript: list[dict[str, Any]]
 
 
 class SessionImportParams(msgspec.Struct, forbid_unknown_fields=True):
