@@ -104,8 +104,9 @@ class AgentRegistry:
             log.warning("agent registry: could not replay the bus: %s", exc)
         for entry in self._entries.values():
             # Announced before we started and not gone: a sub-agent whose daemon died mid-run
-            # never said goodbye. Stale until it speaks again (workers heartbeat back to ready).
-            if entry.status == "ready":
+            # never said goodbye. Stale until it speaks again. (A worker is judged by its
+            # heartbeats instead: it may well have started before this daemon.)
+            if entry.status == "ready" and entry.role == "subagent":
                 entry.status = "stale"
                 entry.detail = entry.detail or "announced before this daemon started; no word since"
 
