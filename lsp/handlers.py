@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from codetether.daemon.errors import NotFound
 from lsprotocol import types as t
 from pygls.workspace import Workspace
 
@@ -210,6 +211,44 @@ async def _status(ls: Host, *_args: Any) -> dict[str, Any]:
     return await ls.status()
 
 
+#: Events one ``codetether.history`` answer holds at most (the newest kept).
+HISTORY_LIMIT = 2000
+
+
+async def _history(ls: Host, *args: Any) -> dict[str, Any]:
+    """A session's newest :data:`HISTORY_LIMIT` events in ``codetether/event`` shape, oldest
+    first, so a chat view can redraw a session it never saw (after a reload, or one resumed
+    from the list)."""
+    sid = _str("codetether.history", args, "session_id", required=False) or ls.active
+    if not sid:
+        return {"session_id": None, "events": []}
+    first = max(0, await _stream_length(ls, sid) - HISTORY_LIMIT)
+    records = await ls.call("events/replay", {"session_id": sid, "from_seq": first, "limit": HISTORY_LIMIT})
+    return {"session_id": sid, "events": [
+        {"session_id": sid, "seq": r["seq"], "event": {"type": r["kind"], **r["data"]}} for r in records]}
+
+
+async def _stream_length(ls: Host, sid: str) -> int:
+    """How many events the session's stream holds: one-seek ``events/read`` probes,
+    doubling then bisecting (the daemon has no count call)."""
+    async def has(seq: int) -> bool:
+        try:
+            await ls.call("events/read", {"session_id": sid, "seq": seq})
+        except NotFound:
+            return False
+        return True
+
+    if not await has(0):
+        return 0
+    low, high = 0, 1
+    while await has(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if await has(mid) else (low, mid)
+    return high
+
+
 #: (LSP method, its options, handler), registered by the server.
 FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (t.INITIALIZE, None, _initialize),
@@ -237,4 +276,5 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "codetether.answer": _answer,
     "codetether.review": _review,
     "codetether.status": _status,
+    "codetether.history": _history,
 }

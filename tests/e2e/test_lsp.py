@@ -535,3 +535,22 @@ async def test_go_gate_in_any_lsp_editor_is_a_message_request(client: LanguageCl
     assert "KR1. done.txt exists" in asked
     assert any(m.startswith("Allow write_file?") for m in client.asked)  # the story's own gate
     assert (WS / "done.txt").read_text() == "done\n"
+
+
+async def test_history_gives_a_sessions_past_events_for_a_chat_to_redraw(client: LanguageClient):
+    _script({"tool": "bash", "arguments": {"command": "echo history-line"}}, {"text": "Ran it."})
+    await _command(client, "codetether.planMode", {"on": False})
+    started = await _command(client, "codetether.chat", {"text": "run something"})
+    await _until(lambda: any(a["kind"] == "tool" for a in client.approvals), "the bash gate")
+    gate = next(a for a in client.approvals if a["kind"] == "tool")
+    await _command(client, "codetether.approve", {"id": gate["id"]})
+    await _until(lambda: _done(client), "the run to finish")
+    history = await _command(client, "codetether.history", {"session_id": started["session_id"]})
+    live = [e["event"]["type"] for e in client.events if e["session_id"] == started["session_id"]]
+    assert [e["event"]["type"] for e in history["events"]] == live  # what the chat saw, in order
+    assert [e["seq"] for e in history["events"]] == list(range(len(live)))
+    kinds = [e["event"]["type"] for e in history["events"]]
+    assert kinds[0] == "user" and "tool_call_end" in kinds and kinds[-1] == "done"
+    end = next(e["event"] for e in history["events"] if e["event"]["type"] == "tool_call_end")
+    assert "history-line" in end["output"]
+    assert (await _command(client, "codetether.history"))["session_id"] == started["session_id"]  # the active one
