@@ -9,8 +9,8 @@
  * - the webview's `setState`, for when the view is re-created (E2: switched away and back);
  * - the workspace's Memento, per session, for a window reload (the extension host restarts)
  *   and for showing a session's history when it is resumed from the session list.
- * The language server offers no way to re-read a session's past events, so a session this
- * window never saw is resumed with an empty transcript and a notice saying so.
+ * A session this window never saw is redrawn from its past events (`codetether.history`,
+ * the newest 2,000 from the daemon's event stream).
  *
  * The webview's page is the bundled dist/webview.js and media/chat.css under a strict CSP:
  * no inline script or style, the script allowed by nonce, nothing loaded from the network.
@@ -76,6 +76,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | undefined;
   private entries: ChatEntry[] = [];
   private session: string | null = null;
+  /** A session shown without its transcript, whose history (`codetether.history`) may come. */
+  private awaitingHistory: string | null = null;
   private transcripts: Record<string, ChatEntry[]> = {};
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -141,10 +143,13 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.reset();
   }
 
-  /** Shows a session's stored transcript (after a resume), or an empty one saying why. */
-  showSession(id: string): void {
+  /**
+   * Shows a session's stored transcript (after a resume), or a notice until its history
+   * arrives (`loadHistory`). Returns whether this window had its transcript.
+   */
+  showSession(id: string): boolean {
     if (id === this.session) {
-      return;
+      return true;
     }
     this.stash();
     this.session = id;
@@ -152,6 +157,22 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.entries = stored
       ? [...stored]
       : [{ kind: "notice", text: `Resumed session ${id}; its earlier messages are not shown in this window.` }];
+    this.awaitingHistory = stored === undefined ? id : null;
+    this.reset();
+    return stored !== undefined;
+  }
+
+  /** Redraws a session this window never saw from its past events (`codetether.history`). */
+  loadHistory(id: string, events: EventParams[]): void {
+    if (id !== this.session || this.awaitingHistory !== id || events.length === 0) {
+      return;
+    }
+    this.awaitingHistory = null;
+    const entries: ChatEntry[] = [];
+    for (const params of events) {
+      applyEvent(entries, params.event);
+    }
+    this.entries = entries;
     this.reset();
   }
 

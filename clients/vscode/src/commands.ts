@@ -7,7 +7,7 @@ import * as vscode from "vscode";
 import { type Approvals, proposalIdOf } from "./approvals";
 import type { ChatView, ModelChoice, SessionItem } from "./chatView";
 import { logger } from "./logger";
-import { Commands, type CommandName, type StatusParams } from "./protocol";
+import { Commands, type CommandName, type EventParams, type StatusParams } from "./protocol";
 import type { Server } from "./client";
 import { type StatusBar, statusTooltip } from "./status";
 
@@ -85,7 +85,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       return undefined;
     }
     const result = await run(Commands.resume, [{ session_id: id }]);
-    chat.showSession(id);
+    if (!chat.showSession(id)) {
+      const history = await run<{ events?: EventParams[] }>(Commands.history, [{ session_id: id }]);
+      chat.loadHistory(id, history?.events ?? []);
+    }
     return result;
   };
 

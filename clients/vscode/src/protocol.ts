@@ -33,6 +33,7 @@ export const Commands = {
   answer: "codetether.answer",
   review: "codetether.review",
   status: "codetether.status",
+  history: "codetether.history",
 } as const;
 
 export type CommandName = (typeof Commands)[keyof typeof Commands];

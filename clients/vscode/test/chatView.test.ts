@@ -180,10 +180,19 @@ describe("ChatView", () => {
     assert.deepEqual(posted.pop(), { type: "reset", entries: [{ kind: "user", text: "two" }] });
     second.showSession("s1");
     assert.deepEqual(posted.pop(), { type: "reset", entries: [{ kind: "user", text: "one" }] });
-    second.showSession("unknown");
+    assert.equal(second.showSession("unknown"), false);
     const reset = posted.pop() as { entries: ChatEntry[] };
     assert.equal(reset.entries[0].kind, "notice");
-    second.showSession("s2");
+    // its history arrives from the server (codetether.history): the view redraws it
+    second.loadHistory("unknown", [
+      { session_id: "unknown", seq: 0, event: { type: "user", text: "from the daemon" } },
+      { session_id: "unknown", seq: 1, event: { type: "text", text: "its answer" } },
+    ]);
+    const redrawn = posted.pop() as { entries: ChatEntry[] };
+    assert.deepEqual(redrawn.entries.map((e) => e.kind), ["user", "text"]);
+    second.loadHistory("s1", [{ session_id: "s1", seq: 0, event: { type: "user", text: "not shown" } }]);
+    assert.equal(posted.length, 0); // only the session on show, and only one this window did not have
+    assert.equal(second.showSession("s2"), true);
     assert.deepEqual(posted.pop(), { type: "reset", entries: [{ kind: "user", text: "two" }] });
     second.dispose();
   });
