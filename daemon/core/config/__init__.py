@@ -57,6 +57,7 @@ from ._schema import (
     SwarmSection,
     TelemetrySection,
     ToolsSection,
+    UISection,
 )
 from ._watch import ConfigWatcher
 
@@ -82,6 +83,7 @@ __all__ = [
     "SwarmSection",
     "TelemetrySection",
     "ToolsSection",
+    "UISection",
     "config_as_dict",
     "json_schema",
     "load_config",

@@ -34,6 +34,7 @@ __all__ = [
     "SessionSection",
     "SwarmSection",
     "ToolsSection",
+    "UISection",
     "is_known_key",
     "unknown_keys",
 ]
@@ -225,6 +226,13 @@ class SwarmSection(msgspec.Struct, frozen=True, kw_only=True):
     subtask_timeout: Annotated[int, msgspec.Meta(ge=10)] = 1800
 
 
+class UISection(msgspec.Struct, frozen=True, kw_only=True):
+    """``[ui]``: the terminal UI (``codetether tui``)."""
+
+    #: The colour theme, hot-reloaded with the config.
+    theme: Literal["marketing", "dark", "light", "solarized-dark", "solarized-light"] = "marketing"
+
+
 class RelaySection(msgspec.Struct, frozen=True, kw_only=True):
     """``[relay]``: the /autochat relay."""
 
@@ -248,6 +256,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     bus: BusSection = msgspec.field(default_factory=BusSection)
     swarm: SwarmSection = msgspec.field(default_factory=SwarmSection)
     relay: RelaySection = msgspec.field(default_factory=RelaySection)
+    ui: UISection = msgspec.field(default_factory=UISection)
 
 
 # --- schema walking: which keys exist ------------------------------------------------
