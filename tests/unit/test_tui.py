@@ -290,3 +290,25 @@ async def test_completion_of_commands_arguments_and_paths(tmp_path: Path) -> Non
     assert await s.get_suggestion("@.h") == "@.hidden"
     assert await s.get_suggestion("@../") is None
     assert await s.get_suggestion("plain words") is None
+
+
+async def test_question_mark_opens_help_and_the_model_picker_sets_the_model(daemon: Callable[..., Daemon]) -> None:
+    from codetether.daemon.cli.tui._screens import HelpScreen, ModelPicker
+
+    d = daemon("hi")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: app.status_bar.status.get("model") == "scripted/scripted", "the default model")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        assert "/swarm" in str(app.screen.query_one("#help", Static).render())
+        await pilot.press("escape")
+        await pilot.press("f2")
+        picker = await until(pilot, lambda: app.screen if isinstance(app.screen, ModelPicker) else None,
+                             "the model picker")
+        listing = picker.query_one(OptionList)
+        ids = [listing.get_option_at_index(i).id for i in range(listing.option_count)]
+        listing.highlighted = ids.index("embedded/smollm2-135m")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.model == "embedded/smollm2-135m", "the model to be picked")
+        assert "embedded/smollm2-135m" in str(app.status_bar.render())

@@ -122,6 +122,10 @@ class TuiApp(App[None]):
             await self._load_theme()
             models = await self.client.request("models/list", {})
             self.suggester.arguments["model"] = [m["id"] for m in models]
+            default = next((m["id"] for m in models if m.get("default")), None)
+            if default and not self.session_id:  # what a new session will use
+                self.status_bar.status = {"model": default}
+                self.status_bar.refresh_text()
             if self.session_id:
                 await self.attach(self.session_id)
         except CodetetherError as exc:
@@ -249,6 +253,11 @@ class TuiApp(App[None]):
         return self.session_id
 
     # -- input ---------------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input is self._input and event.value == "?":  # `?` on an empty line: help
+            event.input.value = ""
+            self.action_help()
+
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "prompt":
             return
