@@ -312,3 +312,21 @@ async def test_question_mark_opens_help_and_the_model_picker_sets_the_model(daem
         await pilot.press("enter")
         await until(pilot, lambda: app.model == "embedded/smollm2-135m", "the model to be picked")
         assert "embedded/smollm2-135m" in str(app.status_bar.render())
+
+
+async def test_shift_a_allows_and_adds_a_rule_for_this_subject(daemon: Callable[..., Daemon]) -> None:
+    # The config change rebuilds the scripted provider: its script starts again from turn one.
+    d = daemon({"tool": "bash", "arguments": {"command": "echo [x]* > out.txt"}}, "ran it")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "run it")
+        card = await until(pilot, lambda: next(iter(app.query(ApprovalCard)), None), "the approval")
+        await until(pilot, lambda: app.focused is card, "the approval to take the keyboard")
+        await pilot.press("A")
+        await until(pilot, lambda: "ran it" in _answer(app) and not app.running, "the first run")
+        view = await app.client.request("config/get", {})
+        assert view["config"]["permissions"]["rules"]["bash"] == {"echo [[]x][*] > out.txt": "allow"}
+        await _type(pilot, "again")
+        await until(pilot, lambda: _answer(app).count("ran it") == 2 and not app.running, "the second run")
+        assert [c.title[:6] for c in app.query(ToolCard)] == ["✓ bash", "✓ bash"]
+        assert len(app.query(ApprovalCard)) == 1  # the rule allowed it: nobody was asked

@@ -305,8 +305,13 @@ class TuiApp(App[None]):
 
     # -- decisions -----------------------------------------------------------------------
     async def on_approval_card_decided(self, message: ApprovalCard.Decided) -> None:
-        await self._decide(message.approval_id, message.decision,
-                           "" if message.decision == "allow" else "declined in the TUI")
+        decision = message.decision
+        if decision == "always":
+            card = self.chat.approvals.get(message.approval_id)
+            if card is None or not await self._always_allow(card.event):
+                return
+            decision = "allow"
+        await self._decide(message.approval_id, decision, "" if decision == "allow" else "declined in the TUI")
         self._input.focus()
 
     async def on_question_card_answered(self, message: QuestionCard.Answered) -> None:
@@ -316,6 +321,23 @@ class TuiApp(App[None]):
         except CodetetherError as exc:
             await self.chat.line(f"error: {exc}", "error")
         self._input.focus()
+
+    async def _always_allow(self, event: dict[str, Any]) -> bool:
+        """A ``[permissions.rules]`` entry allowing this tool on this exact subject (glob
+        characters escaped), through ``config/set``: rules merge, so no deny rule is lost,
+        and a deny or ask rule still outranks it."""
+        import glob
+        import json
+
+        tool, subject = str(event.get("tool", "")), str(event.get("subject") or "")
+        try:
+            await self.client.request("config/set", {"key": f"permissions.rules.{tool}",
+                                                     "value": f"{{ {json.dumps(glob.escape(subject))} = \"allow\" }}"})
+        except CodetetherError as exc:
+            await self.chat.line(f"could not add the rule: {exc}", "error")
+            return False
+        await self.chat.line(f"rule added: {tool} {subject!r} is allowed from now on")
+        return True
 
     async def _decide(self, approval_id: str, decision: str, reason: str) -> None:
         try:

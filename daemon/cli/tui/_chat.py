@@ -72,9 +72,11 @@ class ToolCard(Collapsible):
 
 
 class ApprovalCard(Static, can_focus=True):
-    """A tool call waiting for a decision: ``a`` allows it, ``d`` denies it."""
+    """A tool call waiting for a decision: ``a`` allows it, ``d`` denies it, ``A`` allows it
+    and adds a rule allowing this tool on this same subject from now on (``always``)."""
 
-    BINDINGS = [Binding("a", "decide('allow')", "allow"), Binding("d", "decide('deny')", "deny")]
+    BINDINGS = [Binding("a", "decide('allow')", "allow"), Binding("d", "decide('deny')", "deny"),
+                Binding("A", "decide('always')", "always allow")]
 
     class Decided(Message):
         """The user decided (the app sends ``approval/decide``)."""
@@ -91,7 +93,7 @@ class ApprovalCard(Static, can_focus=True):
         preview = approval_preview(str(event.get("tool", "")), str(event.get("arguments", "")), workspace)
         self._head = f"Allow {event.get('tool')} {event.get('subject') or ''}?"
         self._preview = preview
-        super().__init__(self._render_text("[a] allow   [d] deny"), classes="approval")
+        super().__init__(self._render_text("[a] allow   [d] deny   [A] always allow this"), classes="approval")
 
     def _render_text(self, footer: str) -> Text:
         text = Text(self._head + "\n", style="bold")

@@ -31,7 +31,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("Ctrl+C", "cancel the run; again to quit"),
     ("Ctrl+Q", "quit (runs started elsewhere go on)"),
     ("Ctrl+O / F2", "model selector (Ctrl+M is Enter in terminals)"),
-    ("a / d", "allow / deny the tool call waiting for approval"),
+    ("a / d / A", "allow / deny the tool call waiting for approval; A: always allow it (a rule)"),
     ("A / D", "approve / deny a /go objective"),
     ("Tab / →", "accept the completion (commands, their arguments, @paths)"),
 )
