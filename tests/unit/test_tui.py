@@ -173,6 +173,27 @@ async def test_sessions_lists_sessions_and_resumes_one(daemon: Callable[..., Dae
         await until(pilot, lambda: listing.option_count == 1, "the search to narrow the list")
         await pilot.press("enter")
         await until(pilot, lambda: app.session_id == first and "first answer" in _answer(app), "the resume")
+        await _type(pilot, "/sessions")
+        picker = await until(pilot, lambda: app.screen if isinstance(app.screen, SessionPicker) else None,
+                             "the session picker again")
+        await pilot.press(*"first")
+        await until(pilot, lambda: picker.query_one(OptionList).option_count == 1, "the search")
+        await pilot.press("ctrl+f")
+        await until(pilot, lambda: app.session_id not in (first, None) and "first answer" in _answer(app),
+                    "the fork")
+        forked = str(app.session_id)
+        await _type(pilot, "/sessions")
+        picker = await until(pilot, lambda: app.screen if isinstance(app.screen, SessionPicker) else None,
+                             "the session picker with the fork")
+        assert picker.query_one(OptionList).option_count == 3
+        await pilot.press(*forked)
+        await until(pilot, lambda: picker.query_one(OptionList).option_count == 1, "the search for the fork")
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, SessionPicker) and app.screen is not picker
+                    and app.screen.query_one(OptionList).option_count == 2, "the picker after the delete")
+        assert app.session_id is None  # the session shown was the one deleted
+        ids = [s["id"] for s in await app.client.request("session/list", {"limit": 10})]
+        assert forked not in ids and first in ids
 
 
 async def test_themes_from_the_config_hot_reloaded_and_switched(daemon: Callable[..., Daemon]) -> None:

@@ -371,6 +371,16 @@ class TuiApp(App[None]):
         else:
             self.notify("Ctrl+C again or Ctrl+Q quits")
 
+    async def action_quit(self) -> None:
+        """Quit. A run this app started ends with it (the daemon cancels a run whose caller
+        leaves), so with one in flight the first Ctrl+Q only says so."""
+        now = time.monotonic()
+        if self.running and now - self._last_interrupt >= QUIT_WINDOW:
+            self._last_interrupt = now
+            self.notify("quitting cancels the run started here: Ctrl+Q again to quit", severity="warning")
+            return
+        self.exit()
+
     async def cancel_run(self) -> None:
         if self.session_id:
             try:

@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "autochat": ("[N] TASK", "a relay of N specialists passing a baton"),
     "ralph": ("[PRD]", "run the PRD loop on prd.json (or PRD)"),
     "model": ("[ID]", "pick the model (also Ctrl+O or F2)"),
-    "sessions": ("", "pick a session: search, resume, delete"),
+    "sessions": ("", "pick a session: search, resume, fork, delete"),
     "resume": ("[ID]", "attach to a session (default: the latest here) and run what it left"),
     "new": ("", "start a new session"),
     "plan": ("", "toggle plan mode: read-only tools for the next prompts"),
@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 KEYS: tuple[tuple[str, str], ...] = (
     ("Enter", "send the prompt or command"),
     ("Ctrl+C", "cancel the run; again to quit"),
-    ("Ctrl+Q", "quit (runs started elsewhere go on)"),
+    ("Ctrl+Q", "quit (runs started elsewhere go on; a run started here is cancelled)"),
     ("Ctrl+O / F2", "model selector (Ctrl+M is Enter in terminals)"),
     ("a / d / A", "allow / deny the tool call waiting for approval; A: always allow it (a rule)"),
     ("A / D", "approve / deny a /go objective"),

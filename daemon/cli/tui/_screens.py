@@ -101,11 +101,13 @@ class ModelPicker(ModalScreen[str | None]):
 
 
 class SessionPicker(ModalScreen[tuple[str, str] | None]):
-    """Sessions, newest first: type to search, Enter resumes, Delete (or Ctrl+D) deletes.
-    Dismisses with ("resume" | "delete", id); the app deletes and reopens for a delete."""
+    """Sessions, newest first: type to search, Enter resumes, Ctrl+F forks, Delete (or
+    Ctrl+D) deletes. Dismisses with ("resume" | "fork" | "delete", id); the app makes the
+    call (and reopens the picker after a delete)."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "close"),
-                Binding("delete,ctrl+d", "delete", "delete", priority=True)]
+                Binding("delete,ctrl+d", "delete", "delete", priority=True),
+                Binding("ctrl+f", "fork", "fork", priority=True)]
 
     def __init__(self, sessions: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -113,7 +115,7 @@ class SessionPicker(ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text("Sessions (type to search, Enter resumes, Del deletes, Esc closes)", style="bold"))
+            yield Static(Text("Sessions (type to search, Enter resumes, Ctrl+F forks, Del deletes, Esc closes)", style="bold"))
             yield Input(placeholder="search", id="search")
             yield OptionList(id="sessions")
 
@@ -145,6 +147,9 @@ class SessionPicker(ModalScreen[tuple[str, str] | None]):
 
     def action_delete(self) -> None:
         self._pick("delete")
+
+    def action_fork(self) -> None:
+        self._pick("fork")
 
     def _pick(self, what: str) -> None:
         listing = self.query_one("#sessions", OptionList)

@@ -118,6 +118,10 @@ async def _sessions(app: Host, _arg: str) -> None:
                 if session_id == app.session_id:
                     await _new(app, "")
                 await _sessions(app, "")
+            elif what == "fork":
+                forked = await app.client.request("session/fork", {"session_id": session_id})
+                await app.attach(str(forked["id"]))
+                app.notify(f"forked {session_id} as {forked['id']}")
             else:
                 await app.attach(session_id)
         except CodetetherError as exc:
