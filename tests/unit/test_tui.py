@@ -351,3 +351,36 @@ async def test_shift_a_allows_and_adds_a_rule_for_this_subject(daemon: Callable[
         await until(pilot, lambda: _answer(app).count("ran it") == 2 and not app.running, "the second run")
         assert [c.title[:6] for c in app.query(ToolCard)] == ["✓ bash", "✓ bash"]
         assert len(app.query(ApprovalCard)) == 1  # the rule allowed it: nobody was asked
+
+
+_PRD = {"project": "demo", "feature": "hello", "auto_commit": True,
+        "quality_checks": {"typecheck": None, "lint": "true", "test": "test -f hello.txt", "build": None},
+        "user_stories": [{"id": "US-001", "title": "Write hello", "description": "create hello.txt",
+                          "acceptance_criteria": ["hello.txt says hi"], "verification_steps": [],
+                          "priority": 1, "depends_on": [], "passes": False, "complexity": 1}]}
+
+
+async def test_ralph_view_shows_each_story_and_its_checks(daemon: Callable[..., Daemon]) -> None:
+    from codetether.daemon.cli.tui._screens import RalphScreen
+
+    d = daemon("Nothing to do yet, I think.",
+               {"tool": "write_file", "arguments": {"path": "hello.txt", "content": "hi\n"}}, "wrote hello.txt",
+               mode="auto")
+    _git(d.workspace, "init", "-q", "-b", "main")
+    (d.workspace / "prd.json").write_text(json.dumps(_PRD))
+    _git(d.workspace, "add", "-A")
+    _git(d.workspace, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "base")
+    app = d.app()
+    async with app.run_test(size=(110, 40)) as pilot:
+        await _type(pilot, "/ralph")
+        screen = await until(pilot, lambda: app.screen if isinstance(app.screen, RalphScreen) else None,
+                             "the ralph view")
+        table = screen.query_one(DataTable)
+        assert table.get_cell("US-001", "title") == "Write hello"
+        log = " ".join
+        await until(pilot, lambda: "1 of 1 stories pass" in log(str(w.render()) for w in screen.query(
+            "#ralph-log Static")), "the run's end")
+        lines = log(str(w.render()) for w in screen.query("#ralph-log Static"))
+        assert "✗ US-001 failed: test failed" in lines and "✓ US-001 passes" in lines
+        assert table.get_cell("US-001", "status") == "✓ passes"
+    assert (d.workspace / "hello.txt").read_text() == "hi\n"

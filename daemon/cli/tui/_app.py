@@ -24,7 +24,7 @@ from ...paths import Paths
 from ..render import stop_message
 from ._chat import ApprovalCard, ChatLog, QuestionCard, StatusBar
 from ._commands import SlashSuggester, parse_slash
-from ._screens import HelpScreen, OkrModal, SwarmScreen
+from ._screens import HelpScreen, OkrModal, RalphScreen, SwarmScreen
 from ._slash import run_command
 from ._themes import NAMES, THEMES, theme_from_view
 
@@ -86,6 +86,7 @@ class TuiApp(App[None]):
         self._config_stamp: tuple[int, int] | None = None
         self._theme_timer: Timer | None = None
         self._swarm: SwarmScreen | None = None
+        self._ralph: RalphScreen | None = None
         self.suggester = SlashSuggester(self.workspace)
         self.suggester.arguments["theme"] = list(NAMES)
         # Held, not queried: a query looks in the active screen, and a modal may be on top.
@@ -194,12 +195,8 @@ class TuiApp(App[None]):
             line = describe_relay_progress(p.get("event") or {})
             if line:
                 await self.chat.line(line)
-        elif method == "ralph/event":
-            from ...wire.ralph import describe_progress
-
-            line = describe_progress(p.get("event") or {})
-            if line:
-                await self.chat.line(line)
+        elif method == "ralph/event" and self._ralph is not None:
+            await self._ralph.event(p.get("event") or {})
 
     # -- sessions ------------------------------------------------------------------------
     async def attach(self, session_id: str) -> None:
@@ -393,6 +390,11 @@ class TuiApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def open_ralph(self, prd: str, status: dict[str, Any] | None) -> RalphScreen:
+        self._ralph = RalphScreen(prd, status)
+        self.push_screen(self._ralph)
+        return self._ralph
 
     def open_swarm(self, task: str) -> SwarmScreen:
         self._swarm = SwarmScreen(task)

@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "go": ("TASK", "draft an objective for TASK, approve it (A) or deny it (D), then run it"),
     "swarm": ("TASK", "split TASK among sub-agents; shows stages and each subtask"),
     "autochat": ("[N] TASK", "a relay of N specialists passing a baton"),
-    "ralph": ("[PRD]", "run the PRD loop on prd.json (or PRD)"),
+    "ralph": ("[PRD]", "run the PRD loop on prd.json (or PRD); a view of each story and its checks"),
     "model": ("[ID]", "pick the model (also Ctrl+O or F2)"),
     "sessions": ("", "pick a session: search, resume, fork, delete"),
     "resume": ("[ID]", "attach to a session (default: the latest here) and run what it left"),

@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from ...wire.okr_draft import okr_draft, okr_lines
 from ._commands import COMMANDS, KEYS
 
-__all__ = ["HelpScreen", "ModelPicker", "OkrModal", "SessionPicker", "SwarmScreen"]
+__all__ = ["HelpScreen", "ModelPicker", "OkrModal", "RalphScreen", "SessionPicker", "SwarmScreen"]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -227,6 +227,69 @@ class SwarmScreen(Screen[None]):
         await log.mount(Static(Text(f"swarm {state.get('id')}: {state.get('status')}", style="bold")))
         if state.get("answer"):
             await log.mount(Static(Text(str(state["answer"]))))
+        log.scroll_end(animate=False)
+
+
+class RalphScreen(Screen[None]):
+    """A Ralph run as it goes: one row per story of the PRD (its status, the iteration
+    working on it, the last quality check), and the run's lines. Escape goes back to
+    the chat (the run goes on)."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "back to chat")]
+    _MARKS = {"passes": "✓ passes", "ready": "· ready", "blocked": "– blocked"}
+
+    def __init__(self, prd: str, status: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.prd = prd
+        self.status = status or {}
+
+    def compose(self) -> ComposeResult:
+        s = self.status
+        title = f"ralph: {s.get('project') or ''} — {s.get('feature') or ''}" if s.get("project") else f"ralph: {self.prd}"
+        yield Static(Text(title, style="bold"), id="ralph-title")
+        yield DataTable(id="stories")
+        yield VerticalScroll(id="ralph-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#stories", DataTable)
+        for column in ("story", "title", "status", "iteration", "check"):
+            table.add_column(column, key=column)
+        for story in self.status.get("stories") or []:
+            table.add_row(story["id"], story.get("title", ""), self._MARKS.get(story.get("status", ""), ""),
+                          "", "", key=story["id"])
+
+    def _set(self, story: str, **cells: str) -> None:
+        table = self.query_one("#stories", DataTable)
+        if story not in table.rows:
+            table.add_row(story, "", "", "", "", key=story)
+        for column, value in cells.items():
+            table.update_cell(story, column, value, update_width=True)
+
+    async def event(self, event: dict[str, Any]) -> None:
+        """One ``ralph/event``."""
+        from ...wire.ralph import describe_progress
+
+        phase, story, detail = event.get("phase"), event.get("story"), str(event.get("detail") or "")
+        if story:
+            n = str(event.get("iteration") or "")
+            if phase == "story":
+                self._set(str(story), status="▶ working", iteration=n)
+            elif phase == "check":
+                self._set(str(story), check=detail[:40])
+            elif phase == "passed":
+                self._set(str(story), status="✓ passes", iteration=n)
+            elif phase == "failed":
+                self._set(str(story), status="✗ failed", check=detail[:40])
+        line = describe_progress(event)
+        if line:
+            log = self.query_one("#ralph-log", VerticalScroll)
+            await log.mount(Static(Text(line)))
+            log.scroll_end(animate=False)
+
+    async def finished(self, line: str) -> None:
+        log = self.query_one("#ralph-log", VerticalScroll)
+        await log.mount(Static(Text(line, style="bold")))
         log.scroll_end(animate=False)
 
 

@@ -10,7 +10,7 @@ from ...client import AsyncClient
 from ...errors import CodetetherError
 from ._chat import ChatLog, StatusBar
 from ._commands import SlashSuggester
-from ._screens import HelpScreen, ModelPicker, SessionPicker, SwarmScreen
+from ._screens import HelpScreen, ModelPicker, RalphScreen, SessionPicker, SwarmScreen
 from ._themes import NAMES
 
 __all__ = ["Host", "run_command"]
@@ -42,6 +42,7 @@ class Host(Protocol):
     async def attach(self, session_id: str) -> None: ...
     def send_prompt(self, text: str, method: str = ...) -> None: ...
     def open_swarm(self, task: str) -> SwarmScreen: ...
+    def open_ralph(self, prd: str, status: dict[str, Any] | None) -> RalphScreen: ...
 
 
 async def run_command(app: Host, name: str, arg: str) -> None:
@@ -193,13 +194,21 @@ async def _ralph(app: Host, arg: str) -> None:
     from ...wire.api import forwarded_env
 
     prd = _prd_path(app.workspace, arg or "prd.json")
+    try:
+        status = await app.client.request("ralph/status", {"prd": prd})
+    except CodetetherError:
+        status = None  # the run says why it cannot start
+    screen = app.open_ralph(prd, status)
 
     async def follow() -> None:
         try:
             state = await app.client.request("ralph/run", {"prd": prd, "env": forwarded_env(app.env)})
-            await app.chat.line(f"ralph {state.get('prd_id')}: {state.get('status')}: "
-                                f"{state.get('stories_passed', 0)} of {state.get('stories_total', 0)} stories pass")
+            line = (f"ralph {state.get('prd_id')}: {state.get('status')}: {state.get('stories_passed', 0)} of "
+                    f"{state.get('stories_total', 0)} stories pass after {state.get('iteration', 0)} iterations")
+            await screen.finished(line)
+            await app.chat.line(line)
         except CodetetherError as exc:
+            await screen.finished(f"ralph: {exc}")
             await app.chat.line(f"ralph: {exc}", "error")
 
     await app.chat.user("/ralph " + arg)
