@@ -384,3 +384,21 @@ async def test_ralph_view_shows_each_story_and_its_checks(daemon: Callable[..., 
         assert "✗ US-001 failed: test failed" in lines and "✓ US-001 passes" in lines
         assert table.get_cell("US-001", "status") == "✓ passes"
     assert (d.workspace / "hello.txt").read_text() == "hi\n"
+
+
+async def test_plan_mode_and_resume(daemon: Callable[..., Daemon]) -> None:
+    d = daemon({"tool": "write_file", "arguments": {"path": "x.txt", "content": "x\n"}}, "planned only", mode="auto")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "/plan")
+        assert app.plan and "PLAN" in str(app.status_bar.render())
+        await _type(pilot, "change things")
+        await until(pilot, lambda: "planned only" in _answer(app) and not app.running, "the answer")
+        assert app.query_one(ToolCard).title.startswith("✗ write_file")  # plan mode: read-only tools
+        first = app.session_id
+        await _type(pilot, "/new")
+        assert app.session_id is None
+        await _type(pilot, "/resume")
+        await until(pilot, lambda: app.session_id == first and not app.running and any(
+            "nothing to resume" in str(w.render()) for w in app.query(".note")), "the resume")
+    assert not (d.workspace / "x.txt").exists()
