@@ -26,12 +26,13 @@ from ._chat import ApprovalCard, ChatLog, QuestionCard, StatusBar
 from ._commands import SlashSuggester, parse_slash
 from ._screens import HelpScreen, OkrModal, RalphScreen, SwarmScreen
 from ._slash import run_command
-from ._themes import NAMES, THEMES, theme_from_view
+from ._themes import NAMES, THEMES, file_theme, theme_from_config
 
 __all__ = ["TuiApp"]
 
 QUIT_WINDOW = 3.0  # s: a second Ctrl+C within it quits
 CONFIG_POLL = 1.0  # s between stats of the config file (the daemon sends no change note)
+CONFIG_RETRIES = 10  # polls to wait for the daemon to reload a changed file (an invalid one it never does)
 
 CSS = """
 ChatLog { height: 1fr; padding: 0 1; }
@@ -84,6 +85,7 @@ class TuiApp(App[None]):
         self._status_dirty = self._status_running = False
         self._config_file = ""
         self._config_stamp: tuple[int, int] | None = None
+        self._config_retries = 0
         self._theme_timer: Timer | None = None
         self._swarm: SwarmScreen | None = None
         self._ralph: RalphScreen | None = None
@@ -134,9 +136,14 @@ class TuiApp(App[None]):
 
     async def _load_theme(self) -> None:
         view = await self.client.request("config/get", {})
-        self._config_file = str(view.get("path") or "")
-        self.theme = await asyncio.to_thread(theme_from_view, view)
-        self._config_stamp = await asyncio.to_thread(_stamp, self._config_file)
+        self._config_file = path = str(view.get("path") or "")
+        self.theme = theme = theme_from_config(view.get("config") or {})
+        stamp = await asyncio.to_thread(_stamp, path)
+        wanted = await asyncio.to_thread(file_theme, path)
+        if wanted is not None and wanted != theme and self._config_retries < CONFIG_RETRIES:
+            self._config_retries += 1  # the daemon has not reloaded the new file yet: next poll
+        else:
+            self._config_stamp, self._config_retries = stamp, 0
         if self._theme_timer is None:
             self._theme_timer = self.set_interval(CONFIG_POLL, self._theme_check, name="tui:theme")
 

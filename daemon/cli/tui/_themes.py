@@ -1,10 +1,9 @@
 """The seed's themes as Textual themes, and which one the config asks for.
 
-``[ui] theme`` is read from the daemon's effective config (``config/get``) when a ``ui``
-section exists. The daemon's config schema has no ``ui`` section yet (it warns "unknown
-key 'ui'" and leaves it out), so until it has one the same key is read from the config
-file ``config/get`` names. Anything else (no section, an unknown name) means the
-default, ``marketing``: cyan on near-black, like the CodeTether site."""
+``[ui] theme`` comes from the daemon's effective config (``config/get``); no ``ui``
+section or an unknown name means the default, ``marketing``: cyan on near-black, like
+the CodeTether site. :func:`file_theme` reads the same key from the file itself, so the
+app can tell when the daemon has not yet reloaded a file that just changed."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import Any
 
 from textual.theme import Theme
 
-__all__ = ["DEFAULT_THEME", "NAMES", "THEMES", "theme_from_config", "theme_from_view"]
+__all__ = ["DEFAULT_THEME", "NAMES", "THEMES", "file_theme", "theme_from_config"]
 
 DEFAULT_THEME = "marketing"
 
@@ -46,13 +45,12 @@ def theme_from_config(config: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name in NAMES else DEFAULT_THEME
 
 
-def theme_from_view(view: dict[str, Any]) -> str:
-    """The theme for a ``config/get`` answer: its ``ui`` section, else the file's (blocking
-    I/O: call it in a thread)."""
-    config = view.get("config") or {}
-    if isinstance(config.get("ui"), dict):
-        return theme_from_config(config)
+def file_theme(path: str) -> str | None:
+    """``[ui] theme`` as the config file says it now (blocking I/O: call it in a thread);
+    None when the file cannot be read or names no theme we have."""
     try:
-        return theme_from_config(tomllib.loads(Path(str(view.get("path", ""))).read_text()))
+        ui = tomllib.loads(Path(path).read_text()).get("ui")
     except (OSError, ValueError):
-        return DEFAULT_THEME
+        return None
+    name = ui.get("theme") if isinstance(ui, dict) else None
+    return name if name in NAMES else None
