@@ -402,3 +402,16 @@ async def test_plan_mode_and_resume(daemon: Callable[..., Daemon]) -> None:
         await until(pilot, lambda: app.session_id == first and not app.running and any(
             "nothing to resume" in str(w.render()) for w in app.query(".note")), "the resume")
     assert not (d.workspace / "x.txt").exists()
+
+
+async def test_autochat_runs_a_relay_and_shows_its_turns(daemon: Callable[..., Daemon]) -> None:
+    profiles = {"text": json.dumps({"profiles": [{"name": n, "instructions": f"be the {n}"} for n in ("planner", "coder")]})}
+    d = daemon(profiles, "plan: write it", {"tool": "bash", "arguments": {"command": "echo hi >> out.txt"}},
+               "wrote out.txt\nAPPROVED", mode="auto")
+    app = d.app()
+    async with app.run_test(size=(110, 40)) as pilot:
+        await _type(pilot, "/autochat 2 write out.txt")
+        await until(pilot, lambda: "APPROVED" in _answer(app), "the relay's baton")
+        lines = " ".join(str(w.render()) for w in app.query(".note"))
+        assert "planner → coder" in lines and ": completed" in lines
+    assert (d.workspace / "out.txt").read_text() == "hi\n"
