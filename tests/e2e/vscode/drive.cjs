@@ -81,8 +81,21 @@ async function editorText() {
 }
 
 async function openChat() {
-  await page.click('.activitybar a[aria-label^="codetether"]');
-  await chat().locator("#t").waitFor({ timeout: TIMEOUT });
+  // Idempotent: after a reload the workbench may restore the view open by itself, and a
+  // click on the active container's icon would close it again. Click only while it is not
+  // the active container, until the chat's input shows.
+  const item = page.locator('.activitybar a[aria-label^="codetether"]');
+  await until("the chat view to open", async () => {
+    if (await chat().locator("#t").isVisible().catch(() => false)) {
+      return true;
+    }
+    const active = await item.evaluate((a) => a.closest(".action-item")?.classList.contains("checked") ?? false)
+      .catch(() => false);
+    if (!active) {
+      await item.click();
+    }
+    return false;
+  });
 }
 
 /** The chat transcript as text. */
