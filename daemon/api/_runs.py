@@ -11,7 +11,9 @@ run task ends, whatever its reader does: the task's done callback frees it. Even
 still queued when the run has ended are sent within :data:`FLUSH_SECONDS`; a reader
 slower than that loses the rest, as a stalled client cannot hold the session. A
 caller that goes away (its request cancelled, its connection closed) cancels the run,
-and is sent what the run published until it ended, within the same bound.
+and is sent what the run published until it ended, within the same bound; unless it
+asked to ``detach``: then the run goes on (its events still reach the session's
+subscribers and its stream), and the caller's queue no longer holds it back.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ Runner = Callable[[App, SessionRuntime, "str | None", str, "dict[str, str] | Non
 async def run_stream(app: App, rt: SessionRuntime, text: str | None, ctx: CallContext, *,
                      mode: str | None = None, env: dict[str, str] | None = None,
                      limits: RunLimits | None = None, runner: Runner | None = None,
+                     detach: bool = False,
                      ) -> AsyncGenerator[api.SessionEventNote | api.PromptResult, None]:
     """Run the agent on ``text`` (None: resume what was left open). The caller checked
     that the session is not busy; nothing awaits between that check and the lock."""
@@ -85,9 +88,15 @@ async def run_stream(app: App, rt: SessionRuntime, text: str | None, ctx: CallCo
             raise RequestCancelled("request cancelled")
         yield run.result()  # the run's own error, if it failed
     except asyncio.CancelledError:
+        if detach:  # the caller left: the run goes on; its own queue no longer holds it back
+            rt.hub.unsubscribe(sub)
+            raise
         await _abandon(rt, run, sub, ctx)
         raise
     except GeneratorExit:  # the reader stopped reading: nobody to send the rest to
+        if detach:
+            rt.hub.unsubscribe(sub)
+            raise
         if not run.done():
             rt.cancel_run()
             with contextlib.suppress(asyncio.CancelledError):

@@ -132,7 +132,7 @@ class SessionsAPI:
         # The approval mode of a prompt applies to that prompt only.
         runner = run_go if is_go(p.text) else None
         async with contextlib.aclosing(run_stream(app, rt, p.text, ctx, mode=p.approval_mode, env=env,
-                                                  runner=runner)) as run:
+                                                  runner=runner, detach=p.detach)) as run:
             async for item in run:
                 yield item
 

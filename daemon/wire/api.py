@@ -163,6 +163,9 @@ class PromptParams(msgspec.Struct, forbid_unknown_fields=True):
     #: The asking client's key and Vault variables (see :func:`forwarded_env`): a run uses the
     #: environment of whoever asked, not the one the daemon happened to start with (C5).
     env: dict[str, str] = {}
+    #: The run goes on if the caller goes away (a TUI detaching); its events still reach the
+    #: session's subscribers and its stream. Default: a caller that leaves cancels its run.
+    detach: bool = False
 
 
 #: Where Vault is: forwarded, but not secrets (everything else forwarded is one).

@@ -189,3 +189,34 @@ async def test_a_watcher_without_a_channel_sees_another_callers_run(make: Any) -
     for stop in watcher.on_close:
         stop()
     assert {type(n.event).__name__ for n in seen} >= {"UserMessage", "TextChunk", "Done"}
+
+
+async def test_a_detached_run_goes_on_when_its_caller_leaves(tmp_path: Path, scripted_app: Any) -> None:
+    """`detach`: the caller (a TUI quitting) stops reading; the run is not cancelled, it
+    finishes, and its events still reach the session's stream."""
+    import contextlib
+    import os
+
+    from codetether.daemon.api import CallContext, build_api
+    from codetether.daemon.wire import api as wire
+
+    app = scripted_app(tmp_path / "home", [{"tool": "bash", "arguments": {"command": "echo left-behind"}},
+                                           "finished without me"], config='[permissions]\nmode = "auto"\n')
+    try:
+        table = build_api(app)
+        ctx = CallContext(transport="inproc", peer={"uid": os.getuid()}, principal=f"uid:{os.getuid()}")
+        sid = (await table.call("session/create", {"workspace": str(tmp_path)}, ctx)).id
+        stream = table.stream("session/prompt", {"session_id": sid, "text": "go", "detach": True}, ctx)
+        async with contextlib.aclosing(stream) as run:
+            async for item in run:
+                assert isinstance(item, wire.SessionEventNote)
+                break  # the caller leaves after the first event
+        rt = app.runtime(sid)
+        task = rt.run_task
+        assert task is not None and not task.cancelled()
+        result = await task  # it runs to its end
+        assert result.text == "finished without me" and result.stop_reason == "end_turn"
+        records = await table.call("events/replay", {"session_id": sid, "from_seq": 0, "limit": 100}, ctx)
+        assert records[-1].kind == "done" and records[-1].data["stop_reason"] == "end_turn"
+    finally:
+        await app.aclose()

@@ -292,7 +292,8 @@ class TuiApp(App[None]):
             await self.refresh_status()
             params: dict[str, Any] = {"session_id": session_id}
             if method == "session/prompt":
-                params.update(text=text, env=forwarded_env(self.env))
+                # detach: quitting the TUI leaves the run going (the issue: "detaching leaves runs going")
+                params.update(text=text, env=forwarded_env(self.env), detach=True)
                 if self.model:
                     params["model"] = self.model
                 if self.plan:
@@ -376,13 +377,8 @@ class TuiApp(App[None]):
             self.notify("Ctrl+C again or Ctrl+Q quits")
 
     async def action_quit(self) -> None:
-        """Quit. A run this app started ends with it (the daemon cancels a run whose caller
-        leaves), so with one in flight the first Ctrl+Q only says so."""
-        now = time.monotonic()
-        if self.running and now - self._last_interrupt >= QUIT_WINDOW:
-            self._last_interrupt = now
-            self.notify("quitting cancels the run started here: Ctrl+Q again to quit", severity="warning")
-            return
+        """Quit (detach): a run this app started goes on in the daemon (its prompts are
+        sent with ``detach``); `codetether tui --session ID` attaches to it again."""
         self.exit()
 
     async def cancel_run(self) -> None:
