@@ -151,6 +151,12 @@ class ChatLog(VerticalScroll):
         self.cards: dict[str, ToolCard] = {}
         self.approvals: dict[str, ApprovalCard] = {}
 
+    def on_mount(self) -> None:
+        # Follow the conversation as it grows (a Markdown answer keeps laying itself out
+        # after it is written); scrolling up to read releases it, scrolling to the end
+        # takes it up again.
+        self.anchor()
+
     async def clear(self) -> None:
         await self._end_text()
         self._thinking = None
