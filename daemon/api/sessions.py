@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import cast
 
 from ..app import App
+from ..core.agent import compact_now
 from ..core.approvals import is_agent_process, refuse_wider_mode
 from ..core.secrets import register
 from ..core.sessions import SessionMeta, SessionRuntime, Subscriber, has_pending_work
@@ -18,7 +19,7 @@ from ..wire import api
 from ..wire.api import forwarded_env
 from ..wire.messages import Usage
 from ._context import CallContext
-from ._runs import run_stream
+from ._runs import run_stream, settings
 from ._table import Method
 from .go import go_active, is_go, run_go, run_go_detached
 
@@ -50,6 +51,7 @@ class SessionsAPI:
                    streaming=True),
             Method("session/cancel", self.on_session_cancel, P.SessionIdParams, P.Cancelled,
                    when_broken=True),
+            Method("session/compact", self.on_session_compact, P.SessionIdParams, P.Compacted),
             Method("session/subscribe", self.on_session_subscribe, P.SessionIdParams, P.Subscribed,
                    when_broken=True),
             Method("workspace/buffer", self.on_workspace_buffer, P.BufferParams, P.Ok),
@@ -177,6 +179,23 @@ class SessionsAPI:
     async def on_session_cancel(self, p: api.SessionIdParams, _ctx: CallContext) -> api.Cancelled:
         """Cancel the session's run, if it has one (its prompter is answered -32800)."""
         return api.Cancelled(cancelled=self.app.runtime(p.session_id).cancel_run())
+
+    async def on_session_compact(self, p: api.SessionIdParams, _ctx: CallContext) -> api.Compacted:
+        """Fold the conversation's older messages into its summary now (``/compact``),
+        keeping the recent part; the session must not be running."""
+        app = self.app
+        rt = app.runtime(p.session_id)
+        self._check_can_run(rt)
+        async with rt.lock:
+            resolved = app.models.resolve(rt.meta.model)
+            agent_settings = settings(app, resolved, rt.meta.approval_mode)
+            keep = int(agent_settings.context_window * agent_settings.compact_threshold) // 6
+            async with app.models.lease(resolved) as provider:
+                done = await compact_now(rt, provider, agent_settings, keep_tokens=keep)
+            rt.save_meta()
+        summary = rt.transcript.latest_summary
+        return api.Compacted(compacted=done, summarized_messages=summary.covers if summary and done else 0,
+                             summary_chars=len(summary.text) if summary and done else 0)
 
     async def on_session_subscribe(self, p: api.SessionIdParams, ctx: CallContext) -> api.Subscribed:
         """Watch a session's events on this channel until it closes (drop policy: a

@@ -37,6 +37,7 @@ __all__ = [
     "BusTailEnd",
     "BusTailParams",
     "Cancelled",
+    "Compacted",
     "ConfigSetParams",
     "ConfigView",
     "ContextUse",
@@ -383,3 +384,11 @@ class BusTailEnd(msgspec.Struct):
 
     delivered: int
     dropped: int
+
+
+class Compacted(msgspec.Struct):
+    """``session/compact``'s answer: whether older messages were folded into the summary."""
+
+    compacted: bool
+    summarized_messages: int = 0
+    summary_chars: int = 0

@@ -169,3 +169,25 @@ async def test_idle_sessions_are_dropped_past_the_bound_and_load_again(app: App,
     dropped = next(sid for sid in ids if sid not in app.runtimes)
     detail = await table.call("session/get", {"session_id": dropped}, _ctx())  # loads again
     assert detail.info.id == dropped
+
+
+async def test_compact_folds_older_messages_into_the_summary_on_request(tmp_path: Path, scripted_app: Any) -> None:
+    """`session/compact` (the TUI's /compact): the older part becomes one summary now, the
+    recent part stays; a session with nothing older says so; a running one is refused."""
+    the_app = scripted_app(tmp_path / "home", [*(f"answer {i} " + "words " * 400 for i in range(6)),
+                                               "the summary of it all"])
+    try:
+        table = build_api(the_app)
+        info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
+        fresh = await table.call("session/compact", {"session_id": info.id}, _ctx())
+        assert not fresh.compacted
+        for i in range(6):
+            async for _ in table.stream("session/prompt", {"session_id": info.id, "text": f"q{i}"}, _ctx()):
+                pass
+        done = await table.call("session/compact", {"session_id": info.id}, _ctx())
+        assert done.compacted and 0 < done.summarized_messages < 12 and done.summary_chars > 0
+        rt = the_app.runtime(info.id)
+        assert rt.transcript.latest_summary is not None
+        assert rt.transcript.latest_summary.text == "the summary of it all"
+    finally:
+        await the_app.aclose()

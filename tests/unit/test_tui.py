@@ -415,3 +415,18 @@ async def test_autochat_runs_a_relay_and_shows_its_turns(daemon: Callable[..., D
         lines = " ".join(str(w.render()) for w in app.query(".note"))
         assert "planner → coder" in lines and ": completed" in lines
     assert (d.workspace / "out.txt").read_text() == "hi\n"
+
+
+async def test_compact_folds_the_conversation_on_request(daemon: Callable[..., Daemon]) -> None:
+    d = daemon(*(f"answer {i} " + "words " * 400 for i in range(4)), "a short summary")
+    app = d.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await _type(pilot, "/compact")
+        await until(pilot, lambda: any("nothing to compact" in str(w.render()) for w in app.query(".note")),
+                    "the no-session note")
+        for i in range(4):
+            await _type(pilot, f"question {i}")
+            await until(pilot, lambda i=i: f"answer {i}" in _answer(app) and not app.running, "the answer")
+        await _type(pilot, "/compact")
+        await until(pilot, lambda: any("older messages are now a summary" in str(w.render())
+                                       for w in app.query(".note")), "the compaction")

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("", "start a new session"),
     "plan": ("", "toggle plan mode: read-only tools for the next prompts"),
     "cancel": ("", "cancel the running prompt (also Ctrl+C)"),
+    "compact": ("", "fold the conversation's older messages into a summary now"),
     "theme": ("NAME", "switch theme: marketing, dark, light, solarized-dark, solarized-light"),
     "help": ("", "this help (also ? or F1)"),
 }

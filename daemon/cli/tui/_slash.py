@@ -85,6 +85,22 @@ async def _cancel(app: Host, _arg: str) -> None:
     await app.cancel_run()
 
 
+async def _compact(app: Host, _arg: str) -> None:
+    """Fold the session's older messages into its summary now (``session/compact``)."""
+    if app.session_id is None:
+        await app.chat.line("nothing to compact yet: no session")
+        return
+    try:
+        done = await app.client.request("session/compact", {"session_id": app.session_id})
+    except CodetetherError as exc:
+        await app.chat.line(f"error: {exc.message}", "error")
+        return
+    await app.chat.line(f"compacted: {done['summarized_messages']} older messages are now a summary "
+                        f"({done['summary_chars']} characters)" if done["compacted"]
+                        else "nothing older to fold in yet")
+    await app.refresh_status()
+
+
 async def _model(app: Host, arg: str) -> None:
     models: list[dict[str, Any]] = await app.client.request("models/list", {})
     app.suggester.arguments["model"] = [m["id"] for m in models]
@@ -223,5 +239,6 @@ def _prd_path(workspace: str, text: str) -> str:
 
 
 _COMMANDS: dict[str, Callable[[Host, str], Coroutine[Any, Any, None]]] = {"help": _help, "theme": _theme, "new": _new, "plan": _plan, "cancel": _cancel,
+             "compact": _compact,
              "model": _model, "sessions": _sessions, "resume": _resume, "swarm": _swarm,
              "autochat": _autochat, "ralph": _ralph}

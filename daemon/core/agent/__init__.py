@@ -5,6 +5,7 @@
 
 from ._compaction import (
     build_context,
+    compact_now,
     context_tokens,
     estimate_tokens,
     maybe_compact,
@@ -34,6 +35,7 @@ __all__ = [
     "Instructions",
     "MAX_INSTRUCTIONS_BYTES",
     "build_context",
+    "compact_now",
     "context_tokens",
     "estimate_tokens",
     "expand_mentions",

@@ -18,7 +18,7 @@ from ..providers import CompletionRequest, Provider, TextDelta, ToolSpec, UsageR
 from ..sessions import SessionRuntime, Transcript
 from ._settings import AgentSettings
 
-__all__ = ["build_context", "context_tokens", "estimate_tokens", "maybe_compact"]
+__all__ = ["build_context", "compact_now", "context_tokens", "estimate_tokens", "maybe_compact"]
 
 log = logging.getLogger("codetether.compaction")
 
@@ -105,7 +105,15 @@ async def maybe_compact(rt: SessionRuntime, provider: Provider, settings: AgentS
     # Keep a third of the room the overhead leaves, not of the whole limit: with a small
     # window and many tools, keeping limit // 3 left the next turn over the limit again,
     # and every turn paid for a summary.
-    covers = _boundary(rt.transcript, keep_tokens=max(0, limit - overhead) // 3)
+    return await compact_now(rt, provider, settings, keep_tokens=max(0, limit - overhead) // 3)
+
+
+async def compact_now(rt: SessionRuntime, provider: Provider, settings: AgentSettings, *,
+                      keep_tokens: int) -> bool:
+    """Fold everything older than the last ``keep_tokens`` of the conversation into the
+    summary (``/compact`` asks for it; :func:`maybe_compact` when the window fills).
+    False when there is nothing older to fold in."""
+    covers = _boundary(rt.transcript, keep_tokens=keep_tokens)
     previous = rt.transcript.latest_summary
     start = previous.covers if previous else 0
     if covers <= start:
