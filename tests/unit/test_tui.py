@@ -276,6 +276,17 @@ async def test_swarm_view_shows_stages_and_each_subtask(daemon: Callable[..., Da
         table = screen.query_one(DataTable)
         assert table.get_cell("docs", "status") == "done" and table.get_cell("review", "status") == "done"
         assert "1 files +1 -0" in str(table.get_cell("docs", "detail"))
+        # Tab goes from one sub-agent to the next: each one's own lines under the table
+        shown: dict[str, str] = {}
+        for _ in range(2):
+            before = str(screen.query_one("#agent-detail", Static).render())
+            await pilot.press("tab")
+            detail = await until(pilot, lambda b=before: (d := str(screen.query_one("#agent-detail", Static).render()))
+                                 != b and d, "the next sub-agent's detail")
+            shown[detail.split("\n", 1)[0]] = detail
+        assert set(shown) == {"▸ docs", "▸ review"}
+        assert "docs: write_file" in shown["▸ docs"] and "✓ review done" in shown["▸ review"]
+        assert "docs: write_file" not in shown["▸ review"]
         await pilot.press("escape")
         assert not isinstance(app.screen, SwarmScreen)
 

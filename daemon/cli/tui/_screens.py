@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -161,20 +162,49 @@ class SwarmScreen(Screen[None]):
     """A swarm as it runs: its stages, one row per subtask (status, steps, tokens, diff),
     and its lines of progress. Escape goes back to the chat (the swarm goes on)."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "back to chat")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "back to chat"),
+                Binding("tab", "next_agent", "next sub-agent", show=True)]
 
     def __init__(self, task: str) -> None:
         super().__init__()
         self.task_text = task
         self.swarm_id = ""
         self.rows: set[str] = set()
+        #: Each sub-agent's own lines (what Tab shows under the table).
+        self.lines: dict[str, list[str]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"swarm: {self.task_text}", style="bold"), id="swarm-title")
         yield Static("planning…", id="stages")
         yield DataTable(id="subtasks")
+        yield Static("", id="agent-detail")
         yield VerticalScroll(id="swarm-log")
         yield Footer()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "tab":  # before focus moves: Tab is "next sub-agent" here
+            event.stop()
+            event.prevent_default()
+            self.action_next_agent()
+
+    def action_next_agent(self) -> None:
+        """Tab: the next sub-agent's detail (its own lines)."""
+        table = self.query_one("#subtasks", DataTable)
+        if table.row_count:
+            table.move_cursor(row=(table.cursor_row + 1) % table.row_count)
+            self._show(self._current(table))
+
+    @staticmethod
+    def _current(table: DataTable[Any]) -> str:
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(str(event.row_key.value))
+
+    def _show(self, name: str) -> None:
+        mine = self.lines.get(name, [])
+        text = "\n".join(mine[-10:]) if mine else "(nothing yet)"
+        self.query_one("#agent-detail", Static).update(Text(f"▸ {name}\n{text}"))
 
     def on_mount(self) -> None:
         table = self.query_one("#subtasks", DataTable)
@@ -210,6 +240,11 @@ class SwarmScreen(Screen[None]):
         elif sub and phase in ("agent", "approval"):
             self._set(str(sub), detail=detail[:60])
         line = describe_progress(event)
+        if line and sub:
+            self.lines.setdefault(str(sub), []).append(line.strip())
+            table = self.query_one("#subtasks", DataTable)
+            if table.row_count and self._current(table) == str(sub):
+                self._show(str(sub))
         if line:
             log = self.query_one("#swarm-log", VerticalScroll)
             await log.mount(Static(Text(line)))
