@@ -198,7 +198,7 @@ def test_unknown_keys_warn_with_dotted_key_and_line(tmp_path: Path) -> None:
         "max_steps = 10\n"  # 5
         "# a typo follows\n"  # 6
         "max_stepz = 30\n"  # 7
-        "[ui]\n"  # 8
+        "[gui]\n"  # 8
         'theme = "dark"\n'  # 9
         "[providers.openai]\n"  # 10
         'api_key = "sk-not-here"\n'  # 11
@@ -207,7 +207,7 @@ def test_unknown_keys_warn_with_dotted_key_and_line(tmp_path: Path) -> None:
     assert loaded.config.session.max_steps == 10
     assert loaded.warnings[0] == f"{path}:7: unknown key 'session.max_stepz'"
     assert loaded.warnings[0].endswith("config.toml:7: unknown key 'session.max_stepz'")
-    assert loaded.warnings[1] == f"{path}:8: unknown key 'ui'"
+    assert loaded.warnings[1] == f"{path}:8: unknown key 'gui'"
     assert loaded.warnings[2].startswith(f"{path}:11: unknown key 'providers.openai.api_key'")
     assert "Vault" in loaded.warnings[2]
     assert "sk-not-here" not in " ".join(loaded.warnings)
