@@ -1,4 +1,5 @@
-"""The VS Code chat view in real VS Code (issue 12): the packaged (bundled) extension in
+"""The VS Code chat view in real VS Code (issue 12; finding E8: the chat was plain monospace
+text, no Markdown, no code blocks, no tool-call cards, no model picker): the packaged (bundled) extension in
 code-server, driven in headless Chromium (tests/e2e/vscode/drive.cjs, mode "chat"), with the
 real language server and daemon and a scripted model.
 
