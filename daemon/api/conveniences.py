@@ -12,6 +12,7 @@ import msgspec
 
 from ..app import App
 from ..core.agent import project_instructions, system_prompt
+from ..core.approvals import MODE_RANK
 from ..core.secrets import redact_value
 from ..core.sessions import MessageRecord, SessionMeta, SummaryRecord, TranscriptRecord
 from ..errors import InvalidParams
@@ -25,6 +26,7 @@ from ..wire.conveniences import (
     SessionExportParams,
     SessionImportParams,
 )
+from ..wire.messages import Message
 from ._context import CallContext
 from ._table import Method
 
@@ -94,17 +96,43 @@ class ConveniencesAPI:
         if not os.path.isabs(workspace):
             raise InvalidParams("session/import: workspace must be an absolute path")
         store = self.app.sessions
-        meta = store.create(workspace=workspace, model=source.model, approval_mode=source.approval_mode,
+        # Fail closed: a file cannot widen what the agent may do here. Its mode is at most the
+        # configured one; only the user-facing state comes along (never a /go, swarm, relay or
+        # sub-agent's flow state, which the daemon would act on); calls the file left open are
+        # answered "not run", so a resume never runs a command the file put there.
+        ceiling = self.app.config.permissions.mode
+        mode = source.approval_mode if MODE_RANK.get(source.approval_mode, 2) <= MODE_RANK.get(ceiling, 0) \
+            else ceiling
+        meta = store.create(workspace=workspace, model=source.model, approval_mode=mode,
                             title=f"{source.title} (imported)".strip())
         messages = sorted((r for r in records if isinstance(r, MessageRecord)), key=lambda r: r.index)
         kept: list[TranscriptRecord] = [MessageRecord(i, r.ts, r.message) for i, r in enumerate(messages)]
+        closing = _close_open_calls([r.message for r in messages])
+        kept += [MessageRecord(len(messages) + i, time.time(), m) for i, m in enumerate(closing)]
         kept += [r for r in records if isinstance(r, SummaryRecord) and r.covers <= len(messages)]
         if kept:
             store.append(meta.id, kept)
-        meta.message_count = len(messages)
-        meta.state = dict(source.state)
+        meta.message_count = len(messages) + len(closing)
+        meta.state = {k: v for k, v in source.state.items() if k in _IMPORTED_STATE}
         store.save_meta(meta)
         return api.SessionInfo(id=meta.id, title=meta.title, workspace=meta.workspace, model=meta.model,
                                approval_mode=cast(api.ApprovalMode, meta.approval_mode),
                                created_at=meta.created_at, updated_at=meta.updated_at,
                                message_count=meta.message_count)
+
+
+#: The session state an import keeps: what the user and the agent's own tools keep.
+_IMPORTED_STATE = frozenset({"todos", "plan_mode", "plan"})
+
+
+def _close_open_calls(messages: list[Message]) -> list[Message]:
+    """Tool results "not run" for the calls the last assistant turn left open."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].role == "assistant":
+            answered = {m.tool_call_id for m in messages[i + 1:] if m.role == "tool"}
+            return [Message(role="tool", tool_call_id=c.id, name=c.name, is_error=True,
+                            content="not run: the session was imported; ask again if it is still wanted")
+                    for c in messages[i].tool_calls if c.id not in answered]
+        if messages[i].role == "user":
+            return []
+    return []
