@@ -11,6 +11,7 @@ there, never a guess. A file already back as it was before the change is "alread
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -104,6 +105,22 @@ def _swap(lines: list[str], hunks: list[_Hunk], undo: bool) -> tuple[list[str] |
     return out + lines[at:], ""
 
 
+#: What the recorder writes for a secret it knows (the one redactor's mark).
+_REDACTED = "[REDACTED]"
+
+
+def _lossy(lines: Iterable[str]) -> str:
+    """Why the lines to give back are not the file's own (empty when they are): a secret
+    the recorder redacted, or bytes that were not UTF-8 (U+FFFD). Restoring them would
+    write the placeholder over the user's text and call it restored."""
+    for line in lines:
+        if _REDACTED in line:
+            return "a line held a secret, recorded as [REDACTED]"
+        if "\ufffd" in line:
+            return "a line was not UTF-8 (recorded with U+FFFD)"
+    return ""
+
+
 def reverse_change(kind: str, diff: str, current: str | None) -> Reversal:
     """Undo one change to a file whose present content is ``current`` (None: absent)."""
     if diff.rstrip().endswith("[diff truncated]"):
@@ -113,6 +130,9 @@ def reverse_change(kind: str, diff: str, current: str | None) -> Reversal:
         hunks = parse_hunks(diff)
     except ValueError as exc:
         return Reversal("conflict", current, f"the recorded diff cannot be read: {exc}")
+    lossy = _lossy(line for h in hunks for line in h.old)
+    if lossy and kind != "create":
+        return Reversal("conflict", current, f"the recorded change cannot give back the exact text: {lossy}")
     if kind == "create":
         after = "".join(line for h in hunks for line in h.new)
         if current is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..app import App
+from ..core.approvals import refuse_agent_processes
 from ..core.records.eventstream import reconstruct
 from ..core.storage import atomic_write
 from ..core.tools import Workspace
@@ -67,8 +68,10 @@ class UndoAPI:
         last_user = max((m["seq"] for m in rebuilt.messages if m.get("role") == "user"), default=-1)
         return list(rebuilt.file_changes), last_user
 
-    async def on_session_undo(self, p: UndoParams, _ctx: CallContext) -> UndoResult:
+    async def on_session_undo(self, p: UndoParams, ctx: CallContext) -> UndoResult:
         """Restore the files; or, on a dry run or a conflict, say what would happen."""
+        if not p.dry_run:
+            refuse_agent_processes(ctx, "undo changes")  # a write with no approval: the user's own
         app = self.app
         meta = app.sessions.get(p.session_id)  # NotFound for an unknown session
         rt = app.runtimes.get(p.session_id)
@@ -99,6 +102,9 @@ class UndoAPI:
                 path = workspace.resolve(common["path"])
             except CodetetherError as exc:
                 report.append(UndoChange(**common, status="conflict", detail=exc.message))
+                continue
+            if path.is_dir():
+                report.append(UndoChange(**common, status="conflict", detail="a directory is at this path now"))
                 continue
             current = state[path] if path in state else _read(path)
             outcome = reverse_change(common["kind"], str(change.get("diff", "")), current)

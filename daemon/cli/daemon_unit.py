@@ -34,9 +34,15 @@ def unit_path(env: dict[str, str] | None = None) -> Path:
     return Path(config) / "systemd" / "user" / UNIT_NAME
 
 
-def _quote(value: str) -> str:
-    """A value for a systemd ``Environment=``/``ExecStart=`` word: quoted, ``%`` and ``\\`` escaped."""
+def _quote(value: str, *, command: bool = False) -> str:
+    """A value for a systemd ``Environment=``/``ExecStart=`` word: quoted; ``%`` and ``\\``
+    escaped, and ``$`` in a command (systemd expands it there). A control character (a
+    newline would start a new directive) is refused."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise SystemExit(f"codetether daemon install: a value holds a control character: {value!r}")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    if command:
+        escaped = escaped.replace("$", "$$")
     return f'"{escaped}"'
 
 
@@ -52,7 +58,7 @@ def unit_text(python: str | None = None, env: dict[str, str] | None = None) -> s
         "",
         "[Service]",
         "Type=simple",
-        f"ExecStart={_quote(python)} -m codetether.daemon",
+        f"ExecStart={_quote(python, command=True)} -m codetether.daemon",
         "Restart=on-failure",
         "RestartSec=2",
         # The daemon finishes runs and saves sessions on SIGTERM; give it the time to.

@@ -134,3 +134,16 @@ def test_daemon_install_parser_and_unit_text(tmp_path):
     assert 'ExecStart="/opt/py 3/bin/python" -m codetether.daemon' in text
     assert 'Environment="CODETETHER_HOME=/h/100%%"' in text  # % is a specifier in units
     assert "Environment=\"PATH=/a:/b\"" in text and "XDG_RUNTIME_DIR" not in text
+
+
+def test_the_unit_refuses_a_newline_and_escapes_dollars_in_its_command():
+    """A value with a newline would start a directive of its own (ExecStartPre=...): refused.
+    systemd expands $ in ExecStart=, so the interpreter's path has it doubled; not in Environment=."""
+    import pytest
+    from codetether.daemon.cli.daemon_unit import unit_text
+
+    text = unit_text("/opt/p$y/python", {"PATH": "/a$b:/c", "HOME": "/root"})
+    assert 'ExecStart="/opt/p$$y/python" -m codetether.daemon' in text
+    assert 'Environment="PATH=/a$b:/c"' in text
+    with pytest.raises(SystemExit, match="control character"):
+        unit_text("/x", {"PATH": "/a\nExecStartPre=/bin/evil", "HOME": "/root"})

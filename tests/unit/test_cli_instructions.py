@@ -72,3 +72,27 @@ def test_render_names_each_file_and_the_cut():
     text = render(view)
     assert "/w/AGENTS.md  300 bytes, cut to 100 bytes" in text and text.endswith("PROMPT")
     assert "no AGENTS.md" in render({**view, "parts": []})
+
+
+def test_an_instruction_file_that_leads_outside_the_repository_is_not_read(tmp_path):
+    """A cloned repository's `AGENTS.md -> ~/.ssh/id_rsa` (or /proc/self/environ) must not
+    reach the prompt: the file tools refuse the same path."""
+    outside = tmp_path / "outside_secret"
+    outside.write_text("TOPSECRET-outside\n")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "AGENTS.md").symlink_to(outside)
+    (repo / "CLAUDE.md").symlink_to("/proc/self/environ")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "AGENTS.md").write_text("be kind\n")
+    (repo / "sub" / "CLAUDE.md").symlink_to(repo / "sub" / "AGENTS.md")  # inside: fine
+    found = find_instruction_files(repo / "sub")
+    assert found == [repo / "sub" / "AGENTS.md", repo / "sub" / "CLAUDE.md"]
+    text = system_prompt(str(repo / "sub"))
+    assert "TOPSECRET" not in text and "PATH=" not in text and "be kind" in text
+
+
+def test_a_huge_instruction_file_is_cut_not_loaded(tmp_path):
+    (tmp_path / "AGENTS.md").write_bytes(b"x" * (8 << 20))  # 8 MB
+    got = project_instructions(tmp_path)
+    assert sum(len(p.text.encode()) for p in got.parts) < 17 * 1024  # the cap, and its note that it cut

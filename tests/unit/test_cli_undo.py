@@ -63,3 +63,15 @@ def test_undo_parser_and_render(capsys):
     text = render(result, dry_run=False)
     assert "#2   modify a.py  (edit): CONFLICT" in text and "| y" in text
     assert "#3   create b.py  (write_file): would restore" in text and "nothing was changed: 1" in text
+
+
+@pytest.mark.parametrize(("before", "why"), [
+    ("KEY=[REDACTED]\nX=1\n", "secret"),  # what the recorder kept of a key it knows
+    ("caf\ufffd\nkeep\n", "UTF-8"),  # what it kept of bytes that were not UTF-8
+])
+def test_undo_never_writes_back_a_placeholder_for_the_users_text(before, why):
+    after = "X=1\n" if why == "secret" else "keep\n"
+    for kind, current in (("modify", after), ("delete", None)):
+        diff = unified_diff("f", before, after if kind == "modify" else None)
+        out = reverse_change(kind, diff, current)
+        assert out.status == "conflict" and why in out.detail, (kind, out)

@@ -13,6 +13,7 @@ mtime or size changed, so a run costs one ``stat`` per candidate file and no rea
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +69,23 @@ def find_instruction_files(workspace: str | Path) -> list[Path]:
             break
     else:  # in no repository: the workspace's own files only, never ~ or /
         chain = [start]
+    root = chain[-1].resolve()
     found: list[Path] = []
     for directory in reversed(chain):
-        found += [directory / name for name in INSTRUCTION_FILES if (directory / name).is_file()]
+        found += [directory / name for name in INSTRUCTION_FILES if _inside(directory / name, root)]
     return found
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """A regular file that really lies under ``root`` (the repository, or the workspace):
+    a committed ``AGENTS.md -> ~/.ssh/id_rsa`` or ``-> /proc/self/environ`` is not read
+    into the prompt (the file tools refuse the same path)."""
+    try:
+        real = path.resolve(strict=True)
+        st = real.stat()
+    except (OSError, RuntimeError):
+        return False
+    return stat.S_ISREG(st.st_mode) and (real == root or root in real.parents)
 
 
 _lock = threading.Lock()
@@ -89,7 +103,8 @@ def _read(path: Path) -> tuple[str, int] | None:
     if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
         return hit[2], st.st_size
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        with path.open("rb") as fh:  # never more than the cap (a huge file is cut, not loaded)
+            text = fh.read(MAX_INSTRUCTIONS_BYTES + 4).decode("utf-8", errors="replace")
     except OSError:
         return None
     with _lock:
