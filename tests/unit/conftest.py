@@ -78,3 +78,24 @@ def scripted_app() -> MakeApp:
         return App(paths, loaded, ModelResolver(loaded.config, SecretStore(loaded.config.secrets)))
 
     return make
+
+
+def git(repo: Path, *args: str) -> str:
+    """``git -C repo args``: its stdout (a failure fails the test)."""
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository with one commit (README), on branch main, with an identity."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "t")
+    (root / "README").write_text("base\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root

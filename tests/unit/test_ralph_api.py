@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +18,13 @@ from codetether.daemon.app import App
 from codetether.daemon.errors import Conflict, InvalidParams, ProviderError
 from codetether.daemon.wire.ralph import RalphEventNote, RalphPrdResult, RalphState, RalphStatusResult
 
+from .conftest import git as _git
+
 AUTO = '[permissions]\nmode = "auto"\n'
 
 
 def _ctx() -> CallContext:
     return CallContext(transport="inproc", peer={"uid": os.getuid()}, principal=f"uid:{os.getuid()}")
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "t@example.com")
-    _git(root, "config", "user.name", "t")
-    (root / "README").write_text("base\n")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "base")
-    return root
 
 
 def _prd(where: Path, **extra: Any) -> Path:

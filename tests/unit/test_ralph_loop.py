@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,7 @@ from codetether.daemon.core.agents import AgentOutcome
 from codetether.daemon.core.ralph import PrdError, RalphLoop, RalphStore, run_check
 from codetether.daemon.wire.ralph import RalphIteration, RalphProgress, RalphState
 
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "t@example.com")
-    _git(root, "config", "user.name", "t")
-    (root / "README").write_text("base\n")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "base")
-    return root
+from .conftest import git as _git
 
 
 def _write_prd(where: Path, stories: list[dict[str, Any]], **extra: Any) -> Path:
