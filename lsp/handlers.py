@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from codetether.daemon.errors import NotFound
 from lsprotocol import types as t
 from pygls.workspace import Workspace
 
@@ -222,31 +221,11 @@ async def _history(ls: Host, *args: Any) -> dict[str, Any]:
     sid = _str("codetether.history", args, "session_id", required=False) or ls.active
     if not sid:
         return {"session_id": None, "events": []}
-    first = max(0, await _stream_length(ls, sid) - HISTORY_LIMIT)
+    length = (await ls.call("events/length", {"session_id": sid}))["length"]
+    first = max(0, int(length) - HISTORY_LIMIT)
     records = await ls.call("events/replay", {"session_id": sid, "from_seq": first, "limit": HISTORY_LIMIT})
     return {"session_id": sid, "events": [
         {"session_id": sid, "seq": r["seq"], "event": {"type": r["kind"], **r["data"]}} for r in records]}
-
-
-async def _stream_length(ls: Host, sid: str) -> int:
-    """How many events the session's stream holds: one-seek ``events/read`` probes,
-    doubling then bisecting (the daemon has no count call)."""
-    async def has(seq: int) -> bool:
-        try:
-            await ls.call("events/read", {"session_id": sid, "seq": seq})
-        except NotFound:
-            return False
-        return True
-
-    if not await has(0):
-        return 0
-    low, high = 0, 1
-    while await has(high):
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if await has(mid) else (low, mid)
-    return high
 
 
 #: (LSP method, its options, handler), registered by the server.

@@ -44,6 +44,7 @@ class RecordsAPI:
             Method("audit/query", self.on_audit_query, P.AuditQueryParams, list[AuditEntry]),
             Method("audit/verify", self.on_audit_verify, P.Empty, VerifyResult),
             Method("events/read", self.on_events_read, P.EventsReadParams, EventRecord),
+            Method("events/length", self.on_events_length, P.SessionIdParams, P.EventsLength),
             Method("events/replay", self.on_events_replay, P.EventsReplayParams, list[EventRecord]),
             Method("events/reconstruct", self.on_events_reconstruct, P.SessionIdParams, Reconstruction),
             Method("events/archive", self.on_events_archive, P.SessionIdParams, P.ArchiveResult),
@@ -133,6 +134,12 @@ class RecordsAPI:
         if session_id not in self.app.recorder.events.list():
             raise NotFound(f"no event stream for session {session_id!r}")
         return self.app.recorder.events.open(session_id)
+
+    async def on_events_length(self, p: api.SessionIdParams, _ctx: CallContext) -> api.EventsLength:
+        """How many events a session's stream holds (what a client numbers new events from)."""
+        if p.session_id not in self.app.recorder.events.list():
+            return api.EventsLength(length=0)
+        return api.EventsLength(length=len(self.app.recorder.events.open(p.session_id)))
 
     async def on_events_read(self, p: api.EventsReadParams, _ctx: CallContext) -> EventRecord:
         """One event of a session's stream, by seq."""

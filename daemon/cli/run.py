@@ -249,24 +249,8 @@ def stream(client: Client, method: str, params: dict[str, Any], *, as_json: bool
 
 
 def _stream_length(client: Client, session_id: str) -> int:
-    """How many events the session's stream holds: a few one-seek ``events/read`` probes
-    (doubling, then bisecting), as the daemon has no count call."""
-    def has(seq: int) -> bool:
-        try:
-            client.call("events/read", {"session_id": session_id, "seq": seq})
-        except NotFound:
-            return False
-        return True
-
-    if not has(0):
-        return 0
-    low, high = 0, 1  # has(low); find a high it does not have
-    while has(high):
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if has(mid) else (low, mid)
-    return high
+    """How many events the session's stream holds (``events/length``)."""
+    return int(client.call("events/length", {"session_id": session_id})["length"])
 
 
 def _cancel(client: Client, req_id: int, printer: EventPrinter) -> int:

@@ -44,6 +44,7 @@ __all__ = [
     "DaemonStatus",
     "Deleted",
     "Empty",
+    "EventsLength",
     "EventsReadParams",
     "EventsReplayParams",
     "ExportStats",
@@ -392,3 +393,9 @@ class Compacted(msgspec.Struct):
     compacted: bool
     summarized_messages: int = 0
     summary_chars: int = 0
+
+
+class EventsLength(msgspec.Struct):
+    """``events/length``: how many events a session's stream holds (0: it has none yet)."""
+
+    length: int

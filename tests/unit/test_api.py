@@ -225,3 +225,14 @@ async def test_an_imported_session_cannot_widen_what_the_agent_may_do(tmp_path: 
         assert not (tmp_path / "pwned").exists()
     finally:
         await the_app.aclose()
+
+
+async def test_events_length_counts_a_sessions_stream(app: App, tmp_path: Path) -> None:
+    """What clients number new events from (the CLI's --json, the editor's history)."""
+    table = build_api(app)
+    info = await table.call("session/create", {"workspace": str(tmp_path)}, _ctx())
+    assert (await table.call("events/length", {"session_id": info.id}, _ctx())).length == 0
+    async for _ in table.stream("session/prompt", {"session_id": info.id, "text": "hello"}, _ctx()):
+        pass
+    replayed = await table.call("events/replay", {"session_id": info.id, "from_seq": 0, "limit": 1000}, _ctx())
+    assert (await table.call("events/length", {"session_id": info.id}, _ctx())).length == len(replayed) > 0
