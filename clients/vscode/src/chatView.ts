@@ -94,6 +94,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       }
       this.session = typeof stored.current === "string" ? stored.current : null;
       this.entries = this.session ? [...(this.transcripts[this.session] ?? [])] : [];
+      // A session stored without its transcript is redrawn from the daemon (`pendingHistory`).
+      this.awaitingHistory = this.session !== null && this.entries.length === 0 ? this.session : null;
     }
     this.disposables.push(
       vscode.window.registerWebviewViewProvider(ChatView.viewId, this, {
@@ -105,6 +107,11 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   /** The session whose transcript the view shows (null before any). */
   get sessionId(): string | null {
     return this.session;
+  }
+
+  /** The session on show whose past events (`codetether.history`) are still wanted, if any. */
+  get pendingHistory(): string | null {
+    return this.awaitingHistory !== null && this.awaitingHistory === this.session ? this.awaitingHistory : null;
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -176,10 +183,13 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     this.reset();
   }
 
-  /** Shows the view's transcript anew and stores the switch at once: a reload may follow right away. */
+  /**
+   * Stores the switch, then shows the view's transcript anew: a reload may follow as soon
+   * as it is on show (the file store has written it by then).
+   */
   private reset(): void {
-    this.post({ type: "reset", entries: this.entries });
     void this.save();
+    this.post({ type: "reset", entries: this.entries });
   }
 
   private post(message: unknown): void {

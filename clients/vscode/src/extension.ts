@@ -17,6 +17,7 @@ import {
   type StatusParams,
 } from "./protocol";
 import { saveDocuments } from "./save";
+import { FileState } from "./state";
 import { SECTION } from "./settings";
 import { StatusBar } from "./status";
 
@@ -70,7 +71,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       },
     },
     context.extensionUri,
-    context.workspaceState,
+    context.storageUri ? new FileState(context.storageUri.fsPath, context.workspaceState) : context.workspaceState,
   );
 
   context.subscriptions.push(
@@ -95,6 +96,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   try {
     await srv.start();
+    const pending = chat.pendingHistory;
+    if (pending !== null) {
+      srv
+        .execute<{ events?: EventParams[] }>(Commands.history, [{ session_id: pending }])
+        .then((h) => chat.loadHistory(pending, h?.events ?? []), report("history"));
+    }
   } catch (err) {
     status.offline(`codetether: ${err instanceof Error ? err.message : String(err)}`);
     report("start")(err);

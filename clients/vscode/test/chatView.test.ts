@@ -3,10 +3,14 @@ import "./fakeVscode";
 import * as vscode from "vscode";
 
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 
 import { type ChatActions, chatHtml, ChatView, type StateStore } from "../src/chatView";
 import { modelChoice, sessionItems } from "../src/commands";
+import { FileState } from "../src/state";
 import { applyEvent, argsSummary, type ChatEntry, MAX_ENTRIES, validEntries } from "../src/transcript";
 
 function fold(events: { type: string; [k: string]: unknown }[]): ChatEntry[] {
@@ -195,6 +199,44 @@ describe("ChatView", () => {
     assert.equal(second.showSession("s2"), true);
     assert.deepEqual(posted.pop(), { type: "reset", entries: [{ kind: "user", text: "two" }] });
     second.dispose();
+  });
+
+  it("asks for the daemon's history of a session stored without its transcript", () => {
+    const store = new Store();
+    void store.update("codetether.chat", { current: "s9", transcripts: {} });
+    const chat = new ChatView(actions, vscode.Uri.parse("file:/ext"), store);
+    assert.equal(chat.pendingHistory, "s9");
+    chat.loadHistory("s9", [{ session_id: "s9", seq: 0, event: { type: "user", text: "back" } }]);
+    assert.equal(chat.pendingHistory, null);
+    void store.update("codetether.chat", { current: "s9", transcripts: { s9: [{ kind: "user", text: "kept" }] } });
+    assert.equal(new ChatView(actions, vscode.Uri.parse("file:/ext"), store).pendingHistory, null);
+    chat.dispose();
+  });
+
+  it("keeps its state in a file written before update returns, the Memento answering what it lacks", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ct-state-"));
+    try {
+      const memento = new Store();
+      void memento.update("old", { from: "memento" });
+      const first = new FileState(path.join(dir, "ws"), memento);
+      assert.deepEqual(first.get("old"), { from: "memento" });
+      void first.update("codetether.chat", { current: "s1", transcripts: {} });
+      // a new extension host reads the file, not the Memento
+      const second = new FileState(path.join(dir, "ws"), new Store());
+      assert.deepEqual(second.get("codetether.chat"), { current: "s1", transcripts: {} });
+      assert.equal(fs.statSync(path.join(dir, "ws", "codetether-state.json")).mode & 0o777, 0o600);
+      // an unreadable file starts empty; a folder that cannot be written leaves the value in the Memento
+      fs.writeFileSync(path.join(dir, "ws", "codetether-state.json"), "{not json");
+      assert.equal(new FileState(path.join(dir, "ws")).get("codetether.chat"), undefined);
+      fs.writeFileSync(path.join(dir, "blocked"), "a file, not a folder");
+      const fallback = new Store();
+      const blocked = new FileState(path.join(dir, "blocked"), fallback);
+      void blocked.update("k", 1);
+      assert.equal(fallback.get("k"), 1);
+      assert.equal(blocked.get("k"), 1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("answers the toolbar's requests and forwards its choices", async () => {
