@@ -11,12 +11,13 @@ from typing import Any
 
 from ....errors import Unavailable
 from ._errors import StreamClosed
-from ._stream import LOG_NAME, EventStream, check_session_id
+from ._stream import INDEX_FROM, LOG_NAME, EventStream, check_session_id
 
 
 class EventStreamStore:
     """Event streams under ``<directory>/<session_id>/``.
 
+    A small stream's index stays in memory (``index_from``, see :class:`EventStream`).
     ``open`` returns a cached stream; at most ``max_open`` stay open (least recently
     used closed first; a degraded stream is never evicted, so its backlog survives).
     Callers should not keep a stream across long waits: ``store.open(sid)`` is a dict
@@ -33,8 +34,10 @@ class EventStreamStore:
         max_open: int = 64,
         fsync: bool = False,
         max_backlog: int = 10_000,
+        index_from: int = INDEX_FROM,
     ) -> None:
         self.directory = Path(directory)
+        self.index_from = index_from
         self.max_open = max(1, max_open)
         self.fsync = fsync
         self.max_backlog = max_backlog
@@ -54,7 +57,8 @@ class EventStreamStore:
             check_session_id(session_id)
             try:
                 stream = EventStream(
-                    self.directory, session_id, fsync=self.fsync, max_backlog=self.max_backlog
+                    self.directory, session_id, fsync=self.fsync, max_backlog=self.max_backlog,
+                    index_from=self.index_from,
                 )
             except OSError as exc:
                 raise Unavailable(f"cannot open the event stream of {session_id}: {exc}") from exc

@@ -9,6 +9,14 @@ Layout under ``<directory>/<session_id>/``::
 Reading event N is one positioned read of the index (entries N and N+1: where the
 line starts and where it ends) and one positioned read of exactly that line of the
 log; nothing is scanned. Appending is one positioned write to each file.
+
+With ``index_from`` (the store passes :data:`INDEX_FROM`) a small stream's index is
+not a file: it lives in an anonymous in-memory file (``memfd``, Linux) until the log
+reaches ``index_from`` bytes, and is written to ``events.idx`` then, whole. A new
+session costs two inode creations instead of three (one A2A task is one session).
+The index is derived data: after a crash, or on any later open of a log without
+one, :func:`validate` rebuilds it from the log in one scan of at most
+``index_from`` bytes. The log itself is written exactly as before.
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ TORN_NAME = "events.torn"
 # Module-level so tests can count the positioned reads one lookup makes.
 _pread = os.pread
 
+#: Log size (bytes) from which a stream's index is a file; see the module docstring.
+INDEX_FROM = 256 << 10
+
+_memfd_create = getattr(os, "memfd_create", None)  # Linux only; elsewhere the index is a file
+
 _REPLAY_ENTRIES = 1024
 _REPLAY_BYTES = 4 << 20
 
@@ -70,6 +83,7 @@ class EventStream:
         *,
         fsync: bool = False,
         max_backlog: int = 10_000,
+        index_from: int = 0,
     ) -> None:
         self.session_id = check_session_id(session_id)
         self.path = Path(directory) / session_id
@@ -104,8 +118,11 @@ class EventStream:
         self._log.open()
         assert self._log.fd is not None
         self._log_fd = self._log.fd
+        # Where the index lives: a file, or (a small stream, see the module docstring)
+        # memory until the log reaches ``index_from`` bytes.
+        self._index_from = index_from if _memfd_create is not None and index_from > 0 else 0
         try:
-            self._idx_fd = os.open(self.path / INDEX_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._idx_fd = self._open_index(fresh)
         except BaseException:
             self._log.close_file()
             raise
@@ -119,6 +136,47 @@ class EventStream:
         self._closed = False
 
     # -- writing -----------------------------------------------------------------
+
+    def _open_index(self, fresh: bool) -> int:
+        """The index descriptor: ``events.idx``, or an in-memory file (``_index_from`` set
+        while the stream is small). Keeps ``_index_from`` at 0 once the index is a file."""
+        path = self.path / INDEX_NAME
+        if self._index_from and not fresh:
+            try:  # an existing index file stays the index
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                if self._log.end >= self._index_from:
+                    self._index_from = 0
+            else:
+                self._index_from = 0
+                return fd
+        if self._index_from:
+            assert _memfd_create is not None
+            return int(_memfd_create(f"events.idx:{self.session_id}", os.MFD_CLOEXEC))
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def _index_to_file(self) -> None:
+        """Write the in-memory index to ``events.idx`` (the log reached ``index_from``).
+
+        The file is complete before it replaces the memory copy; if it cannot be
+        written, the memory copy stays and the next append tries again."""
+        entries = os.pread(self._idx_fd, self._count * ENTRY.size, 0)
+        try:
+            fd = os.open(self.path / INDEX_NAME, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            log.debug("event index of %s stays in memory for now: %s", self.session_id, exc)
+            return
+        try:
+            pwrite_all(fd, entries, 0)
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            log.debug("event index of %s stays in memory for now: %s", self.session_id, exc)
+            return
+        os.close(self._idx_fd)
+        self._idx_fd = fd
+        self._index_from = 0
 
     def append(
         self,
@@ -175,6 +233,8 @@ class EventStream:
             self._log.cut(start)
             raise
         self._count += 1
+        if self._index_from and self._log.end >= self._index_from:
+            self._index_to_file()
 
     def _degraded(self, exc: OSError) -> None:
         log.error(
