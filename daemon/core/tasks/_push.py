@@ -57,6 +57,7 @@ BODY_LIMIT = 64 * 1024
 MAX_COOLDOWN = 600.0
 """The longest a webhook host that gives no answer is skipped for, in seconds."""
 
+
 async def system_resolve(host: str, port: int) -> list[str]:
     """The system's lookup (``getaddrinfo``): the default :data:`Resolve`."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
