@@ -96,3 +96,18 @@ def test_a_huge_instruction_file_is_cut_not_loaded(tmp_path):
     (tmp_path / "AGENTS.md").write_bytes(b"x" * (8 << 20))  # 8 MB
     got = project_instructions(tmp_path)
     assert sum(len(p.text.encode()) for p in got.parts) < 17 * 1024  # the cap, and its note that it cut
+
+
+def test_a_sibling_directory_with_the_same_prefix_is_outside(tmp_path):
+    """``repo2/AGENTS.md`` is not under ``repo`` although its path starts with it; a
+    workspace reached through a symlinked directory still finds its own files."""
+    repo, sibling = tmp_path / "repo", tmp_path / "repo2"
+    (repo / ".git").mkdir(parents=True)
+    sibling.mkdir()
+    (sibling / "AGENTS.md").write_text("SIBLING\n")
+    (repo / "AGENTS.md").symlink_to(sibling / "AGENTS.md")
+    (repo / "CLAUDE.md").write_text("mine\n")
+    (tmp_path / "link").symlink_to(repo)
+    assert find_instruction_files(repo) == [repo / "CLAUDE.md"]
+    assert find_instruction_files(tmp_path / "link") == [tmp_path / "link" / "CLAUDE.md"]
+    assert "SIBLING" not in system_prompt(str(tmp_path / "link"))

@@ -61,31 +61,38 @@ class Instructions:
 
 def find_instruction_files(workspace: str | Path) -> list[Path]:
     """The instruction files that apply to ``workspace``, farthest first."""
-    start = Path(os.path.abspath(workspace))
-    chain: list[Path] = []
-    for directory in [start, *start.parents]:
+    # os.path on strings, not pathlib: this runs once per run (one A2A task is one run),
+    # and Path.resolve alone cost ~50 us a call; the syscalls are the same.
+    start = os.path.abspath(workspace)
+    chain: list[str] = []
+    directory = start
+    while True:
         chain.append(directory)
-        if (directory / ".git").exists():  # a directory, or a worktree's file
+        if os.path.exists(os.path.join(directory, ".git")):  # a directory, or a worktree's file
             break
-    else:  # in no repository: the workspace's own files only, never ~ or /
-        chain = [start]
-    root = chain[-1].resolve()
+        parent = os.path.dirname(directory)
+        if parent == directory:  # in no repository: the workspace's own files only, never ~ or /
+            chain = [start]
+            break
+        directory = parent
+    root = os.path.realpath(chain[-1])
     found: list[Path] = []
     for directory in reversed(chain):
-        found += [directory / name for name in INSTRUCTION_FILES if _inside(directory / name, root)]
+        found += [Path(directory, name) for name in INSTRUCTION_FILES
+                  if _inside(os.path.join(directory, name), root)]
     return found
 
 
-def _inside(path: Path, root: Path) -> bool:
+def _inside(path: str, root: str) -> bool:
     """A regular file that really lies under ``root`` (the repository, or the workspace):
     a committed ``AGENTS.md -> ~/.ssh/id_rsa`` or ``-> /proc/self/environ`` is not read
     into the prompt (the file tools refuse the same path)."""
     try:
-        real = path.resolve(strict=True)
-        st = real.stat()
+        real = os.path.realpath(path, strict=True)
+        st = os.stat(real)
     except (OSError, RuntimeError):
         return False
-    return stat.S_ISREG(st.st_mode) and (real == root or root in real.parents)
+    return stat.S_ISREG(st.st_mode) and (real == root or real.startswith(os.path.join(root, "")))
 
 
 _lock = threading.Lock()
