@@ -119,6 +119,19 @@ async def test_configs_crud_on_a_task(make: Callable[..., Any], webhook: Webhook
         await peer.call("CreateTaskPushNotificationConfig", {"taskId": "nope", "url": webhook.url})
 
 
+async def test_a_config_that_would_inject_headers_is_refused_when_made(make: Callable[..., Any],
+                                                                      webhook: Webhook):
+    peer = await make(["done"], a2a_config=ALLOW)
+    task = await peer.send("x")
+    with pytest.raises(InvalidParams, match="token"):
+        await peer.call("CreateTaskPushNotificationConfig",
+                        {"taskId": task["id"], "url": webhook.url, "token": "k\r\nX-Evil: 1"})
+    with pytest.raises(InvalidParams, match="credentials"):
+        await peer.send("y", configuration={"taskPushNotificationConfig": {
+            "url": webhook.url, "authentication": {"scheme": "Basic", "credentials": "a\nb"}}})
+    assert (await peer.call("ListTaskPushNotificationConfigs", {"taskId": task["id"]})).configs == []
+
+
 async def test_urls_outside_the_allow_list_are_refused(make: Callable[..., Any], webhook: Webhook):
     peer = await make(["x"], a2a_config='push_allow = ["https://hooks.example.com/*"]')
     with pytest.raises(InvalidParams, match="push_allow"):

@@ -110,7 +110,7 @@ class TaskManager:
         config = request.configuration
         push = config.task_push_notification_config if config else None
         if push is not None and self.push is not None:
-            await self.push.check_url(push.url)
+            await self.push.check_config(push)
         if message.task_id:
             live = await self._continuing(message)
             sub = live.subscribe()
@@ -282,7 +282,7 @@ class TaskManager:
     async def create_push(self, config: a2a.TaskPushNotificationConfig) -> a2a.TaskPushNotificationConfig:
         """Add (or replace, by id) a webhook of a task."""
         await self._recover()
-        await self._require_push().check_url(config.url)
+        await self._require_push().check_config(config)
         await self._task_exists(config.task_id)
         live = self._live.get(config.task_id)
         record = await self._add_push(live, config, task_id=config.task_id)
