@@ -155,6 +155,8 @@ class App:
 
     def _evict_idle(self, keep: SessionRuntime) -> None:
         """Drop the least recently used idle runtimes beyond MAX_IDLE_RUNTIMES."""
+        if len(self.runtimes) <= MAX_IDLE_RUNTIMES + 1:  # cannot be more idle ones than that
+            return
         idle = [rt for rt in self.runtimes.values() if rt is not keep and rt.idle]
         for rt in idle[: max(0, len(idle) - MAX_IDLE_RUNTIMES)]:
             rt.save_meta()

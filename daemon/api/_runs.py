@@ -159,8 +159,9 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
                env: dict[str, str] | None, limits: RunLimits | None) -> api.PromptResult:
     rt.run_started()
     notices = misplaced_config(app.paths)
+    workspace = Workspace(rt.meta.workspace)  # one for the mentions and the agent
     if text is not None:
-        text, refused = expand_mentions(text, Workspace(rt.meta.workspace), rt.remember_file)
+        text, refused = expand_mentions(text, workspace, rt.remember_file)
         notices += refused
     for notice in notices:
         await rt.emit(Notice(text=notice))
@@ -172,7 +173,8 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
             if limits.max_steps is not None:
                 agent_settings.max_steps = min(agent_settings.max_steps, limits.max_steps)
             tools = limits.tools if limits.tools is not None else tools  # an empty set is a set
-        agent = Agent(rt, provider, tools, app.approvals, agent_settings, subagents=app.subagents, env=env)
+        agent = Agent(rt, provider, tools, app.approvals, agent_settings, subagents=app.subagents, env=env,
+                      workspace=workspace)
         return await agent.run(text, preserve_on_cancel=lambda: app.stopping)
 
 

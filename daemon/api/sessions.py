@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import cast
@@ -27,6 +28,16 @@ __all__ = ["SessionsAPI"]
 
 #: What a session's passive watcher may fall behind by before events are dropped for it.
 WATCH_QUEUE = 1024
+
+
+def _workspace_dir(raw: str) -> str | None:
+    """``raw`` (``~`` expanded) resolved, if it is an existing absolute directory. On
+    strings, not pathlib: one A2A task is one session, and ``Path.resolve`` alone cost
+    more than the few local syscalls it makes."""
+    path = os.path.expanduser(raw)
+    if not os.path.isabs(path) or not os.path.isdir(path):
+        return None
+    return os.path.realpath(path)
 
 
 class SessionsAPI:
@@ -69,12 +80,12 @@ class SessionsAPI:
     async def on_session_create(self, p: api.SessionCreateParams, ctx: CallContext) -> api.SessionInfo:
         """A new session in an existing workspace directory, with its model and mode."""
         app = self.app
-        workspace = Path(p.workspace).expanduser()  # noqa: ASYNC240 - no I/O ($HOME from the environment)
-        if not workspace.is_absolute() or not workspace.is_dir():
+        workspace = _workspace_dir(p.workspace)
+        if workspace is None:
             raise InvalidParams(f"workspace must be an existing absolute directory: {p.workspace!r}")
         refuse_wider_mode(ctx, p.approval_mode, app.config.permissions.mode)  # S5
         resolved = app.models.resolve(p.model)
-        meta = app.sessions.create(workspace=str(workspace.resolve()), model=resolved.label,
+        meta = app.sessions.create(workspace=workspace, model=resolved.label,
                                    approval_mode=p.approval_mode or app.config.permissions.mode,
                                    title=p.title or "")
         if p.editor:

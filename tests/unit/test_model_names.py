@@ -50,3 +50,21 @@ def test_check_model_names_the_pull_command(tmp_path, monkeypatch):  # C10
     with pytest.raises(ConfigError, match="did you mean 'openai/gpt-4o'"):
         check_model("gpt-4o", Config())
     assert check_model("anthropic", Config()).label == "anthropic/claude-sonnet-4-20250514"
+
+
+async def test_resolutions_are_remembered_per_config_and_errors_are_not():
+    first = parse_config('[default]\nprovider = "lab"\nmodel = "a"\n\n'
+                         '[providers.lab]\nbase_url = "http://127.0.0.1:9/v1"\ncontext_window = 1000\n').config
+    resolver = _resolver(first)
+    assert resolver.resolve(None).label == "lab/a" and resolver.resolve(None) is resolver.resolve(None)
+    assert resolver._settings("lab")["context_window"] == 1000
+    resolver._settings("lab")["context_window"] = 5  # a copy: the remembered one stays
+    assert resolver._settings("lab")["context_window"] == 1000
+    for _ in range(2):
+        with pytest.raises(InvalidParams, match="unknown provider 'nope'"):
+            resolver.resolve("nope/x")
+    second = parse_config('[default]\nprovider = "lab"\nmodel = "b"\n\n'
+                          '[providers.lab]\nbase_url = "http://127.0.0.1:9/v1"\ncontext_window = 2000\n').config
+    await resolver.reconfigure(second, secrets=None)  # type: ignore[arg-type]
+    assert resolver.resolve(None).label == "lab/b" and resolver.resolve("lab/x").context_window == 2000
+    assert resolver._settings("lab")["context_window"] == 2000

@@ -85,7 +85,8 @@ class Agent:
 
     def __init__(self, runtime: SessionRuntime, provider: Provider, registry: ToolRegistry,
                  approvals: ApprovalBackend, settings: AgentSettings, *,
-                 subagents: Subagents | None = None, env: dict[str, str] | None = None) -> None:
+                 subagents: Subagents | None = None, env: dict[str, str] | None = None,
+                 workspace: Workspace | None = None) -> None:
         self.rt = runtime
         self.subagents = subagents
         self.env = env
@@ -93,7 +94,8 @@ class Agent:
         self.registry = registry
         self.settings = settings
         self.gate = Gate(runtime, approvals, settings.mode, settings.rules)
-        self.workspace = Workspace(runtime.meta.workspace)
+        # The caller's, when it made one for this session already (resolving it is syscalls).
+        self.workspace = workspace if workspace is not None else Workspace(runtime.meta.workspace)
         self.usage = Usage()
         self._tool_specs = [ToolSpec(t.name, t.description, t.schema()) for t in registry]
         self._system = system_prompt(runtime.meta.workspace)  # once per run, not per turn

@@ -64,13 +64,25 @@ def split_model(name: str | None, config: Config) -> tuple[str, str]:
     return config.default.provider, name
 
 
+#: Names whose resolution is remembered per config (a client may name any model).
+_MEMO_SIZE = 64
+
+
 class ModelResolver:
     """``_providers`` caches live provider instances by provider name; ``_lock``
-    keeps two concurrent first uses from building two instances."""
+    keeps two concurrent first uses from building two instances.
+
+    Resolutions and provider settings are pure functions of the config: they are
+    remembered for the config they came from (``_memo_config``), and forgotten when
+    ``config`` is another object (a reload). A session's creation and its run resolve
+    the same name, once per A2A task each."""
 
     def __init__(self, config: Config, secrets: SecretStore) -> None:
         self.config = config
         self.secrets = secrets
+        self._memo_config: Config | None = None
+        self._resolved: dict[str | None, ResolvedModel] = {}
+        self._provider_settings: dict[str, dict[str, Any]] = {}
         self._providers: dict[str, Provider] = {}
         self._leases: dict[int, int] = {}  # id(provider) -> runs using it
         self._retired: list[Provider] = []  # replaced by a reload, closed when unused
@@ -130,8 +142,19 @@ class ModelResolver:
         for provider in unused:
             await _close(provider)
 
+    def _memo(self) -> None:
+        """Forget what was remembered for another config than the current one."""
+        if self._memo_config is not self.config:
+            self._memo_config = self.config
+            self._resolved.clear()
+            self._provider_settings.clear()
+
     def _settings(self, provider_name: str) -> dict[str, Any]:
-        return _provider_settings(self.config, provider_name)
+        self._memo()
+        settings = self._provider_settings.get(provider_name)
+        if settings is None:
+            settings = self._provider_settings[provider_name] = _provider_settings(self.config, provider_name)
+        return dict(settings)  # a copy: a provider may keep and change its own
 
     def resolve(self, name: str | None) -> ResolvedModel:
         """``name`` from a client (None: the configured default). A bad name from a
@@ -144,7 +167,14 @@ class ModelResolver:
             raise InvalidParams(exc.message) from exc
 
     def _resolve(self, name: str | None) -> ResolvedModel:
-        return _resolve(name, self.config)
+        self._memo()
+        resolved = self._resolved.get(name)
+        if resolved is None:  # an error is not remembered: it is raised again next time
+            resolved = _resolve(name, self.config)
+            if len(self._resolved) >= _MEMO_SIZE:
+                self._resolved.clear()
+            self._resolved[name] = resolved
+        return resolved
 
     async def provider(self, resolved: ResolvedModel) -> Provider:
         async with self._lock:
