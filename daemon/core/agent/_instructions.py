@@ -75,11 +75,16 @@ def find_instruction_files(workspace: str | Path) -> list[Path]:
             chain = [start]
             break
         directory = parent
-    root = os.path.realpath(chain[-1])
+    root: str | None = None  # resolved only if some file is there (most workspaces have none)
     found: list[Path] = []
     for directory in reversed(chain):
-        found += [Path(directory, name) for name in INSTRUCTION_FILES
-                  if _inside(os.path.join(directory, name), root)]
+        for name in INSTRUCTION_FILES:
+            path = os.path.join(directory, name)
+            if not os.path.lexists(path):  # one lstat; realpath would walk every component
+                continue
+            root = root or os.path.realpath(chain[-1])
+            if _inside(path, root):
+                found.append(Path(directory, name))
     return found
 
 
