@@ -24,7 +24,6 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
 import msgspec
 
 from ...wire.okr import (
@@ -212,6 +211,8 @@ def _files(pattern: str, workspace: Path) -> tuple[str, float | None, bool]:
 
 
 async def _url(ev: UrlEvidence) -> tuple[str, float | None, bool]:
+    import httpx  # deferred: ~10 MB and 160 modules an idle daemon never needs
+
     started = time.perf_counter()
     try:
         async with httpx.AsyncClient(timeout=ev.timeout, follow_redirects=True, trust_env=False) as client:

@@ -13,7 +13,9 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pathspec
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pathspec loads on the first walk: an idle daemon never needs it
+    import pathspec
 
 __all__ = ["IgnoreRules", "walk"]
 
@@ -40,7 +42,12 @@ class IgnoreRules:
                 lines.extend(source.read_text(encoding="utf-8", errors="replace").splitlines())
             except OSError:
                 continue
-        spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        if not lines:
+            spec = None
+        else:
+            import pathspec
+
+            spec = pathspec.GitIgnoreSpec.from_lines(lines)
         self._specs[directory] = spec
         return spec
 

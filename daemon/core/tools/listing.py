@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import pathspec
 from msgspec import Meta
 
 from ...errors import InvalidParams, ToolFailure
 from ._ignore import IgnoreRules, walk
 from .base import Tool, ToolContext, ToolResult, Workspace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pathspec loads on the first glob: an idle daemon never needs it
+    import pathspec
 
 __all__ = ["GlobTool", "ListDirTool"]
 
@@ -163,6 +166,8 @@ def _directory(ws: Workspace, path: str) -> Path:
 
 
 def _spec(patterns: list[str], what: str) -> pathspec.PathSpec[pathspec.Pattern]:
+    import pathspec
+
     try:
         return pathspec.PathSpec.from_lines("gitignore", patterns)
     except (ValueError, TypeError) as exc:

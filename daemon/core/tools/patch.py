@@ -18,8 +18,6 @@ from typing import Annotated
 
 import msgspec
 from msgspec import Meta
-from unidiff.errors import UnidiffParseError
-from unidiff.patch import Hunk, PatchedFile, PatchSet
 
 from ...errors import InvalidParams, ToolFailure
 from ._util import (
@@ -32,6 +30,10 @@ from ._util import (
     split_eol,
 )
 from .base import Tool, ToolContext, ToolResult, Workspace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # unidiff loads on the first patch: an idle daemon never needs it
+    from unidiff.patch import Hunk, PatchedFile, PatchSet
 
 __all__ = ["ApplyPatchTool", "normalize_patch"]
 
@@ -68,16 +70,16 @@ class ApplyPatchTool(Tool):
         """Every old and new file name in the patch; none if it does not parse (the
         gate then judges the subject "", and the run refuses the patch)."""
         try:
-            files = PatchSet(normalize_patch(args.patch))
-        except UnidiffParseError:
+            files = _parse(args.patch)
+        except _Unparsable:
             return []
         return [n for pf in files for n in (_source_name(pf), _target_name(pf)) if n]
 
     async def run(self, args: ApplyPatchParams, ctx: ToolContext) -> ToolResult:
         guard_plan_mode(ctx, self.name)
         try:
-            patch_set = PatchSet(normalize_patch(args.patch))
-        except UnidiffParseError as exc:
+            patch_set = _parse(args.patch)
+        except _Unparsable as exc:
             raise InvalidParams(f"apply_patch: the patch cannot be parsed: {exc}") from exc
         if not len(patch_set):
             raise InvalidParams(
@@ -93,6 +95,20 @@ class ApplyPatchTool(Tool):
         counts = {c["path"]: (c["additions"], c["deletions"]) for c in meta["changes"]}
         lines = [f"{line} (+{counts.get(p, (0, 0))[0]} -{counts.get(p, (0, 0))[1]})" for line, p in summary]
         return ToolResult("Applied patch:\n" + "\n".join(lines), metadata=meta)
+
+
+class _Unparsable(Exception):
+    """unidiff's parse error, raised under our name so that callers need not import unidiff."""
+
+
+def _parse(patch: str) -> PatchSet:
+    from unidiff.errors import UnidiffParseError  # deferred: an idle daemon never parses a diff
+    from unidiff.patch import PatchSet
+
+    try:
+        return PatchSet(normalize_patch(patch))
+    except UnidiffParseError as exc:
+        raise _Unparsable(str(exc)) from exc
 
 
 def _plan_file(pf: PatchedFile, changes: FileChanges, ctx: ToolContext) -> tuple[str, str]:

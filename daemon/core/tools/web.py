@@ -15,7 +15,6 @@ from msgspec import Meta
 
 from ... import __version__
 from ...errors import InvalidParams, ToolFailure
-from ._html import html_to_text
 from ._util import cap_text, is_binary
 from .base import Tool, ToolContext, ToolResult
 
@@ -76,6 +75,8 @@ class WebFetchTool(Tool):
         text = data.decode(response.charset_encoding or "utf-8", errors="replace")
         title = ""
         if args.format == "text" and ("html" in ctype or (not ctype and "<html" in text[:1000].lower())):
+            from ._html import html_to_text  # deferred with html.parser: first page fetched
+
             title, text = html_to_text(text, str(response.url))
         text, cut = cap_text(text, args.max_chars, "page text")
         header = [f"URL: {response.url}", f"Content-Type: {ctype or 'unknown'}"]
