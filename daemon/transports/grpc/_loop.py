@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["grpc_loop", "run_on"]
 
@@ -52,9 +52,79 @@ def grpc_loop() -> asyncio.AbstractEventLoop:
 async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on ``loop`` and await its result from the running loop.
 
-    Cancelling the awaiting task cancels ``coro``'s task on ``loop`` (asyncio chains
-    the two futures), so a call the client gave up on stops where it runs.
+    Cancelling the awaiting task cancels ``coro``'s task on ``loop`` (or ``coro`` is never
+    started, if that has not happened yet), so a call the client gave up on stops where it
+    runs. One wake-up of each loop and nothing else: ``run_coroutine_threadsafe`` with
+    ``wrap_future`` cost a concurrent future, its lock and two more callbacks per hop,
+    about a fifth of a bare unary call's server time here.
     """
-    if loop is asyncio.get_running_loop():
+    here = asyncio.get_running_loop()
+    if loop is here:
         return await coro
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+    hop = _Hop(loop, here, coro)
+    try:
+        loop.call_soon_threadsafe(hop.start)
+    except RuntimeError:  # ``loop`` is closed: nothing will run the coroutine
+        coro.close()
+        raise
+    try:
+        return await hop.result
+    except asyncio.CancelledError:
+        hop.cancel()
+        raise
+
+
+class _Hop(Generic[T]):
+    """One coroutine sent to ``there`` and its outcome brought back to ``here``."""
+
+    __slots__ = ("_coro", "_lock", "_stopped", "_task", "here", "result", "there")
+
+    def __init__(self, there: asyncio.AbstractEventLoop, here: asyncio.AbstractEventLoop,
+                 coro: Coroutine[Any, Any, T]) -> None:
+        self.there, self.here = there, here
+        self.result: asyncio.Future[T] = here.create_future()
+        self._coro: Coroutine[Any, Any, T] | None = coro
+        self._task: asyncio.Task[T] | None = None
+        self._stopped = False
+        self._lock = threading.Lock()  # start() (there) against cancel() (here)
+
+    def start(self) -> None:
+        """On ``there``: the coroutine as a task, unless the caller already gave up."""
+        with self._lock:
+            coro, self._coro = self._coro, None
+            if coro is None:
+                return
+            if self._stopped:
+                coro.close()
+                return
+            self._task = task = self.there.create_task(coro)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[T]) -> None:
+        # Retrieved here, so a failure nobody waits for any more is not logged as lost.
+        exc = None if task.cancelled() else task.exception()
+        try:
+            self.here.call_soon_threadsafe(self._deliver, task, exc)
+        except RuntimeError:  # the caller's loop is gone: nobody is left to tell
+            pass
+
+    def _deliver(self, task: asyncio.Task[T], exc: BaseException | None) -> None:
+        if self.result.done():  # the caller gave up
+            return
+        if task.cancelled():
+            self.result.cancel()
+        elif exc is not None:
+            self.result.set_exception(exc)
+        else:
+            self.result.set_result(task.result())
+
+    def cancel(self) -> None:
+        """On ``here``: stop the coroutine where it runs (or keep it from starting)."""
+        with self._lock:
+            self._stopped = True
+            task = self._task
+        if task is not None:
+            try:
+                self.there.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # ``there`` is closed: the task is gone with it
+                pass
