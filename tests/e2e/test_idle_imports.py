@@ -7,7 +7,8 @@ the function that needs it, not at start. The daemon is asked nothing: it runs w
 the log is read once the listeners are up and a peer has fetched the agent card over
 HTTP and gRPC. The tests that first use each deferred package are next to its module
 (okr URL evidence: test_okr_measure; apply_patch: test_tools_patch; glob, list_dir and
-the ignore rules: test_tools_fs / test_tools_search; webfetch's HTML: test_tools_web).
+the ignore rules: test_tools_fs / test_tools_search; webfetch's HTML: test_tools_web; the
+built-in tools made on a registry's first use: tests/unit/test_idle_imports.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ DEFERRED = (
     "pathspec",  # glob, list_dir and the .gitignore walk
     "unidiff",  # apply_patch
     "html.parser",  # webfetch's HTML to text
-)
+) + tuple(f"codetether.daemon.core.tools.{m}" for m in (  # the built-in tools: on a run's first use
+    "a2a_delegate", "batch", "codesearch", "edit", "fs", "listing", "patch", "search", "session_tools",
+    "shell", "subagent", "web", "_html", "_ignore", "_langs", "_match", "_rg", "_shellsplit", "_stream",
+    "_util",
+))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ approval: write_file, edit, multiedit, apply_patch, bash, webfetch, a2a_delegate
 websearch.
 """
 
+from ._limits import ShellLimits
 from .base import (
     AskUser,
     Authorize,
@@ -23,8 +24,10 @@ from .base import (
     struct_schema,
 )
 from .builtin import builtin_tools, default_registry
-from .shell import ShellLimits
-from .subagent import TaskTool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .subagent import TaskTool
 
 __all__ = [
     "AskUser",
@@ -43,3 +46,12 @@ __all__ = [
     "default_registry",
     "struct_schema",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # TaskTool's module (with the tools it imports) loads with the built-in set, on first use.
+    if name == "TaskTool":
+        from .subagent import TaskTool
+
+        return TaskTool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -342,29 +342,45 @@ def _inline(node: Any, components: dict[str, Any]) -> Any:
 
 
 class ToolRegistry:
-    """Tools by name; iteration is in name order so the offered tool list is stable."""
+    """Tools by name; iteration is in name order so the offered tool list is stable.
 
-    def __init__(self, tools: list[Tool] | None = None) -> None:
+    ``load``, when given, makes more tools on first use (any lookup, listing or
+    registration) instead of now: the built-in set is made that way, so a daemon that
+    has not run a tool yet has not imported the tools' modules (and what they import).
+    """
+
+    def __init__(self, tools: list[Tool] | None = None, *, load: Callable[[], list[Tool]] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
+        self._load = load
         for tool in tools or []:
             self.register(tool)
 
+    def _loaded(self) -> dict[str, Tool]:
+        if self._load is not None:
+            made = self._load()  # if it fails, the next use tries again
+            self._load = None  # before register(), which comes back here
+            for tool in made:
+                self.register(tool)
+        return self._tools
+
     def register(self, tool: Tool) -> None:
-        if tool.name in self._tools:
+        tools = self._loaded()
+        if tool.name in tools:
             raise ValueError(f"tool {tool.name!r} registered twice")
-        self._tools[tool.name] = tool
+        tools[tool.name] = tool
 
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+        return self._loaded().get(name)
 
     def names(self) -> list[str]:
-        return sorted(self._tools)
+        return sorted(self._loaded())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return name in self._loaded()
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._loaded())
 
     def __iter__(self) -> Iterator[Tool]:
-        return iter([self._tools[name] for name in self.names()])
+        tools = self._loaded()
+        return iter([tools[name] for name in sorted(tools)])

@@ -17,7 +17,6 @@ import signal
 import subprocess
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +24,7 @@ import msgspec
 from msgspec import Meta
 
 from ...errors import ToolFailure
+from ._limits import ShellLimits
 from ._shellsplit import command_segments
 from ._stream import OutputStream
 from .base import Tool, ToolContext, ToolResult, Workspace
@@ -37,25 +37,6 @@ MAX_TIMEOUT = 600
 _DRAIN_GRACE = 2.0
 #: Seconds between SIGTERM and SIGKILL on timeout.
 _KILL_GRACE = 2.0
-
-_GiB = 1 << 30
-
-
-@dataclass(frozen=True, slots=True)
-class ShellLimits:
-    """Limits applied to each command. ``None`` leaves the inherited limit.
-
-    ``cpu_seconds`` defaults to the call's timeout plus a margin; the address-space
-    cap is generous because JIT runtimes (node, the JVM) reserve far more virtual
-    memory than they use. ``max_processes`` counts all of the user's processes
-    (RLIMIT_NPROC is per user), so it guards against fork bombs only.
-    """
-
-    cpu_seconds: int | None = None
-    address_space: int | None = 16 * _GiB
-    file_size: int | None = 4 * _GiB
-    max_processes: int | None = 4096
-    output_chars: int = 30_000
 
 
 class BashParams(msgspec.Struct, forbid_unknown_fields=True):
