@@ -12,29 +12,41 @@ A streaming method (``session/prompt``, ``session/resume``) is an async iterator
 notes that ends with its answer: the Unix transport sends the notes as
 ``session/event`` notifications before the response; an SSE or gRPC server stream
 sends them as they are.
+
+The domains an idle daemon has no use for (agents, bus, cluster, conveniences, peers,
+swarm, undo) are registered by name and imported on their first call
+(:meth:`API.add_lazy`), so ``codetether serve`` does not load them at start.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 from ..app import App
 from ._context import CallContext, Emit, Transport
 from ._subagents import SubagentRunner
 from ._table import API, CallRecord, Handler, Method, Observer
 from .a2a import A2AAPI, build_a2a_api
-from .agents import AgentsAPI
 from .approvals import ApprovalsAPI
-from .bus import BusAPI
 from .catalog import CatalogAPI
-from .cluster import ClusterAPI
 from .config import ConfigAPI
-from .conveniences import ConveniencesAPI
 from .daemon import DaemonAPI
 from .okr import OkrAPI
-from .peers import PeersAPI
 from .ralph import RalphAPI
 from .records import RecordsAPI
 from .relay import RelayAPI
 from .sessions import SessionsAPI
-from .swarm import SwarmAPI
-from .undo import UndoAPI
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # loaded on first use: see _LAZY and __getattr__ below
+    from .agents import AgentsAPI
+    from .bus import BusAPI
+    from .cluster import ClusterAPI
+    from .conveniences import ConveniencesAPI
+    from .peers import PeersAPI
+    from .swarm import SwarmAPI
+    from .undo import UndoAPI
 
 __all__ = [
     "A2AAPI",
@@ -74,9 +86,85 @@ def build_api(app: App) -> API:
     table.observers.append(app.recorder.on_call)
     SubagentRunner.install(app)
     for domain in (DaemonAPI(app), SessionsAPI(app), ApprovalsAPI(app.approvals, app.runtimes),
-                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app), PeersAPI(app), SwarmAPI(app), BusAPI(app), AgentsAPI(app),
-                   OkrAPI(app), RalphAPI(app), RelayAPI(app),
-                   ClusterAPI(app), ConveniencesAPI(app), UndoAPI(app)):
+                   CatalogAPI(app), ConfigAPI(app), RecordsAPI(app),
+                   OkrAPI(app), RalphAPI(app), RelayAPI(app)):
         for method in domain.methods():
             table.add(method)
+    for names, load in _LAZY.values():
+        table.add_lazy(names, _later(load, app))
     return table
+
+
+# Domains an idle daemon has no use for (and whose modules nothing else loads at start):
+# their method names are registered at start, their modules imported on the first call of
+# any of them. The names are each domain's own ``methods()``, which the table checks when
+# it loads one; tests/unit/test_api.py loads them all.
+
+
+class _Domain(Protocol):
+    def methods(self) -> list[Method]: ...
+
+
+def _later(load: Callable[[], Callable[[App], _Domain]], app: App) -> Callable[[], list[Method]]:
+    return lambda: load()(app).methods()
+
+
+def _agents() -> type[AgentsAPI]:
+    from .agents import AgentsAPI
+
+    return AgentsAPI
+
+
+def _bus() -> type[BusAPI]:
+    from .bus import BusAPI
+
+    return BusAPI
+
+
+def _cluster() -> type[ClusterAPI]:
+    from .cluster import ClusterAPI
+
+    return ClusterAPI
+
+
+def _conveniences() -> type[ConveniencesAPI]:
+    from .conveniences import ConveniencesAPI
+
+    return ConveniencesAPI
+
+
+def _peers() -> type[PeersAPI]:
+    from .peers import PeersAPI
+
+    return PeersAPI
+
+
+def _swarm() -> type[SwarmAPI]:
+    from .swarm import SwarmAPI
+
+    return SwarmAPI
+
+
+def _undo() -> type[UndoAPI]:
+    from .undo import UndoAPI
+
+    return UndoAPI
+
+
+#: class name -> (its method names, the import that gives the class)
+_LAZY: dict[str, tuple[tuple[str, ...], Callable[[], Callable[[App], _Domain]]]] = {
+    "AgentsAPI": (("agents/list",), _agents),
+    "BusAPI": (("bus/tail",), _bus),
+    "ClusterAPI": (("cluster/workers",), _cluster),
+    "ConveniencesAPI": (("instructions/get", "session/export", "session/import"), _conveniences),
+    "PeersAPI": (("peers/list",), _peers),
+    "SwarmAPI": (("swarm/cancel", "swarm/list", "swarm/resume", "swarm/start", "swarm/status"), _swarm),
+    "UndoAPI": (("session/undo",), _undo),
+}
+
+
+def __getattr__(name: str) -> object:
+    # The lazy domains' classes, for ``from codetether.daemon.api import SwarmAPI``.
+    if name in _LAZY:
+        return _LAZY[name][1]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,30 +67,58 @@ Observer = Callable[[CallRecord], None]
 class API:
     """The daemon's methods, whatever the transport. ``observers`` see every finished
     call (they must be cheap and must not raise); ``config_error`` returns why
-    config.toml does not load, or None."""
+    config.toml does not load, or None. ``_lazy`` maps a name added by :meth:`add_lazy`
+    to the loader of its domain until that domain is loaded."""
 
     def __init__(self, config_error: Callable[[], ConfigError | None] = lambda: None) -> None:
         self._methods: dict[str, Method] = {}
+        self._lazy: dict[str, Callable[[], Iterable[Method]]] = {}
         self.observers: list[Observer] = []
         self.config_error = config_error
 
     def add(self, method: Method) -> None:
         """Register one method; a name registered twice is a bug."""
-        if method.name in self._methods:
+        if method.name in self._methods or method.name in self._lazy:
             raise ValueError(f"method {method.name!r} registered twice")
         self._methods[method.name] = method
 
+    def add_lazy(self, names: Iterable[str], load: Callable[[], Iterable[Method]]) -> None:
+        """Register ``names`` now and their domain on the first lookup of any of them:
+        ``load`` imports the domain's module, builds it and returns its methods, which
+        must be exactly ``names``. A domain an idle daemon does not use then costs no
+        import (and no memory) until a client calls it."""
+        for name in names:
+            if name in self._methods or name in self._lazy:
+                raise ValueError(f"method {name!r} registered twice")
+            self._lazy[name] = load
+
     def methods(self) -> list[str]:
-        """Every method name, sorted."""
-        return sorted(self._methods)
+        """Every method name, sorted (loaded or not)."""
+        return sorted((*self._methods, *self._lazy))
 
     def method(self, name: str) -> Method:
         """The method ``name`` (:class:`MethodNotFound` if there is none)."""
         entry = self._methods.get(name)
+        if entry is None and name in self._lazy:
+            entry = self._load(name)
         if entry is None:
             shown = name if len(name) <= 200 else name[:200] + "…"
             raise MethodNotFound(f"unknown method {shown!r}", data={"method": shown})
         return entry
+
+    def _load(self, name: str) -> Method:
+        """Load the lazy domain that serves ``name`` (synchronously: a first call waits for
+        one import, and no other call can see the domain half-registered)."""
+        load = self._lazy[name]
+        loaded = list(load())  # if it raises, the names stay lazy and the next call retries
+        declared = {n for n, fn in self._lazy.items() if fn is load}
+        if {m.name for m in loaded} != declared:
+            raise RuntimeError(f"a lazy domain declared {sorted(declared)} but serves "
+                               f"{sorted(m.name for m in loaded)}")
+        for method in loaded:
+            del self._lazy[method.name]
+            self._methods[method.name] = method
+        return self._methods[name]
 
     async def call(self, name: str, raw_params: Any, ctx: CallContext) -> Any:
         """Run one call to its answer; a streaming method's notes go to ``ctx.emit``."""

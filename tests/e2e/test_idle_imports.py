@@ -45,7 +45,9 @@ DEFERRED = (
     "a2a_delegate", "batch", "codesearch", "edit", "fs", "listing", "patch", "search", "session_tools",
     "shell", "subagent", "web", "_html", "_ignore", "_langs", "_match", "_rg", "_shellsplit", "_stream",
     "_util",
-))
+)) + tuple(f"codetether.daemon.api.{m}" for m in (  # API domains: registered by name, loaded when called
+    "agents", "bus", "cluster", "conveniences", "peers", "swarm", "undo", "_reverse",
+)) + ("codetether.daemon.core.cluster", "codetether.daemon.core.peers")
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ def deferred_in(names: set[str]) -> list[str]:
     return sorted(n for n in names if any(n == d or n.startswith(d + ".") for d in DEFERRED))
 
 
-async def test_an_idle_serve_has_not_imported_what_it_loads_on_first_use(served: Any) -> None:
+async def test_an_idle_serve_has_not_imported_what_it_loads_on_first_use(served: Any, home: Home) -> None:
     proc, bound, log = served
     headers = {"Authorization": f"Bearer {TOKEN}", "A2A-Version": "1.0"}
     async with httpx.AsyncClient(headers=headers, timeout=30) as http:
@@ -106,6 +108,10 @@ async def test_an_idle_serve_has_not_imported_what_it_loads_on_first_use(served:
     # The log is the daemon's: it did import the listeners and the API (stderr is line-buffered).
     assert {"aiohttp.web", "grpc", "codetether.daemon.api", "codetether.daemon.transports.grpc"} <= names
     assert deferred_in(names) == []
+
+    # First use, through the daemon's socket: the domain loads and answers.
+    assert home.json("peers") == []
+    assert "codetether.daemon.api.peers" in imported(log)
 
 
 def test_the_check_would_see_a_deferred_import(tmp_path: Path) -> None:
