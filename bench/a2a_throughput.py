@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ._util import CLI, PYTHON, BenchResult, child_env, heading, print_rows, temp_dir
+from ._util import CLI, PYTHON, BenchResult, child_env, heading, home_dir, print_rows, temp_dir
 
 NAME = "a2a_throughput"
 GOAL_RATIO = 2.0
@@ -129,7 +129,7 @@ def serve_codetether(core: int | None = None, *, grpc: bool = True, extra_env: d
                      name: str = "codetether") -> Iterator[Server]:
     """``codetether serve --json`` on free ports in a throwaway home, stopped afterwards
     (its stderr kept at ``stderr_path`` when given; ``conformance``: the TCK's agent)."""
-    with temp_dir() as tmp:
+    with home_dir() as tmp:
         home, workspace = tmp / "h", tmp / "ws"
         write_config(home, workspace, auto_save=auto_save)
         env = {k: v for k, v in child_env(**(extra_env or {})).items() if not k.startswith("CODETETHER_")}
