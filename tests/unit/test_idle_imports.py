@@ -156,3 +156,18 @@ assert not [m for m in lazy if "codetether.daemon.api." + m in sys.modules]
 assert "codetether.daemon.core.cluster" not in sys.modules and "codetether.daemon.core.peers" not in sys.modules
 assert api.SwarmAPI.__name__ == "SwarmAPI" and "codetether.daemon.api.swarm" in sys.modules
 """)
+
+
+def test_a_registry_given_tools_and_a_loader_makes_the_lazy_ones_on_first_use() -> None:
+    made: list[int] = []
+
+    class _Other(_Echo):
+        name = "other"
+
+    def load() -> list[Tool]:
+        made.append(1)
+        return [_Other()]
+
+    registry = ToolRegistry([_Echo()], load=load)
+    assert made == []
+    assert registry.names() == ["echo", "other"] and made == [1]

@@ -351,9 +351,10 @@ class ToolRegistry:
 
     def __init__(self, tools: list[Tool] | None = None, *, load: Callable[[], list[Tool]] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
-        self._load = load
+        self._load = None  # set after: registering ``tools`` must not make the lazy ones yet
         for tool in tools or []:
             self.register(tool)
+        self._load = load
 
     def _loaded(self) -> dict[str, Tool]:
         if self._load is not None:
