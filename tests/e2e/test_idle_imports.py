@@ -8,7 +8,9 @@ the log is read once the listeners are up and a peer has fetched the agent card 
 HTTP and gRPC. The tests that first use each deferred package are next to its module
 (okr URL evidence: test_okr_measure; apply_patch: test_tools_patch; glob, list_dir and
 the ignore rules: test_tools_fs / test_tools_search; webfetch's HTML: test_tools_web; the
-built-in tools made on a registry's first use: tests/unit/test_idle_imports.py).
+built-in tools made on a registry's first use and the API domains loaded on their first
+call: tests/unit/test_idle_imports.py and tests/unit/test_api.py, and ``peers/list``
+through the daemon's socket below; swarm, bus, undo and the conveniences: their e2e tests).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import httpx
 import pytest
 from a2a.types import a2a_pb2, a2a_pb2_grpc
 
-from .conftest import CLI, Home
+from .conftest import Home
 
 TOKEN = "idle-imports-token-0123456789"
 
@@ -52,13 +54,16 @@ DEFERRED = (
 
 @pytest.fixture
 def served(home: Home) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any], Path]]:
-    """``codetether serve`` on port 0 (HTTP and gRPC) with its import log in a file (a pipe
+    """The daemon of ``codetether serve`` on port 0 (HTTP and gRPC) with its import log in a file (a pipe
     would fill and block it), and the addresses it printed once every listener was bound."""
     home.script({"text": "never used"})
     log = home.root / "imports.log"
     env = {**home.env, "CODETETHER_AUTH_TOKEN": TOKEN, "PYTHONPROFILEIMPORTTIME": "1"}
     with log.open("w") as err:
-        proc = subprocess.Popen([CLI, "serve", "--port", "0", "--grpc-port", "0", "--json"], env=env,
+        # What `codetether serve` execs, started directly: the log is then the daemon's alone
+        # (not also what the CLI imported before its exec, which the daemon does not hold).
+        proc = subprocess.Popen([sys.executable, "-m", "codetether.daemon", "serve", "--hostname", "127.0.0.1",
+                                 "--port", "0", "--grpc-port", "0", "--json"], env=env,
                                 cwd=home.workspace, text=True, stdout=subprocess.PIPE, stderr=err,
                                 stdin=subprocess.DEVNULL)
     try:
