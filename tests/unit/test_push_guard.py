@@ -197,7 +197,13 @@ async def test_connect_time_lookup_keeps_only_allowed_addresses(
     ("ff02::1", "multicast"), ("::1", "loopback"), ("fc00::1", "private"),
     ("::ffff:127.0.0.1", "carries 127.0.0.1 is loopback"), ("2002:7f00:1::", "carries"),
     ("64:ff9b::a9fe:a9fe", "carries 169.254.169.254"), ("8.8.8.8", None),
-    ("2606:4700:4700::1111", None), ("64:ff9b::808:808", None)])
+    ("2606:4700:4700::1111", None), ("64:ff9b::808:808", None),
+    # IPv4-compatible (::/96) and IPv4-translated (::ffff:0:0/96) forms carry an IPv4 too;
+    # a local-use NAT64 prefix (RFC 8215) reaches the operator's own IPv4 network;
+    # site-local (fec0::/10) is deprecated but still a private scope where it is routed.
+    ("::127.0.0.1", "carries 127.0.0.1 is loopback"), ("::a00:1", "carries 10.0.0.1 is private"),
+    ("::ffff:0:7f00:1", "carries 127.0.0.1 is loopback"), ("64:ff9b:1::a00:1", "local-use NAT64"),
+    ("fec0::1", "site-local")])
 def test_the_address_rule(address: str, why: str | None) -> None:
     got = refusal(address)
     assert (got is None) if why is None else (got is not None and why in got)

@@ -25,6 +25,14 @@ Resolve = Callable[[str, int], Awaitable[list[str]]]
 # NAT64's well-known prefix (RFC 6052): 64:ff9b::a.b.c.d reaches IPv4 a.b.c.d through
 # the network's translator, so the IPv4 address inside is the one that counts.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Forms whose low 32 bits are an IPv4 address a host or translator may use: IPv4-compatible
+# (::a.b.c.d, deprecated, RFC 4291) and IPv4-translated (::ffff:0:a.b.c.d, RFC 2765).
+# Python's is_global calls both public.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+# A local-use NAT64 prefix (RFC 8215): the network's own translator, to its own IPv4
+# addresses, which RFC 6052's rule for the well-known prefix does not keep public.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 # An RFC 7230 token (an auth scheme), and a header value: visible ASCII, space and tab
 # only, so nothing a config carries can end a header line or start another one.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -34,14 +42,20 @@ _VALUE = re.compile(r"[\x20-\x7e\t]*")
 def refusal(address: str) -> str | None:
     """Why a push may not connect to ``address`` (an IP, maybe with a ``%scope``), or
     None for a public unicast address. An IPv6 address that carries an IPv4 one
-    (mapped, 6to4, Teredo, NAT64) is judged by the IPv4 address inside."""
+    (mapped, compatible, translated, 6to4, Teredo, NAT64) is judged by the IPv4 address
+    inside; a local-use NAT64 or site-local address is refused outright."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address!r} is not an IP address"
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return f"{ip} is local-use NAT64 (it reaches the network's own IPv4 addresses)"
+        if ip.is_site_local:
+            return f"{ip} is site-local"
         inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if inner is None and ip in _NAT64:
+        if inner is None and (ip in _NAT64 or ip in _IPV4_TRANSLATED
+                              or (ip in _IPV4_COMPATIBLE and int(ip) > 1)):  # not :: or ::1
             inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is not None:
             why = refusal(str(inner))
