@@ -3,6 +3,7 @@ the log is written as before, and the index is rebuilt from it after a crash."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import struct
 from pathlib import Path
@@ -97,3 +98,20 @@ def test_an_existing_index_file_stays_the_index(tmp_path: Path):
         s.append("text", {"text": "b"})
     idx = (tmp_path / "s1" / "events.idx").read_bytes()
     assert [o for (o,) in ENTRY.iter_unpack(idx)] == _line_starts(tmp_path / "s1" / "events.jsonl")
+
+
+def test_a_kernel_without_memfd_keeps_the_index_in_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # os.memfd_create exists wherever Python was built on Linux, but the call can still
+    # fail: ENOSYS under some sandboxes (seccomp, gVisor) or old kernels. The stream must
+    # open (its index a file, as before), not fail every session with Unavailable.
+    def refused(name: str, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(_stream, "_memfd_create", refused)
+    with EventStreamStore(tmp_path) as store:
+        for i in range(3):
+            assert store.append("s1", "text", {"text": f"t{i}"}) == i
+        assert (tmp_path / "s1" / "events.idx").is_file()
+        assert _texts(store.open("s1")) == ["t0", "t1", "t2"]
+    with EventStreamStore(tmp_path) as store:
+        assert _texts(store.open("s1")) == ["t0", "t1", "t2"]

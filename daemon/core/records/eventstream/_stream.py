@@ -152,7 +152,11 @@ class EventStream:
                 return fd
         if self._index_from:
             assert _memfd_create is not None
-            return int(_memfd_create(f"events.idx:{self.session_id}", os.MFD_CLOEXEC))
+            try:
+                return int(_memfd_create(f"events.idx:{self.session_id}", os.MFD_CLOEXEC))
+            except OSError as exc:  # ENOSYS/EPERM in some sandboxes and old kernels: a file, as before
+                log.debug("event index of %s is a file: no memfd (%s)", self.session_id, exc)
+                self._index_from = 0
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     def _index_to_file(self) -> None:
