@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from codetether.daemon.transports.grpc._loop import run_on
@@ -91,3 +91,40 @@ async def test_a_closed_loop_refuses_and_the_coroutine_is_closed() -> None:
     with pytest.raises(RuntimeError):
         await run_on(closed, coro)
     assert coro.cr_frame is None  # closed: no "never awaited" warning
+
+
+async def test_a_cancelled_caller_resumes_once_the_task_there_has_ended(other: asyncio.AbstractEventLoop) -> None:
+    # The gRPC streamer reads a stream with run_on(_next(items)) and, when its client goes
+    # away, closes it with run_on(items.aclose()). Like awaiting a task, a cancelled caller
+    # resumes only when the task there has ended: else aclose() meets a generator still
+    # running its cleanup ("aclose(): asynchronous generator is already running").
+    reading, cleaned = threading.Event(), threading.Event()
+
+    async def stream() -> AsyncIterator[int]:
+        try:
+            yield 1
+            reading.set()
+            await asyncio.sleep(3600)
+            yield 2
+        finally:
+            await asyncio.sleep(0.01)  # cleanup that awaits, as stopping a run does
+            cleaned.set()
+
+    items = stream()
+
+    async def next_item() -> int:
+        return await items.__anext__()
+
+    async def reader() -> None:
+        try:
+            while True:
+                await run_on(other, next_item())
+        finally:
+            assert cleaned.is_set()  # the read was over before the caller went on
+            await run_on(other, items.aclose())
+
+    caller = asyncio.create_task(reader())
+    assert await asyncio.to_thread(reading.wait, 10)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
