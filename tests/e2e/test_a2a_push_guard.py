@@ -1,7 +1,7 @@
 """Push delivery's guards in the real daemon (`codetether serve`, the a2a-sdk client): a
 host an allow pattern names is reached through the system's lookup and the guarded
 connector; a redirect is not followed; a config whose credentials would add a header
-line is refused at delivery, and the audit trail says so."""
+line is refused when the task is sent, naming the field, and nothing reaches the hook."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types.a2a_pb2 import (
     AuthenticationInfo,
@@ -21,6 +22,7 @@ from a2a.types.a2a_pb2 import (
     TaskPushNotificationConfig,
     TaskState,
 )
+from a2a.utils.errors import InvalidParamsError
 from aiohttp import web
 
 from .conftest import Home, foreground
@@ -74,18 +76,21 @@ async def test_push_guards_in_the_real_daemon(home: Home) -> None:
                                              ).create_from_url(bound["http_url"])
                 bad = AuthenticationInfo(scheme="Basic", credentials="abc\r\nX-Evil: 1")
                 for text, push in (("named", TaskPushNotificationConfig(url=named, token="named")),
-                                   ("redirect", TaskPushNotificationConfig(url=redirect)),
-                                   ("injected", TaskPushNotificationConfig(url=injected, authentication=bad))):
+                                   ("redirect", TaskPushNotificationConfig(url=redirect))):
                     [answer] = [e async for e in client.send_message(_request(text, push))]
                     assert answer.task.status.state == TaskState.TASK_STATE_COMPLETED
+                # CR LF in the credentials: the config is refused with the task, naming the field.
+                injected_push = TaskPushNotificationConfig(url=injected, authentication=bad)
+                with pytest.raises(InvalidParamsError, match="authentication.credentials"):
+                    [e async for e in client.send_message(_request("injected", injected_push))]
 
             def every_config_seen(entries: list[dict[str, Any]]) -> bool:
-                return {named, redirect, injected} <= {e["resource"] for e in entries}
+                return {named, redirect} <= {e["resource"] for e in entries}
 
             entries = await _audit_until(home, every_config_seen)
     finally:
         await runner.cleanup()
-    by_resource = {r: [e for e in entries if e["resource"] == r] for r in (named, redirect, injected)}
+    by_resource = {r: [e for e in entries if e["resource"] == r] for r in (named, redirect)}
     assert all(by_resource.values()), entries
     # A pattern naming "localhost": the system's lookup, the guarded connector, delivered.
     assert all(e["outcome"] == "success" for e in by_resource[named])
@@ -93,7 +98,6 @@ async def test_push_guards_in_the_real_daemon(home: Home) -> None:
     # The 307 is the answer; its Location (another allowed URL even) is never requested.
     assert all((e["outcome"], e["detail"]["status"]) == ("failure", 307) for e in by_resource[redirect])
     assert hits["/redirect"] and hits["/redirected"] == []
-    # CR LF in the credentials: refused before any request, with the reason.
-    assert all(e["outcome"] == "denied" and "credentials" in e["detail"]["error"]
-               for e in by_resource[injected])
+    # The refused config never became a delivery.
+    assert not any(e["resource"] == injected for e in entries)
     assert not any("X-Evil" in h for h in hits["/hook"])
