@@ -326,3 +326,22 @@ async def test_a_lookup_that_hangs_is_bounded(push: Callable[..., PushDelivery])
     delivery.resolve = hang
     with pytest.raises(InvalidParams, match="cannot resolve.*timed out"):
         await delivery.check_url("https://hooks.example.com/x")
+
+
+# -- allow patterns ----------------------------------------------------------------------
+
+
+async def test_a_wildcard_in_an_allow_patterns_host_stays_in_the_host(push: Callable[..., PushDelivery]) -> None:
+    # fnmatch's * matches "/" too: on the whole URL, "https://*.example.com/*" let
+    # "https://evil.test/a.example.com/x" through (a public host the operator never allowed).
+    async def public(host: str, port: int) -> list[str]:
+        return [PUBLIC]
+
+    delivery = push(["https://*.example.com/*", "http://127.0.0.1:*/*"], resolve=public)
+    for url in ("https://evil.test/a.example.com/x", "https://evil.test?.example.com/x",
+                "https://evil.test#.example.com/x", "http://127.0.0.1.evil.test:80/x"):
+        with pytest.raises(InvalidParams, match="not in \\[a2a\\] push_allow"):
+            await delivery.check_url(url)
+    await delivery.check_url("https://hooks.example.com/a/b?x=1")
+    await delivery.check_url("https://a.b.example.com/")
+    await push(["*"], resolve=public).check_url("https://anything.test/x")

@@ -2,8 +2,8 @@
 
 Where a webhook may point (:meth:`PushDelivery.check_url`, when a config is created and
 again before each delivery, as a name can resolve elsewhere later): http or https only;
-when ``[a2a] push_allow`` lists patterns (fnmatch, on the whole URL) the URL must match
-one; and a host that resolves to a loopback, private, link-local or otherwise
+when ``[a2a] push_allow`` lists patterns (fnmatch, by part: scheme, ``host[:port]``, the
+rest; see :func:`allows`) the URL must match one; and a host that resolves to a loopback, private, link-local or otherwise
 non-public address is refused unless a matching pattern names that host literally
 (``http://127.0.0.1:*/*`` does, ``*`` does not): a peer must not make the daemon
 probe the machine's own network. The delivery client connects only to addresses the
@@ -29,7 +29,6 @@ trail show a webhook URL without its user info or query (:func:`shown`).
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import socket
 import time
@@ -41,7 +40,7 @@ import msgspec
 
 from ...errors import InvalidParams
 from ...wire import a2a
-from ._push_policy import Resolve, config_headers, names_host, refusal, shown
+from ._push_policy import Resolve, allows, config_headers, names_host, refusal, shown
 from ._store import PushConfigRecord
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ class PushDelivery:
             raise InvalidParams("push notification URL: no credentials in the URL (use authentication)",
                                 data={"field": "url"})
         allow = self.allow()
-        patterns = [p for p in allow if fnmatch.fnmatchcase(url, p)]
+        patterns = [p for p in allow if allows(p, url)]
         if allow and not patterns:
             raise InvalidParams(f"push notification URL {shown(url)!r} is not in [a2a] push_allow",
                                 data={"field": "url"})

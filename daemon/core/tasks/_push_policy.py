@@ -10,6 +10,7 @@ between the two (DNS rebinding) still cannot reach a refused address.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 from ...errors import InvalidParams
 
-__all__ = ["Resolve", "config_headers", "names_host", "refusal", "shown"]
+__all__ = ["Resolve", "allows", "config_headers", "names_host", "refusal", "shown"]
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 """A name lookup: ``(host, port)`` to its IP addresses (strings), in preference order."""
@@ -67,6 +68,27 @@ def refusal(address: str) -> str | None:
                 else "private" if ip.is_private else "non-public")
         return f"{ip} is {kind}"
     return None
+
+
+def allows(pattern: str, url: str) -> bool:
+    """Whether the ``[a2a] push_allow`` pattern (fnmatch) admits ``url``. A pattern with
+    ``://`` is matched part by part: scheme, authority (``host[:port]``) and the rest, so
+    a wildcard in its host stays in the host (on the whole URL, ``https://*.example.com/*``
+    admitted ``https://evil.test/a.example.com/``); a pattern without a path admits any
+    path there. A pattern without ``://`` (``*``) is matched against the whole URL."""
+    p_scheme, sep, p_rest = pattern.partition("://")
+    if not sep:
+        return fnmatch.fnmatchcase(url, pattern)
+    u_scheme, sep, u_rest = url.partition("://")
+    if not sep:
+        return False
+    # The pattern's authority ends at its first "/" ("?" is a wildcard there); the URL's at
+    # its first "/", "?" or "#", where the client's parser ends it.
+    p_authority, slash, p_tail = p_rest.partition("/")
+    end = min((i for i in map(u_rest.find, "/?#") if i >= 0), default=len(u_rest))
+    u_authority, u_tail = u_rest[:end], u_rest[end:]
+    return (fnmatch.fnmatchcase(u_scheme, p_scheme) and fnmatch.fnmatchcase(u_authority, p_authority)
+            and (not slash or fnmatch.fnmatchcase(u_tail, "/" + p_tail)))
 
 
 def names_host(pattern: str, host: str) -> bool:
