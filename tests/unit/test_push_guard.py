@@ -345,3 +345,14 @@ async def test_a_wildcard_in_an_allow_patterns_host_stays_in_the_host(push: Call
     await delivery.check_url("https://hooks.example.com/a/b?x=1")
     await delivery.check_url("https://a.b.example.com/")
     await push(["*"], resolve=public).check_url("https://anything.test/x")
+
+
+async def test_a_url_that_does_not_parse_is_not_echoed(push: Callable[..., PushDelivery]) -> None:
+    # Credentials pasted into a URL with an unencoded "/" or "?" (common in base64 secrets)
+    # do not parse as user info; the refusal goes to the caller and, through the call's
+    # audit record, to the audit trail: it must not carry them.
+    delivery = push([])
+    for url in ("https://user:abc/def@hooks.example.com/", "https://user:abc?def@hooks.example.com/"):
+        with pytest.raises(InvalidParams) as caught:
+            await delivery.check_url(url)
+        assert "abc" not in caught.value.message and "user" not in caught.value.message

@@ -116,8 +116,8 @@ class PushDelivery:
 
         try:
             parsed = URL(url)
-        except ValueError as exc:
-            raise InvalidParams(f"push notification URL {shown(url)!r}: {exc}", data={"field": "url"}) from exc
+        except ValueError as exc:  # not echoed: user info with a "/" or "?" in it does not parse as such
+            raise InvalidParams(f"push notification URL does not parse: {exc}", data={"field": "url"}) from exc
         host = parsed.raw_host
         if parsed.scheme not in ("http", "https") or not host:
             raise InvalidParams(f"push notification URL must be http(s)://host/...: {shown(url)!r}",
