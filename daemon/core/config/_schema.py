@@ -195,8 +195,10 @@ class A2ASection(msgspec.Struct, frozen=True, kw_only=True):
     approval_mode: PermissionMode = "ask"
     #: Largest request body, in bytes (larger: 413).
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 4 * 1024 * 1024
-    #: Push notification URLs allowed (fnmatch patterns, e.g. "https://hooks.example.com/*");
-    #: loopback and private addresses are refused unless a pattern names them.
+    #: Push notification URLs allowed (fnmatch patterns, e.g. "https://*.example.com/*"). A
+    #: pattern with "://" is matched by part (scheme, host[:port], the rest: a "*" in the host
+    #: stays in the host); one without ("*") matches the whole URL. Loopback and private
+    #: addresses are refused unless a pattern names the host literally.
     push_allow: list[str] = []
     #: The agent's name and description on its card.
     name: str = "codetether"

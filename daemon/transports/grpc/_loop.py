@@ -56,7 +56,9 @@ async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) 
     started, if that has not happened yet), so a call the client gave up on stops where it
     runs; like awaiting a task, the caller resumes (with CancelledError) once that task has
     ended, so what it does next (closing the stream a ``_next`` was reading) cannot meet
-    it still running. A second cancel stops the wait. One wake-up of each loop and nothing else: ``run_coroutine_threadsafe`` with
+    it still running. A second cancel stops the wait.
+
+    One wake-up of each loop and nothing else: ``run_coroutine_threadsafe`` with
     ``wrap_future`` cost a concurrent future, its lock and two more callbacks per hop,
     about a fifth of a bare unary call's server time here.
     """
