@@ -427,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     or ``spawn --name N [--peer URL,...] [--poll-interval S] [--no-auto-introduce]`` and serve's flags."""
     args = sys.argv[1:] if argv is None else argv
     options = _spawn_options(args) if args[:1] == ["spawn"] else _serve_options(args)
+    # Before anything starts grpc (the listeners, a peer called over gRPC): the daemon
+    # forks only to exec tools, and grpc's fork handler can abort such a child (see
+    # transports/grpc/__init__.py).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     _return_big_buffers_to_os()
     paths = get_paths()
     fd_text = os.environ.pop("CODETETHER_READY_FD", "")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# As the daemon does (daemon/transports/grpc/__init__.py, grpc/grpc#43055): this process
+# runs grpc servers and clients and forks subprocesses; grpc's fork handler can make such a
+# child abort (EBADF) before it execs. Set before any test module imports grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 @pytest.fixture
