@@ -31,7 +31,7 @@ from ..core.config import misplaced_config
 from ..core.providers import CompletionRequest, ResolvedModel, TextDelta
 from ..core.sessions import SessionRuntime, Subscriber
 from ..core.tools import ToolRegistry, Workspace
-from ..errors import CodetetherError, RequestCancelled
+from ..errors import CodetetherError, Conflict, NotFound, RequestCancelled
 from ..wire import api
 from ..wire.events import Notice, SessionEvent, UsageEvent
 from ..wire.messages import Message
@@ -159,7 +159,7 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
                env: dict[str, str] | None, limits: RunLimits | None) -> api.PromptResult:
     rt.run_started()
     notices = misplaced_config(app.paths)
-    workspace = Workspace(rt.meta.workspace)  # one for the mentions and the agent
+    workspace = pinned_workspace(rt)  # one for the mentions, the agent and its gate
     if text is not None:
         text, refused = expand_mentions(text, workspace, rt.remember_file)
         notices += refused
@@ -176,6 +176,38 @@ async def _run(app: App, rt: SessionRuntime, text: str | None, mode: str | None,
         agent = Agent(rt, provider, tools, app.approvals, agent_settings, subagents=app.subagents, env=env,
                       workspace=workspace)
         return await agent.run(text, preserve_on_cancel=lambda: app.stopping)
+
+
+#: Where a session's workspace led when it first ran (the meta's state).
+WORKSPACE_ROOT = "workspace_root"
+
+
+def pinned_workspace(rt: SessionRuntime) -> Workspace:
+    """The session's workspace, resolved, and the directory it resolved to when the
+    session first ran (kept in its meta): a run refuses to start when the two differ.
+
+    The root is resolved afresh for each run (a symlinked project stays usable), so a
+    workspace replaced by a link between two runs (``proj -> /``) would otherwise move
+    where the agent may write without anyone asking. Fail closed: :class:`Conflict`,
+    naming both directories; a new session in the directory meant is the way on.
+    """
+    meta = rt.meta
+    try:
+        workspace = Workspace(meta.workspace)
+    except (OSError, RuntimeError) as exc:  # gone, unreadable, a symlink loop
+        raise NotFound(f"session {meta.id}: its workspace {meta.workspace} cannot be used: "
+                       f"{getattr(exc, 'strerror', None) or exc}", data={"workspace": meta.workspace}) from exc
+    root = str(workspace.root)
+    pinned = meta.state.get(WORKSPACE_ROOT)
+    if pinned is None:
+        meta.state[WORKSPACE_ROOT] = root
+        rt.save_meta()
+    elif pinned != root:
+        raise Conflict(f"session {meta.id}: its workspace {meta.workspace} now leads to {root}, not to "
+                       f"{pinned} where the session ran; refusing to run there (start a new session in "
+                       "the directory you mean)",
+                       data={"workspace": meta.workspace, "was": pinned, "now": root})
+    return workspace
 
 
 def settings(app: App, resolved: ResolvedModel, mode: str) -> AgentSettings:

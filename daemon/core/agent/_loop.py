@@ -93,9 +93,10 @@ class Agent:
         self.provider = provider
         self.registry = registry
         self.settings = settings
-        self.gate = Gate(runtime, approvals, settings.mode, settings.rules)
-        # The caller's, when it made one for this session already (resolving it is syscalls).
+        # The caller's, when it made one for this session already (resolving it is syscalls);
+        # the gate judges paths against the same root the tools resolve them in.
         self.workspace = workspace if workspace is not None else Workspace(runtime.meta.workspace)
+        self.gate = Gate(runtime, approvals, settings.mode, settings.rules, workspace=self.workspace)
         self.usage = Usage()
         self._tool_specs = [ToolSpec(t.name, t.description, t.schema()) for t in registry]
         self._system = system_prompt(runtime.meta.workspace)  # once per run, not per turn

@@ -35,12 +35,13 @@ class Gate:
     have changed since, and the withdrawal of a closed call's pending approval."""
 
     def __init__(self, runtime: SessionRuntime, approvals: ApprovalBackend, mode: str,
-                 rules: dict[str, dict[str, str]]) -> None:
+                 rules: dict[str, dict[str, str]], *, workspace: Workspace | None = None) -> None:
         self.rt = runtime
         self.approvals = approvals
         self.mode = mode
         self.rules = rules
-        self.workspace = Workspace(runtime.meta.workspace)
+        # The run's own workspace when given: rules judge paths where the tools resolve them.
+        self.workspace = workspace if workspace is not None else Workspace(runtime.meta.workspace)
         #: call id -> the rule subjects :meth:`check` judged for it, for :meth:`recheck`.
         self._judged: dict[str, list[str]] = {}
 
