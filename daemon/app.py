@@ -72,6 +72,7 @@ class App:
         self.endpoints: dict[str, str] = {}
         self.state = State.RUNNING
         self.shutdown_requested = asyncio.Event()
+        self._config_lock = asyncio.Lock()
         #: Runs child agents for the ``task`` tool (set by the API, which knows how to run one).
         self.subagents: Subagents | None = None
         #: Long-lived work that is not one session's run (a swarm): cancelled first on stop.
@@ -180,13 +181,16 @@ class App:
         """A config that loads: every component takes its part of it."""
         from .core.secrets import SecretStore  # deferred with hvac behind it
 
-        self.loaded = loaded
-        self.config_error = None
-        await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
-        self.recorder.configure(loaded.config)
-        self.tools = tool_registry(loaded.config)  # runs in flight keep the registry they started with
-        for warning in loaded.warnings:
-            log.warning("%s", warning)
+        # One at a time, in the order asked: a reload and a `config --set` that interleave
+        # at the await would leave the parts configured from different files.
+        async with self._config_lock:
+            self.loaded = loaded
+            self.config_error = None
+            await self.models.reconfigure(loaded.config, SecretStore(loaded.config.secrets))
+            self.recorder.configure(loaded.config)
+            self.tools = tool_registry(loaded.config)  # runs in flight keep the registry they started with
+            for warning in loaded.warnings:
+                log.warning("%s", warning)
 
     def stop_runs(self) -> None:
         """Begin an ordered shutdown: nothing new starts, and every run is cancelled

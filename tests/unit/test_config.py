@@ -497,6 +497,42 @@ async def test_watcher_survives_a_bad_edit_then_a_good_one(tmp_path: Path) -> No
         assert isinstance(gone, LoadedConfig) and gone.config == Config()
 
 
+async def test_a_read_overtaken_by_a_newer_file_is_not_applied(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload that read the file just before `config --set` replaced (and applied) a newer
+    one must not apply what it read: that would undo the set (a deny rule just added) until
+    the next event. Found in CI: a second `config --set` saw the first one undone."""
+    import threading
+
+    from codetether.daemon.core.config import _watch
+
+    path = tmp_path / "config.toml"
+    path.write_text("[session]\nmax_steps = 5\n")
+    rec = _Recorder()
+    read_done, go_on = threading.Event(), threading.Event()
+    real = _watch._read_with_identity
+
+    def slow_read(p: Path) -> Any:
+        got = real(p)
+        read_done.set()
+        go_on.wait(10)  # the reader is descheduled here, holding the older bytes
+        return got
+
+    async with ConfigWatcher(path, rec.on_change, rec.on_error, step_ms=20) as watcher:
+        monkeypatch.setattr(_watch, "_read_with_identity", slow_read)
+        _write(path, "[session]\nmax_steps = 6\n")  # the watcher reads this one...
+        assert await asyncio.to_thread(read_done.wait, 10)
+        monkeypatch.setattr(_watch, "_read_with_identity", real)
+        _write(path, '[session]\nmax_steps = 7\n[permissions.rules.bash]\n"rm *" = "deny"\n')  # ...a set
+        go_on.set()
+        got = await rec.next()
+        assert isinstance(got, LoadedConfig)
+        # what the watcher reports is the newest file, never the one read before it
+        assert got.config.session.max_steps == 7
+        assert got.config.permissions.rules["bash"] == {"rm *": "deny"}
+        assert watcher.current is got
+
+
 async def test_watcher_ignores_other_files_and_survives_callback_errors(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

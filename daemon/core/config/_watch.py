@@ -6,6 +6,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import os
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
@@ -23,6 +24,30 @@ log = logging.getLogger("codetether.daemon.config")
 _T = TypeVar("_T")
 OnChange = Callable[[LoadedConfig], Awaitable[None] | None]
 OnError = Callable[[ConfigError], Awaitable[None] | None]
+
+
+#: (device, inode, size, mtime) of a file, or None when there is none.
+_Identity = tuple[int, int, int, int] | None
+
+
+def _identity(path: Path) -> _Identity:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_with_identity(path: Path) -> tuple[bytes | None, _Identity]:
+    """The file's bytes (None: missing) and the identity of the very file they came from."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            return f.read(), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        return None, None
+    except OSError:
+        return read_config_bytes(path), _identity(path)  # raises ConfigError, saying why
 
 
 class WatcherState(enum.Enum):
@@ -163,9 +188,14 @@ class ConfigWatcher:
 
     async def _reload(self) -> None:
         try:
-            data = await asyncio.to_thread(read_config_bytes, self._path)
+            data, read = await asyncio.to_thread(_read_with_identity, self._path)
         except ConfigError as err:
             await self._call(self._on_error, err)
+            return
+        if read != _identity(self._path):
+            # Replaced while we read (a `config --set` wrote and applied a newer file):
+            # what we hold is older than what is in force, so applying it would undo that
+            # change until the next event. The newer write's own event reloads it.
             return
         if data == self._last_bytes:
             return
