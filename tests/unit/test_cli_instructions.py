@@ -111,3 +111,28 @@ def test_a_sibling_directory_with_the_same_prefix_is_outside(tmp_path):
     assert find_instruction_files(repo) == [repo / "CLAUDE.md"]
     assert find_instruction_files(tmp_path / "link") == [tmp_path / "link" / "CLAUDE.md"]
     assert "SIBLING" not in system_prompt(str(tmp_path / "link"))
+
+
+def test_a_link_swapped_after_the_check_is_not_read(tmp_path, monkeypatch):
+    """The file that is opened is checked, not its name: an AGENTS.md link that led inside
+    the repository when it was found and leads to a secret when it is read is refused."""
+    from codetether.daemon.core.agent import _instructions
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "agents.md").write_text("inside rules\n")
+    (tmp_path / "secret").write_text("SECRET-KEY\n")
+    link = repo / "AGENTS.md"
+    link.symlink_to(repo / "docs" / "agents.md")
+    assert [p.text for p in project_instructions(repo).parts] == ["inside rules\n"]
+    real_find = _instructions._find
+
+    def find_then_swap(workspace):
+        found = real_find(workspace)
+        link.unlink()
+        link.symlink_to(tmp_path / "secret")  # between the check and the open
+        return found
+
+    monkeypatch.setattr(_instructions, "_find", find_then_swap)
+    assert "SECRET-KEY" not in "".join(p.text for p in project_instructions(repo).parts)

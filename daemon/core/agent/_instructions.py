@@ -61,6 +61,11 @@ class Instructions:
 
 def find_instruction_files(workspace: str | Path) -> list[Path]:
     """The instruction files that apply to ``workspace``, farthest first."""
+    return _find(workspace)[0]
+
+
+def _find(workspace: str | Path) -> tuple[list[Path], str | None]:
+    """:func:`find_instruction_files`, and the resolved root they must lie under."""
     # os.path on strings, not pathlib: this runs once per run (one A2A task is one run),
     # and Path.resolve alone cost ~50 us a call; the syscalls are the same.
     start = os.path.abspath(workspace)
@@ -85,7 +90,7 @@ def find_instruction_files(workspace: str | Path) -> list[Path]:
             root = root or os.path.realpath(chain[-1])
             if _inside(path, root):
                 found.append(Path(directory, name))
-    return found
+    return found, root
 
 
 def _inside(path: str, root: str) -> bool:
@@ -101,27 +106,48 @@ def _inside(path: str, root: str) -> bool:
 
 
 _lock = threading.Lock()
-#: path -> (mtime_ns, size, text): a file is read again only when it changed.
-_cache: dict[Path, tuple[int, int, str]] = {}
+#: path -> (device, inode, mtime_ns, size, text): a file is read again only when it changed
+#: (or the name now leads to another file).
+_cache: dict[Path, tuple[int, int, int, int, str]] = {}
 
 
-def _read(path: Path) -> tuple[str, int] | None:
+def _read(path: Path, root: str) -> tuple[str, int] | None:
     try:
         st = path.stat()
     except OSError:
         return None
     with _lock:
         hit = _cache.get(path)
-    if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
-        return hit[2], st.st_size
+    if hit is not None and hit[:4] == (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size):
+        return hit[4], st.st_size
     try:
-        with path.open("rb") as fh:  # never more than the cap (a huge file is cut, not loaded)
-            text = fh.read(MAX_INSTRUCTIONS_BYTES + 4).decode("utf-8", errors="replace")
+        with path.open("rb") as fh:
+            # What was opened is checked, not the name: a link swapped since _find checked
+            # it (to ~/.ssh/id_rsa, say) is refused here.
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or not _opened_inside(fh.fileno(), path, root):
+                return None
+            text = fh.read(MAX_INSTRUCTIONS_BYTES + 4).decode("utf-8", errors="replace")  # never more
     except OSError:
         return None
     with _lock:
-        _cache[path] = (st.st_mtime_ns, st.st_size, text)
+        _cache[path] = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, text)
     return text, st.st_size
+
+
+def _opened_inside(fd: int, path: Path, root: str) -> bool:
+    """Whether the open file ``fd`` lies under ``root``: its path from /proc (Linux); else
+    the name resolved again and checked to be that same file."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        try:
+            real = os.path.realpath(path, strict=True)
+            if not os.path.samestat(os.stat(real), os.fstat(fd)):
+                return False
+        except (OSError, RuntimeError):
+            return False
+    return real == root or real.startswith(os.path.join(root, ""))
 
 
 def _cut(text: str, budget: int) -> str:
@@ -131,7 +157,8 @@ def _cut(text: str, budget: int) -> str:
 
 def project_instructions(workspace: str | Path, cap: int = MAX_INSTRUCTIONS_BYTES) -> Instructions:
     """The instruction files for ``workspace``, read (or taken from the cache) and capped."""
-    files = [(path, got) for path in find_instruction_files(workspace) if (got := _read(path))]
+    found, root = _find(workspace)
+    files = [(path, got) for path in found if root is not None and (got := _read(path, root))]
     budget = cap
     kept: list[InstructionPart] = []
     for path, (text, size) in reversed(files):  # the nearest first: they keep their text
