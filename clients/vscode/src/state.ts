@@ -41,12 +41,17 @@ export class FileState implements StateStore {
   /** On disk before it returns; when the file cannot be written, the Memento keeps the value. */
   update(key: string, value: unknown): Thenable<void> {
     this.data[key] = structuredClone(value);
+    const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       fs.mkdirSync(this.dir, { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, JSON.stringify(this.data), { mode: 0o600 });
       fs.renameSync(tmp, this.file);
     } catch (err) {
+      try {
+        fs.rmSync(tmp, { force: true }); // a half-written copy is not left behind
+      } catch {
+        // the folder itself is unusable: there is no copy to remove
+      }
       logger().warn(`chat state not written to ${this.file}: ${err instanceof Error ? err.message : String(err)}`);
       delete this.data[key];
       return this.fallback?.update(key, value) ?? Promise.resolve();

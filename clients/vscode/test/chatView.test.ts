@@ -234,6 +234,11 @@ describe("ChatView", () => {
       void blocked.update("k", 1);
       assert.equal(fallback.get("k"), 1);
       assert.equal(blocked.get("k"), 1);
+      // a write that fails at the rename leaves no temp file behind
+      fs.mkdirSync(path.join(dir, "taken", "codetether-state.json"), { recursive: true });
+      const taken = new FileState(path.join(dir, "taken"), new Store());
+      void taken.update("k", 2);
+      assert.deepEqual(fs.readdirSync(path.join(dir, "taken")), ["codetether-state.json"]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
