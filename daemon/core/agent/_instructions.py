@@ -102,7 +102,12 @@ def _inside(path: str, root: str) -> bool:
         st = os.stat(real)
     except (OSError, RuntimeError):
         return False
-    return stat.S_ISREG(st.st_mode) and (real == root or real.startswith(os.path.join(root, "")))
+    return stat.S_ISREG(st.st_mode) and _under(real, root)
+
+
+def _under(real: str, root: str) -> bool:
+    """Whether the resolved path ``real`` is ``root`` or lies beneath it."""
+    return real == root or real.startswith(os.path.join(root, ""))
 
 
 _lock = threading.Lock()
@@ -147,7 +152,7 @@ def _opened_inside(fd: int, path: Path, root: str) -> bool:
                 return False
         except (OSError, RuntimeError):
             return False
-    return real == root or real.startswith(os.path.join(root, ""))
+    return _under(real, root)
 
 
 def _cut(text: str, budget: int) -> str:
