@@ -108,6 +108,38 @@ async def test_calls_beyond_the_bound_are_refused_and_the_deadline_reaches_the_a
         await server.stop(None)
 
 
+async def test_a_caller_at_the_bound_calling_again_at_once_is_never_refused(held: Held) -> None:
+    """The slot of an answered call is free when its answer arrives (grpcio's own count
+    lags the status: back-to-back calls at the bound were sometimes refused)."""
+    held.release.set()
+    server = await _serve(held, max_concurrent_rpcs=1)
+    try:
+        async with grpc.aio.insecure_channel(server.address) as chan:
+            stub = a2a_pb2_grpc.A2AServiceStub(chan)
+            for n in range(1000):
+                assert (await stub.GetTask(a2a_pb2.GetTaskRequest(id=f"t{n}"), metadata=AUTH)).id == f"t{n}"
+            call = stub.SubscribeToTask(a2a_pb2.SubscribeToTaskRequest(id="s"), metadata=AUTH)
+            assert [r.task.status.state async for r in call][-1] == a2a_pb2.TASK_STATE_COMPLETED
+            assert (await stub.GetTask(a2a_pb2.GetTaskRequest(id="after"), metadata=AUTH)).id == "after"
+    finally:
+        await server.stop(None)
+
+
+async def test_a_refused_token_takes_no_slot(held: Held) -> None:
+    held.release.set()
+    server = await _serve(held, max_concurrent_rpcs=1)
+    try:
+        async with grpc.aio.insecure_channel(server.address) as chan:
+            stub = a2a_pb2_grpc.A2AServiceStub(chan)
+            for _ in range(3):
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await stub.GetTask(a2a_pb2.GetTaskRequest(id="x"), metadata=(("authorization", "Bearer no"),))
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert (await stub.GetTask(a2a_pb2.GetTaskRequest(id="ok"), metadata=AUTH)).id == "ok"
+    finally:
+        await server.stop(None)
+
+
 async def test_stop_cancels_calls_still_running_after_the_grace(held: Held) -> None:
     server = await _serve(held)
     async with grpc.aio.insecure_channel(server.address) as chan:

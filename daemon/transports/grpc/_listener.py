@@ -1,7 +1,9 @@
 """The gRPC listener: one grpcio aio server with the two A2A services, health and reflection.
 
-Bounds: at most ``max_concurrent_rpcs`` calls at once (grpcio answers the next one
-RESOURCE_EXHAUSTED), requests of at most ``max_message_bytes``, and no SO_REUSEPORT, so
+Bounds: at most ``max_concurrent_rpcs`` A2A calls at once (the next one is answered
+RESOURCE_EXHAUSTED; counted by the handlers, see :class:`._service.Slots`, with grpcio's
+own bound at twice that for health and reflection), requests of at most
+``max_message_bytes``, and no SO_REUSEPORT, so
 a second daemon on a taken port fails to start instead of sharing it silently. Health
 (``grpc.health.v1.Health``) and reflection stay public; the A2A services need the bearer
 token (see :mod:`._service`). The server runs on grpc's own loop thread and the API on
@@ -23,7 +25,7 @@ from ...api import API
 from ...errors import Unavailable
 from ._generated import _pool, a2a_pb2, a2a_v0_3_pb2
 from ._loop import grpc_loop, run_on
-from ._service import Service
+from ._service import Service, Slots
 from ._v03 import ProtoJsonV03, V03Adapter
 
 __all__ = ["GrpcListener", "ListenerState"]
@@ -75,9 +77,11 @@ class GrpcListener:
         self.state = ListenerState.NEW
         v1 = a2a_pb2.DESCRIPTOR.services_by_name["A2AService"]
         v03 = a2a_v0_3_pb2.DESCRIPTOR.services_by_name["A2AService"]
+        slots = Slots(max_concurrent_rpcs)
         self._services = [
-            Service(api, v1, token=token, version="1.0"),
-            Service(api, v03, token=token, version="0.3", adapter=v03_api_adapter or ProtoJsonV03()),
+            Service(api, v1, token=token, version="1.0", slots=slots),
+            Service(api, v03, token=token, version="0.3", adapter=v03_api_adapter or ProtoJsonV03(),
+                    slots=slots),
         ]
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -105,7 +109,7 @@ class GrpcListener:
 
     async def _start(self, owner: asyncio.AbstractEventLoop) -> int:
         server = grpc.aio.server(
-            maximum_concurrent_rpcs=self.max_concurrent_rpcs,
+            maximum_concurrent_rpcs=2 * self.max_concurrent_rpcs + 16,
             options=[("grpc.so_reuseport", 0),
                      ("grpc.max_receive_message_length", self.max_message_bytes),
                      ("grpc.max_send_message_length", self.max_message_bytes)])

@@ -29,7 +29,7 @@ from ._loop import run_on
 from ._status import status_of
 from ._v03 import V03Adapter
 
-__all__ = ["PRINCIPAL", "Service"]
+__all__ = ["PRINCIPAL", "Service", "Slots"]
 
 log = logging.getLogger("codetether.grpc")
 
@@ -49,6 +49,31 @@ def _version_ok(wanted: str, got: str | None) -> bool:
     return major == want_major and minor == want_minor
 
 
+class Slots:
+    """At most ``size`` A2A calls at once, counted by the handlers themselves.
+
+    grpcio's own ``maximum_concurrent_rpcs`` frees a call's slot only after its status
+    went out, so a client that gets its answer and calls again at once could be refused
+    although it holds nothing. A slot taken here is given back before the answer is
+    sent. Only grpc's loop thread touches it, so a plain count is enough.
+    """
+
+    __slots__ = ("size", "used")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+
+    def take(self) -> bool:
+        if self.used >= self.size:
+            return False
+        self.used += 1
+        return True
+
+    def give(self) -> None:
+        self.used -= 1
+
+
 @dataclass(frozen=True, slots=True)
 class _Rpc:
     name: str
@@ -65,8 +90,9 @@ class Service:
     """
 
     def __init__(self, api: API, service: descriptor.ServiceDescriptor, *, token: str, version: str,
-                 adapter: V03Adapter | None = None) -> None:
+                 adapter: V03Adapter | None = None, slots: Slots | None = None) -> None:
         self.api = api
+        self._slots = slots or Slots(256)
         self.full_name = service.full_name
         self.version = version
         self._token = token.encode()
@@ -94,7 +120,7 @@ class Service:
                 ) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
         async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
             started = time.perf_counter()
-            await self._authenticate(rpc, context, started, owner)
+            await self._admit(rpc, context, started, owner)
             ctx: CallContext | None = None
             try:
                 name, params, ctx = self._decode(rpc, raw, context, owner)
@@ -105,6 +131,7 @@ class Service:
                 log.exception("%s/%s failed", self.full_name, rpc.name)
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
+                self._slots.give()
                 # Answered, failed or cancelled (CancelledError passes here): _call closed
                 # it on the API's loop, unless it was cancelled before it began there.
                 if ctx is not None and not ctx.closed.is_set():
@@ -119,7 +146,7 @@ class Service:
                   ) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
         async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
             started = time.perf_counter()
-            await self._authenticate(rpc, context, started, owner)
+            await self._admit(rpc, context, started, owner)
             ctx: CallContext | None = None
             try:
                 name, params, ctx = self._decode(rpc, raw, context, owner)
@@ -140,6 +167,7 @@ class Service:
                 log.exception("%s/%s failed", self.full_name, rpc.name)
                 err = CodetetherError(f"internal error in {rpc.name}")
             finally:
+                self._slots.give()
                 _close_on(owner, ctx)
             if ctx is None:
                 self._record(rpc, context, started, err, owner)
@@ -155,8 +183,13 @@ class Service:
         finally:
             _close(ctx)
 
-    async def _authenticate(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
-                            owner: asyncio.AbstractEventLoop) -> None:
+    async def _admit(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
+                     owner: asyncio.AbstractEventLoop) -> None:
+        """Take a slot for a call with the right bearer token, or refuse it.
+
+        A missing or wrong token is UNAUTHENTICATED, a call beyond the bound
+        RESOURCE_EXHAUSTED. The caller gives the slot back when the call is over.
+        """
         given = b""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
@@ -167,6 +200,8 @@ class Service:
             # No error class for this in the one table yet: a plain status, no details.
             self._record(rpc, context, started, None, owner, denied=True)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+        if not self._slots.take():
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
 
     def _record(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
                 err: CodetetherError | None, owner: asyncio.AbstractEventLoop, *, denied: bool = False) -> None:
