@@ -338,6 +338,13 @@ async def test_malformed_bytes_are_invalid_argument_and_the_server_keeps_serving
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await unknown(b"", metadata=AUTH)
     assert missing.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # well-formed protobuf that JSON cannot hold (an infinite number in a Value)
+    infinite = a2a_pb2.SendMessageRequest(message=a2a_pb2.Message(message_id="m", role=a2a_pb2.ROLE_USER))
+    infinite.message.parts.add().data.number_value = float("inf")
+    with pytest.raises(grpc.aio.AioRpcError) as unreadable:
+        await a2a_pb2_grpc.A2AServiceStub(channel).SendMessage(infinite, metadata=AUTH)
+    assert unreadable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _error_info(unreadable.value).reason == "INVALID_PARAMS"
     listed = await a2a_pb2_grpc.A2AServiceStub(channel).ListTasks(a2a_pb2.ListTasksRequest(), metadata=AUTH)
     assert listed.page_size == 50
 

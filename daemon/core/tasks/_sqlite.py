@@ -9,7 +9,10 @@ that can scan (a list), the call runs in a worker thread (``asyncio.to_thread``)
 where a write may wait on another process's lock (``busy_timeout``) without stalling
 the event loop. Checkpoints, which fsync, never run on the calling thread: automatic
 checkpoints are off and every :data:`CHECKPOINT_EVERY` writes a passive one runs in
-a worker thread.
+a worker thread, on a connection of its own, so the writes go on inline while it
+waits for the disk (WAL lets a passive checkpoint and a writer run at once; on the
+shared connection every write during a checkpoint's fsync went to a thread and waited
+for it: a stall of milliseconds every 128 tasks).
 
 One connection serves every thread; ``_lock`` (a threading lock) serialises its use
 and guards ``_conn`` and ``_error``. The file is opened on first use (in a worker
@@ -108,6 +111,8 @@ class SqliteTaskStore:
         self._closed = False
         self._writes = 0  # since the last checkpoint
         self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None  # the checkpoints' own connection
+        self._checkpoint_lock = threading.Lock()  # guards it (a checkpoint against close)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -191,12 +196,16 @@ class SqliteTaskStore:
         self._writes = 0
 
         def checkpoint() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    try:
-                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    except sqlite3.Error:  # the next write says what is wrong
-                        pass
+            with self._checkpoint_lock:
+                if self._closed:
+                    return
+                try:
+                    if self._checkpointer is None:
+                        self._checkpointer = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                                             check_same_thread=False)
+                    self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:  # the next write says what is wrong
+                    pass
 
         self._checkpoint = asyncio.get_running_loop().run_in_executor(None, checkpoint)
 
@@ -349,6 +358,10 @@ class SqliteTaskStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        with self._checkpoint_lock:  # after a checkpoint still running
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
 
 
 def _push(row: tuple[Any, ...]) -> PushConfigRecord:

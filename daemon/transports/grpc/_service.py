@@ -23,8 +23,8 @@ import msgspec
 from google.protobuf import descriptor, json_format, message, message_factory
 
 from ...api import API, CallContext, CallRecord
-from ...errors import CodetetherError, InvalidAgentResponse, ParseError, VersionNotSupported
-from ._fastjson import Unsupported, from_dict
+from ...errors import CodetetherError, InvalidAgentResponse, InvalidParams, ParseError, VersionNotSupported
+from ._fastjson import Unsupported, encode, to_json
 from ._loop import run_on
 from ._status import status_of
 from ._v03 import V03Adapter
@@ -120,10 +120,10 @@ class Service:
                 ) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
         async def unary(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
             started = time.perf_counter()
-            await self._admit(rpc, context, started, owner)
+            version = await self._admit(rpc, context, started, owner)
             ctx: CallContext | None = None
             try:
-                name, params, ctx = self._decode(rpc, raw, context, owner)
+                name, params, ctx = self._decode(rpc, raw, context, owner, version)
                 return self._encode(rpc, await run_on(owner, self._call(name, params, ctx)))
             except CodetetherError as exc:
                 err = exc
@@ -146,10 +146,10 @@ class Service:
                   ) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
         async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
             started = time.perf_counter()
-            await self._admit(rpc, context, started, owner)
+            version = await self._admit(rpc, context, started, owner)
             ctx: CallContext | None = None
             try:
-                name, params, ctx = self._decode(rpc, raw, context, owner)
+                name, params, ctx = self._decode(rpc, raw, context, owner, version)
                 items = cast(AsyncGenerator[Any, None], self.api.stream(name, params, ctx))
                 try:
                     while True:
@@ -184,24 +184,29 @@ class Service:
             _close(ctx)
 
     async def _admit(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
-                     owner: asyncio.AbstractEventLoop) -> None:
-        """Take a slot for a call with the right bearer token, or refuse it.
+                     owner: asyncio.AbstractEventLoop) -> str | None:
+        """Take a slot for a call with the right bearer token, or refuse it; the
+        ``a2a-version`` the call asked for (metadata is read once, here).
 
         A missing or wrong token is UNAUTHENTICATED, a call beyond the bound
         RESOURCE_EXHAUSTED. The caller gives the slot back when the call is over.
         """
         given = b""
+        version: str | None = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and isinstance(value, str):
                 scheme, _, credentials = value.partition(" ")
                 if scheme.lower() == "bearer":
                     given = credentials.strip().encode()
+            elif key == "a2a-version" and isinstance(value, str):
+                version = value
         if not given or not hmac.compare_digest(given, self._token):
             # No error class for this in the one table yet: a plain status, no details.
             self._record(rpc, context, started, None, owner, denied=True)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
         if not self._slots.take():
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+        return version
 
     def _record(self, rpc: _Rpc, context: grpc.aio.ServicerContext, started: float,
                 err: CodetetherError | None, owner: asyncio.AbstractEventLoop, *, denied: bool = False) -> None:
@@ -224,9 +229,7 @@ class Service:
                 log.exception("call observer failed")
 
     def _decode(self, rpc: _Rpc, raw: bytes, context: grpc.aio.ServicerContext,
-                owner: asyncio.AbstractEventLoop) -> tuple[str, Json, CallContext]:
-        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        got = metadata.get("a2a-version")
+                owner: asyncio.AbstractEventLoop, got: str | None) -> tuple[str, Json, CallContext]:
         if not _version_ok(self.version, got):
             raise VersionNotSupported(f"A2A version {got!r} is not served by {self.full_name} "
                                       f"(it speaks {self.version})", data={"version": got})
@@ -235,7 +238,13 @@ class Service:
         except message.DecodeError as exc:
             raise ParseError(f"{rpc.name}: the request is not a valid {rpc.request.DESCRIPTOR.full_name}",
                              data={"rpc": rpc.name}) from exc
-        params: Json = json_format.MessageToDict(request)
+        try:
+            params = to_json(request)
+        except Unsupported:
+            try:
+                params = json_format.MessageToDict(request)
+            except json_format.Error as exc:  # e.g. an infinite number in a Value: JSON has none
+                raise InvalidParams(f"{rpc.name}: {exc}", data={"rpc": rpc.name}) from exc
         name = rpc.name
         if self._adapter is not None:
             name, params = self._adapter.request(rpc.name, params)
@@ -251,13 +260,12 @@ class Service:
         if self._adapter is not None:
             data = self._adapter.result(rpc.name, data)
         try:
-            out = from_dict(data, rpc.response)
+            return encode(data, rpc.response)
         except Unsupported:
-            out = None
-        try:
-            if out is None:  # what the fast path does not build, ParseDict does (or refuses)
-                # 0.3 answers are a lossy down-conversion: fields 0.3 lacks are dropped.
-                out = json_format.ParseDict(data, rpc.response(), ignore_unknown_fields=self._adapter is not None)
+            pass
+        try:  # what the fast path does not write, ParseDict builds (or refuses)
+            # 0.3 answers are a lossy down-conversion: fields 0.3 lacks are dropped.
+            out = json_format.ParseDict(data, rpc.response(), ignore_unknown_fields=self._adapter is not None)
         except json_format.ParseError as exc:
             raise InvalidAgentResponse(f"{rpc.name}: the answer does not fit "
                                        f"{rpc.response.DESCRIPTOR.full_name}: {exc}") from exc
