@@ -15,6 +15,7 @@ import pytest
 from codetether.daemon.api import API, CallContext
 from codetether.daemon.api.a2a import A2AAPI, build_a2a_api
 from codetether.daemon.app import App
+from codetether.daemon.core.tasks import TaskQuery
 from codetether.daemon.errors import (
     Conflict,
     InvalidParams,
@@ -293,3 +294,45 @@ async def test_list_tasks_pages_and_filters(make: Callable[..., Any]):
     for bad in ({"pageSize": 0}, {"pageSize": 101}, {"pageToken": "garbage!"}, {"historyLength": -1}):
         with pytest.raises(InvalidParams):
             await peer.call("ListTasks", bad)
+
+
+async def test_a_blocking_send_writes_its_task_once_and_keeps_it(make: Callable[..., Any]):
+    peer = await make(["Written once."])
+    store = peer.a2a.manager.store
+    writes: list[str] = []
+    for name in ("create", "save"):
+        real = getattr(store, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            writes.append(_name)
+            return _real(*args, **kwargs)
+
+        setattr(store, name, counted)
+    task = await peer.send("once", contextId="ctx-once")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    # the first state change (WORKING) inserts the task with its context's binding; the end updates it
+    assert writes == ["create", "save"]
+    rec = await store.get(task["id"])
+    assert rec is not None and rec.state == "TASK_STATE_COMPLETED"
+    assert await store.context_session("ctx-once") == rec.session_id
+
+
+async def test_a_store_that_cannot_write_refuses_the_task_and_the_agent_never_runs(
+        make: Callable[..., Any]):
+    from codetether.daemon.errors import Unavailable
+    peer = await make([{"tool": "bash", "arguments": {"command": "echo ran > ran.txt"}}, "The agent ran."],
+                      a2a_config='approval_mode = "auto"')
+    store = peer.a2a.manager.store
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise Unavailable("task store: disk full", data={"store": "tasks"})
+
+    store.create = broken  # type: ignore[method-assign]
+    with pytest.raises(Unavailable, match="disk full"):
+        await peer.send("refused")
+    assert not (peer.workspace / "ran.txt").exists()  # the run stopped before the agent began
+    assert (await store.list(TaskQuery())).tasks == []
+    del store.create  # writable again: the next task runs, is written and the tool runs
+    task = await peer.send("allowed")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert (peer.workspace / "ran.txt").read_text() == "ran\n"

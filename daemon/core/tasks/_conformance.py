@@ -168,6 +168,8 @@ class ConformanceRun(TaskRun):
             elif step.kind == "artifact":
                 await self.artifact(step)
             elif step.kind == "pause":
+                if not self.live.stored:  # a task that runs on is on disk while it does
+                    await self.save()
                 await asyncio.sleep(LONG_RUN_SECONDS)
             elif step.kind == "input":
                 self.live.question = _QUESTION  # before it is published: the reply may be quick

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ...errors import Unavailable
+from ...errors import CodetetherError, Unavailable
 from ...wire import a2a
 from ._convert import FINAL_STATES, TERMINAL_STATES
 from ._store import PushConfigRecord, TaskRecord
@@ -77,7 +77,13 @@ class LiveTask:
     ``push`` its push configs
     (cached: delivery never reads the store per update); ``cancel_requested`` that
     CancelTask asked for the end the run is heading to; ``dropped`` counts readers
-    cut off for being slow."""
+    cut off for being slow.
+
+    ``stored`` is False while the task's record has not been written yet: a blocking
+    SendMessage's task is written by its run's first state change (the first write
+    inserts it, binding its context when ``bind_context``), one write fewer per task.
+    ``store_error`` is what that first write failed with, if it did (the caller is
+    answered with it)."""
 
     record: TaskRecord
     run: asyncio.Task[None] | None = None
@@ -88,6 +94,9 @@ class LiveTask:
     cancel_requested: bool = False
     dropped: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    stored: bool = True
+    bind_context: bool = False
+    store_error: CodetetherError | None = None
 
     def subscribe(self) -> Subscription:
         """A new reader of this task's updates, from now on."""

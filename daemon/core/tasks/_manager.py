@@ -76,13 +76,15 @@ class TaskManager:
         if self.conformance and (reply := direct_reply(request.message)) is not None:
             return reply
         config = request.configuration or a2a.SendMessageConfiguration()
-        live, sub = await self._begin(request, principal)
+        live, sub = await self._begin(request, principal, defer=not config.return_immediately)
         try:
             if not config.return_immediately:
                 async for _ in sub.items(interrupted_too=True):
                     pass
         finally:
             live.unsubscribe(sub)
+        if not live.stored and live.store_error is not None:
+            raise live.store_error  # the task was never written: say so, as a failed create did
         return to_task(live.record, history_length=config.history_length)
 
     async def stream(self, request: a2a.SendMessageRequest, principal: str,
@@ -100,8 +102,12 @@ class TaskManager:
         finally:
             live.unsubscribe(sub)
 
-    async def _begin(self, request: a2a.SendMessageRequest, principal: str,
+    async def _begin(self, request: a2a.SendMessageRequest, principal: str, *, defer: bool = False,
                      ) -> tuple[LiveTask, Subscription]:
+        """Start (or continue) the task. With ``defer`` (a caller that waits for the
+        end and is told nothing before), a new task is written by its run's first
+        state change instead of here; a task that is announced at once (streamed,
+        returned at once, or with a webhook) is written before that."""
         await self._recover()
         message = request.message
         if message.role == "ROLE_AGENT":
@@ -116,7 +122,7 @@ class TaskManager:
             sub = live.subscribe()
             self._answer(live, message, text)
             return live, sub
-        live = await self._new_task(message, request.metadata, principal)
+        live = await self._new_task(message, request.metadata, principal, defer=defer and push is None)
         if push is not None:
             await self._add_push(live, push)
         sub = live.subscribe()
@@ -147,7 +153,7 @@ class TaskManager:
         live.runner.answer(question, message, text)
 
     async def _new_task(self, message: a2a.Message, metadata: dict[str, Any] | None,
-                        principal: str) -> LiveTask:
+                        principal: str, *, defer: bool = False) -> LiveTask:
         context_id = message.context_id or new_id()
         if (running := self._by_context.get(context_id)) is not None:
             raise Conflict(f"context {context_id} has an unfinished task ({running}); wait for it, "
@@ -167,8 +173,11 @@ class TaskManager:
                             metadata={**(metadata or {}), "principal": principal},
                             created_at=now, updated_at=now)
         record.history.append(self._stored_message(message, record))
-        await self.store.create(record, bind_context=new_session)  # the binding and the task: one write
-        live = LiveTask(record)
+        if defer:  # written by the run's first state change (LiveTask.stored)
+            live = LiveTask(record, stored=False, bind_context=new_session)
+        else:
+            await self.store.create(record, bind_context=new_session)  # the binding and the task: one write
+            live = LiveTask(record)
         self._live[record.id] = live
         self._by_context[context_id] = record.id
         return live

@@ -101,6 +101,8 @@ class TaskRun:
         result: PromptResult | None = None
         try:
             await self.set_status("TASK_STATE_WORKING")
+            if self.live.store_error is not None:
+                raise self.live.store_error  # never stored: the agent does not start
             async with contextlib.aclosing(self.sessions.prompt(
                     self.live.record.session_id, text, self.mode)) as items:
                 async for item in items:
@@ -198,12 +200,20 @@ class TaskRun:
             task_id=rec.id, context_id=rec.context_id, status=status))
 
     async def save(self) -> None:
-        """Persist the record; a store that fails is logged, the run goes on (the live
-        record still answers GetTask)."""
+        """Persist the record (the first write of a task not stored yet inserts it);
+        a store that fails is logged, the run goes on (the live record still answers
+        GetTask). A task whose first write failed keeps the error: its caller gets it."""
+        live = self.live
         try:
-            await self.store.save(self.live.record)
+            if live.stored:
+                await self.store.save(live.record)
+            else:
+                await self.store.create(live.record, bind_context=live.bind_context)
+                live.stored, live.store_error = True, None
         except CodetetherError as exc:
-            log.warning("task %s: not saved: %s", self.live.record.id, exc.message)
+            if not live.stored:
+                live.store_error = exc
+            log.warning("task %s: not saved: %s", live.record.id, exc.message)
 
     async def publish(self, item: a2a.StreamResponse) -> None:
         """To the subscribers, then to push delivery."""
