@@ -83,7 +83,8 @@ async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) 
 class _Hop(Generic[T]):
     """One coroutine sent to ``there`` and its outcome brought back to ``here``."""
 
-    __slots__ = ("_coro", "_ended", "_finished", "_lock", "_stopped", "_task", "here", "result", "there")
+    __slots__ = ("_coro", "_delivered", "_ended", "_finished", "_lock", "_stopped", "_task", "here", "result",
+                 "there")
 
     def __init__(self, there: asyncio.AbstractEventLoop, here: asyncio.AbstractEventLoop,
                  coro: Coroutine[Any, Any, T]) -> None:
@@ -93,6 +94,7 @@ class _Hop(Generic[T]):
         self._task: asyncio.Task[T] | None = None
         self._stopped = False
         self._finished = False  # the task's outcome reached ``here`` (set and read there only)
+        self._delivered = False  # a result was sent from the task's last step (set and read on ``there``)
         self._ended: asyncio.Future[None] | None = None  # made by cancel(), set by _deliver()
         self._lock = threading.Lock()  # start() (there) against cancel() (here)
 
@@ -105,16 +107,36 @@ class _Hop(Generic[T]):
             if self._stopped:
                 coro.close()
                 return
-            self._task = task = self.there.create_task(coro)
+            self._task = task = self.there.create_task(self._send(coro))
         task.add_done_callback(self._done)
 
+    async def _send(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``coro``; its result goes back from this last step, a loop iteration before
+        the task's done callback would run (failures and cancels go through that)."""
+        result = await coro
+        self._delivered = True
+        try:
+            self.here.call_soon_threadsafe(self._deliver_result, result)
+        except RuntimeError:  # the caller's loop is gone: nobody is left to tell
+            pass
+        return result
+
     def _done(self, task: asyncio.Task[T]) -> None:
+        if self._delivered:
+            return
         # Retrieved here, so a failure nobody waits for any more is not logged as lost.
         exc = None if task.cancelled() else task.exception()
         try:
             self.here.call_soon_threadsafe(self._deliver, task, exc)
         except RuntimeError:  # the caller's loop is gone: nobody is left to tell
             pass
+
+    def _deliver_result(self, result: T) -> None:
+        self._finished = True
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
+        if not self.result.done():  # else the caller gave up
+            self.result.set_result(result)
 
     def _deliver(self, task: asyncio.Task[T], exc: BaseException | None) -> None:
         self._finished = True
