@@ -78,6 +78,42 @@ def test_encode_declines_what_parsedict_must_decide(cls: type[message.Message], 
         encode(data, cls)
 
 
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [50, 600])
+def test_encode_leaves_deep_nesting_to_parsedict(depth: int) -> None:
+    data = {"id": "t", "metadata": _nested(depth)}
+    with pytest.raises(Unsupported):  # not bytes no decoder takes, nor a RecursionError
+        encode(data, a2a_pb2.Task)
+    with pytest.raises(json_format.ParseError, match="too deep"):
+        _parsedict(data, a2a_pb2.Task)
+
+
+def test_encode_keeps_what_nests_within_bounds() -> None:
+    data = {"id": "t", "metadata": _nested(20)}
+    assert a2a_pb2.Task.FromString(encode(data, a2a_pb2.Task)) == _parsedict(data, a2a_pb2.Task)
+
+
+def test_a_double_too_big_for_a_float_is_declined() -> None:
+    from google.protobuf import wrappers_pb2
+    with pytest.raises(Unsupported):
+        encode({"value": 10 ** 400}, wrappers_pb2.DoubleValue)
+
+
+def test_a_timestamp_json_cannot_spell_is_declined_by_to_json() -> None:
+    request = a2a_pb2.ListTasksRequest()
+    request.status_timestamp_after.seconds = 253402300800  # year 10000
+    with pytest.raises(Unsupported):
+        to_json(request)
+    with pytest.raises(json_format.SerializeToJsonError):
+        json_format.MessageToDict(request)  # the service's fallback: INVALID_PARAMS
+
+
 def test_empty_sub_messages_are_present_as_parsedict_makes_them() -> None:
     data = {"task": {"id": "t", "status": {}, "metadata": {}, "history": [{}]}}
     fast = a2a_pb2.SendMessageResponse.FromString(encode(data, a2a_pb2.SendMessageResponse))

@@ -345,6 +345,11 @@ async def test_malformed_bytes_are_invalid_argument_and_the_server_keeps_serving
         await a2a_pb2_grpc.A2AServiceStub(channel).SendMessage(infinite, metadata=AUTH)
     assert unreadable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _error_info(unreadable.value).reason == "INVALID_PARAMS"
+    far = a2a_pb2.ListTasksRequest()
+    far.status_timestamp_after.seconds = 253402300800  # year 10000: no RFC 3339 spelling
+    with pytest.raises(grpc.aio.AioRpcError) as undated:
+        await a2a_pb2_grpc.A2AServiceStub(channel).ListTasks(far, metadata=AUTH)
+    assert _error_info(undated.value).reason == "INVALID_PARAMS"
     listed = await a2a_pb2_grpc.A2AServiceStub(channel).ListTasks(a2a_pb2.ListTasksRequest(), metadata=AUTH)
     assert listed.page_size == 50
 

@@ -10,14 +10,16 @@ the request ~60 us, a fifth of a whole SendMessage. So:
   message type. It handles the shapes the API answers with (messages, repeated messages
   and strings, strings, bools, 32/64-bit ints, doubles, enums by name, Timestamp and
   Struct/Value/ListValue); anything else (a map, bytes, an int given as a string, a key
-  the type lacks, a type mismatch, a null Value, two members of one oneof) raises
+  the type lacks, a type mismatch, a null Value, two members of one oneof, nesting
+  past :data:`MAX_DEPTH`) raises
   :class:`Unsupported`, and the caller falls back to ``ParseDict``, which then gives its
   own answer or error. So what it returns parses to the message ``ParseDict`` would
   have built.
 - :func:`to_json` reads a parsed message (upb's ``ListFields``) into the dict
   ``MessageToDict`` gives, for the same kinds; a field of any other kind (a map, a
-  well-known type other than those) raises :class:`Unsupported` and the caller uses
-  ``MessageToDict``.
+  well-known type other than those) or a value JSON cannot hold (a Timestamp outside
+  years 1-9999, an infinite number in a Value) raises :class:`Unsupported` and the
+  caller uses ``MessageToDict``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ _KINDS = {_FD.TYPE_STRING: _STRING, _FD.TYPE_BOOL: _BOOL, _FD.TYPE_INT32: _INT32
 _WKT_KINDS = {_TIMESTAMP: _TIMESTAMP_FIELD, _STRUCT: _STRUCT_FIELD, _VALUE: _VALUE_FIELD,
               _LIST_VALUE: _LIST_FIELD}
 _VARINT, _I64, _LEN = 0, 1, 2
+#: Nested messages (a Struct, a Value and a ListValue each count) past which ParseDict
+#: decides: it refuses past 100 levels, and protobuf decoders refuse what nests deeper
+#: than 100 (so would every client).
+MAX_DEPTH = 64
 _pack_double = struct.Struct("<d").pack
 
 
@@ -136,9 +142,11 @@ def _plan(desc: descriptor.Descriptor) -> _Plan:
     return plan
 
 
-def _message(plan: _Plan, data: Any) -> bytearray:
+def _message(plan: _Plan, data: Any, depth: int) -> bytearray:
     if type(data) is not dict:
         raise Unsupported("not an object")
+    if depth > MAX_DEPTH:
+        raise Unsupported("nested too deep")
     out = bytearray()
     oneofs: set[str] | None = None
     for key, value in data.items():
@@ -163,13 +171,13 @@ def _message(plan: _Plan, data: Any) -> bytearray:
             for item in value:
                 if item is None:
                     raise Unsupported(key)
-                _write(out, field, item, True)
+                _write(out, field, item, True, depth)
         else:
-            _write(out, field, value, field.presence)
+            _write(out, field, value, field.presence, depth)
     return out
 
 
-def _write(out: bytearray, field: _Field, value: Any, present: bool) -> None:
+def _write(out: bytearray, field: _Field, value: Any, present: bool, depth: int) -> None:
     """One value of ``field``; a proto3 scalar without presence is left out at its default."""
     kind = field.kind
     if kind == _STRING:
@@ -179,7 +187,7 @@ def _write(out: bytearray, field: _Field, value: Any, present: bool) -> None:
             _put(out, field.tag, value.encode())
     elif kind == _MESSAGE:
         assert field.plan is not None
-        _put(out, field.tag, _message(field.plan, value))
+        _put(out, field.tag, _message(field.plan, value, depth + 1))
     elif kind == _ENUM:
         assert field.enum is not None
         number = field.enum.get(value) if type(value) is str else None
@@ -197,15 +205,18 @@ def _write(out: bytearray, field: _Field, value: Any, present: bool) -> None:
     elif kind == _TIMESTAMP_FIELD:
         _put(out, field.tag, _timestamp(value))
     elif kind == _STRUCT_FIELD:
-        _put(out, field.tag, _struct(value))
+        _put(out, field.tag, _struct(value, depth + 1))
     elif kind == _VALUE_FIELD:
-        _put(out, field.tag, _value(value))
+        _put(out, field.tag, _value(value, depth + 1))
     elif kind == _LIST_FIELD:
-        _put(out, field.tag, _list(value))
+        _put(out, field.tag, _list(value, depth + 1))
     elif kind == _DOUBLE:
-        if type(value) not in (int, float) or not math.isfinite(value):
+        try:
+            number = float(value) if type(value) in (int, float) else math.nan
+        except OverflowError as exc:
+            raise Unsupported(field.name) from exc
+        if not math.isfinite(number):
             raise Unsupported(field.name)
-        number = float(value)
         if number or present or math.copysign(1.0, number) < 0:
             out += field.tag
             out += _pack_double(number)
@@ -250,8 +261,8 @@ def _timestamp(value: Any) -> bytearray:
     return out
 
 
-def _struct(value: Any) -> bytearray:
-    if type(value) is not dict:
+def _struct(value: Any, depth: int) -> bytearray:
+    if type(value) is not dict or depth > MAX_DEPTH:
         raise Unsupported("struct")
     out = bytearray()
     for key, item in value.items():
@@ -259,21 +270,21 @@ def _struct(value: Any) -> bytearray:
             raise Unsupported("struct key")
         entry = bytearray()
         _put(entry, b"\x0a", key.encode())
-        _put(entry, b"\x12", _value(item))
+        _put(entry, b"\x12", _value(item, depth + 1))
         _put(out, b"\x0a", entry)
     return out
 
 
-def _list(value: Any) -> bytearray:
-    if type(value) is not list:
+def _list(value: Any, depth: int) -> bytearray:
+    if type(value) is not list or depth > MAX_DEPTH:
         raise Unsupported("list")
     out = bytearray()
     for item in value:
-        _put(out, b"\x0a", _value(item))
+        _put(out, b"\x0a", _value(item, depth + 1))
     return out
 
 
-def _value(value: Any) -> bytes | bytearray:
+def _value(value: Any, depth: int) -> bytes | bytearray:
     kind = type(value)
     if value is None:
         return b"\x08\x00"
@@ -293,9 +304,9 @@ def _value(value: Any) -> bytes | bytearray:
         return b"\x11" + _pack_double(number)
     out = bytearray()
     if kind is dict:
-        _put(out, b"\x2a", _struct(value))
+        _put(out, b"\x2a", _struct(value, depth + 1))
     elif kind is list:
-        _put(out, b"\x32", _list(value))
+        _put(out, b"\x32", _list(value, depth + 1))
     else:
         raise Unsupported("value")
     return out
@@ -305,7 +316,7 @@ def encode(data: Any, cls: type[message.Message]) -> bytes:
     """The wire bytes of ``cls`` built from A2A JSON ``data`` (:class:`Unsupported`: use
     ``ParseDict``)."""
     try:
-        return bytes(_message(_plan(cls.DESCRIPTOR), data))
+        return bytes(_message(_plan(cls.DESCRIPTOR), data, 1))
     except UnicodeEncodeError as exc:  # a lone surrogate: not UTF-8
         raise Unsupported(str(exc)) from exc
 
@@ -324,6 +335,14 @@ def _float(value: float) -> Any:
     if math.isfinite(value):
         return value
     return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def _json_timestamp(value: Any) -> str:
+    try:
+        text: str = value.ToJsonString()
+    except ValueError as exc:  # outside years 1..9999, or negative nanos: MessageToDict says why
+        raise Unsupported(str(exc)) from exc
+    return text
 
 
 def _json_value(value: Any) -> Any:
@@ -356,7 +375,7 @@ def _reader(f: descriptor.FieldDescriptor) -> _Reader:
         if sub.GetOptions().map_entry:
             raise Unsupported(f.name)
         if sub.full_name == _TIMESTAMP:
-            one = timestamp_pb2.Timestamp.ToJsonString
+            one = _json_timestamp
         elif sub.full_name == _STRUCT:
             one = _json_struct
         elif sub.full_name == _VALUE:
