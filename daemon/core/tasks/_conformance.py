@@ -161,8 +161,12 @@ class ConformanceRun(TaskRun):
         self.inbox.put_nowait(message)
 
     async def play(self, steps: list[Step]) -> a2a.Message | None:
-        """Run ``steps``; the answer when one waits for input, else None."""
+        """Run ``steps``; the answer when one waits for input, else None. A task whose
+        first write failed ends FAILED at once (its caller is answered with the error)."""
         for step in steps:
+            if self.live.store_error is not None:
+                await self.finish("TASK_STATE_FAILED", self.live.store_error.message, None)
+                return None
             if step.kind == "working":
                 await self.set_status("TASK_STATE_WORKING")
             elif step.kind == "artifact":
@@ -174,6 +178,10 @@ class ConformanceRun(TaskRun):
             elif step.kind == "input":
                 self.live.question = _QUESTION  # before it is published: the reply may be quick
                 await self.set_status("TASK_STATE_INPUT_REQUIRED")
+                if self.live.store_error is not None:  # never stored: nobody can answer it
+                    self.live.question = None
+                    await self.finish("TASK_STATE_FAILED", self.live.store_error.message, None)
+                    return None
                 return await self.inbox.get()
             elif step.kind == "complete":
                 await self.finish("TASK_STATE_COMPLETED", step.text or None, None)

@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ...errors import CodetetherError, RequestCancelled
+from ...errors import CodetetherError, Conflict, RequestCancelled
 from ...wire import a2a
 from ...wire.api import PromptResult, SessionEventNote
 from ...wire.events import ApprovalRequested, Done, ErrorEvent, QuestionAsked, TextChunk, ToolCallStart
@@ -205,11 +205,17 @@ class TaskRun:
         GetTask). A task whose first write failed keeps the error: its caller gets it."""
         live = self.live
         try:
-            if live.stored:
-                await self.store.save(live.record)
-            else:
-                await self.store.create(live.record, bind_context=live.bind_context)
-                live.stored, live.store_error = True, None
+            if not live.stored:
+                try:
+                    await self.store.create(live.record, bind_context=live.bind_context)
+                except Conflict:
+                    # Ours landed: a create cancelled while a worker thread ran it still
+                    # commits (the binding with it). The state is written below.
+                    live.stored = True
+                else:
+                    live.stored, live.store_error = True, None
+                    return
+            await self.store.save(live.record)
         except CodetetherError as exc:
             if not live.stored:
                 live.store_error = exc
