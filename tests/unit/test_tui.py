@@ -441,3 +441,26 @@ async def test_compact_folds_the_conversation_on_request(daemon: Callable[..., D
         await _type(pilot, "/compact")
         await until(pilot, lambda: any("older messages are now a summary" in str(w.render())
                                        for w in app.query(".note")), "the compaction")
+
+
+async def test_a_progress_event_delivered_after_the_final_state_does_not_overwrite_it() -> None:
+    """The client does not keep the order of a swarm's events and its answer: a late
+    "done" (no detail) must not wipe the numbers the final state put in the row."""
+    from textual.app import App
+
+    class Host(App[None]):
+        async def on_mount(self) -> None:
+            await self.push_screen(SwarmScreen("task"))
+
+    app = Host()
+    async with app.run_test(size=(110, 40)) as pilot:
+        screen = await until(pilot, lambda: app.screen if isinstance(app.screen, SwarmScreen) else None,
+                             "the swarm view")
+        await screen.event({"swarm_id": "s1", "phase": "planned", "detail": "docs"})
+        await screen.finished({"id": "s1", "status": "completed", "answer": "done", "results": {
+            "docs": {"status": "done", "steps": 2, "tokens_in": 5, "tokens_out": 7,
+                     "diff": {"files": ["DOCS.md"], "added": 1, "removed": 0}}}})
+        await screen.event({"swarm_id": "s1", "phase": "done", "subtask": "docs", "detail": ""})
+        table = screen.query_one(DataTable)
+        assert table.get_cell("docs", "status") == "done"
+        assert str(table.get_cell("docs", "detail")) == "2 steps, 5/7 tokens, 1 files +1 -0"

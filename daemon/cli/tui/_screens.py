@@ -172,6 +172,9 @@ class SwarmScreen(Screen[None]):
         self.rows: set[str] = set()
         #: Each sub-agent's own lines (what Tab shows under the table).
         self.lines: dict[str, list[str]] = {}
+        #: The final state has filled the table: a progress event that the client
+        #: delivers after the answer (their order is not kept) must not overwrite it.
+        self.final = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"swarm: {self.task_text}", style="bold"), id="swarm-title")
@@ -234,6 +237,8 @@ class SwarmScreen(Screen[None]):
             for i, stage in enumerate(stages):
                 for name in stage.split(", "):
                     self._set(name, stage=str(i + 1))
+        elif self.final:
+            pass
         elif sub and phase in ("started", "done", "failed", "cancelled", "skipped"):
             self._set(str(sub), status="running" if phase == "started" else str(phase),
                       detail=detail[:60] if phase != "started" else None)
@@ -252,6 +257,7 @@ class SwarmScreen(Screen[None]):
 
     async def finished(self, state: dict[str, Any]) -> None:
         """The swarm's final state: each subtask's numbers and the answer."""
+        self.final = True
         for name, r in (state.get("results") or {}).items():
             diff = r.get("diff") or {}
             files = len(diff.get("files") or [])
