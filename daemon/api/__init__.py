@@ -90,8 +90,8 @@ def build_api(app: App) -> API:
                    OkrAPI(app), RalphAPI(app), RelayAPI(app)):
         for method in domain.methods():
             table.add(method)
-    for names, load in _LAZY.values():
-        table.add_lazy(names, _later(load, app))
+    for name, (_, names) in _LAZY.items():
+        table.add_lazy(names, _later(name, app))
     return table
 
 
@@ -105,66 +105,32 @@ class _Domain(Protocol):
     def methods(self) -> list[Method]: ...
 
 
-def _later(load: Callable[[], Callable[[App], _Domain]], app: App) -> Callable[[], list[Method]]:
-    return lambda: load()(app).methods()
+def _later(name: str, app: App) -> Callable[[], list[Method]]:
+    return lambda: _domain(name)(app).methods()
 
 
-def _agents() -> type[AgentsAPI]:
-    from .agents import AgentsAPI
-
-    return AgentsAPI
-
-
-def _bus() -> type[BusAPI]:
-    from .bus import BusAPI
-
-    return BusAPI
+def _domain(name: str) -> Callable[[App], _Domain]:
+    """The lazy domain class ``name``, imported from its module."""
+    # The import statement's own path (not importlib's), so ``-X importtime`` shows it.
+    module = __import__(__name__ + _LAZY[name][0], fromlist=(name,))
+    cls: Callable[[App], _Domain] = getattr(module, name)
+    return cls
 
 
-def _cluster() -> type[ClusterAPI]:
-    from .cluster import ClusterAPI
-
-    return ClusterAPI
-
-
-def _conveniences() -> type[ConveniencesAPI]:
-    from .conveniences import ConveniencesAPI
-
-    return ConveniencesAPI
-
-
-def _peers() -> type[PeersAPI]:
-    from .peers import PeersAPI
-
-    return PeersAPI
-
-
-def _swarm() -> type[SwarmAPI]:
-    from .swarm import SwarmAPI
-
-    return SwarmAPI
-
-
-def _undo() -> type[UndoAPI]:
-    from .undo import UndoAPI
-
-    return UndoAPI
-
-
-#: class name -> (its method names, the import that gives the class)
-_LAZY: dict[str, tuple[tuple[str, ...], Callable[[], Callable[[App], _Domain]]]] = {
-    "AgentsAPI": (("agents/list",), _agents),
-    "BusAPI": (("bus/tail",), _bus),
-    "ClusterAPI": (("cluster/workers",), _cluster),
-    "ConveniencesAPI": (("instructions/get", "session/export", "session/import"), _conveniences),
-    "PeersAPI": (("peers/list",), _peers),
-    "SwarmAPI": (("swarm/cancel", "swarm/list", "swarm/resume", "swarm/start", "swarm/status"), _swarm),
-    "UndoAPI": (("session/undo",), _undo),
+#: class name -> (its module, its method names)
+_LAZY: dict[str, tuple[str, tuple[str, ...]]] = {
+    "AgentsAPI": (".agents", ("agents/list",)),
+    "BusAPI": (".bus", ("bus/tail",)),
+    "ClusterAPI": (".cluster", ("cluster/workers",)),
+    "ConveniencesAPI": (".conveniences", ("instructions/get", "session/export", "session/import")),
+    "PeersAPI": (".peers", ("peers/list",)),
+    "SwarmAPI": (".swarm", ("swarm/cancel", "swarm/list", "swarm/resume", "swarm/start", "swarm/status")),
+    "UndoAPI": (".undo", ("session/undo",)),
 }
 
 
 def __getattr__(name: str) -> object:
     # The lazy domains' classes, for ``from codetether.daemon.api import SwarmAPI``.
     if name in _LAZY:
-        return _LAZY[name][1]()
+        return _domain(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
