@@ -93,7 +93,7 @@ class _Hop(Generic[T]):
         self._coro: Coroutine[Any, Any, T] | None = coro
         self._task: asyncio.Task[T] | None = None
         self._stopped = False
-        self._finished = False  # the task's outcome reached ``here`` (set and read there only)
+        self._finished = False  # the task's outcome reached ``here`` (set and read on ``here``)
         self._delivered = False  # a result was sent from the task's last step (set and read on ``there``)
         self._ended: asyncio.Future[None] | None = None  # made by cancel(), set by _deliver()
         self._lock = threading.Lock()  # start() (there) against cancel() (here)
@@ -115,41 +115,39 @@ class _Hop(Generic[T]):
         the task's done callback would run (failures and cancels go through that)."""
         result = await coro
         self._delivered = True
-        try:
-            self.here.call_soon_threadsafe(self._deliver_result, result)
-        except RuntimeError:  # the caller's loop is gone: nobody is left to tell
-            pass
+        self._tell(True, result)
         return result
 
     def _done(self, task: asyncio.Task[T]) -> None:
         if self._delivered:
             return
         # Retrieved here, so a failure nobody waits for any more is not logged as lost.
-        exc = None if task.cancelled() else task.exception()
+        if task.cancelled():
+            self._tell(False, None)
+        else:
+            exc = task.exception()
+            self._tell(exc is None, task.result() if exc is None else exc)
+
+    def _tell(self, ok: bool, outcome: Any) -> None:
+        """On ``there``: hand the outcome to ``here`` (a result, an exception, or None
+        for a cancel)."""
         try:
-            self.here.call_soon_threadsafe(self._deliver, task, exc)
+            self.here.call_soon_threadsafe(self._deliver, ok, outcome)
         except RuntimeError:  # the caller's loop is gone: nobody is left to tell
             pass
 
-    def _deliver_result(self, result: T) -> None:
-        self._finished = True
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_result(None)
-        if not self.result.done():  # else the caller gave up
-            self.result.set_result(result)
-
-    def _deliver(self, task: asyncio.Task[T], exc: BaseException | None) -> None:
+    def _deliver(self, ok: bool, outcome: Any) -> None:
         self._finished = True
         if self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
         if self.result.done():  # the caller gave up
             return
-        if task.cancelled():
+        if ok:
+            self.result.set_result(outcome)
+        elif outcome is None:
             self.result.cancel()
-        elif exc is not None:
-            self.result.set_exception(exc)
         else:
-            self.result.set_result(task.result())
+            self.result.set_exception(outcome)
 
     def cancel(self) -> asyncio.Future[None] | None:
         """On ``here``: stop the coroutine where it runs (or keep it from starting).
