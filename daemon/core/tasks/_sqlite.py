@@ -14,7 +14,7 @@ waits for the disk (WAL lets a passive checkpoint and a writer run at once; on t
 shared connection every write during a checkpoint's fsync went to a thread and waited
 for it: a stall of milliseconds every 128 tasks).
 
-One connection serves every thread; ``_lock`` (a threading lock) serialises its use
+One connection serves every call, from any thread (checkpoints have their own); ``_lock`` (a threading lock) serialises its use
 and guards ``_conn`` and ``_error``. The file is opened on first use (in a worker
 thread), not when the store is built, so a daemon whose task store is broken still
 serves everything else: each call then raises :class:`Unavailable` saying why.

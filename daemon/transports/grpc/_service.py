@@ -85,14 +85,15 @@ class _Rpc:
 class Service:
     """The handlers of one A2A gRPC service (``version`` "1.0", or "0.3" with ``adapter``).
 
-    Holds no state between calls: each call checks the bearer token against ``token``
-    (constant time) and the ``a2a-version`` metadata, then runs on ``api``.
+    Holds no state between calls but the count of calls running, in ``slots`` (shared by
+    the listener's services): each call takes a slot, checks the bearer token against
+    ``token`` (constant time) and the ``a2a-version`` metadata, then runs on ``api``.
     """
 
     def __init__(self, api: API, service: descriptor.ServiceDescriptor, *, token: str, version: str,
-                 adapter: V03Adapter | None = None, slots: Slots | None = None) -> None:
+                 slots: Slots, adapter: V03Adapter | None = None) -> None:
         self.api = api
-        self._slots = slots or Slots(256)
+        self._slots = slots
         self.full_name = service.full_name
         self.version = version
         self._token = token.encode()
