@@ -32,9 +32,12 @@ _Identity = tuple[int, int, int, int] | None
 
 def _identity(path: Path) -> _Identity:
     try:
-        st = os.stat(path)
+        return _stamp(os.stat(path))
     except OSError:
         return None
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
@@ -42,8 +45,8 @@ def _read_with_identity(path: Path) -> tuple[bytes | None, _Identity]:
     """The file's bytes (None: missing) and the identity of the very file they came from."""
     try:
         with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            return f.read(), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            stamp = _stamp(os.fstat(f.fileno()))  # before the read: a write during it shows as a change
+            return f.read(), stamp
     except FileNotFoundError:
         return None, None
     except OSError:

@@ -86,8 +86,9 @@ class Service:
     """The handlers of one A2A gRPC service (``version`` "1.0", or "0.3" with ``adapter``).
 
     Holds no state between calls but the count of calls running, in ``slots`` (shared by
-    the listener's services): each call takes a slot, checks the bearer token against
-    ``token`` (constant time) and the ``a2a-version`` metadata, then runs on ``api``.
+    the listener's services): each call checks the bearer token against
+    ``token`` (constant time), takes a slot, checks the ``a2a-version`` metadata, then
+    runs on ``api``.
     """
 
     def __init__(self, api: API, service: descriptor.ServiceDescriptor, *, token: str, version: str,
