@@ -165,17 +165,15 @@ class EventStream:
         The file is complete before it replaces the memory copy; if it cannot be
         written, the memory copy stays and the next append tries again."""
         entries = os.pread(self._idx_fd, self._count * ENTRY.size, 0)
+        fd = -1
         try:
             fd = os.open(self.path / INDEX_NAME, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            log.debug("event index of %s stays in memory for now: %s", self.session_id, exc)
-            return
-        try:
             pwrite_all(fd, entries, 0)
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             log.debug("event index of %s stays in memory for now: %s", self.session_id, exc)
             return
         os.close(self._idx_fd)
